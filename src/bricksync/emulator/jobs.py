@@ -1,0 +1,347 @@
+"""The Jobs API 2.2 as the service behaves: validation, server-filled defaults, paging.
+
+Rules and their sources:
+- Request/response shapes, paging (`limit` <= 100, `page_token`/`next_page_token`, `has_more`):
+  https://docs.databricks.com/api/workspace/jobs/list and /jobs/get
+- Tasks and job clusters past the first 100 are paged in API 2.2:
+  https://docs.databricks.com/aws/en/reference/jobs-api-2-2-updates
+- "A maximum of 25 tags can be added to the job", "up to 1000 elements" in tasks, task_key
+  "must be unique within its parent job": JobSettings docs (mirrored in databricks-sdk's
+  service/jobs.py docstrings).
+- The defaults filled on write are those the official Databricks CLI's fake server mirrors
+  (see DESIGN.md, "The emulator").
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .errors import invalid, not_found
+
+PAGE_LIMIT_MAX = 100
+ARRAY_PAGE = 100  # API 2.2: tasks / job_clusters returned per jobs/get page
+MAX_TASKS = 1000
+MAX_TAGS = 25
+MAX_TAG_KEY = 127
+MAX_TAG_VALUE = 255
+TASK_KEY_RE = re.compile(r"^[\w\-]{1,100}$")
+
+TASK_TYPES = (
+    "notebook_task", "spark_jar_task", "spark_python_task", "spark_submit_task", "pipeline_task",
+    "python_wheel_task", "sql_task", "dbt_task", "run_job_task", "condition_task", "for_each_task",
+    "clean_rooms_notebook_task", "dashboard_task", "power_bi_task", "gen_ai_compute_task",
+    "dbt_cloud_task", "dbt_platform_task",
+)
+# Task types with a `source` (WORKSPACE or GIT) the service fills when absent.
+SOURCED_TASKS = ("notebook_task", "spark_python_task", "dbt_task")
+CLOUD_ATTRIBUTES = ("aws_attributes", "azure_attributes", "gcp_attributes")
+AZURE_DEFAULT_ATTRIBUTES = {"availability": "ON_DEMAND_AZURE", "first_on_demand": 1, "spot_bid_max_price": -1}
+
+# Fields of a jobs/create or reset request that are not settings.
+NON_SETTINGS = ("access_control_list", "job_id")
+
+
+def encode_token(value: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).decode()
+
+
+def decode_token(token: str) -> dict:
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+        if not isinstance(value, dict):
+            raise ValueError
+        return value
+    except Exception as exc:  # any malformed token is the caller's error, as in the service
+        raise invalid(f"Invalid page token: {token!r}") from exc
+
+
+def _fill_cluster_defaults(cluster: dict) -> None:
+    cluster.pop("apply_policy_default_values", None)  # accepted, never returned
+    if not any(attr in cluster for attr in CLOUD_ATTRIBUTES):
+        cluster["azure_attributes"] = dict(AZURE_DEFAULT_ATTRIBUTES)
+    cluster.setdefault("data_security_mode", "SINGLE_USER")
+    cluster.setdefault("enable_elastic_disk", False)
+
+
+def _fill_task_defaults(task: dict, has_git_source: bool) -> None:
+    task.setdefault("run_if", "ALL_SUCCESS")
+    task.setdefault("timeout_seconds", 0)
+    task.setdefault("email_notifications", {})
+    for kind in SOURCED_TASKS:
+        if kind in task:
+            task[kind].setdefault("source", "GIT" if has_git_source else "WORKSPACE")
+    if "depends_on" in task:
+        task["depends_on"] = sorted(task["depends_on"], key=lambda d: d.get("task_key", ""))
+    if "new_cluster" in task:
+        _fill_cluster_defaults(task["new_cluster"])
+    inner = task.get("for_each_task", {}).get("task")
+    if isinstance(inner, dict):
+        _fill_task_defaults(inner, has_git_source)
+
+
+def fill_defaults(settings: dict) -> dict:
+    """What the service stores for the settings it was sent."""
+    settings.setdefault("name", "Untitled")
+    settings.setdefault("email_notifications", {})
+    settings.setdefault("webhook_notifications", {})
+    settings.setdefault("timeout_seconds", 0)
+    settings.setdefault("max_concurrent_runs", 1)
+    settings.setdefault("format", "MULTI_TASK")
+    settings.setdefault("queue", {"enabled": True})
+    has_git = "git_source" in settings
+    for task in settings.get("tasks", []):
+        _fill_task_defaults(task, has_git)
+    for jc in settings.get("job_clusters", []):
+        if "new_cluster" in jc:
+            _fill_cluster_defaults(jc["new_cluster"])
+    return settings
+
+
+class Referents:
+    """What a job may point at; the service rejects a job whose references do not exist."""
+
+    def __init__(self, exists: Callable[[str, str], bool]):
+        self.exists = exists
+
+
+def _validate_cluster(cluster: Any, where: str, refs: Referents) -> None:
+    if not isinstance(cluster, dict):
+        raise invalid(f"{where}: new_cluster must be an object")
+    for field, kind in (("instance_pool_id", "pool"), ("driver_instance_pool_id", "pool"),
+                        ("policy_id", "policy")):
+        if field in cluster and not refs.exists(kind, str(cluster[field])):
+            raise invalid(f"{where}: {field} {cluster[field]} does not exist.")
+
+
+def _validate_task(task: Any, keys: set[str], cluster_keys: set[str], refs: Referents, where: str) -> None:
+    if not isinstance(task, dict):
+        raise invalid(f"{where}: each task must be an object")
+    key = task.get("task_key")
+    if not isinstance(key, str) or not TASK_KEY_RE.match(key):
+        raise invalid(f"{where}: task_key {key!r} is invalid; it must be 1-100 characters of [A-Za-z0-9_-]")
+    kinds = [k for k in TASK_TYPES if k in task]
+    if len(kinds) != 1:
+        raise invalid(f"Task {key} must have exactly one task type, found {kinds or 'none'}")
+    for dep in task.get("depends_on", []):
+        if not isinstance(dep, dict) or dep.get("task_key") not in keys:
+            raise invalid(f"Task {key} depends on {dep!r}, which is not a task of this job.")
+    if "existing_cluster_id" in task and not refs.exists("cluster", str(task["existing_cluster_id"])):
+        raise invalid(f"Cluster {task['existing_cluster_id']} does not exist")
+    if "job_cluster_key" in task and task["job_cluster_key"] not in cluster_keys:
+        raise invalid(f"Task {key} refers to job cluster {task['job_cluster_key']!r}, which is not defined.")
+    if "new_cluster" in task:
+        _validate_cluster(task["new_cluster"], f"Task {key}", refs)
+    for kind in ("sql_task", "dbt_task"):
+        wid = task.get(kind, {}).get("warehouse_id")
+        if wid is not None and not refs.exists("warehouse", str(wid)):
+            raise invalid(f"Task {key}: SQL warehouse {wid} does not exist.")
+    if "run_job_task" in task and not refs.exists("job", str(task["run_job_task"].get("job_id"))):
+        raise invalid(f"Task {key}: job {task['run_job_task'].get('job_id')} does not exist.")
+    if "pipeline_task" in task and not refs.exists("pipeline", str(task["pipeline_task"].get("pipeline_id"))):
+        raise invalid(f"Task {key}: pipeline {task['pipeline_task'].get('pipeline_id')} does not exist.")
+    inner = task.get("for_each_task", {}).get("task")
+    if inner is not None:
+        _validate_task(inner, keys, cluster_keys, refs, f"{where} (for_each_task of {key})")
+
+
+def _check_no_cycle(tasks: list[dict]) -> None:
+    graph = {t["task_key"]: [d["task_key"] for d in t.get("depends_on", [])] for t in tasks}
+    state: dict[str, int] = {}
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        for nxt in graph.get(node, []):
+            if state.get(nxt) == 1:
+                raise invalid(f"The task dependency graph has a cycle through {nxt}.")
+            if nxt not in state:
+                visit(nxt)
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node)
+
+
+def validate_settings(settings: Any, refs: Referents) -> None:
+    if not isinstance(settings, dict):
+        raise invalid("Job settings must be an object")
+    tags = settings.get("tags", {})
+    if not isinstance(tags, dict):
+        raise invalid("tags must be an object")
+    if len(tags) > MAX_TAGS:
+        raise invalid(f"A job can have at most {MAX_TAGS} tags; got {len(tags)}.")
+    for key, value in tags.items():
+        if not key or len(key) > MAX_TAG_KEY:
+            raise invalid(f"Tag key {key[:40]!r}... must be 1-{MAX_TAG_KEY} characters.")
+        if not isinstance(value, str) or len(value) > MAX_TAG_VALUE:
+            raise invalid(f"Tag {key!r} value must be a string of at most {MAX_TAG_VALUE} characters.")
+    job_clusters = settings.get("job_clusters", [])
+    cluster_keys: set[str] = set()
+    for jc in job_clusters:
+        ck = jc.get("job_cluster_key") if isinstance(jc, dict) else None
+        if not ck:
+            raise invalid("job_cluster_key is required for every job cluster")
+        if ck in cluster_keys:
+            raise invalid(f"Duplicate job_cluster_key {ck!r}")
+        cluster_keys.add(ck)
+        _validate_cluster(jc.get("new_cluster"), f"Job cluster {ck}", refs)
+    tasks = settings.get("tasks", [])
+    if not isinstance(tasks, list):
+        raise invalid("tasks must be a list")
+    if len(tasks) > MAX_TASKS:
+        raise invalid(f"A job can have at most {MAX_TASKS} tasks; got {len(tasks)}.")
+    keys: set[str] = set()
+    for task in tasks:
+        key = task.get("task_key") if isinstance(task, dict) else None
+        if key in keys:
+            raise invalid(f"Task key {key} is not unique.")
+        keys.add(key)  # type: ignore[arg-type]
+    for i, task in enumerate(tasks):
+        _validate_task(task, keys, cluster_keys, refs, f"tasks[{i}]")
+    _check_no_cycle(tasks)
+
+
+class JobStore:
+    """Jobs of one workspace. Not thread-safe: the server serialises calls."""
+
+    def __init__(self, id_base: int, user: str, clock_ms: Callable[[], int]):
+        self.jobs: dict[int, dict] = {}
+        self.next_id = id_base
+        self.user = user
+        self.clock_ms = clock_ms
+
+    # --- reading -------------------------------------------------------------------------
+    def _require(self, job_id: Any) -> dict:
+        try:
+            jid = int(job_id)
+        except (TypeError, ValueError) as exc:
+            raise invalid(f"Invalid job_id: {job_id!r}") from exc
+        job = self.jobs.get(jid)
+        if job is None:
+            raise not_found(f"Job {jid} does not exist.")
+        return job
+
+    @staticmethod
+    def _base(job: dict) -> dict:
+        return {k: v for k, v in job.items() if k != "settings"}
+
+    def get(self, job_id: Any, page_token: str | None = None) -> dict:
+        job = self._require(job_id)
+        settings = job["settings"]
+        offset = decode_token(page_token)["o"] if page_token else 0
+        tasks = settings.get("tasks", [])
+        clusters = settings.get("job_clusters", [])
+        end = offset + ARRAY_PAGE
+        if offset == 0:
+            page = {k: copy.deepcopy(v) for k, v in settings.items() if k not in ("tasks", "job_clusters")}
+        else:  # later pages carry only the next slices of the paged arrays
+            page = {}
+        for arr, items in (("tasks", tasks), ("job_clusters", clusters)):
+            if items[offset:end] or (offset == 0 and arr in settings):
+                page[arr] = copy.deepcopy(items[offset:end])
+        result = {**self._base(job), "settings": page}
+        if len(tasks) > end or len(clusters) > end:
+            result["has_more"] = True
+            result["next_page_token"] = encode_token({"o": end})
+        return result
+
+    def list(self, limit: Any, page_token: str | None, expand_tasks: bool, name: str | None) -> dict:
+        try:
+            lim = 20 if limit in (None, "") else int(limit)
+        except ValueError as exc:
+            raise invalid(f"Invalid limit {limit!r}") from exc
+        if lim < 1 or lim > PAGE_LIMIT_MAX:
+            raise invalid(f"limit must be between 1 and {PAGE_LIMIT_MAX}; got {lim}")
+        after = decode_token(page_token)["after"] if page_token else None
+        ids = sorted(self.jobs)
+        if name is not None:
+            ids = [i for i in ids if self.jobs[i]["settings"].get("name", "").lower() == name.lower()]
+        if after is not None:
+            ids = [i for i in ids if i > after]
+        page_ids, rest = ids[:lim], ids[lim:]
+        out = []
+        for jid in page_ids:
+            job = self.jobs[jid]
+            settings = job["settings"]
+            entry = {k: copy.deepcopy(v) for k, v in settings.items() if k not in ("tasks", "job_clusters")}
+            item = {**self._base(job), "settings": entry}
+            if expand_tasks:
+                for arr in ("tasks", "job_clusters"):
+                    if arr in settings:
+                        entry[arr] = copy.deepcopy(settings[arr][:ARRAY_PAGE])
+                if len(settings.get("tasks", [])) > ARRAY_PAGE or len(settings.get("job_clusters", [])) > ARRAY_PAGE:
+                    item["has_more"] = True
+            out.append(item)
+        result: dict = {"jobs": out} if out else {}
+        result["has_more"] = bool(rest)
+        if rest:
+            result["next_page_token"] = encode_token({"after": page_ids[-1]})
+        return result
+
+    # --- writing -------------------------------------------------------------------------
+    def create(self, body: dict, refs: Referents) -> dict:
+        settings = {k: copy.deepcopy(v) for k, v in body.items() if k not in NON_SETTINGS}
+        validate_settings(settings, refs)
+        jid = self.next_id
+        self.next_id += 1
+        self.jobs[jid] = {
+            "job_id": jid,
+            "creator_user_name": self.user,
+            "run_as_user_name": (settings.get("run_as") or {}).get("user_name")
+            or (settings.get("run_as") or {}).get("service_principal_name") or self.user,
+            "created_time": self.clock_ms(),
+            "settings": fill_defaults(settings),
+        }
+        return {"job_id": jid}
+
+    def _store(self, job: dict, settings: dict, refs: Referents) -> None:
+        validate_settings(settings, refs)
+        job["settings"] = fill_defaults(settings)
+        run_as = settings.get("run_as") or {}
+        job["run_as_user_name"] = run_as.get("user_name") or run_as.get("service_principal_name") or job[
+            "creator_user_name"]
+
+    def reset(self, body: dict, refs: Referents) -> dict:
+        job = self._require(body.get("job_id"))
+        new = body.get("new_settings")
+        if not isinstance(new, dict):
+            raise invalid("new_settings is required")
+        settings = copy.deepcopy(new)
+        if "run_as" not in settings and "run_as" in job["settings"]:
+            settings["run_as"] = copy.deepcopy(job["settings"]["run_as"])  # reset keeps run_as
+        self._store(job, settings, refs)
+        return {}
+
+    def update(self, body: dict, refs: Referents) -> dict:
+        job = self._require(body.get("job_id"))
+        settings = copy.deepcopy(job["settings"])
+        for field in body.get("fields_to_remove", []) or []:
+            if "/" in field:  # "tasks/<task_key>" or "job_clusters/<job_cluster_key>"
+                arr, _, key = field.partition("/")
+                id_field = {"tasks": "task_key", "job_clusters": "job_cluster_key"}.get(arr)
+                if id_field is None:
+                    raise invalid(f"Cannot remove {field!r}")
+                settings[arr] = [e for e in settings.get(arr, []) if e.get(id_field) != key]
+            else:
+                settings.pop(field, None)
+        for field, value in (body.get("new_settings") or {}).items():
+            id_field = {"tasks": "task_key", "job_clusters": "job_cluster_key"}.get(field)
+            if id_field and isinstance(value, list):
+                merged = {e.get(id_field): e for e in settings.get(field, [])}
+                for entry in value:
+                    merged[entry.get(id_field)] = copy.deepcopy(entry)
+                settings[field] = list(merged.values())
+            else:
+                settings[field] = copy.deepcopy(value)
+        self._store(job, settings, refs)
+        return {}
+
+    def delete(self, body: dict) -> dict:
+        job = self._require(body.get("job_id"))
+        del self.jobs[job["job_id"]]
+        return {}

@@ -1,0 +1,190 @@
+"""The emulator's HTTP server: bearer auth, latency, faults, request log, JSON in and out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .errors import ApiError, unauthenticated
+from .faults import FaultRule, Faults
+from .workspace import EmulatedWorkspace, path_known, route
+
+log = logging.getLogger("bricksync.emulator")
+
+DEFAULT_TOKEN = "dapi-emulator-token"  # noqa: S105 - a fixed test credential, not a secret
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the SDK's connection pool expects
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # route access logs to logging, quietly
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def do_PATCH(self) -> None:
+        self._serve("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    # ------------------------------------------------------------------------------------
+    def _serve(self, method: str) -> None:
+        emu = self.server.emulator
+        parts = urlsplit(self.path)
+        path = parts.path
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        if emu.latency_ms:
+            time.sleep(emu.latency_ms / 1000)
+        try:
+            status, body, headers, fault = self._dispatch(emu, method, path, query, raw)
+        except _Dropped:
+            emu.faults.record(method, path, 0, True)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        emu.faults.record(method, path, status, fault)
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _dispatch(self, emu: EmulatorServer, method: str, path: str, query: dict, raw: bytes
+                  ) -> tuple[int, Any, dict[str, str], bool]:
+        if path == "/.well-known/databricks-config":
+            return 404, {"error_code": "NOT_FOUND", "message": "Not found"}, {}, False
+        auth = self.headers.get("Authorization", "")
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+        if token is None or (token != emu.token and token not in emu.readonly_tokens):
+            err = unauthenticated()
+            return err.status, err.body(), {}, False
+        found = route(method, path)
+        if found is None:
+            code = 405 if path_known(path) else 404
+            return code, {"error_code": "ENDPOINT_NOT_FOUND",
+                          "message": f"No API found for '{method} {path}'"}, {}, False
+        if token in emu.readonly_tokens and method != "GET":
+            return 403, {"error_code": "PERMISSION_DENIED",
+                         "message": f"User does not have permission to {method} {path}."}, {}, False
+        rule = emu.faults.pick(method, path)
+        if rule is not None and not rule.after:
+            return self._fault(rule)
+        try:
+            body = json.loads(raw) if raw else {}
+            if not isinstance(body, dict):
+                raise ValueError("body must be a JSON object")
+        except ValueError as exc:
+            return 400, {"error_code": "MALFORMED_REQUEST", "message": f"Malformed request: {exc}"}, {}, False
+        handler, match = found
+        try:
+            with emu.workspace.lock:
+                result = handler(emu.workspace, query, body, match)
+            status, out, headers = 200, result if result is not None else {}, {}
+        except ApiError as err:
+            status, out, headers = err.status, err.body(), err.headers
+        if rule is not None:  # the write happened; the caller never hears of it
+            return self._fault(rule)
+        return status, out, headers, False
+
+    @staticmethod
+    def _fault(rule: FaultRule) -> tuple[int, Any, dict[str, str], bool]:
+        if rule.drop:
+            raise _Dropped
+        headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
+        return rule.status, rule.body(), headers, True
+
+
+class _Dropped(Exception):
+    """The connection is closed with no response."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+    emulator: EmulatorServer
+
+
+class EmulatorServer:
+    """One emulated workspace on a loopback port. Use as a context manager or start()/stop()."""
+
+    def __init__(self, name: str = "workspace", *, host: str = "127.0.0.1", port: int = 0,
+                 token: str = DEFAULT_TOKEN, latency_ms: float = 0, state_file: str | Path | None = None,
+                 id_base: int = 1000, seed: int = 0, user: str = "bricksync@example.com",
+                 readonly_tokens: tuple[str, ...] = ()):
+        self.workspace = EmulatedWorkspace(name=name, user=user, id_base=id_base)
+        self.token = token
+        self.readonly_tokens = readonly_tokens
+        self.latency_ms = latency_ms
+        self.faults = Faults(seed=seed)
+        self.state_file = Path(state_file) if state_file else None
+        if self.state_file and self.state_file.exists():
+            self.workspace.restore(json.loads(self.state_file.read_text()))
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.emulator = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> EmulatorServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"emulator-{self.url}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        try:
+            self._httpd.serve_forever()
+        finally:
+            self.save()
+
+    def save(self) -> None:
+        if self.state_file:
+            with self.workspace.lock:
+                self.state_file.write_text(json.dumps(self.workspace.snapshot(), indent=1, sort_keys=True))
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+        self.save()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self, **kwargs: Any):  # -> databricks.sdk.WorkspaceClient
+        """A real databricks-sdk client for this workspace (PAT auth, nothing else from the env)."""
+        from databricks.sdk import WorkspaceClient
+
+        return WorkspaceClient(host=self.url, token=self.token, auth_type="pat", **kwargs)

@@ -1,0 +1,335 @@
+"""One emulated workspace: its resources and the REST routes that read and write them.
+
+Paths are the ones databricks-sdk calls (jobs at /api/2.2, clusters at /api/2.1, pools,
+policies, warehouses, pipelines, permissions, workspace and SCIM at /api/2.0), with the
+request/response shapes of https://docs.databricks.com/api/workspace/introduction.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ApiError, already_exists, invalid, not_found
+from .jobs import JobStore, Referents
+
+Handler = Callable[["EmulatedWorkspace", dict, dict, re.Match], Any]
+
+# kind -> (id field, name field) for the compute-like resources that jobs refer to.
+RESOURCES = {
+    "cluster": ("cluster_id", "cluster_name"),
+    "pool": ("instance_pool_id", "instance_pool_name"),
+    "policy": ("policy_id", "name"),
+    "warehouse": ("id", "name"),
+    "pipeline": ("pipeline_id", "name"),
+}
+
+
+class EmulatedWorkspace:
+    def __init__(self, name: str = "workspace", user: str = "bricksync@example.com", id_base: int = 1000):
+        self.name = name
+        self.user = user
+        self.lock = threading.RLock()
+        self.jobs = JobStore(id_base=id_base, user=user, clock_ms=lambda: int(time.time() * 1000))
+        self.resources: dict[str, dict[str, dict]] = {kind: {} for kind in RESOURCES}
+        self.permissions: dict[int, list[dict]] = {}
+        self.objects: dict[str, dict] = {"/": {"object_type": "DIRECTORY", "path": "/", "object_id": 1}}
+        self._seq = 0
+        self._prefix = hashlib.sha1(name.encode()).hexdigest()[:4]
+
+    # --- references ----------------------------------------------------------------------
+    def exists(self, kind: str, ident: str) -> bool:
+        if kind == "job":
+            return ident.isdigit() and int(ident) in self.jobs.jobs
+        return ident in self.resources[kind]
+
+    def referents(self) -> Referents:
+        return Referents(self.exists)
+
+    def _new_id(self, kind: str) -> str:
+        self._seq += 1
+        n = self._seq
+        if kind == "cluster":
+            return f"0101-{self._prefix}{n:02d}-c{n:07d}"
+        if kind == "pool":
+            return f"0101-{self._prefix}{n:02d}-pool-{n:06d}"
+        if kind == "pipeline":
+            return str(uuid.UUID(int=(int(self._prefix, 16) << 96) + n))
+        return f"{self._prefix.upper()}{n:012X}"  # policies and warehouses: 16 hex characters
+
+    # --- generic compute-like resources ----------------------------------------------------
+    def create_resource(self, kind: str, body: dict) -> dict:
+        id_field, name_field = RESOURCES[kind]
+        if not body.get(name_field):
+            raise invalid(f"{name_field} is required")
+        ident = self._new_id(kind)
+        record = copy.deepcopy(body)
+        record[id_field] = ident
+        if kind == "cluster":
+            record.setdefault("state", "RUNNING")
+            record.setdefault("creator_user_name", self.user)
+        elif kind == "warehouse":
+            record.setdefault("state", "RUNNING")
+        elif kind == "pool":
+            record.setdefault("state", "ACTIVE")
+        elif kind == "pipeline":
+            record.setdefault("state", "IDLE")
+        self.resources[kind][ident] = record
+        return {id_field: ident}
+
+    def get_resource(self, kind: str, ident: str | None) -> dict:
+        if not ident or ident not in self.resources[kind]:
+            label = {"pool": "Instance pool", "policy": "Policy", "warehouse": "SQL warehouse",
+                     "pipeline": "Pipeline", "cluster": "Cluster"}[kind]
+            raise not_found(f"{label} {ident} does not exist.")
+        return copy.deepcopy(self.resources[kind][ident])
+
+    def delete_resource(self, kind: str, ident: str | None) -> dict:
+        self.get_resource(kind, ident)
+        del self.resources[kind][ident]  # type: ignore[arg-type]
+        return {}
+
+    def list_resources(self, kind: str) -> list[dict]:
+        return [copy.deepcopy(r) for r in self.resources[kind].values()]
+
+    # --- workspace objects (notebooks, files, directories) ---------------------------------
+    @staticmethod
+    def _norm_path(path: Any) -> str:
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise invalid(f"Path ({path}) doesn't start with '/'")
+        path = re.sub(r"/+", "/", path).rstrip("/") or "/"
+        if path == "/Workspace" or path.startswith("/Workspace/"):  # the same tree, two spellings
+            path = path[len("/Workspace"):] or "/"
+        return path
+
+    def mkdirs(self, path: str) -> None:
+        parts = self._norm_path(path).strip("/").split("/")
+        current = ""
+        for part in parts:
+            if not part:
+                continue
+            current += "/" + part
+            existing = self.objects.get(current)
+            if existing and existing["object_type"] != "DIRECTORY":
+                raise already_exists(f"Path ({current}) already exists and is not a directory.")
+            if not existing:
+                self._seq += 1
+                self.objects[current] = {"object_type": "DIRECTORY", "path": current, "object_id": self._seq}
+
+    def import_object(self, body: dict) -> dict:
+        path = self._norm_path(body.get("path"))
+        if path in self.objects and not body.get("overwrite"):
+            raise already_exists(f"Path ({path}) already exists.")
+        parent = path.rsplit("/", 1)[0] or "/"
+        if parent not in self.objects:
+            raise not_found(f"The parent folder ({parent}) does not exist.")
+        fmt = body.get("format", "SOURCE")
+        object_type = "FILE" if fmt == "AUTO" and not body.get("language") else "NOTEBOOK"
+        self._seq += 1
+        self.objects[path] = {"object_type": object_type, "path": path, "object_id": self._seq,
+                              "language": body.get("language", "PYTHON"), "content": body.get("content", "")}
+        return {}
+
+    def get_status(self, path: Any) -> dict:
+        norm = self._norm_path(path)
+        obj = self.objects.get(norm)
+        if obj is None:
+            raise not_found(f"Path ({path}) doesn't exist.")
+        return {k: v for k, v in obj.items() if k != "content"}
+
+    def export_object(self, path: Any) -> dict:
+        obj = self.objects.get(self._norm_path(path))
+        if obj is None or obj["object_type"] == "DIRECTORY":
+            raise not_found(f"Path ({path}) doesn't exist.")
+        return {"content": obj.get("content", ""), "file_type": "py"}
+
+    def delete_object(self, body: dict) -> dict:
+        path = self._norm_path(body.get("path"))
+        if path not in self.objects:
+            raise not_found(f"Path ({body.get('path')}) doesn't exist.")
+        children = [p for p in self.objects if p.startswith(path.rstrip("/") + "/")]
+        if children and not body.get("recursive"):
+            raise ApiError(400, "DIRECTORY_NOT_EMPTY", f"Folder ({path}) is not empty.")
+        for p in [*children, path]:
+            self.objects.pop(p, None)
+        return {}
+
+    def list_objects(self, path: Any) -> dict:
+        norm = self._norm_path(path)
+        if norm not in self.objects:
+            raise not_found(f"Path ({path}) doesn't exist.")
+        prefix = norm.rstrip("/") + "/"
+        children = [
+            {k: v for k, v in o.items() if k != "content"}
+            for p, o in sorted(self.objects.items())
+            if p.startswith(prefix) and "/" not in p[len(prefix):] and p != norm
+        ]
+        return {"objects": children} if children else {}
+
+    # --- permissions ---------------------------------------------------------------------
+    def job_permissions(self, job_id: str) -> dict:
+        jid = int(self.jobs._require(job_id)["job_id"])
+        acl = self.permissions.get(jid) or [
+            {"user_name": self.jobs.jobs[jid]["creator_user_name"],
+             "all_permissions": [{"permission_level": "IS_OWNER", "inherited": False}]}]
+        return {"object_id": f"/jobs/{jid}", "object_type": "job", "access_control_list": copy.deepcopy(acl)}
+
+    def set_job_permissions(self, job_id: str, body: dict, replace: bool) -> dict:
+        jid = int(self.jobs._require(job_id)["job_id"])
+        current = {} if replace else {
+            self._principal(e): e for e in self.job_permissions(str(jid))["access_control_list"]}
+        for entry in body.get("access_control_list", []):
+            level = entry.get("permission_level")
+            if level not in ("CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE", "IS_OWNER"):
+                raise invalid(f"Invalid permission level {level!r}")
+            principal = {k: v for k, v in entry.items() if k != "permission_level"}
+            current[self._principal(principal)] = {
+                **principal, "all_permissions": [{"permission_level": level, "inherited": False}]}
+        self.permissions[jid] = list(current.values())
+        return self.job_permissions(str(jid))
+
+    @staticmethod
+    def _principal(entry: dict) -> str:
+        for field in ("user_name", "group_name", "service_principal_name"):
+            if field in entry:
+                return f"{field}:{entry[field]}"
+        raise invalid("An access control entry needs user_name, group_name or service_principal_name")
+
+    # --- snapshot (the --state file) --------------------------------------------------------
+    def snapshot(self) -> dict:
+        return {
+            "jobs": list(self.jobs.jobs.values()), "next_job_id": self.jobs.next_id,
+            "resources": self.resources, "permissions": {str(k): v for k, v in self.permissions.items()},
+            "objects": self.objects, "seq": self._seq,
+        }
+
+    def restore(self, data: dict) -> None:
+        self.jobs.jobs = {int(j["job_id"]): j for j in data.get("jobs", [])}
+        self.jobs.next_id = int(data.get("next_job_id", self.jobs.next_id))
+        for kind in RESOURCES:
+            self.resources[kind] = data.get("resources", {}).get(kind, {})
+        self.permissions = {int(k): v for k, v in data.get("permissions", {}).items()}
+        self.objects = data.get("objects", self.objects)
+        self._seq = int(data.get("seq", 0))
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() == "true"
+
+
+def _paged(items: list[dict], key: str, query: dict, page_size_field: str = "page_size",
+           default_size: int = 100) -> dict:
+    """Offset page tokens for the compute list endpoints that page (clusters, pipelines)."""
+    size = int(query.get(page_size_field) or default_size)
+    start = int(base64.urlsafe_b64decode(query["page_token"]).decode()) if query.get("page_token") else 0
+    page = items[start:start + size]
+    out: dict = {key: page} if page else {}
+    if start + size < len(items):
+        out["next_page_token"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+    return out
+
+
+def _routes() -> list[tuple[str, str, Handler]]:
+    J = "/api/2.2/jobs"  # also served at 2.1 below: older clients
+    routes: list[tuple[str, str, Handler]] = [
+        ("GET", f"{J}/list", lambda ws, q, b, m: ws.jobs.list(
+            q.get("limit"), q.get("page_token"), _flag(q.get("expand_tasks")), q.get("name"))),
+        ("GET", f"{J}/get", lambda ws, q, b, m: ws.jobs.get(q.get("job_id"), q.get("page_token"))),
+        ("POST", f"{J}/create", lambda ws, q, b, m: _create_job(ws, b)),
+        ("POST", f"{J}/reset", lambda ws, q, b, m: ws.jobs.reset(b, ws.referents())),
+        ("POST", f"{J}/update", lambda ws, q, b, m: ws.jobs.update(b, ws.referents())),
+        ("POST", f"{J}/delete", lambda ws, q, b, m: _delete_job(ws, b)),
+        # clusters
+        ("GET", "/api/2.1/clusters/list", lambda ws, q, b, m: _paged(
+            ws.list_resources("cluster"), "clusters", q)),
+        ("GET", "/api/2.1/clusters/get", lambda ws, q, b, m: ws.get_resource("cluster", q.get("cluster_id"))),
+        ("POST", "/api/2.1/clusters/create", lambda ws, q, b, m: ws.create_resource("cluster", b)),
+        ("POST", "/api/2.1/clusters/permanent-delete",
+         lambda ws, q, b, m: ws.delete_resource("cluster", b.get("cluster_id"))),
+        # instance pools
+        ("GET", "/api/2.0/instance-pools/list", lambda ws, q, b, m: {
+            "instance_pools": ws.list_resources("pool")} if ws.resources["pool"] else {}),
+        ("GET", "/api/2.0/instance-pools/get",
+         lambda ws, q, b, m: ws.get_resource("pool", q.get("instance_pool_id"))),
+        ("POST", "/api/2.0/instance-pools/create", lambda ws, q, b, m: ws.create_resource("pool", b)),
+        ("POST", "/api/2.0/instance-pools/delete",
+         lambda ws, q, b, m: ws.delete_resource("pool", b.get("instance_pool_id"))),
+        # cluster policies
+        ("GET", "/api/2.0/policies/clusters/list", lambda ws, q, b, m: {
+            "policies": ws.list_resources("policy"), "total_count": len(ws.resources["policy"])}),
+        ("GET", "/api/2.0/policies/clusters/get",
+         lambda ws, q, b, m: ws.get_resource("policy", q.get("policy_id"))),
+        ("POST", "/api/2.0/policies/clusters/create", lambda ws, q, b, m: ws.create_resource("policy", b)),
+        ("POST", "/api/2.0/policies/clusters/delete",
+         lambda ws, q, b, m: ws.delete_resource("policy", b.get("policy_id"))),
+        # SQL warehouses
+        ("GET", "/api/2.0/sql/warehouses", lambda ws, q, b, m: {"warehouses": ws.list_resources("warehouse")}),
+        ("POST", "/api/2.0/sql/warehouses", lambda ws, q, b, m: ws.create_resource("warehouse", b)),
+        ("GET", r"/api/2.0/sql/warehouses/(?P<id>[^/]+)",
+         lambda ws, q, b, m: ws.get_resource("warehouse", m["id"])),
+        ("DELETE", r"/api/2.0/sql/warehouses/(?P<id>[^/]+)",
+         lambda ws, q, b, m: ws.delete_resource("warehouse", m["id"])),
+        # pipelines
+        ("GET", "/api/2.0/pipelines", lambda ws, q, b, m: _paged(
+            [{"pipeline_id": p["pipeline_id"], "name": p["name"], "state": p["state"]}
+             for p in ws.list_resources("pipeline")], "statuses", q, "max_results", 25)),
+        ("POST", "/api/2.0/pipelines", lambda ws, q, b, m: ws.create_resource("pipeline", b)),
+        ("GET", r"/api/2.0/pipelines/(?P<id>[^/]+)", lambda ws, q, b, m: ws.get_resource("pipeline", m["id"])),
+        ("DELETE", r"/api/2.0/pipelines/(?P<id>[^/]+)",
+         lambda ws, q, b, m: ws.delete_resource("pipeline", m["id"])),
+        # permissions
+        ("GET", r"/api/2.0/permissions/jobs/(?P<id>\d+)", lambda ws, q, b, m: ws.job_permissions(m["id"])),
+        ("PUT", r"/api/2.0/permissions/jobs/(?P<id>\d+)",
+         lambda ws, q, b, m: ws.set_job_permissions(m["id"], b, replace=True)),
+        ("PATCH", r"/api/2.0/permissions/jobs/(?P<id>\d+)",
+         lambda ws, q, b, m: ws.set_job_permissions(m["id"], b, replace=False)),
+        # workspace objects
+        ("GET", "/api/2.0/workspace/get-status", lambda ws, q, b, m: ws.get_status(q.get("path"))),
+        ("GET", "/api/2.0/workspace/list", lambda ws, q, b, m: ws.list_objects(q.get("path"))),
+        ("GET", "/api/2.0/workspace/export", lambda ws, q, b, m: ws.export_object(q.get("path"))),
+        ("POST", "/api/2.0/workspace/mkdirs", lambda ws, q, b, m: ws.mkdirs(b.get("path")) or {}),
+        ("POST", "/api/2.0/workspace/import", lambda ws, q, b, m: ws.import_object(b)),
+        ("POST", "/api/2.0/workspace/delete", lambda ws, q, b, m: ws.delete_object(b)),
+        # identity
+        ("GET", "/api/2.0/preview/scim/v2/Me", lambda ws, q, b, m: {
+            "id": "1", "userName": ws.user, "displayName": ws.user.split("@")[0], "active": True,
+            "emails": [{"value": ws.user, "primary": True}]}),
+    ]
+    routes += [(meth, p.replace("/api/2.2/", "/api/2.1/"), h) for meth, p, h in routes if p.startswith(J)]
+    return routes
+
+
+def _create_job(ws: EmulatedWorkspace, body: dict) -> dict:
+    result = ws.jobs.create(body, ws.referents())
+    if body.get("access_control_list"):
+        ws.set_job_permissions(str(result["job_id"]), body, replace=False)
+    return result
+
+
+def _delete_job(ws: EmulatedWorkspace, body: dict) -> dict:
+    result = ws.jobs.delete(body)
+    ws.permissions.pop(int(body["job_id"]), None)
+    return result
+
+
+ROUTES = [(method, re.compile(pattern + "$"), handler) for method, pattern, handler in _routes()]
+
+
+def route(method: str, path: str) -> tuple[Handler, re.Match] | None:
+    """The handler for a method and path, or None (the caller answers 404 or 405)."""
+    for meth, pattern, handler in ROUTES:
+        match = pattern.match(path)
+        if match and meth == method:
+            return handler, match
+    return None
+
+
+def path_known(path: str) -> bool:
+    return any(pattern.match(path) for _, pattern, _ in ROUTES)
