@@ -1,0 +1,54 @@
+"""Errors a user can act on: each names the file, job and field it is about."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@dataclass
+class Problem:
+    """One thing wrong, with where it is."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None  # 1-based
+    job: str | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(f"{self.file}:{self.line}" if self.line else self.file)
+        if self.job:
+            where.append(f"job '{self.job}'")
+        if self.field:
+            where.append(f"field '{self.field}'")
+        return f"{': '.join(where)}: {self.message}" if where else self.message
+
+
+class BricksyncError(Exception):
+    """A problem the user must fix. The CLI prints it without a traceback and exits 1."""
+
+    def __init__(self, problems: Problem | str | list[Problem]):
+        if isinstance(problems, str):
+            problems = [Problem(problems)]
+        elif isinstance(problems, Problem):
+            problems = [problems]
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        if len(self.problems) == 1:
+            return str(self.problems[0])
+        return f"{len(self.problems)} problems:\n" + "\n".join(f"  - {p}" for p in self.problems)
+
+
+class WorkspaceError(BricksyncError):
+    """A workspace call failed in a way bricksync cannot recover from."""

@@ -1,0 +1,155 @@
+"""Where job settings point at workspace things: compute and job IDs, and workspace paths.
+
+Pure. One walker for each, used in both directions: export (IDs -> `${kind:NAME}`, paths
+checked against the notebook root) and render (names -> target IDs, paths rewritten).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+KINDS = ("cluster", "pool", "policy", "warehouse", "job", "pipeline")
+PLACEHOLDER_RE = re.compile(r"^\$\{(cluster|pool|policy|warehouse|job|pipeline):([^}]+)\}$")
+ANY_PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}")
+
+
+def placeholder(kind: str, name: str) -> str:
+    return f"${{{kind}:{name}}}"
+
+
+def parse_placeholder(value: Any) -> tuple[str, str] | None:
+    match = PLACEHOLDER_RE.match(value) if isinstance(value, str) else None
+    return (match[1], match[2]) if match else None
+
+
+@dataclass
+class Site:
+    """One reference inside settings: container[field] holds an ID (or a placeholder)."""
+
+    location: str  # readable path, e.g. tasks[ingest].existing_cluster_id
+    container: dict
+    field: str
+    kind: str
+
+    @property
+    def value(self) -> Any:
+        return self.container[self.field]
+
+    def set(self, value: Any) -> None:
+        self.container[self.field] = value
+
+
+def _cluster_sites(cluster: Any, where: str) -> Iterator[Site]:
+    if not isinstance(cluster, dict):
+        return
+    for field, kind in (("instance_pool_id", "pool"), ("driver_instance_pool_id", "pool"), ("policy_id", "policy")):
+        if field in cluster:
+            yield Site(f"{where}.{field}", cluster, field, kind)
+
+
+def _task_sites(task: dict, where: str) -> Iterator[Site]:
+    if "existing_cluster_id" in task:
+        yield Site(f"{where}.existing_cluster_id", task, "existing_cluster_id", "cluster")
+    yield from _cluster_sites(task.get("new_cluster"), f"{where}.new_cluster")
+    for kind_field in ("sql_task", "dbt_task"):
+        sub = task.get(kind_field)
+        if isinstance(sub, dict) and "warehouse_id" in sub:
+            yield Site(f"{where}.{kind_field}.warehouse_id", sub, "warehouse_id", "warehouse")
+    run_job = task.get("run_job_task")
+    if isinstance(run_job, dict) and "job_id" in run_job:
+        yield Site(f"{where}.run_job_task.job_id", run_job, "job_id", "job")
+    pipeline = task.get("pipeline_task")
+    if isinstance(pipeline, dict) and "pipeline_id" in pipeline:
+        yield Site(f"{where}.pipeline_task.pipeline_id", pipeline, "pipeline_id", "pipeline")
+    inner = (task.get("for_each_task") or {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
+    if isinstance(inner, dict):
+        yield from _task_sites(inner, f"{where}.for_each_task.task")
+
+
+def _tasks(settings: dict) -> Iterator[tuple[str, dict]]:
+    for i, task in enumerate(settings.get("tasks") or []):
+        if isinstance(task, dict):
+            yield f"tasks[{task.get('task_key', i)}]", task
+
+
+def reference_sites(settings: dict) -> Iterator[Site]:
+    """Every compute/job/pipeline reference in job settings."""
+    for i, jc in enumerate(settings.get("job_clusters") or []):
+        if isinstance(jc, dict):
+            yield from _cluster_sites(jc.get("new_cluster"), f"job_clusters[{jc.get('job_cluster_key', i)}].new_cluster")
+    for where, task in _tasks(settings):
+        yield from _task_sites(task, where)
+
+
+# --- workspace paths ------------------------------------------------------------------------
+
+LIBRARY_PATH_FIELDS = ("whl", "jar", "egg", "requirements")
+
+
+def _is_workspace_path(path: Any) -> bool:
+    """Absolute paths that live in the workspace tree (not dbfs:/, s3://, /Volumes/ ...)."""
+    return isinstance(path, str) and path.startswith("/") and not path.startswith(("/Volumes/", "/dbfs/"))
+
+
+def _task_path_sites(task: dict, where: str, git: bool) -> Iterator[Site]:
+    def sourced(sub: dict) -> bool:
+        return (sub.get("source") or ("GIT" if git else "WORKSPACE")) == "WORKSPACE"
+
+    checks = (("notebook_task", "notebook_path"), ("spark_python_task", "python_file"),
+              ("dbt_task", "project_directory"))
+    for kind, field in checks:
+        sub = task.get(kind)
+        if isinstance(sub, dict) and field in sub and sourced(sub) and _is_workspace_path(sub[field]):
+            yield Site(f"{where}.{kind}.{field}", sub, field, "path")
+    sql_file = (task.get("sql_task") or {}).get("file") if isinstance(task.get("sql_task"), dict) else None
+    if isinstance(sql_file, dict) and "path" in sql_file and sourced(sql_file) and _is_workspace_path(sql_file["path"]):
+        yield Site(f"{where}.sql_task.file.path", sql_file, "path", "path")
+    for i, lib in enumerate(task.get("libraries") or []):
+        if not isinstance(lib, dict):
+            continue
+        for field in LIBRARY_PATH_FIELDS:
+            if _is_workspace_path(lib.get(field)):
+                yield Site(f"{where}.libraries[{i}].{field}", lib, field, "path")
+    inner = task.get("for_each_task", {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
+    if isinstance(inner, dict):
+        yield from _task_path_sites(inner, f"{where}.for_each_task.task", git)
+
+
+def path_sites(settings: dict) -> Iterator[Site]:
+    """Every workspace path a job's tasks use (GIT-sourced task paths are relative: skipped)."""
+    git = "git_source" in settings
+    for where, task in _tasks(settings):
+        yield from _task_path_sites(task, where, git)
+    for i, env in enumerate(settings.get("environments") or []):
+        deps = ((env or {}).get("spec") or {}).get("dependencies") or []
+        for j, dep in enumerate(deps):
+            if _is_workspace_path(dep):
+                yield Site(f"environments[{i}].spec.dependencies[{j}]", env["spec"]["dependencies"], j, "path")  # type: ignore[arg-type]
+
+
+def canonical_path(path: str) -> str:
+    """`/Workspace/a/../b` and `/b` name the same object: compare them in one spelling."""
+    norm = posixpath.normpath(path)
+    if norm == "/Workspace" or norm.startswith("/Workspace/"):
+        norm = norm[len("/Workspace"):] or "/"
+    return norm
+
+
+def is_under(path: str, root: str) -> bool:
+    p, r = canonical_path(path), canonical_path(root).rstrip("/")
+    return p == r or p.startswith(r + "/")
+
+
+def rewrite_path(path: str, rewrites: dict[str, str]) -> str:
+    """Longest matching prefix wins; prefixes match whole path segments, in either spelling
+    (`/Workspace/dev/x` and `/dev/x` are one notebook)."""
+    canon = canonical_path(path)
+    for prefix in sorted(rewrites, key=lambda p: len(canonical_path(p)), reverse=True):
+        p = canonical_path(prefix).rstrip("/")
+        if canon == p or canon.startswith(p + "/"):
+            return rewrites[prefix].rstrip("/") + canon[len(p):]
+    return path
