@@ -9,8 +9,10 @@ from __future__ import annotations
 import posixpath
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from .errors import did_you_mean
 
 KINDS = ("cluster", "pool", "policy", "warehouse", "job", "pipeline")
 PLACEHOLDER_RE = re.compile(r"^\$\{(cluster|pool|policy|warehouse|job|pipeline):([^}]+)\}$")
@@ -46,9 +48,9 @@ class Site:
 def _cluster_sites(cluster: Any, where: str) -> Iterator[Site]:
     if not isinstance(cluster, dict):
         return
-    for field, kind in (("instance_pool_id", "pool"), ("driver_instance_pool_id", "pool"), ("policy_id", "policy")):
-        if field in cluster:
-            yield Site(f"{where}.{field}", cluster, field, kind)
+    for fld, kind in (("instance_pool_id", "pool"), ("driver_instance_pool_id", "pool"), ("policy_id", "policy")):
+        if fld in cluster:
+            yield Site(f"{where}.{fld}", cluster, fld, kind)
 
 
 def _task_sites(task: dict, where: str) -> Iterator[Site]:
@@ -80,7 +82,8 @@ def reference_sites(settings: dict) -> Iterator[Site]:
     """Every compute/job/pipeline reference in job settings."""
     for i, jc in enumerate(settings.get("job_clusters") or []):
         if isinstance(jc, dict):
-            yield from _cluster_sites(jc.get("new_cluster"), f"job_clusters[{jc.get('job_cluster_key', i)}].new_cluster")
+            where = f"job_clusters[{jc.get('job_cluster_key', i)}].new_cluster"
+            yield from _cluster_sites(jc.get("new_cluster"), where)
     for where, task in _tasks(settings):
         yield from _task_sites(task, where)
 
@@ -101,19 +104,19 @@ def _task_path_sites(task: dict, where: str, git: bool) -> Iterator[Site]:
 
     checks = (("notebook_task", "notebook_path"), ("spark_python_task", "python_file"),
               ("dbt_task", "project_directory"))
-    for kind, field in checks:
+    for kind, fld in checks:
         sub = task.get(kind)
-        if isinstance(sub, dict) and field in sub and sourced(sub) and _is_workspace_path(sub[field]):
-            yield Site(f"{where}.{kind}.{field}", sub, field, "path")
+        if isinstance(sub, dict) and fld in sub and sourced(sub) and _is_workspace_path(sub[fld]):
+            yield Site(f"{where}.{kind}.{fld}", sub, fld, "path")
     sql_file = (task.get("sql_task") or {}).get("file") if isinstance(task.get("sql_task"), dict) else None
     if isinstance(sql_file, dict) and "path" in sql_file and sourced(sql_file) and _is_workspace_path(sql_file["path"]):
         yield Site(f"{where}.sql_task.file.path", sql_file, "path", "path")
     for i, lib in enumerate(task.get("libraries") or []):
         if not isinstance(lib, dict):
             continue
-        for field in LIBRARY_PATH_FIELDS:
-            if _is_workspace_path(lib.get(field)):
-                yield Site(f"{where}.libraries[{i}].{field}", lib, field, "path")
+        for fld in LIBRARY_PATH_FIELDS:
+            if _is_workspace_path(lib.get(fld)):
+                yield Site(f"{where}.libraries[{i}].{fld}", lib, fld, "path")
     inner = task.get("for_each_task", {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
     if isinstance(inner, dict):
         yield from _task_path_sites(inner, f"{where}.for_each_task.task", git)
@@ -153,3 +156,34 @@ def rewrite_path(path: str, rewrites: dict[str, str]) -> str:
         if canon == p or canon.startswith(p + "/"):
             return rewrites[prefix].rstrip("/") + canon[len(p):]
     return path
+
+
+@dataclass
+class Inventory:
+    """A workspace's referable things: IDs and names, per kind (pure data)."""
+
+    by_id: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    by_name: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {k: {} for k in KINDS})
+
+    def add(self, kind: str, ident: Any, name: str) -> None:
+        self.by_id[kind][str(ident)] = name
+        self.by_name[kind].setdefault(name, []).append(str(ident))
+
+    def name_of(self, kind: str, ident: Any) -> tuple[str | None, str | None]:
+        """(name, error) for an ID: unknown IDs and names shared by several resources are errors."""
+        name = self.by_id[kind].get(str(ident))
+        if name is None:
+            return None, f"{kind} ID {ident} does not exist in the workspace"
+        if len(self.by_name[kind].get(name, [])) > 1:
+            ids = ", ".join(self.by_name[kind][name])
+            return None, f"{kind} name '{name}' is shared by several {kind}s ({ids}): rename them"
+        return name, None
+
+    def id_of(self, kind: str, name: str) -> tuple[str | None, str | None]:
+        ids = self.by_name[kind].get(name, [])
+        if not ids:
+            close = did_you_mean(name, self.by_name[kind])
+            return None, f"no {kind} named '{name}' in the workspace{close}"
+        if len(ids) > 1:
+            return None, f"{kind} name '{name}' is shared by several {kind}s ({', '.join(ids)})"
+        return ids[0], None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -18,7 +19,7 @@ from .workspace import EmulatedWorkspace, path_known, route
 
 log = logging.getLogger("bricksync.emulator")
 
-DEFAULT_TOKEN = "dapi-emulator-token"  # noqa: S105 - a fixed test credential, not a secret
+DEFAULT_TOKEN = "dapi-emulator-token"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -58,10 +59,8 @@ class _Handler(BaseHTTPRequestHandler):
         except _Dropped:
             emu.faults.record(method, path, 0, True)
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         emu.faults.record(method, path, status, fault)
         payload = json.dumps(body).encode()

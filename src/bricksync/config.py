@@ -1,0 +1,233 @@
+"""config/bricksync.yml: load, validate (file:line, did-you-mean), and apply env overrides.
+
+Credentials never live here: `profile`/`host` only say which workspace; databricks-sdk's
+unified auth (env vars, ~/.databrickscfg, Azure CLI / service principal) supplies the rest.
+
+Pipeline variables override mappings (the seed pipeline's "mappings as pipeline variables"):
+  BRICKSYNC_<TARGET>_<KIND>="from=to;from2=to2"   KIND: CLUSTERS, INSTANCE_POOLS, POLICIES,
+                                                   WAREHOUSES, PIPELINES, PATH_REWRITES, RUN_AS
+  BRICKSYNC_<TARGET>_HOST / BRICKSYNC_<TARGET>_PROFILE, BRICKSYNC_SOURCE_HOST / _PROFILE
+<TARGET> is the target name upper-cased with every non-alphanumeric character as `_`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BricksyncError, Problem, did_you_mean
+from .yamlio import line_of, parse, plain
+
+COMPUTE_KINDS = {  # config key -> reference kind in state files
+    "clusters": "cluster",
+    "instance_pools": "pool",
+    "policies": "policy",
+    "warehouses": "warehouse",
+    "pipelines": "pipeline",
+}
+ENV_KINDS = {"CLUSTERS": "clusters", "INSTANCE_POOLS": "instance_pools", "POLICIES": "policies",
+             "WAREHOUSES": "warehouses", "PIPELINES": "pipelines"}
+
+
+@dataclass
+class Select:
+    tag: str = "PROD_MIGRATION"
+    value: str = "true"
+
+    def matches(self, tags: Mapping[str, Any] | None) -> bool:
+        value = (tags or {}).get(self.tag)
+        return isinstance(value, str) and value.strip().lower() == self.value.lower()
+
+
+@dataclass
+class WorkspaceRef:
+    profile: str | None = None
+    host: str | None = None
+
+    def describe(self) -> str:
+        return " ".join(p for p in (f"profile={self.profile}" if self.profile else "",
+                                    f"host={self.host}" if self.host else "") if p) or "default auth"
+
+
+@dataclass
+class SourceConfig(WorkspaceRef):
+    select: Select = field(default_factory=Select)
+    notebook_root: str = "/Workspace/dev"
+    acknowledge: bool = True
+
+
+@dataclass
+class TargetConfig(WorkspaceRef):
+    name: str = ""
+    path_rewrites: dict[str, str] = field(default_factory=dict)
+    compute: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in COMPUTE_KINDS})
+    run_as: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    prune: bool = False
+
+    def compute_name(self, kind: str, source_name: str) -> str:
+        """Target name for a source compute name: mapped, or the same name (seed step 12)."""
+        for key, ref_kind in COMPUTE_KINDS.items():
+            if ref_kind == kind:
+                return self.compute.get(key, {}).get(source_name, source_name)
+        return source_name
+
+
+@dataclass
+class Config:
+    path: Path
+    root: Path
+    source: SourceConfig
+    state_dir: Path
+    targets: dict[str, TargetConfig]
+
+    def target(self, name: str) -> TargetConfig:
+        if name not in self.targets:
+            hint = did_you_mean(name, self.targets)
+            known = ", ".join(sorted(self.targets)) or "none"
+            raise BricksyncError(Problem(f"no target '{name}'{hint}; targets: {known}", file=str(self.path)))
+        return self.targets[name]
+
+
+# --- validation ----------------------------------------------------------------------------
+
+STR, BOOL, STRMAP, ANYMAP = "a string", "true or false", "a mapping of strings", "a mapping"
+SCHEMA: dict[str, Any] = {
+    "source": {
+        "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL,
+        "select": {"tag": STR, "value": STR},
+    },
+    "state_dir": STR,
+    "targets": {"*": {
+        "profile": STR, "host": STR, "path_rewrites": STRMAP, "run_as": STRMAP, "prune": BOOL,
+        "overrides": {"*": ANYMAP},
+        "compute": {k: STRMAP for k in COMPUTE_KINDS},
+    }},
+}
+
+
+def _check(node: Any, spec: Any, where: str, file: str, line: int | None, problems: list[Problem]) -> None:
+    def fail(msg: str, ln: int | None = line) -> None:
+        problems.append(Problem(msg, file=file, line=ln, field=where or None))
+
+    if isinstance(spec, dict):
+        if node is None:
+            return
+        if not isinstance(node, dict):
+            return fail(f"expected a mapping, got {type(node).__name__}")
+        for key, value in node.items():
+            sub = f"{where}.{key}" if where else str(key)
+            ln = line_of(node, key) or line
+            if "*" in spec:
+                _check(value, spec["*"], sub, file, ln, problems)
+            elif key not in spec:
+                problems.append(Problem(f"unknown key{did_you_mean(str(key), spec)}", file=file, line=ln,
+                                        field=sub))
+            else:
+                _check(value, spec[key], sub, file, ln, problems)
+    elif spec == STR and not isinstance(node, str):
+        fail(f"expected a string, got {node!r}")
+    elif spec == BOOL and not isinstance(node, bool):
+        fail(f"expected true or false, got {node!r}")
+    elif spec == STRMAP:
+        if node is None:
+            return
+        if not isinstance(node, dict) or not all(isinstance(v, str) for v in node.values()):
+            fail("expected a mapping of names to strings")
+    elif spec == ANYMAP and node is not None and not isinstance(node, dict):
+        fail("expected a mapping")
+
+
+def _env_pairs(value: str, var: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in re.split(r"[;\n]", value):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise BricksyncError(Problem(f"expected 'from=to' pairs separated by ';', got {item.strip()!r}",
+                                         file=f"${var}"))
+        src, _, dst = item.partition("=")
+        pairs[src.strip()] = dst.strip()
+    return pairs
+
+
+def env_prefix(target: str) -> str:
+    return "BRICKSYNC_" + re.sub(r"[^A-Za-z0-9]", "_", target).upper() + "_"
+
+
+def _apply_env(target: TargetConfig, env: Mapping[str, str]) -> None:
+    prefix = env_prefix(target.name)
+    for suffix, key in ENV_KINDS.items():
+        if prefix + suffix in env:
+            target.compute[key] = {**target.compute.get(key, {}), **_env_pairs(env[prefix + suffix], prefix + suffix)}
+    if prefix + "PATH_REWRITES" in env:
+        target.path_rewrites.update(_env_pairs(env[prefix + "PATH_REWRITES"], prefix + "PATH_REWRITES"))
+    if prefix + "RUN_AS" in env:
+        target.run_as.update(_env_pairs(env[prefix + "RUN_AS"], prefix + "RUN_AS"))
+    target.host = env.get(prefix + "HOST", target.host)
+    target.profile = env.get(prefix + "PROFILE", target.profile)
+
+
+def project_root(config_path: Path) -> Path:
+    """Relative paths resolve against the project root: the parent of the `config/` folder."""
+    parent = config_path.resolve().parent
+    return parent.parent if parent.name == "config" else parent
+
+
+def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) -> Config:
+    """Config bytes -> Config. Pure but for `env` (os.environ when None)."""
+    env = os.environ if env is None else env
+    file = str(path)
+    raw = parse(data, file)
+    if raw is None:
+        raw = {}
+    problems: list[Problem] = []
+    _check(raw, SCHEMA, "", file, None, problems)
+    if isinstance(raw, dict) and not isinstance(raw.get("targets") or {}, dict):
+        problems.append(Problem("expected a mapping of target names", file=file, field="targets"))
+    if problems:
+        raise BricksyncError(problems)
+    doc = plain(raw)
+    src = doc.get("source") or {}
+    sel = src.get("select") or {}
+    source = SourceConfig(
+        profile=env.get("BRICKSYNC_SOURCE_PROFILE", src.get("profile")),
+        host=env.get("BRICKSYNC_SOURCE_HOST", src.get("host")),
+        select=Select(tag=sel.get("tag", "PROD_MIGRATION"), value=sel.get("value", "true")),
+        notebook_root=src.get("notebook_root", "/Workspace/dev"),
+        acknowledge=src.get("acknowledge", True),
+    )
+    if not source.notebook_root.startswith("/"):
+        problems.append(Problem("must be an absolute workspace path", file=file, field="source.notebook_root"))
+    targets: dict[str, TargetConfig] = {}
+    for name, t in (doc.get("targets") or {}).items():
+        t = t or {}
+        compute = {k: dict((t.get("compute") or {}).get(k) or {}) for k in COMPUTE_KINDS}
+        target = TargetConfig(
+            name=name, profile=t.get("profile"), host=t.get("host"),
+            path_rewrites=dict(t.get("path_rewrites") or {}), compute=compute,
+            run_as=dict(t.get("run_as") or {}), overrides=dict(t.get("overrides") or {}),
+            prune=bool(t.get("prune", False)),
+        )
+        _apply_env(target, env)
+        for prefix in target.path_rewrites:
+            if not prefix.startswith("/"):
+                problems.append(Problem(f"path rewrite '{prefix}' must be an absolute path", file=file,
+                                        field=f"targets.{name}.path_rewrites"))
+        targets[name] = target
+    if problems:
+        raise BricksyncError(problems)
+    root = project_root(path)
+    return Config(path=path, root=root, source=source, state_dir=root / doc.get("state_dir", "state"),
+                  targets=targets)
+
+
+def load_config(path: str | Path) -> Config:
+    p = Path(path)
+    if not p.is_file():
+        raise BricksyncError(Problem("config file not found (pass --config)", file=str(p)))
+    return parse_config(p.read_bytes(), p)

@@ -1,0 +1,198 @@
+"""state/: read and write job documents (ruamel.yaml), and commit/push them (GitPython).
+
+The only module that touches state files or git. Rendering a document to text is pure and
+deterministic, so an unchanged job writes the same bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import BricksyncError, Problem
+from .yamlio import dump, line_of, parse, plain
+
+HEADER = """\
+Managed by bricksync: desired settings of one Databricks job.
+Written by `bricksync export` from the source workspace; review changes in the pull request.
+To change the job, change it in the source workspace and export again (or edit here: the
+field names are the Jobs API's JobSettings). IDs appear as ${kind:NAME}; paths as in the source."""
+
+TOP_KEYS = ("bricksync", "job")
+META_KEYS = ("key", "source_job_id")
+
+
+@dataclass
+class StateDoc:
+    key: str
+    settings: dict
+    source_job_id: int | None = None
+    file: str = ""
+    lines: dict[str, int] = field(default_factory=dict)  # "job" / "job.tasks" -> 1-based line
+    node: Any = None  # parsed settings node (for line numbers)
+
+
+def render_state(doc: StateDoc) -> str:
+    """The exact text of a state file."""
+    meta: dict[str, Any] = {"key": doc.key}
+    if doc.source_job_id is not None:
+        meta["source_job_id"] = doc.source_job_id
+    return dump({"bricksync": meta, "job": doc.settings}, header=HEADER)
+
+
+def parse_state(data: bytes, file: str) -> StateDoc:
+    raw = parse(data, file)
+    problems: list[Problem] = []
+    if not isinstance(raw, dict):
+        raise BricksyncError(Problem("expected a mapping with 'bricksync' and 'job'", file=file))
+    for key in raw:
+        if key not in TOP_KEYS:
+            from .errors import did_you_mean
+
+            problems.append(Problem(f"unknown key{did_you_mean(str(key), TOP_KEYS)}", file=file,
+                                    line=line_of(raw, key), field=str(key)))
+    meta = raw.get("bricksync")
+    if not isinstance(meta, dict) or not isinstance(meta.get("key"), str):
+        problems.append(Problem("missing 'bricksync.key' (a string)", file=file,
+                                line=line_of(raw, "bricksync"), field="bricksync.key"))
+        meta = meta if isinstance(meta, dict) else {}
+    for key in meta:
+        if key not in META_KEYS:
+            from .errors import did_you_mean
+
+            problems.append(Problem(f"unknown key{did_you_mean(str(key), META_KEYS)}", file=file,
+                                    line=line_of(meta, key), field=f"bricksync.{key}"))
+    source_id = meta.get("source_job_id")
+    if source_id is not None and (not isinstance(source_id, int) or isinstance(source_id, bool)):
+        problems.append(Problem("expected an integer", file=file, line=line_of(meta, "source_job_id"),
+                                field="bricksync.source_job_id"))
+    settings = raw.get("job")
+    if not isinstance(settings, dict):
+        problems.append(Problem("missing 'job' (the job settings mapping)", file=file,
+                                line=line_of(raw, "job"), field="job"))
+    if problems:
+        raise BricksyncError(problems)
+    return StateDoc(key=meta["key"], settings=plain(settings), source_job_id=source_id, file=file,
+                    lines={"job": line_of(raw, "job") or 0}, node=settings)
+
+
+class StateStore:
+    """The state directory: `<state_dir>/jobs/<key>.yml`."""
+
+    def __init__(self, state_dir: Path):
+        self.dir = Path(state_dir)
+        self.jobs_dir = self.dir / "jobs"
+
+    def path_for(self, key: str) -> Path:
+        return self.jobs_dir / f"{key}.yml"
+
+    def files(self) -> list[Path]:
+        if not self.jobs_dir.is_dir():
+            return []
+        return sorted([*self.jobs_dir.glob("*.yml"), *self.jobs_dir.glob("*.yaml")])
+
+    def read_all(self) -> tuple[list[StateDoc], list[Problem]]:
+        """Every state document, and the problems of the files that could not be read."""
+        docs, problems = [], []
+        for path in self.files():
+            try:
+                docs.append(parse_state(path.read_bytes(), self.display(path)))
+            except BricksyncError as err:
+                problems.extend(err.problems)
+        return docs, problems
+
+    def read_bytes(self, key: str) -> bytes | None:
+        path = self.path_for(key)
+        return path.read_bytes() if path.is_file() else None
+
+    def display(self, path: Path) -> str:
+        try:
+            return os.path.relpath(path)
+        except ValueError:
+            return str(path)
+
+    def write(self, key: str, text: str) -> Path:
+        """Atomic write: a crash leaves the old file or the new one, never half of one."""
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+
+class GitError(BricksyncError):
+    pass
+
+
+class GitRepo:
+    """The repository holding state/: commit only the files we wrote, on a branch; push."""
+
+    def __init__(self, path: Path):
+        import git
+
+        try:
+            self.repo = git.Repo(path, search_parent_directories=True)
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise GitError(Problem("not inside a git repository (use --no-commit to skip git)",
+                                   file=str(path))) from None
+        self.root = Path(self.repo.working_tree_dir or path)
+
+    def rel(self, path: Path) -> str:
+        return os.path.relpath(Path(path).resolve(), self.root.resolve())
+
+    def committed(self, path: Path) -> bytes | None:
+        """The file as HEAD has it (None when HEAD lacks it or there is no HEAD)."""
+        try:
+            blob = self.repo.head.commit.tree / self.rel(path).replace(os.sep, "/")
+            return blob.data_stream.read()
+        except (KeyError, ValueError):
+            return None
+
+    def current_branch(self) -> str | None:
+        try:
+            return self.repo.active_branch.name
+        except TypeError:
+            return None
+
+    def switch_to(self, branch: str) -> None:
+        """Check out `branch` (created at HEAD if new); uncommitted work stays in the tree."""
+        import git
+
+        if self.current_branch() == branch:
+            return
+        try:
+            if branch in [h.name for h in self.repo.heads]:
+                self.repo.git.checkout(branch)
+            else:
+                self.repo.git.checkout("-b", branch)
+        except git.GitCommandError as exc:
+            raise GitError(f"cannot switch to branch '{branch}': {exc.stderr.strip()}") from None
+
+    def commit(self, paths: list[Path], message: str) -> str:
+        """Commit exactly `paths` (other staged or unstaged work is left as it was)."""
+        import git
+
+        rels = [self.rel(p) for p in paths]
+        try:
+            self.repo.git.add("--", *rels)
+            self.repo.git.commit("-m", message, "--only", "--", *rels)
+        except git.GitCommandError as exc:
+            raise GitError(f"git commit failed: {(exc.stderr or exc.stdout).strip()}") from None
+        return self.repo.head.commit.hexsha
+
+    def push(self, branch: str, remote: str = "origin") -> None:
+        import git
+
+        try:
+            self.repo.git.push(remote, f"{branch}:{branch}")
+        except git.GitCommandError as exc:
+            raise GitError(f"git push of '{branch}' to '{remote}' failed: {exc.stderr.strip()}") from None
