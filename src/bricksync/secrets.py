@@ -20,8 +20,8 @@ TOKEN_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"xox[abpr]-[A-Za-z0-9-]{10,}"),      # Slack token
 ]
-SECRET_KEY_RE = re.compile(r"(?i)(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|credential|"
-                           r"private[_-]?key|sas)$|(?i)(password|secret|token|credential)")
+SECRET_KEY_RE = re.compile(r"password|passwd|secret|token|api[_-]?key|access[_-]?key|credential|"
+                           r"private[_-]?key|account\.key", re.IGNORECASE)
 SECRET_REF_RE = re.compile(r"^\{\{\s*secrets/[^/\s]+/[^}\s]+\s*\}\}$")
 PLACEHOLDER_RE = re.compile(r"^\$\{[a-z]+:[^}]+\}$")
 
@@ -35,12 +35,18 @@ def _literal_secret_key(key: str) -> bool:
     return bool(SECRET_KEY_RE.search(key))
 
 
+def _looks_literal(value: str) -> bool:
+    """Numbers, booleans and empty strings are settings, not secrets (max_tokens: 512)."""
+    v = value.strip()
+    return bool(v) and not v.replace(".", "", 1).isdigit() and v.lower() not in ("true", "false")
+
+
 def find_secrets(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
     """(field path, why) for every value that looks like a secret."""
     if isinstance(value, dict):
         for key, item in value.items():
             sub = f"{where}.{key}" if where else str(key)
-            if isinstance(item, str) and item.strip() and _literal_secret_key(str(key)) and not (
+            if isinstance(item, str) and _looks_literal(item) and _literal_secret_key(str(key)) and not (
                     SECRET_REF_RE.match(item.strip()) or PLACEHOLDER_RE.match(item.strip())):
                 yield sub, f"a literal value under a key named like a secret ('{key}'); use {{{{secrets/scope/key}}}}"
                 continue

@@ -1,0 +1,388 @@
+"""The bricksync command line: export, validate, plan, apply, drift, unlock, emulator, demo.
+
+Exit codes (Terraform's): 0 success / no changes, 1 error, 2 changes present (plan with
+--detailed-exitcode, drift with --fail-on-drift).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.table import Table
+
+from . import __version__
+from .config import Config, load_config
+from .errors import BricksyncError
+from .secrets import RedactingFilter, redact
+from .ui import err, out, progress
+
+log = logging.getLogger("bricksync")
+DEFAULT_CONFIG = "config/bricksync.yml"
+
+
+def _setup_logging(debug: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    # The SDK warns when a host has no /.well-known/databricks-config; that is not the user's problem.
+    logging.getLogger("databricks.sdk").setLevel(logging.DEBUG if debug else logging.ERROR)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.WARNING)
+
+
+class _Group(click.Group):
+    """Turns every failure into one redacted message and exit code 1 (a traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BricksyncError as exc:
+            err.print(f"[red]error:[/red] {_esc(exc.render())}")
+            sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                err.print(_esc(redact(traceback.format_exc())))
+            err.print(f"[red]error:[/red] {_esc(redact(f'{type(exc).__name__}: {exc}'))}")
+            sys.exit(1)
+
+
+def _esc(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+@click.group(cls=_Group)
+@click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True, envvar="BRICKSYNC_CONFIG",
+              help="Path to bricksync.yml.")
+@click.option("--debug", is_flag=True, help="Verbose logs (secrets are still redacted).")
+@click.version_option(__version__, prog_name="bricksync")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str, debug: bool) -> None:
+    """Declarative GitOps sync for Databricks Jobs: export -> PR -> plan -> apply -> drift."""
+    ctx.ensure_object(dict)
+    ctx.obj.update(config_path=config_path, debug=debug)
+    _setup_logging(debug)
+
+
+def _config(ctx: click.Context) -> Config:
+    return load_config(ctx.obj["config_path"])
+
+
+# --- export -------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--branch", help="Branch to commit on (default bricksync/export-<UTC date>).")
+@click.option("--no-commit", is_flag=True, help="Write state files only; no git commit (and so no ack).")
+@click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
+@click.option("--no-ack", is_flag=True, help="Leave the selection tag as it is.")
+@click.option("--dry-run", is_flag=True, help="Show what would be written, committed and acknowledged.")
+@click.pass_context
+def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, no_ack: bool, dry_run: bool) -> None:
+    """Snapshot the tagged jobs of the source workspace into state/."""
+    from .export import run_export
+    from .workspace import Workspace
+
+    cfg = _config(ctx)
+    ws = Workspace.connect(cfg.source, label="source")
+    ws.check_host(cfg.source.host, "source")
+    with progress("Reading source jobs") as advance:
+        result = run_export(cfg, ws, branch=branch, commit=not no_commit, push=push,
+                            acknowledge=False if no_ack else None, dry_run=dry_run, on_page=advance)
+    table = Table(title=f"Export from {ws.host}: {result.scanned} jobs read, {len(result.exported)} selected "
+                        f"and valid, {len(result.rejected)} rejected", box=None, header_style="bold")
+    for col in ("status", "key", "job", "detail"):
+        table.add_column(col)
+    verb = "would be " if dry_run else ""
+    for job in result.exported:
+        style = {"added": "green", "changed": "yellow", "unchanged": "dim"}[job.status]
+        acked = " · acknowledged" if job.key in result.acknowledged else ""
+        table.add_row(f"[{style}]{verb}{job.status}[/]", job.key, _esc(job.name),
+                      f"source job {job.job_id}{acked}")
+    for name, problems in result.rejected:
+        table.add_row("[red]rejected[/]", "", _esc(name), _esc("; ".join(str(p).split(": ", 1)[-1]
+                                                                        if p.job else str(p) for p in problems)))
+    out.print(table)
+    if result.commit:
+        out.print(f"Committed {result.commit[:12]} on branch {result.branch}" + (" and pushed" if result.pushed else ""))
+    elif result.exported and not dry_run and not no_commit:
+        out.print("Nothing new to commit: state/ already matches the source.")
+    if dry_run and result.changed:
+        out.print(f"Would commit on {result.branch or branch or 'the export branch'}: "
+                  + ", ".join(j.key for j in result.changed))
+        if (cfg.source.acknowledge and not no_ack):
+            out.print("Would acknowledge (set the tag to false): " + ", ".join(j.key for j in result.exported))
+    for note in result.notes:
+        out.print(f"[dim]{note}[/dim]")
+    if result.rejected:
+        err.print(f"[red]error:[/red] {len(result.rejected)} job(s) rejected:")
+        for name, problems in result.rejected:
+            for p in problems:
+                err.print(f"  - {_esc(str(p)) if p.job else _esc(name + ': ' + str(p))}")
+        sys.exit(1)
+
+
+# --- validate -----------------------------------------------------------------------------
+
+@cli.command()
+@click.pass_context
+def validate(ctx: click.Context) -> None:
+    """Check config and every state file offline (no workspace needed)."""
+    from .reconcile import load_state
+
+    cfg = _config(ctx)
+    docs = load_state(cfg)
+    out.print(f"[green]ok[/green]: {ctx.obj['config_path']} and {len(docs)} state file(s) are valid "
+              f"({len(cfg.targets)} target(s): {', '.join(sorted(cfg.targets)) or 'none'})")
+
+
+# --- plan ---------------------------------------------------------------------------------
+
+def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, kind: str,
+                   awaiting: list[dict] | None = None) -> None:
+    from .report import report_json, report_markdown
+
+    if json_file:
+        Path(json_file).write_text(json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2,
+                                              sort_keys=False) + "\n")
+    if markdown_file:
+        title = "bricksync drift" if kind == "drift" else "bricksync plan"
+        Path(markdown_file).write_text(report_markdown(plan, title=title, awaiting_export=awaiting,
+                                                       collapse_over=5))
+
+
+@cli.command()
+@click.option("--target", "-t", required=True, help="Target name from the config.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write the JSON report here.")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False), help="Write Markdown here.")
+@click.option("--out", "plan_file", type=click.Path(dir_okay=False), help="Save the plan for `apply PLANFILE`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
+@click.option("--adopt", is_flag=True, help="Plan to take over unmanaged jobs with the same name.")
+@click.pass_context
+def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
+         plan_file: str | None, detailed_exitcode: bool, adopt: bool) -> None:
+    """Show what apply would change in a target."""
+    from .reconcile import connect_target, plan_target
+    from .report import print_plan
+
+    cfg = _config(ctx)
+    ws = connect_target(cfg, target)
+    with progress(f"Reading {target} jobs") as advance:
+        the_plan = plan_target(cfg, target, ws, adopt=adopt, on_page=advance)
+    print_plan(the_plan, out)
+    _write_reports(the_plan, json_file, markdown_file, "plan")
+    if plan_file:
+        Path(plan_file).write_text(json.dumps(the_plan.to_dict(), indent=1) + "\n")
+        out.print(f"Saved the plan to {plan_file}: apply it with `bricksync apply --target {target} {plan_file}`")
+    if detailed_exitcode and the_plan.has_changes:
+        sys.exit(2)
+
+
+# --- apply --------------------------------------------------------------------------------
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    answer = click.prompt(f"{question} Only 'yes' will be accepted", default="", show_default=False)
+    return answer.strip() == "yes"
+
+
+def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, prune: bool, adopt: bool,
+               parallelism: int) -> int:
+    from .apply import execute_plan
+    from .plan import Plan
+    from .reconcile import connect_target, live_fingerprint, load_state, plan_target
+    from .report import print_plan
+
+    target_cfg = cfg.target(target)
+    prune = prune or target_cfg.prune
+    saved = None
+    if plan_file:
+        try:
+            saved = Plan.from_dict(json.loads(Path(plan_file).read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BricksyncError(f"{plan_file}: not a bricksync plan file ({type(exc).__name__})") from None
+        if saved.target != target:
+            raise BricksyncError(f"{plan_file}: the plan is for target '{saved.target}', not '{target}'")
+    elif not yes and not sys.stdin.isatty():
+        raise BricksyncError("no terminal to confirm on: pass --yes, or a plan file saved by `plan --out`")
+    docs = None if saved else load_state(cfg)
+    ws = connect_target(cfg, target)
+    if saved and saved.host != ws.host:
+        raise BricksyncError(f"{plan_file}: the plan was made against {saved.host}, not {ws.host}")
+    ws.acquire_lock(target, purpose="apply")
+    try:
+        if saved:
+            if live_fingerprint(saved, ws) != saved.fingerprint:
+                raise BricksyncError(f"{plan_file}: the target changed since this plan was made (stale plan); "
+                                     "run plan again")
+            the_plan = saved
+        else:
+            with progress(f"Reading {target} jobs") as advance:
+                the_plan = plan_target(cfg, target, ws, docs, adopt=adopt, on_page=advance)
+        print_plan(the_plan, out)
+        writes = [a for a in the_plan.actions if a.writes]
+        deletes = the_plan.of("orphan") if prune else []
+        if not writes and not deletes:
+            out.print("[green]Nothing to apply.[/green]")
+            return 0
+        if deletes:
+            out.print("[red]Will delete (prune):[/red] " + ", ".join(f"{a.key} (job {a.job_id})" for a in deletes))
+        if not (yes or saved) and not _confirm(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?"):
+            raise BricksyncError("apply cancelled")
+        result = execute_plan(the_plan, ws, parallelism=parallelism, prune=prune)
+    finally:
+        ws.release_lock(target)
+    table = Table(title=f"Apply to '{target}'", box=None, header_style="bold")
+    for col in ("result", "action", "key", "job id", "detail"):
+        table.add_column(col)
+    for o in sorted(result.outcomes, key=lambda o: (o.ok, o.key)):
+        table.add_row("[green]ok[/]" if o.ok else "[red]failed[/]", o.action, o.key, str(o.job_id or ""),
+                      _esc(o.detail))
+    out.print(table)
+    out.print(f"{sum(o.ok for o in result.outcomes)} done, {len(result.failed)} failed; "
+              f"{ws.stats.total} API calls")
+    return 1 if result.failed else 0
+
+
+@cli.command()
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@click.option("--target", "-t", required=True, help="Target name from the config.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--prune", is_flag=True, help="Also delete managed jobs that have no state file.")
+@click.option("--adopt", is_flag=True, help="Take over unmanaged jobs with the same name.")
+@click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.pass_context
+def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, prune: bool, adopt: bool,
+          parallelism: int) -> None:
+    """Create and update target jobs to match state/ (only what the plan needs)."""
+    sys.exit(_run_apply(_config(ctx), target, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
+                        parallelism=parallelism))
+
+
+# --- drift --------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--target", "-t", required=True, help="Target name from the config.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write the JSON report here.")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False), help="Write Markdown here.")
+@click.option("--fail-on-drift", is_flag=True, help="Exit 2 when anything drifted.")
+@click.option("--heal", is_flag=True, help="Apply what the plan would (same code path as apply --yes).")
+@click.option("--source/--no-source", "check_source", default=True, show_default=True,
+              help="Also report tagged source jobs that differ from state/ (when the source is reachable).")
+@click.pass_context
+def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
+          fail_on_drift: bool, heal: bool, check_source: bool) -> None:
+    """The scheduled check: report where the target differs from state/."""
+    from .drift import awaiting_export
+    from .reconcile import connect_target, plan_target
+    from .report import azure_lines, in_azure_pipelines, print_plan
+
+    cfg = _config(ctx)
+    ws = connect_target(cfg, target)
+    the_plan = plan_target(cfg, target, ws)
+    awaiting = awaiting_export(cfg) if check_source else None
+    print_plan(the_plan, out, title="Drift")
+    if awaiting:
+        out.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
+                  + ", ".join(f"{j['key']} ({j['status']})" for j in awaiting))
+    elif awaiting is None and check_source:
+        out.print("[dim]source workspace not checked (unreachable or not configured)[/dim]")
+    _write_reports(the_plan, json_file, markdown_file, "drift", awaiting)
+    if in_azure_pipelines():
+        summary = markdown_file and str(Path(markdown_file).resolve())
+        for line in azure_lines(the_plan, summary_file=summary, kind="drift"):
+            click.echo(redact(line))
+    drifted = the_plan.has_changes or bool(awaiting)
+    if heal and the_plan.has_changes:
+        code = _run_apply(cfg, target, plan_file=None, yes=True, prune=False, adopt=False, parallelism=8)
+        if code:
+            sys.exit(code)
+    if fail_on_drift and drifted:
+        sys.exit(2)
+
+
+# --- unlock -------------------------------------------------------------------------------
+
+@cli.command()
+@click.option("--target", "-t", required=True, help="Target name from the config.")
+@click.pass_context
+def unlock(ctx: click.Context, target: str) -> None:
+    """Clear a stale apply lock (only when no apply is running against the target)."""
+    from .reconcile import connect_target
+
+    ws = connect_target(_config(ctx), target)
+    holder = ws.read_lock(target)
+    if ws.release_lock(target):
+        out.print(f"Released the lock of '{target}' (held by {holder.get('holder') if holder else '?'}).")
+    else:
+        out.print(f"'{target}' was not locked.")
+
+
+# --- emulator and demo ---------------------------------------------------------------------
+
+@cli.group()
+def emulator() -> None:
+    """The local Databricks workspace emulator (for development, demos and tests)."""
+
+
+@emulator.command("serve")
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--token", default=None, help="Bearer token to accept (default: the emulator's fixed token).")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False), help="Load at start, save on exit (JSON).")
+@click.option("--latency-ms", default=0.0, show_default=True, type=float, help="Added to every request.")
+@click.option("--fault", "faults", multiple=True,
+              help="Fault rule 'METHOD PATH STATUS [count=N] [after] [drop] [retry_after=S] [p=0.1]'.")
+@click.option("--seed", "seed_demo", is_flag=True, help="Seed sample compute and jobs (test workspace flavour).")
+def emulator_serve(port: int, host: str, token: str | None, state_file: str | None, latency_ms: float,
+                   faults: tuple[str, ...], seed_demo: bool) -> None:
+    """Serve one emulated workspace until interrupted."""
+    from .emulator import DEFAULT_TOKEN, EmulatorServer, FaultRule
+
+    server = EmulatorServer(host=host, port=port, token=token or DEFAULT_TOKEN, latency_ms=latency_ms,
+                            state_file=state_file)
+    for spec in faults:
+        try:
+            server.faults.add(FaultRule.parse(spec))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--fault") from None
+    if seed_demo:
+        from .emulator.seed import seed_source
+
+        server.start()
+        seed_source(server.client())
+    err.print(f"Emulated workspace at {server.url} (token: pass the one you configured; "
+              "default in bricksync.emulator.DEFAULT_TOKEN). Ctrl-C to stop.")
+    try:
+        if server._thread:
+            server._thread.join()
+        else:
+            server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@cli.command()
+@click.option("--keep", type=click.Path(file_okay=False), help="Run in this directory and keep it.")
+def demo(keep: str | None) -> None:
+    """The whole loop on two emulated workspaces: export -> commit -> plan -> apply -> drift."""
+    from .demo import run_demo
+
+    sys.exit(run_demo(keep))
+
+
+def main() -> None:
+    cli(prog_name="bricksync")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""`bricksync demo`: the whole loop on two emulated workspaces, in a throwaway git repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from rich.rule import Rule
+from rich.table import Table
+
+from .ui import out
+
+DEMO_TOKEN = "dapi-demo-0000"
+
+
+@contextmanager
+def _chdir(path: Path) -> Iterator[None]:
+    old = Path.cwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def _run(*args: str) -> int:
+    """Run a bricksync command in-process, as a user would type it."""
+    from .cli import cli
+
+    out.print(f"\n[bold cyan]$ bricksync {' '.join(args)}[/bold cyan]")
+    try:
+        cli.main(args=list(args), prog_name="bricksync", standalone_mode=False)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out.print(f"[dim](exit code {code})[/dim]")
+    return code
+
+
+def _jobs_table(title: str, client) -> Table:
+    table = Table(title=title, box=None, header_style="bold")
+    for col in ("job id", "name", "tags", "first notebook / cluster"):
+        table.add_column(col)
+    for job in client.jobs.list(expand_tasks=True, limit=100):
+        s = job.settings
+        task = (s.tasks or [None])[0]
+        where = ""
+        if task is not None:
+            where = (task.notebook_task.notebook_path if task.notebook_task else "") or (
+                task.existing_cluster_id or task.job_cluster_key or "")
+        tags = ", ".join(f"{k}={v}" for k, v in sorted((s.tags or {}).items()))
+        table.add_row(str(job.job_id), s.name or "", tags, where)
+    return table
+
+
+def _git(repo: Path, *args: str) -> str:
+    import git
+
+    return git.Repo(repo).git.execute(["git", *args])
+
+
+def run_demo(keep: str | None = None) -> int:
+    from .emulator import EmulatorServer
+    from .emulator.seed import config_yaml, seed_source, seed_target
+
+    started = time.monotonic()
+    base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bricksync-demo-"))
+    base.mkdir(parents=True, exist_ok=True)
+    repo, remote = base / "repo", base / "origin.git"
+    old_env = {k: os.environ.get(k) for k in ("DATABRICKS_CONFIG_FILE", "GIT_AUTHOR_NAME", "GIT_AUTHOR_EMAIL",
+                                              "GIT_COMMITTER_NAME", "GIT_COMMITTER_EMAIL")}
+    test = EmulatorServer("test", token=DEMO_TOKEN, latency_ms=5, id_base=1001).start()
+    prod = EmulatorServer("prod", token=DEMO_TOKEN, latency_ms=5, id_base=9001).start()
+    try:
+        cfgfile = base / "databrickscfg"
+        cfgfile.write_text(f"[test]\nhost = {test.url}\ntoken = {DEMO_TOKEN}\n\n"
+                           f"[prod]\nhost = {prod.url}\ntoken = {DEMO_TOKEN}\n")
+        os.environ["DATABRICKS_CONFIG_FILE"] = str(cfgfile)
+        for var, value in (("GIT_AUTHOR_NAME", "bricksync demo"), ("GIT_AUTHOR_EMAIL", "demo@example.com"),
+                           ("GIT_COMMITTER_NAME", "bricksync demo"), ("GIT_COMMITTER_EMAIL", "demo@example.com")):
+            os.environ.setdefault(var, value)
+        out.print(Rule("bricksync demo: two emulated workspaces"))
+        out.print(f"test workspace: {test.url}    prod workspace: {prod.url}    repository: {repo}")
+        seed_source(test.client())
+        seed_target(prod.client())
+        out.print(_jobs_table("Jobs in test (PROD_MIGRATION=true marks what to promote)", test.client()))
+        out.print(_jobs_table("Jobs in prod before the sync", prod.client()))
+
+        import git
+
+        git.Repo.init(remote, bare=True, initial_branch="main")
+        r = git.Repo.init(repo, initial_branch="main")
+        (repo / "config").mkdir()
+        (repo / "config" / "bricksync.yml").write_text(config_yaml(target_host=prod.url))
+        (repo / "state" / "jobs").mkdir(parents=True)
+        (repo / "state" / "jobs" / ".gitkeep").write_text("")
+        r.git.add(".")
+        r.git.commit("-m", "bricksync config")
+        r.create_remote("origin", str(remote))
+        r.git.push("origin", "main")
+
+        with _chdir(repo):
+            out.print(Rule("1. export: tagged test jobs -> state/ on a branch (a PR to review)"))
+            _run("export", "--push")
+            out.print(_git(repo, "log", "--stat", "-1", "--format=%h %s%n%b"))
+            first = sorted((repo / "state" / "jobs").glob("*.yml"))[0]
+            out.print(f"\n[bold]{first.relative_to(repo)}[/bold]")
+            out.print(first.read_text(), markup=False, highlight=False)
+            out.print(_jobs_table("Jobs in test after export (tags acknowledged)", test.client()))
+            out.print("\n[dim]... the pull request is reviewed and merged ...[/dim]")
+            branch = _git(repo, "rev-parse", "--abbrev-ref", "HEAD")
+            _git(repo, "checkout", "-q", "main")
+            _git(repo, "merge", "-q", "--ff-only", branch)
+
+            out.print(Rule("2. validate and plan against prod"))
+            _run("validate")
+            _run("plan", "--target", "prod")
+            out.print(Rule("3. apply"))
+            _run("apply", "--target", "prod", "--yes")
+            out.print(_jobs_table("Jobs in prod after apply", prod.client()))
+            out.print(Rule("4. plan again: nothing to do (no perpetual diff)"))
+            _run("plan", "--target", "prod", "--detailed-exitcode")
+
+            out.print(Rule("5. someone edits a prod job by hand"))
+            w = prod.client()
+            job = next(j for j in w.jobs.list(name="Daily sales ETL"))
+            w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job.job_id, "new_settings": {
+                "max_concurrent_runs": 5, "schedule": {"quartz_cron_expression": "0 0 5 * * ?",
+                                                       "timezone_id": "Europe/Amsterdam", "pause_status": "PAUSED"}}})
+            out.print(f"updated job {job.job_id}: max_concurrent_runs 5, schedule paused at 05:00")
+            _run("drift", "--target", "prod", "--markdown", str(base / "drift.md"), "--json", str(base / "drift.json"))
+            out.print(f"[dim]Markdown report: {base / 'drift.md'}; JSON report: {base / 'drift.json'}[/dim]")
+            out.print(Rule("6. apply reverts the hand edit; drift is clean"))
+            _run("apply", "--target", "prod", "--yes")
+            code = _run("drift", "--target", "prod", "--fail-on-drift")
+        out.print(Rule(f"demo finished in {time.monotonic() - started:.1f}s"))
+        return 0 if code == 0 else 1
+    finally:
+        test.stop()
+        prod.stop()
+        for key, value in old_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)

@@ -1,0 +1,170 @@
+"""bricksync export: tagged source jobs -> state/ files -> a commit -> tags acknowledged.
+
+Order is the safety: read and validate everything, then write files, then commit (and
+push), and only then flip the selection tag, so a tag is never set to false for a job whose
+state is not committed. A re-run after a crash anywhere converges without a second commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from .config import Config
+from .errors import BricksyncError, Problem
+from .keys import assign_keys
+from .snapshot import snapshot_job
+from .state import GitRepo, StateDoc, StateStore, parse_state, render_state
+from .validate import validate_docs
+from .workspace import Workspace
+
+
+@dataclass
+class ExportedJob:
+    key: str
+    name: str
+    job_id: int
+    status: str  # added | changed | unchanged
+    text: str
+    tags: dict[str, str]
+
+
+@dataclass
+class ExportResult:
+    exported: list[ExportedJob] = field(default_factory=list)
+    rejected: list[tuple[str, list[Problem]]] = field(default_factory=list)
+    branch: str | None = None
+    commit: str | None = None
+    pushed: bool = False
+    acknowledged: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    scanned: int = 0
+
+    @property
+    def changed(self) -> list[ExportedJob]:
+        return [j for j in self.exported if j.status != "unchanged"]
+
+
+def default_branch() -> str:
+    return f"bricksync/export-{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
+
+
+def read_selected(cfg: Config, ws: Workspace, on_page=None) -> tuple[list[dict], int]:
+    """Jobs whose selection tag matches, read page by page (full task lists). And the count scanned."""
+    selected, scanned = [], 0
+    for page in ws.job_pages():
+        scanned += len(page)
+        selected.extend(j for j in page if cfg.source.select.matches((j.get("settings") or {}).get("tags")))
+        if on_page:
+            on_page(len(page))
+    return sorted(selected, key=lambda j: j["job_id"]), scanned
+
+
+def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) -> ExportResult:
+    """Read and transform everything; write nothing."""
+    docs, problems = store.read_all()
+    if problems:
+        raise BricksyncError(problems)
+    selected, scanned = read_selected(cfg, ws, on_page)
+    result = ExportResult(scanned=scanned)
+    if not selected:
+        return result
+    inventory = ws.inventory()
+    known = {d.source_job_id: d.key for d in docs if d.source_job_id is not None}
+    names = [(j["job_id"], (j.get("settings") or {}).get("name", "")) for j in selected]
+    keys = assign_keys(names, known, {d.key for d in docs})
+    job_keys = {**known, **keys}
+    new_docs: dict[str, StateDoc] = {d.key: d for d in docs}
+    candidates: list[tuple[dict, str, str]] = []
+    for job in selected:
+        key = keys[job["job_id"]]
+        name = (job.get("settings") or {}).get("name", key)
+        settings, job_problems = snapshot_job(
+            job, key=key, notebook_root=cfg.source.notebook_root, select_tag=cfg.source.select.tag,
+            inventory=inventory, job_keys=job_keys)
+        if job_problems:
+            result.rejected.append((name, job_problems))
+            continue
+        text = render_state(StateDoc(key=key, settings=settings or {}, source_job_id=job["job_id"]))
+        file = store.display(store.path_for(key))
+        new_docs[key] = parse_state(text.encode(), file)  # exactly what a reader will see
+        candidates.append((job, key, text))
+    # Validate the state set as it will be after the export; a job whose file would not pass
+    # `bricksync validate` is rejected now rather than committed broken.
+    bad_files = {}
+    for problem in validate_docs(list(new_docs.values())):
+        bad_files.setdefault(problem.file, []).append(problem)
+    for job, key, text in candidates:
+        name = (job.get("settings") or {}).get("name", key)
+        file_problems = bad_files.get(store.display(store.path_for(key)))
+        if file_problems:
+            result.rejected.append((name, file_problems))
+            continue
+        result.exported.append(ExportedJob(key=key, name=name, job_id=job["job_id"], status="",
+                                           text=text, tags=dict((job.get("settings") or {}).get("tags") or {})))
+    return result
+
+
+def _classify(result: ExportResult, store: StateStore, git: GitRepo | None) -> None:
+    for job in result.exported:
+        path = store.path_for(job.key)
+        before = git.committed(path) if git else store.read_bytes(job.key)
+        if before is None:
+            job.status = "added"
+        elif before == job.text.encode():
+            job.status = "unchanged"
+        else:
+            job.status = "changed"
+
+
+def commit_message(result: ExportResult) -> str:
+    added = [j for j in result.exported if j.status == "added"]
+    changed = [j for j in result.exported if j.status == "changed"]
+    lines = [f"bricksync export: {len(added)} added, {len(changed)} changed", ""]
+    for title, jobs in (("Added", added), ("Changed", changed)):
+        if jobs:
+            lines.append(f"{title}:")
+            lines.extend(f"- {j.key} ({j.name}, source job {j.job_id})" for j in jobs)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit: bool = True,
+               push: bool = False, acknowledge: bool | None = None, dry_run: bool = False,
+               on_page=None) -> ExportResult:
+    store = StateStore(cfg.state_dir)
+    git = GitRepo(cfg.root) if (commit or dry_run) else None
+    if dry_run and git is None:
+        git = None
+    branch = branch or default_branch()
+    result = build_export(cfg, ws, store, on_page)
+    ack = cfg.source.acknowledge if acknowledge is None else acknowledge
+    if git and commit and not dry_run and result.exported:
+        git.switch_to(branch)  # before writing, so the checkout never meets our own edits
+        result.branch = branch
+    _classify(result, store, git)
+    if dry_run:
+        result.notes.append("dry run: nothing written, committed or acknowledged")
+        return result
+    for job in result.exported:
+        if store.read_bytes(job.key) != job.text.encode():
+            store.write(job.key, job.text)
+    if git and commit and result.exported:
+        to_commit = [store.path_for(j.key) for j in result.changed]
+        if to_commit:
+            result.commit = git.commit(to_commit, commit_message(result))
+        if push:
+            git.push(branch)  # raises: nothing acknowledged when the push is refused
+            result.pushed = True
+    if not ack:
+        result.notes.append("acknowledge is off: selection tags left as they are")
+        return result
+    if not commit:
+        result.notes.append("--no-commit: selection tags left as they are (acknowledged only after a commit)")
+        return result
+    tag = cfg.source.select.tag
+    for job in result.exported:
+        if git is None or git.committed(store.path_for(job.key)) != job.text.encode():
+            continue  # never acknowledge what is not committed
+        ws.set_job_tags(job.job_id, {**job.tags, tag: "false"})
+        result.acknowledged.append(job.key)
+    return result

@@ -1,0 +1,242 @@
+"""Desired (state/) vs live (target workspace) -> a Plan. Pure.
+
+Matching is by the `bricksync-key` tag, never by name alone. Documents are compared in
+canonical form first (cheap equality); deepdiff runs only where they differ, and its paths
+name tasks by task_key and clusters by job_cluster_key instead of list indexes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from deepdiff import DeepDiff
+from deepdiff.helper import notpresent
+
+from .config import TargetConfig
+from .errors import Problem
+from .normalize import normalize_job, normalize_settings, runs_as_creator
+from .references import Inventory
+from .render import KEY_TAG, managed_key, pending_jobs, principal, render
+from .state import StateDoc
+
+PLAN_VERSION = 1
+IDENTITY_KEYS = ("task_key", "job_cluster_key", "environment_key")
+ORDER = {"create": 0, "update": 1, "adopt": 1, "orphan": 2, "conflict": 3, "no-op": 4}
+
+
+@dataclass
+class Change:
+    path: str
+    before: Any = None
+    after: Any = None
+    op: str = "~"  # ~ changed, + added, - removed
+
+    def describe(self) -> str:
+        if self.op == "+":
+            return f"+ {self.path}: {fmt(self.after)}"
+        if self.op == "-":
+            return f"- {self.path}: {fmt(self.before)} → (unset)"
+        return f"~ {self.path}: {fmt(self.before)} → {fmt(self.after)}"
+
+
+@dataclass
+class Action:
+    key: str
+    action: str  # create | update | adopt | no-op | orphan | conflict
+    name: str
+    job_id: int | None = None
+    settings: dict | None = None  # what apply sends (jobs/create or jobs/reset)
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    job_ids: list[int] = field(default_factory=list)  # conflict: every job carrying the key
+    file: str | None = None
+
+    @property
+    def writes(self) -> bool:
+        return self.action in ("create", "update", "adopt")
+
+
+@dataclass
+class Plan:
+    target: str
+    host: str
+    actions: list[Action] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    fingerprint: str = ""
+    watched: list[int] = field(default_factory=list)  # live jobs the fingerprint covers
+
+    def of(self, kind: str) -> list[Action]:
+        return [a for a in self.actions if a.action == kind]
+
+    @property
+    def has_changes(self) -> bool:
+        return any(a.writes for a in self.actions) or bool(self.of("orphan")) or bool(self.of("conflict"))
+
+    def counts(self) -> dict[str, int]:
+        return {k: len(self.of(k)) for k in ("create", "update", "adopt", "orphan", "conflict", "no-op")}
+
+    def headline(self) -> str:
+        c = self.counts()
+        text = f"{c['create']} to create, {c['update'] + c['adopt']} to update, {c['orphan']} orphans"
+        if c["conflict"]:
+            text += f", {c['conflict']} conflicts"
+        return text + f", {c['no-op']} unchanged"
+
+    def to_dict(self) -> dict:
+        return {"version": PLAN_VERSION, **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Plan:
+        actions = [Action(**{**a, "changes": [Change(**c) for c in a.get("changes", [])]})
+                   for a in data.get("actions", [])]
+        return cls(target=data["target"], host=data["host"], actions=actions, warnings=data.get("warnings", []),
+                   fingerprint=data.get("fingerprint", ""), watched=data.get("watched", []))
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    if isinstance(value, str):
+        return value if value and value.strip() == value else json.dumps(value)
+    return json.dumps(value)
+
+
+def _keyed(value: Any) -> Any:
+    """Lists of identified entries become mappings keyed '[key]' so diff paths name them."""
+    if isinstance(value, dict):
+        return {k: _keyed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        ident = next((k for k in IDENTITY_KEYS if value and all(isinstance(v, dict) and k in v for v in value)),
+                     None)
+        if ident:
+            return {f"[{v[ident]}]": _keyed(v) for v in value}
+        return [_keyed(v) for v in value]
+    return value
+
+
+def _path(parts: list[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.startswith("["):
+            out += part
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def field_changes(live: dict, desired: dict) -> list[Change]:
+    """Field-level changes turning canonical `live` into canonical `desired`."""
+    diff = DeepDiff(_keyed(live), _keyed(desired), view="tree", verbose_level=2)
+    changes = []
+    for report in diff.values():
+        for level in report:
+            before = None if level.t1 is notpresent else level.t1
+            after = None if level.t2 is notpresent else level.t2
+            op = "+" if level.t1 is notpresent else "-" if level.t2 is notpresent else "~"
+            changes.append(Change(_path(level.path(output_format="list")), _plain(before), _plain(after), op))
+    return sorted(changes, key=lambda c: c.path)
+
+
+def _plain(value: Any) -> Any:
+    """Undo _keyed for display and JSON."""
+    if isinstance(value, dict):
+        if value and all(isinstance(k, str) and k.startswith("[") for k in value):
+            return [_plain(v) for v in value.values()]
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def fingerprint(live_jobs: list[dict]) -> str:
+    """Hash of the live jobs a plan read: apply refuses a saved plan when it changed."""
+    canon = sorted((int(j["job_id"]), normalize_job(j)) for j in live_jobs)
+    return hashlib.sha256(json.dumps(canon, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inventory: Inventory, *,
+               host: str = "", adopt: bool = False) -> tuple[Plan, list[Problem]]:
+    """The plan, and every problem that stops it (all of them, not the first)."""
+    plan = Plan(target=target.name, host=host)
+    problems: list[Problem] = []
+    managed: dict[str, list[dict]] = {}
+    unmanaged_by_name: dict[str, list[dict]] = {}
+    for job in live:
+        key = managed_key(job)
+        if key:
+            managed.setdefault(key, []).append(job)
+        else:
+            name = str((job.get("settings") or {}).get("name", "")).lower()
+            unmanaged_by_name.setdefault(name, []).append(job)
+    job_ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
+    watched = [j for jobs in managed.values() for j in jobs]
+    for doc in sorted(docs, key=lambda d: d.key):
+        name = str(doc.settings.get("name", doc.key))
+        settings, render_problems = render(doc, target, inventory, job_ids)
+        problems.extend(render_problems)
+        if render_problems:
+            continue
+        desired = normalize_settings(settings)
+        current = managed.get(doc.key, [])
+        if len(current) > 1:
+            ids = sorted(int(j["job_id"]) for j in current)
+            plan.actions.append(Action(doc.key, "conflict", name, job_ids=ids, file=doc.file, notes=[
+                f"{len(ids)} jobs carry {KEY_TAG}={doc.key} ({', '.join(map(str, ids))}); left alone. "
+                "Delete the extra ones (or remove their tag) and plan again."]))
+            continue
+        if not current:
+            namesakes = unmanaged_by_name.get(name.lower(), [])
+            if adopt and len(namesakes) == 1:
+                job = namesakes[0]
+                watched.append(job)
+                plan.actions.append(_update(doc, job, settings, desired, "adopt"))
+                continue
+            action = Action(doc.key, "create", name, settings=settings, file=doc.file,
+                            changes=field_changes({}, desired))
+            for dep in pending_jobs(settings):
+                action.notes.append(f"runs ${{job:{dep}}}: its job ID is known after it is created")
+            if namesakes:
+                ids = ", ".join(str(j["job_id"]) for j in namesakes)
+                warning = (f"'{name}': an unmanaged job with this name exists ({ids}); a new job will be created "
+                           "beside it. Use --adopt to take it over instead." if len(namesakes) == 1 else
+                           f"'{name}': several unmanaged jobs have this name ({ids}); a new job will be created")
+                plan.warnings.append(warning)
+                action.notes.append(warning)
+            plan.actions.append(action)
+            continue
+        plan.actions.append(_update(doc, current[0], settings, desired, "update"))
+    for key, jobs in sorted(managed.items()):
+        if key in {d.key for d in docs}:
+            continue
+        for job in jobs:
+            plan.actions.append(Action(key, "orphan", str((job.get("settings") or {}).get("name", key)),
+                                       job_id=int(job["job_id"]),
+                                       notes=["managed by bricksync, no state file; deleted only with --prune"]))
+    plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
+    plan.watched = sorted(int(j["job_id"]) for j in watched)
+    plan.fingerprint = fingerprint(watched)
+    return plan, problems
+
+
+def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str) -> Action:
+    name = str(doc.settings.get("name", doc.key))
+    live = normalize_job(job)
+    job_id = int(job["job_id"])
+    if live == desired:
+        return Action(doc.key, "no-op", name, job_id=job_id, file=doc.file)
+    payload = dict(settings)
+    live_run_as = (job.get("settings") or {}).get("run_as")
+    creator = job.get("creator_user_name")
+    if "run_as" not in payload and live_run_as and creator and not runs_as_creator(live_run_as, creator):
+        # jobs/reset keeps the old run_as when none is sent: send the default (the owner) explicitly.
+        payload["run_as"] = principal(str(creator))
+    action = Action(doc.key, kind, name, job_id=job_id, settings=payload, file=doc.file,
+                    changes=field_changes(live, desired))
+    if kind == "adopt":
+        action.notes.append(f"adopts unmanaged job {job_id} (same name): it will carry {KEY_TAG}={doc.key}")
+    return action

@@ -1,0 +1,113 @@
+"""A state document -> the concrete settings for one target. Pure.
+
+dev paths -> target paths, source compute names -> target names -> target IDs, `${job:KEY}`
+-> the target job carrying that key, run_as principals mapped, per-target overrides, and
+the ownership tags that make the job bricksync's.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from .config import COMPUTE_KINDS, TargetConfig
+from .errors import Problem
+from .references import Inventory, parse_placeholder, path_sites, reference_sites, rewrite_path
+from .state import StateDoc
+
+KEY_TAG = "bricksync-key"
+MANAGED_TAG = "managed-by"
+MANAGED_VALUE = "bricksync"
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+CONFIG_KEY = {kind: key for key, kind in COMPUTE_KINDS.items()}
+
+
+def managed_key(job: dict) -> str | None:
+    tags = (job.get("settings") or {}).get("tags") or {}
+    key = tags.get(KEY_TAG)
+    return key if isinstance(key, str) and key else None
+
+
+def _set_dotted(settings: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = settings
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ValueError(f"'{part}' is not a mapping")
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = copy.deepcopy(value)
+
+
+def principal(value: str) -> dict[str, str]:
+    """A run_as entry for a principal: service principals are named by application ID (a UUID)."""
+    return {"service_principal_name": value} if UUID_RE.match(value) else {"user_name": value}
+
+
+def render(doc: StateDoc, target: TargetConfig, inventory: Inventory,
+           job_ids: dict[str, int]) -> tuple[dict, list[Problem]]:
+    """(settings for the target, problems). A `${job:KEY}` whose job does not exist yet in
+    the target stays a placeholder: apply creates that job first and fills it in."""
+    settings = copy.deepcopy(doc.settings)
+    name = settings.get("name", doc.key)
+    problems: list[Problem] = []
+
+    def fail(message: str, where: str) -> None:
+        problems.append(Problem(message, file=doc.file or None, job=name, field=where))
+
+    for scope in ("*", doc.key):
+        for dotted, value in (target.overrides.get(scope) or {}).items():
+            try:
+                _set_dotted(settings, dotted, value)
+            except ValueError as exc:
+                fail(f"override of targets.{target.name}.overrides.{scope}: {exc}", dotted)
+    for site in path_sites(settings):
+        site.set(rewrite_path(str(site.value), target.path_rewrites))
+    for site in reference_sites(settings):
+        ref = parse_placeholder(site.value)
+        if ref is None or ref[0] != site.kind:
+            fail(f"expected ${{{site.kind}:NAME}}, found {site.value!r}", site.location)
+            continue
+        kind, ref_name = ref
+        if kind == "job":
+            if ref_name in job_ids:
+                site.set(job_ids[ref_name])
+            continue
+        target_name = target.compute_name(kind, ref_name)
+        ident, error = inventory.id_of(kind, target_name)
+        if error:
+            mapped = f" (mapped from '{ref_name}')" if target_name != ref_name else \
+                f"; map it under targets.{target.name}.compute.{CONFIG_KEY[kind]}"
+            fail(f"{error}{mapped}", site.location)
+        else:
+            site.set(ident)
+    run_as = settings.get("run_as")
+    if isinstance(run_as, dict) and len(run_as) == 1:
+        current = next(iter(run_as.values()))
+        if current in target.run_as:
+            settings["run_as"] = principal(target.run_as[current])
+    settings["tags"] = {**(settings.get("tags") or {}), KEY_TAG: doc.key, MANAGED_TAG: MANAGED_VALUE}
+    return settings, problems
+
+
+def pending_jobs(settings: dict) -> list[str]:
+    """Keys of jobs this settings runs that do not exist in the target yet."""
+    out = []
+    for site in reference_sites(settings):
+        ref = parse_placeholder(site.value)
+        if site.kind == "job" and ref:
+            out.append(ref[1])
+    return out
+
+
+def fill_jobs(settings: dict, job_ids: dict[str, int]) -> dict:
+    """Settings with every pending `${job:KEY}` replaced by its (now known) job ID."""
+    out = copy.deepcopy(settings)
+    for site in reference_sites(out):
+        ref = parse_placeholder(site.value)
+        if site.kind == "job" and ref and ref[1] in job_ids:
+            site.set(job_ids[ref[1]])
+    return out

@@ -1,0 +1,165 @@
+"""Plans and drift as people and tools read them: terminal, JSON, Markdown, Azure DevOps.
+
+Pure functions from a Plan to text/data; the CLI decides where it goes. The JSON document
+is versioned (REPORT_VERSION) and documented in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from .plan import Action, Plan
+
+REPORT_VERSION = 1
+SYMBOL = {"create": "+", "update": "~", "adopt": "~", "orphan": "!", "conflict": "×", "no-op": "=",
+          "delete": "-"}
+STYLE = {"create": "green", "update": "yellow", "adopt": "yellow", "orphan": "magenta", "conflict": "red",
+         "no-op": "dim", "delete": "red"}
+DRIFT_LABEL = {"create": "missing in target (would be created)", "update": "edited outside git (would be updated)",
+               "adopt": "unmanaged namesake (would be adopted)", "orphan": "orphaned managed job",
+               "conflict": "conflict: several jobs carry one key", "no-op": "in sync"}
+
+
+def in_azure_pipelines() -> bool:
+    return os.environ.get("TF_BUILD", "").lower() == "true"
+
+
+# --- terminal -----------------------------------------------------------------------------
+
+def print_plan(plan: Plan, console: Console, *, title: str = "Plan", show_noop: bool = False) -> None:
+    console.print(f"[bold]{title} for target '{plan.target}'[/bold] ({plan.host}): {plan.headline()}")
+    rows = [a for a in plan.actions if show_noop or a.action != "no-op"]
+    if rows:
+        table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        for col in ("", "action", "key", "job", "job id", "changes"):
+            table.add_column(col)
+        for a in rows:
+            ident = a.job_id if a.job_id is not None else ", ".join(map(str, a.job_ids)) or "(new)"
+            table.add_row(f"[{STYLE[a.action]}]{SYMBOL[a.action]}[/]", f"[{STYLE[a.action]}]{a.action}[/]", a.key,
+                          a.name, str(ident), str(len(a.changes)) if a.changes and a.action != "create" else "")
+        console.print(table)
+    for a in plan.actions:
+        if a.action == "no-op" or not (a.changes or a.notes):
+            continue
+        console.print(f"\n[{STYLE[a.action]}]{SYMBOL[a.action]} {a.key}[/] ({a.name})")
+        for note in a.notes:
+            console.print(f"    [dim]# {note}[/dim]")
+        if a.action != "create":  # a create's every field is new: the table row says enough
+            for change in a.changes:
+                style = {"+": "green", "-": "red", "~": "yellow"}[change.op]
+                console.print(f"    [{style}]{_escape(change.describe())}[/]")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {_escape(warning)}")
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+# --- JSON ---------------------------------------------------------------------------------
+
+def report_json(plan: Plan, *, kind: str = "plan", awaiting_export: list[dict] | None = None) -> dict[str, Any]:
+    """The documented report document (see README, "JSON report")."""
+    doc: dict[str, Any] = {
+        "bricksync_report": REPORT_VERSION,
+        "kind": kind,
+        "target": plan.target,
+        "host": plan.host,
+        "headline": plan.headline(),
+        "has_changes": plan.has_changes or bool(awaiting_export),
+        "summary": plan.counts(),
+        "fingerprint": plan.fingerprint,
+        "jobs": [_job_json(a) for a in plan.actions],
+        "warnings": list(plan.warnings),
+    }
+    if awaiting_export is not None:
+        doc["awaiting_export"] = awaiting_export
+    return doc
+
+
+def _job_json(a: Action) -> dict[str, Any]:
+    return {
+        "key": a.key, "name": a.name, "action": a.action, "job_id": a.job_id,
+        "job_ids": a.job_ids or None, "file": a.file, "notes": a.notes,
+        "changes": [{"path": c.path, "op": c.op, "before": c.before, "after": c.after} for c in a.changes],
+    }
+
+
+# --- Markdown -----------------------------------------------------------------------------
+
+def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_export: list[dict] | None = None,
+                    collapse_over: int = 0) -> str:
+    """Headline first, then a table, then per-job diffs (collapsible when the plan is long)."""
+    headline = plan.headline()
+    if awaiting_export:
+        headline += f", {len(awaiting_export)} awaiting export"
+    lines = [f"**{headline}**", "", f"### {title}: target `{plan.target}` ({plan.host})", ""]
+    changed = [a for a in plan.actions if a.action != "no-op"]
+    if changed:
+        lines += ["| | action | key | job | job id | changes |", "|---|---|---|---|---|---|"]
+        for a in changed:
+            ident = a.job_id if a.job_id is not None else ", ".join(map(str, a.job_ids)) or "(new)"
+            lines.append(f"| {SYMBOL[a.action]} | {a.action} | `{a.key}` | {_md(a.name)} | {ident} | "
+                         f"{len(a.changes) if a.action != 'create' else ''} |")
+        lines.append("")
+    else:
+        lines += ["No changes: the target matches state/.", ""]
+    collapse = len(changed) > collapse_over
+    for a in changed:
+        body = [f"# {n}" for n in a.notes]
+        if a.action != "create":
+            body += [c.describe() for c in a.changes]
+        if not body:
+            continue
+        block = ["```diff", *[_diff_line(x) for x in body], "```"]
+        if collapse:
+            lines += [f"<details><summary>{SYMBOL[a.action]} <code>{a.key}</code> — {_md(a.name)} "
+                      f"({a.action}, {len(a.changes)} changes)</summary>", "", *block, "", "</details>", ""]
+        else:
+            lines += [f"#### {SYMBOL[a.action]} `{a.key}` — {_md(a.name)} ({a.action})", "", *block, ""]
+    if awaiting_export:
+        lines += ["#### Awaiting export (tagged in the source, differs from state/)", ""]
+        lines += [f"- `{j['key']}` — {_md(j['name'])} ({j['status']})" for j in awaiting_export]
+        lines.append("")
+    for warning in plan.warnings:
+        lines.append(f"> ⚠️ {_md(warning)}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", r"\|").replace("<", "&lt;")
+
+
+def _diff_line(line: str) -> str:
+    # diff fences colour + and - lines; "~" (changed) shows as "!" which most renderers tint.
+    return ("!" + line[1:]) if line.startswith("~") else line
+
+
+# --- Azure DevOps logging commands --------------------------------------------------------
+
+def _vso_escape(text: str) -> str:
+    """Escaping for ##vso message/property text (the agent's documented rules)."""
+    return text.replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A").replace("]", "%5D") \
+        .replace(";", "%3B")
+
+
+def azure_lines(plan: Plan, *, summary_file: str | None = None, kind: str = "drift") -> list[str]:
+    """Logging commands for Azure Pipelines. Callers emit them only when TF_BUILD=True."""
+    lines: list[str] = []
+    drifted = [a for a in plan.actions if a.action != "no-op"]
+    for a in drifted:
+        lines.append(f"##[group]{SYMBOL[a.action]} {a.key} ({a.action})")
+        lines.extend([f"# {n}" for n in a.notes] + [c.describe() for c in a.changes])
+        lines.append("##[endgroup]")
+        label = DRIFT_LABEL[a.action] if kind == "drift" else a.action
+        lines.append(f"##vso[task.logissue type=warning]{_vso_escape(f'{a.key} ({a.name}): {label}')}")
+    if summary_file:
+        lines.append(f"##vso[task.uploadsummary]{summary_file}")
+    if drifted and kind == "drift":
+        lines.append("##vso[task.complete result=SucceededWithIssues;]"
+                     f"{_vso_escape(plan.headline())}")
+    return lines
