@@ -1,0 +1,181 @@
+"""export: emulator + real SDK + a real git repository with a bare remote."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from bricksync.emulator.seed import create_compute, seed_source
+
+from .conftest import Project
+
+
+def tags_of(project: Project) -> dict[str, dict]:
+    return {j["settings"]["name"]: dict(j["settings"].get("tags", {}))
+            for j in project.test.workspace.jobs.jobs.values()}
+
+
+def snapshot(project: Project) -> tuple:
+    repo = project.repo
+    return (repo.head.commit.hexsha, sorted(h.name for h in repo.heads), project.state_files,
+            repr(sorted(project.test.workspace.jobs.jobs.items())), repo.git.status("--porcelain"))
+
+
+def add_job(project: Project, **settings) -> int:
+    w = project.test.client()
+    return int(w.api_client.do("POST", "/api/2.2/jobs/create", body=settings)["job_id"])
+
+
+def test_export_selects_tagged_jobs_resolves_ids_commits_and_acknowledges(project: Project) -> None:
+    seed_source(project.test.client())
+    res = project.run("export", "--push", "--branch", "export-1")
+    assert res.code == 0, res.output
+    files = project.state_files
+    assert set(files) == {"daily-sales-etl.yml", "customer-360-scoring.yml", "finance-sql-reporting.yml",
+                          "ml-training-git.yml", "nightly-orchestrator.yml"}  # "True" selects; untagged/false do not
+    etl = files["daily-sales-etl.yml"].decode()
+    for expected in ("instance_pool_id: ${pool:dev-pool}", "driver_instance_pool_id: ${pool:driver-pool}",
+                     "policy_id: ${policy:job-policy}", "notebook_path: /Workspace/dev/sales/ingest",
+                     "source_job_id: 1001"):
+        assert expected in etl
+    assert "PROD_MIGRATION" not in etl and "max_concurrent_runs" not in etl and "run_if" not in etl
+    c360 = files["customer-360-scoring.yml"].decode()
+    assert "existing_cluster_id: ${cluster:dev-shared}" in c360 and "${cluster:ml-gpu}" in c360
+    sql = files["finance-sql-reporting.yml"].decode()
+    assert sql.count("warehouse_id: ${warehouse:dev-sql}") == 2
+    orch = files["nightly-orchestrator.yml"].decode()
+    for expected in ("job_id: ${job:daily-sales-etl}", "job_id: ${job:customer-360-scoring}",
+                     "pipeline_id: ${pipeline:sales-dlt}", "existing_cluster_id: ${cluster:dev-shared}"):
+        assert expected in orch  # also inside for_each_task
+    repo = project.repo
+    assert repo.active_branch.name == "export-1"
+    assert "5 added, 0 changed" in repo.head.commit.message and "daily-sales-etl" in repo.head.commit.message
+    assert repo.git.ls_remote(str(project.remote), "export-1")  # pushed
+    tags = tags_of(project)
+    assert tags["Daily sales ETL"] == {"PROD_MIGRATION": "false", "team": "sales", "cost-center": "cc-4711"}
+    assert tags["Finance SQL reporting"]["PROD_MIGRATION"] == "false"
+    assert tags["Scratch experiment"] == {"owner": "alice"}
+
+
+def test_second_export_changes_no_byte_and_makes_no_commit(project: Project) -> None:
+    seed_source(project.test.client())
+    assert project.run("export", "--no-ack").code == 0
+    before = (project.repo.head.commit.hexsha, project.state_files)
+    res = project.run("export", "--no-ack")
+    assert res.code == 0 and "Nothing new to commit" in res.output
+    assert (project.repo.head.commit.hexsha, project.state_files) == before
+
+
+def test_renamed_job_keeps_its_key_and_file(project: Project) -> None:
+    ids = seed_source(project.test.client())
+    assert project.run("export", "--no-ack").code == 0
+    w = project.test.client()
+    w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": ids["Daily sales ETL"],
+                                                          "new_settings": {"name": "Daily sales ETL v2"}})
+    assert project.run("export", "--no-ack").code == 0
+    text = project.state_files["daily-sales-etl.yml"].decode()
+    assert "name: Daily sales ETL v2" in text and "daily-sales-etl-v2.yml" not in project.state_files
+    assert "1 changed" in project.repo.head.commit.message
+
+
+def test_slug_collisions_resolve_deterministically(project: Project) -> None:
+    ids = create_compute(project.test.client(), {"cluster": ["c"]})["cluster"]
+    a = add_job(project, name="Sales!", tags={"PROD_MIGRATION": "TRUE"},
+                tasks=[{"task_key": "t", "existing_cluster_id": ids["c"], "notebook_task": {"notebook_path": "/dev/a"}}])
+    b = add_job(project, name="sales", tags={"PROD_MIGRATION": "true"},
+                tasks=[{"task_key": "t", "existing_cluster_id": ids["c"], "notebook_task": {"notebook_path": "/dev/b"}}])
+    assert project.run("export", "--no-ack").code == 0
+    assert set(project.state_files) == {f"sales-{a}.yml", f"sales-{b}.yml"}
+
+
+def test_path_outside_the_root_rejects_that_job_only(project: Project) -> None:
+    seed_source(project.test.client())
+    add_job(project, name="Sneaky", tags={"PROD_MIGRATION": "true"}, tasks=[
+        {"task_key": "ok", "notebook_task": {"notebook_path": "/Workspace/dev/fine"}},
+        {"task_key": "bad", "notebook_task": {"notebook_path": "/Workspace/dev/../Users/alice/scratch"}}])
+    res = project.run("export", "--no-ack")
+    assert res.code == 1
+    assert "Sneaky" in res.output and "tasks[bad].notebook_task.notebook_path" in res.output
+    assert "outside the notebook root" in res.output
+    assert "sneaky.yml" not in project.state_files and "daily-sales-etl.yml" in project.state_files
+
+
+@pytest.mark.parametrize("problem", ["missing", "ambiguous"])
+def test_unresolvable_or_ambiguous_ids_are_errors_naming_job_and_task(project: Project, problem: str) -> None:
+    w = project.test.client()
+    ids = create_compute(w, {"cluster": ["shared"], "warehouse": ["wh"]})
+    if problem == "ambiguous":
+        create_compute(w, {"warehouse": ["wh"]})
+    wid = ids["warehouse"]["wh"]
+    add_job(project, name="Reporting", tags={"PROD_MIGRATION": "true"}, tasks=[
+        {"task_key": "q", "sql_task": {"warehouse_id": ids["warehouse"]["wh"], "query": {"query_id": "1"}}}])
+    if problem == "missing":  # the service checks IDs on create, so the warehouse goes afterwards
+        w.api_client.do("DELETE", f"/api/2.0/sql/warehouses/{wid}")
+    res = project.run("export", "--no-ack")
+    assert res.code == 1
+    assert "Reporting" in res.output and "tasks[q].sql_task.warehouse_id" in res.output
+    assert ("does not exist" in res.output) if problem == "missing" else ("shared by several" in res.output)
+    assert wid[:6] in res.output
+    assert project.state_files == {}
+
+
+def test_run_job_task_target_must_be_exported_or_in_state(project: Project) -> None:
+    other = add_job(project, name="Untagged target", tasks=[{"task_key": "t", "notebook_task": {"notebook_path": "/dev/x"}}])
+    add_job(project, name="Caller", tags={"PROD_MIGRATION": "true"},
+            tasks=[{"task_key": "call", "run_job_task": {"job_id": other}}])
+    res = project.run("export", "--no-ack")
+    assert res.code == 1 and "tasks[call].run_job_task.job_id" in res.output and "tag it too" in res.output
+
+
+def test_a_150_task_job_is_exported_whole(project: Project) -> None:
+    add_job(project, name="Wide", tags={"PROD_MIGRATION": "true"}, tasks=[
+        {"task_key": f"t{i:03d}", "notebook_task": {"notebook_path": f"/Workspace/dev/w/{i}"}} for i in range(150)])
+    assert project.run("export", "--no-ack").code == 0
+    text = project.state_files["wide.yml"].decode()
+    assert text.count("- task_key: t") == 150 and "t149" in text
+
+
+def test_tag_flips_only_after_commit_and_stays_when_push_is_refused(project: Project) -> None:
+    seed_source(project.test.client())
+    hook = project.remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho refusing >&2\nexit 1\n")
+    hook.chmod(0o755)
+    res = project.run("export", "--push")
+    assert res.code == 1 and "push" in res.output
+    assert project.repo.head.commit.message.startswith("bricksync export")  # committed locally
+    assert tags_of(project)["Daily sales ETL"]["PROD_MIGRATION"] == "true"  # not acknowledged
+    hook.unlink()
+    res = project.run("export", "--push")  # the re-run finishes the job without a second commit
+    assert res.code == 0, res.output
+    assert "Nothing new to commit" in res.output
+    assert tags_of(project)["Daily sales ETL"] == {"PROD_MIGRATION": "false", "team": "sales",
+                                                   "cost-center": "cc-4711"}
+
+
+def test_no_commit_writes_files_but_never_acknowledges(project: Project) -> None:
+    seed_source(project.test.client())
+    res = project.run("export", "--no-commit")
+    assert res.code == 0 and "daily-sales-etl.yml" in project.state_files
+    assert tags_of(project)["Daily sales ETL"]["PROD_MIGRATION"] == "true"
+    assert project.repo.active_branch.name == "main"
+
+
+def test_dry_run_changes_nothing(project: Project) -> None:
+    seed_source(project.test.client())
+    before = snapshot(project)
+    res = project.run("export", "--dry-run", "--push")
+    assert res.code == 0 and "would be added" in res.output and "Would acknowledge" in res.output
+    assert snapshot(project) == before
+
+
+def test_other_uncommitted_work_is_left_alone(project: Project) -> None:
+    seed_source(project.test.client())
+    (project.root / "notes.txt").write_text("mine")
+    (project.root / "config" / "bricksync.yml").open("a").write("# local tweak\n")
+    subprocess.run(["git", "add", "notes.txt"], cwd=project.root, check=True)
+    assert project.run("export", "--no-ack").code == 0
+    changed = project.repo.head.commit.stats.files
+    assert all(path.startswith("state/jobs/") for path in changed)
+    status = project.repo.git.status("--porcelain")
+    assert "A  notes.txt" in status and " M config/bricksync.yml" in status
