@@ -94,7 +94,9 @@ class Workspace:
 
     @classmethod
     def connect(cls, ref: WorkspaceRef, label: str) -> Workspace:
-        kwargs = {k: v for k, v in (("profile", ref.profile), ("host", ref.host)) if v}
+        # With a profile, the profile says where to connect and `host` is only the guard that
+        # check_host() enforces; passing both would silently send the calls to `host`.
+        kwargs = {"profile": ref.profile} if ref.profile else {"host": ref.host} if ref.host else {}
         try:
             client = WorkspaceClient(**kwargs)
         except ValueError as exc:  # the SDK's message masks credentials ("token=***")
