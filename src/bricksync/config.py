@@ -169,7 +169,12 @@ def _apply_env(target: TargetConfig, env: Mapping[str, str]) -> None:
     if prefix + "RUN_AS" in env:
         target.run_as.update(_env_pairs(env[prefix + "RUN_AS"], prefix + "RUN_AS"))
     target.host = env.get(prefix + "HOST", target.host)
-    target.profile = env.get(prefix + "PROFILE", target.profile)
+    target.profile = _profile(env.get(prefix + "PROFILE", target.profile))
+
+
+def _profile(value: str | None) -> str | None:
+    """`none` (or empty) means: no profile, unified auth from the environment (CI)."""
+    return None if value is None or value.strip().lower() in ("", "none") else value
 
 
 def project_root(config_path: Path) -> Path:
@@ -195,7 +200,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
     src = doc.get("source") or {}
     sel = src.get("select") or {}
     source = SourceConfig(
-        profile=env.get("BRICKSYNC_SOURCE_PROFILE", src.get("profile")),
+        profile=_profile(env.get("BRICKSYNC_SOURCE_PROFILE", src.get("profile"))),
         host=env.get("BRICKSYNC_SOURCE_HOST", src.get("host")),
         select=Select(tag=sel.get("tag", "PROD_MIGRATION"), value=sel.get("value", "true")),
         notebook_root=src.get("notebook_root", "/Workspace/dev"),

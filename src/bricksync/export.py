@@ -117,6 +117,13 @@ def _classify(result: ExportResult, store: StateStore, git: GitRepo | None) -> N
             job.status = "changed"
 
 
+def _git_or_none(cfg: Config) -> GitRepo | None:
+    try:
+        return GitRepo(cfg.root)
+    except BricksyncError:
+        return None
+
+
 def commit_message(result: ExportResult) -> str:
     added = [j for j in result.exported if j.status == "added"]
     changed = [j for j in result.exported if j.status == "changed"]
@@ -132,16 +139,18 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
                push: bool = False, acknowledge: bool | None = None, dry_run: bool = False,
                on_page=None) -> ExportResult:
     store = StateStore(cfg.state_dir)
-    git = GitRepo(cfg.root) if (commit or dry_run) else None
-    if dry_run and git is None:
-        git = None
+    git = _git_or_none(cfg) if dry_run else GitRepo(cfg.root) if commit else None
     branch = branch or default_branch()
     result = build_export(cfg, ws, store, on_page)
     ack = cfg.source.acknowledge if acknowledge is None else acknowledge
-    if git and commit and not dry_run and result.exported:
-        git.switch_to(branch)  # before writing, so the checkout never meets our own edits
-        result.branch = branch
     _classify(result, store, git)
+    if git and commit and not dry_run and result.changed:
+        # A branch only when there is something to commit; switched to before writing, so the
+        # checkout never meets our own edits. Then compare again: the branch may have them.
+        git.switch_to(branch)
+        _classify(result, store, git)
+    if git and (result.changed or git.current_branch() == branch):
+        result.branch = branch
     if dry_run:
         result.notes.append("dry run: nothing written, committed or acknowledged")
         return result
@@ -152,7 +161,7 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
         to_commit = [store.path_for(j.key) for j in result.changed]
         if to_commit:
             result.commit = git.commit(to_commit, commit_message(result))
-        if push:
+        if push and git.current_branch() == branch:
             git.push(branch)  # raises: nothing acknowledged when the push is refused
             result.pushed = True
     if not ack:

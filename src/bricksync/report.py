@@ -15,7 +15,7 @@ from rich.table import Table
 from .plan import Action, Plan
 
 REPORT_VERSION = 1
-SYMBOL = {"create": "+", "update": "~", "adopt": "~", "orphan": "!", "conflict": "×", "no-op": "=",
+SYMBOL = {"create": "+", "update": "~", "adopt": "~", "orphan": "!", "conflict": "x", "no-op": "=",
           "delete": "-"}
 STYLE = {"create": "green", "update": "yellow", "adopt": "yellow", "orphan": "magenta", "conflict": "red",
          "no-op": "dim", "delete": "red"}
@@ -92,7 +92,7 @@ def _job_json(a: Action) -> dict[str, Any]:
 # --- Markdown -----------------------------------------------------------------------------
 
 def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_export: list[dict] | None = None,
-                    collapse_over: int = 0) -> str:
+                    collapse_over: int = 10) -> str:
     """Headline first, then a table, then per-job diffs (collapsible when the plan is long)."""
     headline = plan.headline()
     if awaiting_export:
@@ -104,7 +104,7 @@ def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_expor
         for a in changed:
             ident = a.job_id if a.job_id is not None else ", ".join(map(str, a.job_ids)) or "(new)"
             lines.append(f"| {SYMBOL[a.action]} | {a.action} | `{a.key}` | {_md(a.name)} | {ident} | "
-                         f"{len(a.changes) if a.action != 'create' else ''} |")
+                         f"{(len(a.changes) or '') if a.action != 'create' else ''} |")
         lines.append("")
     else:
         lines += ["No changes: the target matches state/.", ""]

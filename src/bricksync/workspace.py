@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import getpass
 import json
+import os
 import logging
 import socket
 import threading
@@ -96,7 +97,9 @@ class Workspace:
     def connect(cls, ref: WorkspaceRef, label: str) -> Workspace:
         # With a profile, the profile says where to connect and `host` is only the guard that
         # check_host() enforces; passing both would silently send the calls to `host`.
-        kwargs = {"profile": ref.profile} if ref.profile else {"host": ref.host} if ref.host else {}
+        # BRICKSYNC_AUTH=env (CI): ignore profiles; host from config, credentials from the env.
+        profile = None if os.environ.get("BRICKSYNC_AUTH", "").lower() == "env" else ref.profile
+        kwargs = {"profile": profile} if profile else {"host": ref.host} if ref.host else {}
         try:
             client = WorkspaceClient(**kwargs)
         except ValueError as exc:  # the SDK's message masks credentials ("token=***")

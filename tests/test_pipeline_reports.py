@@ -1,0 +1,210 @@
+"""azure-pipelines.yml against the published schema; reports in every format; secrets never leak."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shlex
+from pathlib import Path
+
+import jsonschema
+import pytest
+from ruamel.yaml import YAML
+
+from bricksync.cli import cli
+from bricksync.emulator.seed import seed_source, seed_target
+from bricksync.plan import Action, Change, Plan
+from bricksync.report import azure_lines, report_json, report_markdown
+
+from .conftest import ROOT, SCHEMAS, Project
+
+PIPELINE = ROOT / "azure-pipelines.yml"
+
+
+def load_pipeline(text: str):
+    return YAML(typ="base").load(text)
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads((SCHEMAS / "azure-pipelines.schema.json").read_text()))
+
+
+def test_pipeline_validates_and_a_broken_copy_does_not(validator: jsonschema.Draft7Validator) -> None:
+    text = PIPELINE.read_text()
+    assert not list(validator.iter_errors(load_pipeline(text)))
+    assert list(validator.iter_errors(load_pipeline(text.replace("            steps:", "            stepz:", 1))))
+    broken = load_pipeline(text)
+    broken["stages"][0]["jobs"][0]["steps"] = "not a list"
+    assert list(validator.iter_errors(broken))
+    broken = load_pipeline(text)
+    broken["stages"][1]["jobs"][0]["stepz"] = broken["stages"][1]["jobs"][0].pop("steps")
+    assert list(validator.iter_errors(broken))
+
+
+def pipeline_commands() -> list[list[str]]:
+    commands = []
+    for line in PIPELINE.read_text().splitlines():
+        match = re.match(r"(?:- script: )?bricksync ((?:export|validate|plan|apply|drift)\b[^|]*)", line.strip())
+        if match:
+            args = match.group(1).replace('"$t"', "prod").replace('"$branch"', "bricksync/export-1")
+            args = re.sub(r'"?(plan|drift)-\$t\.(md|json)"?', r"\1-prod.\2", args).replace("$heal", "--heal")
+            commands.append(shlex.split(args))
+    return commands
+
+
+def test_every_bricksync_command_in_the_pipeline_parses_with_the_real_cli() -> None:
+    commands = pipeline_commands()
+    assert {c[0] for c in commands} == {"export", "validate", "plan", "apply", "drift"}
+    for args in commands:
+        ctx = cli.make_context("bricksync", list(args))
+        sub = cli.get_command(ctx, args[0])
+        assert sub is not None, args
+        sub.make_context(args[0], args[1:], parent=ctx)  # raises on an unknown option or bad value
+
+
+def sample_plan() -> Plan:
+    plan = Plan(target="prod", host="https://adb-222.azuredatabricks.net", fingerprint="abc")
+    plan.actions = [
+        Action("new-job", "create", "New job", changes=[Change("", None, {"name": "New job"}, "+")]),
+        Action("edited", "update", "Edited | job", job_id=11, changes=[
+            Change("tasks[ingest].notebook_task.notebook_path", "/Workspace/prod/a", "/Workspace/prod/b"),
+            Change("max_concurrent_runs", 5, None, "-")]),
+        Action("gone", "orphan", "Gone job", job_id=12, notes=["managed by bricksync, no state file"]),
+        Action("twice", "conflict", "Twice", job_ids=[13, 14], notes=["2 jobs carry bricksync-key=twice"]),
+        Action("fine", "no-op", "Fine", job_id=15),
+    ]
+    return plan
+
+
+def test_markdown_report_snapshot() -> None:
+    md = report_markdown(sample_plan(), title="bricksync drift", awaiting_export=[
+        {"key": "sales", "name": "Sales", "status": "changed"}])
+    assert md.splitlines()[0] == "**1 to create, 1 to update, 1 orphans, 1 conflicts, 1 unchanged, 1 awaiting export**"
+    assert "| ~ | update | `edited` | Edited \\| job | 11 | 2 |" in md
+    assert "! tasks[ingest].notebook_task.notebook_path: /Workspace/prod/a → /Workspace/prod/b" in md
+    assert "- max_concurrent_runs: 5 → (unset)" in md
+    assert "| x | conflict | `twice` | Twice | 13, 14 |  |" in md
+    assert "- `sales` — Sales (changed)" in md
+    assert "<details>" not in md
+    assert "<details><summary>" in report_markdown(sample_plan(), collapse_over=1)
+
+
+def test_json_report_is_versioned_and_complete() -> None:
+    doc = report_json(sample_plan(), kind="drift", awaiting_export=[])
+    assert doc["bricksync_report"] == 1 and doc["kind"] == "drift" and doc["has_changes"] is True
+    assert doc["summary"] == {"create": 1, "update": 1, "adopt": 0, "orphan": 1, "conflict": 1, "no-op": 1}
+    edited = next(j for j in doc["jobs"] if j["key"] == "edited")
+    assert edited["changes"][0] == {"path": "tasks[ingest].notebook_task.notebook_path", "op": "~",
+                                    "before": "/Workspace/prod/a", "after": "/Workspace/prod/b"}
+    json.dumps(doc)
+
+
+def test_azure_logging_commands_are_well_formed() -> None:
+    lines = azure_lines(sample_plan(), summary_file="/tmp/drift.md")
+    assert lines.count("##[endgroup]") == 4 and sum(x.startswith("##[group]") for x in lines) == 4
+    issues = [x for x in lines if x.startswith("##vso[task.logissue type=warning]")]
+    assert len(issues) == 4 and all("\n" not in x for x in issues)
+    assert "##vso[task.uploadsummary]/tmp/drift.md" in lines
+    assert lines[-1].startswith("##vso[task.complete result=SucceededWithIssues;]")
+    assert azure_lines(Plan(target="prod", host="h"), kind="drift") == []
+
+
+def drifted_project(project: Project) -> Project:
+    seed_source(project.test.client())
+    seed_target(project.prod.client())
+    assert project.run("export", "--branch", "main").code == 0
+    assert project.run("apply", "--target", "prod", "--yes").code == 0
+    w = project.prod.client()
+    job = next(j for j in w.jobs.list(name="Customer 360 scoring"))
+    w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job.job_id,
+                                                          "new_settings": {"timeout_seconds": 60}})
+    return project
+
+
+def test_drift_logging_only_in_azure_pipelines(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = drifted_project(project)
+    res = p.run("drift", "--target", "prod", "--fail-on-drift", "--markdown", "d.md", "--json", "d.json")
+    assert res.code == 2 and "##" not in res.output
+    assert "timeout_seconds: 60 → (unset)" in res.output
+    assert json.loads((p.root / "d.json").read_text())["summary"]["update"] == 1
+    monkeypatch.setenv("TF_BUILD", "True")
+    res = p.run("drift", "--target", "prod", "--markdown", "d.md")
+    assert res.code == 0
+    assert "##[group]~ customer-360-scoring (update)" in res.output
+    assert "##vso[task.logissue type=warning]customer-360-scoring (Customer 360 scoring): edited outside git" in res.output
+    assert f"##vso[task.uploadsummary]{(p.root / 'd.md').resolve()}" in res.output
+    assert "##vso[task.complete result=SucceededWithIssues;]" in res.output
+    res = p.run("drift", "--target", "prod", "--heal")
+    assert res.code == 0 and p.run("drift", "--target", "prod", "--fail-on-drift").code == 0
+
+
+def test_drift_reports_source_jobs_awaiting_export(project: Project) -> None:
+    p = drifted_project(project)
+    w = p.test.client()
+    job = next(j for j in w.jobs.list(name="Daily sales ETL"))
+    w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job.job_id, "new_settings": {
+        "tags": {"PROD_MIGRATION": "true", "team": "sales"}, "timeout_seconds": 1}})
+    res = p.run("drift", "--target", "prod", "--json", "d.json")
+    assert "awaiting export" in res.output and "daily-sales-etl (changed)" in res.output
+    assert json.loads((p.root / "d.json").read_text())["awaiting_export"] == [
+        {"key": "daily-sales-etl", "name": "Daily sales ETL", "status": "changed"}]
+
+
+SENTINEL = "dapi0123456789abcdef0123456789abcdef"
+
+
+def test_a_known_token_never_appears_in_any_output_or_file(project: Project, tmp_path: Path) -> None:
+    p = project
+    seed_source(p.test.client())
+    seed_target(p.prod.client())
+    # The sentinel is the real credential of both workspaces, passed the way CI passes it.
+    for emu in (p.test, p.prod):
+        emu.token = SENTINEL
+    p.databrickscfg.write_text(f"[test]\nhost = {p.test.url}\n\n[prod]\nhost = {p.prod.url}\n")
+    env = {"DATABRICKS_TOKEN": SENTINEL}
+    outputs = []
+    for args in (["--debug", "export", "--branch", "main"], ["--debug", "validate"],
+                 ["--debug", "plan", "--target", "prod", "--json", "p.json", "--markdown", "p.md", "--out", "p.plan"],
+                 ["--debug", "apply", "--target", "prod", "--yes"],
+                 ["--debug", "drift", "--target", "prod", "--json", "d.json", "--markdown", "d.md"],
+                 ["plan", "--target", "nope"]):
+        outputs.append(p.run_process(*args, env=env))
+    assert outputs[3].code == 0, outputs[3].output
+    p.prod.token = "dapi-rotated"  # now every call fails with 401: the failure path must not leak either
+    outputs.append(p.run_process("--debug", "apply", "--target", "prod", "--yes", env=env))
+    assert outputs[-1].code == 1
+    text = "".join(r.output for r in outputs)
+    assert "GET /api/2.2/jobs/list" in text or "jobs/list" in text  # debug logging was really on
+    assert SENTINEL not in text
+    for path in p.root.rglob("*"):
+        if path.is_file() and ".git" not in path.parts:
+            assert SENTINEL.encode() not in path.read_bytes(), path
+    assert SENTINEL.encode() not in p.repo.git.log("-p", "--all").encode()
+
+
+def test_export_refuses_literal_secrets(project: Project) -> None:
+    w = project.test.client()
+    w.api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Leaky", "tags": {"PROD_MIGRATION": "true"},
+        "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/x", "base_parameters": {
+            "db_password": "hunter2", "api_token": "{{secrets/prod/api}}"}}},
+                  {"task_key": "u", "new_cluster": {"spark_version": "15.4", "num_workers": 1,
+                                                    "spark_env_vars": {"X": SENTINEL}},
+                   "notebook_task": {"notebook_path": "/Workspace/dev/y"}}]})
+    res = project.run("export", "--no-ack")
+    assert res.code == 1
+    assert "tasks[t].notebook_task.base_parameters.db_password" in res.output
+    assert "tasks[u].new_cluster.spark_env_vars.X" in res.output
+    assert "api_token" not in res.output  # a secret-scope reference passes
+    assert project.state_files == {} and SENTINEL not in res.output and "hunter2" not in res.output
+
+
+def test_reports_do_not_mutate_the_plan() -> None:
+    plan = sample_plan()
+    before = copy.deepcopy(plan.to_dict())
+    report_markdown(plan)
+    report_json(plan)
+    azure_lines(plan)
+    assert plan.to_dict() == before
