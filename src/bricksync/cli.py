@@ -112,7 +112,8 @@ def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, 
                                                                         if p.job else str(p) for p in problems)))
     out.print(table)
     if result.commit:
-        out.print(f"Committed {result.commit[:12]} on branch {result.branch}" + (" and pushed" if result.pushed else ""))
+        pushed = " and pushed" if result.pushed else ""
+        out.print(f"Committed {result.commit[:12]} on branch {result.branch}{pushed}")
     elif result.exported and not dry_run and not no_commit:
         out.print("Nothing new to commit: state/ already matches the source.")
     if dry_run and result.changed:

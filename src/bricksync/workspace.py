@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import getpass
 import json
-import os
 import logging
+import os
 import socket
 import threading
 import time
