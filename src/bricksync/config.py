@@ -187,7 +187,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
     """Config bytes -> Config. Pure but for `env` (os.environ when None)."""
     env = os.environ if env is None else env
     file = str(path)
-    raw = parse(data, file)
+    raw = parse(data, file, lines=True)
     if raw is None:
         raw = {}
     problems: list[Problem] = []

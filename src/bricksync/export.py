@@ -8,6 +8,7 @@ state is not committed. A re-run after a crash anywhere converges without a seco
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .config import Config
@@ -171,9 +172,10 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
         result.notes.append("--no-commit: selection tags left as they are (acknowledged only after a commit)")
         return result
     tag = cfg.source.select.tag
-    for job in result.exported:
-        if git is None or git.committed(store.path_for(job.key)) != job.text.encode():
-            continue  # never acknowledge what is not committed
-        ws.set_job_tags(job.job_id, {**job.tags, tag: "false"})
-        result.acknowledged.append(job.key)
+    committed = [j for j in result.exported
+                 if git is not None and git.committed(store.path_for(j.key)) == j.text.encode()]
+    # Never acknowledge what is not committed. One jobs/update per job (the API has no batch).
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="ack") as pool:
+        list(pool.map(lambda j: ws.set_job_tags(j.job_id, {**j.tags, tag: "false"}), committed))
+    result.acknowledged.extend(j.key for j in committed)
     return result

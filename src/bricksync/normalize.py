@@ -8,7 +8,6 @@ state file and read back normalizes to the same document (no perpetual diff).
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 # Fields of a job (outside `settings`) or of settings that the server sets or that only
@@ -105,9 +104,18 @@ def _normalize_task(task: dict, git: bool) -> None:
     _drop_empty(task)
 
 
+def clone(value: Any) -> Any:
+    """A deep copy of JSON-shaped data, several times faster than copy.deepcopy."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
+
+
 def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = ()) -> dict:
     """Canonical form of job settings (input untouched). `drop_tags` are removed from tags."""
-    s = copy.deepcopy(settings)
+    s = clone(settings)
     for key in READ_ONLY:
         s.pop(key, None)
     _drop_defaults(s, JOB_DEFAULTS)

@@ -153,9 +153,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def fingerprint(live_jobs: list[dict]) -> str:
+def fingerprint(live_jobs: list[dict], normalized: dict[int, dict] | None = None) -> str:
     """Hash of the live jobs a plan read: apply refuses a saved plan when it changed."""
-    canon = sorted((int(j["job_id"]), normalize_job(j)) for j in live_jobs)
+    normalized = normalized or {}
+    canon = sorted((int(j["job_id"]), normalized.get(int(j["job_id"])) or normalize_job(j)) for j in live_jobs)
     return hashlib.sha256(json.dumps(canon, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -174,6 +175,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             name = str((job.get("settings") or {}).get("name", "")).lower()
             unmanaged_by_name.setdefault(name, []).append(job)
     job_ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
+    normalized: dict[int, dict] = {}  # live job id -> canonical settings, computed once
     watched = [j for jobs in managed.values() for j in jobs]
     for doc in sorted(docs, key=lambda d: d.key):
         name = str(doc.settings.get("name", doc.key))
@@ -194,10 +196,9 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             if adopt and len(namesakes) == 1:
                 job = namesakes[0]
                 watched.append(job)
-                plan.actions.append(_update(doc, job, settings, desired, "adopt"))
+                plan.actions.append(_update(doc, job, settings, desired, "adopt", normalized))
                 continue
-            action = Action(doc.key, "create", name, settings=settings, file=doc.file,
-                            changes=field_changes({}, desired))
+            action = Action(doc.key, "create", name, settings=settings, file=doc.file)
             for dep in pending_jobs(settings):
                 action.notes.append(f"runs ${{job:{dep}}}: its job ID is known after it is created")
             if namesakes:
@@ -209,7 +210,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                 action.notes.append(warning)
             plan.actions.append(action)
             continue
-        plan.actions.append(_update(doc, current[0], settings, desired, "update"))
+        plan.actions.append(_update(doc, current[0], settings, desired, "update", normalized))
     for key, jobs in sorted(managed.items()):
         if key in {d.key for d in docs}:
             continue
@@ -219,14 +220,15 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                                        notes=["managed by bricksync, no state file; deleted only with --prune"]))
     plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
     plan.watched = sorted(int(j["job_id"]) for j in watched)
-    plan.fingerprint = fingerprint(watched)
+    plan.fingerprint = fingerprint(watched, normalized)
     return plan, problems
 
 
-def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str) -> Action:
+def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str,
+            normalized: dict[int, dict]) -> Action:
     name = str(doc.settings.get("name", doc.key))
-    live = normalize_job(job)
     job_id = int(job["job_id"])
+    live = normalized[job_id] = normalize_job(job)
     if live == desired:
         return Action(doc.key, "no-op", name, job_id=job_id, file=doc.file)
     payload = dict(settings)

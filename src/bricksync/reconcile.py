@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 from .config import Config
 from .errors import BricksyncError
 from .plan import Plan, build_plan
@@ -12,10 +14,15 @@ from .workspace import Workspace
 
 def load_state(cfg: Config) -> list[StateDoc]:
     """Every state document, validated; all problems reported at once."""
-    docs, problems = StateStore(cfg.state_dir).read_all()
-    problems += validate_docs(docs)
-    if problems:
-        raise BricksyncError(problems)
+    store = StateStore(cfg.state_dir)
+    docs, problems = store.read_all()
+    found = validate_docs(docs)
+    if found:  # parse the files with problems again, keeping line numbers for the messages
+        bad = {p.file for p in found}
+        docs = [store.reread_with_lines(d) if d.file in bad else d for d in docs]
+        found = validate_docs(docs)
+    if problems or found:
+        raise BricksyncError(problems + found)
     return docs
 
 
@@ -28,10 +35,13 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
 
 def plan_target(cfg: Config, target_name: str, ws: Workspace, docs: list[StateDoc] | None = None, *,
                 adopt: bool = False, on_page=None) -> Plan:
-    docs = load_state(cfg) if docs is None else docs
     target = cfg.target(target_name)
-    live = ws.list_jobs(on_page=on_page)
-    inventory = ws.inventory()
+    # Parse state/ while the target's pages arrive: the two overlap (one waits on the network).
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="state") as pool:
+        pending = pool.submit(load_state, cfg) if docs is None else None
+        live = ws.list_jobs(on_page=on_page)
+        inventory = ws.inventory()
+        docs = pending.result() if pending is not None else docs
     plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt)
     if problems:
         raise BricksyncError(problems)

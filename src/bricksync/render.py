@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import COMPUTE_KINDS, TargetConfig
 from .errors import Problem
+from .normalize import clone
 from .references import Inventory, parse_placeholder, path_sites, reference_sites, rewrite_path
 from .state import StateDoc
 
@@ -51,7 +52,7 @@ def render(doc: StateDoc, target: TargetConfig, inventory: Inventory,
            job_ids: dict[str, int]) -> tuple[dict, list[Problem]]:
     """(settings for the target, problems). A `${job:KEY}` whose job does not exist yet in
     the target stays a placeholder: apply creates that job first and fills it in."""
-    settings = copy.deepcopy(doc.settings)
+    settings = clone(doc.settings)
     name = settings.get("name", doc.key)
     problems: list[Problem] = []
 
@@ -105,7 +106,7 @@ def pending_jobs(settings: dict) -> list[str]:
 
 def fill_jobs(settings: dict, job_ids: dict[str, int]) -> dict:
     """Settings with every pending `${job:KEY}` replaced by its (now known) job ID."""
-    out = copy.deepcopy(settings)
+    out = clone(settings)
     for site in reference_sites(out):
         ref = parse_placeholder(site.value)
         if site.kind == "job" and ref and ref[1] in job_ids:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BricksyncError, Problem
+from .errors import BricksyncError, Problem, did_you_mean
 from .yamlio import dump, line_of, parse, plain
 
 HEADER = """\
@@ -43,15 +43,13 @@ def render_state(doc: StateDoc) -> str:
     return dump({"bricksync": meta, "job": doc.settings}, header=HEADER)
 
 
-def parse_state(data: bytes, file: str) -> StateDoc:
-    raw = parse(data, file)
+def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
+    raw = parse(data, file, lines=lines)
     problems: list[Problem] = []
     if not isinstance(raw, dict):
         raise BricksyncError(Problem("expected a mapping with 'bricksync' and 'job'", file=file))
     for key in raw:
         if key not in TOP_KEYS:
-            from .errors import did_you_mean
-
             problems.append(Problem(f"unknown key{did_you_mean(str(key), TOP_KEYS)}", file=file,
                                     line=line_of(raw, key), field=str(key)))
     meta = raw.get("bricksync")
@@ -61,8 +59,6 @@ def parse_state(data: bytes, file: str) -> StateDoc:
         meta = meta if isinstance(meta, dict) else {}
     for key in meta:
         if key not in META_KEYS:
-            from .errors import did_you_mean
-
             problems.append(Problem(f"unknown key{did_you_mean(str(key), META_KEYS)}", file=file,
                                     line=line_of(meta, key), field=f"bricksync.{key}"))
     source_id = meta.get("source_job_id")
@@ -75,7 +71,8 @@ def parse_state(data: bytes, file: str) -> StateDoc:
                                 line=line_of(raw, "job"), field="job"))
     if problems:
         raise BricksyncError(problems)
-    return StateDoc(key=meta["key"], settings=plain(settings), source_job_id=source_id, file=file,
+    settings_data = plain(settings) if lines or type(settings) is not dict else settings
+    return StateDoc(key=meta["key"], settings=settings_data, source_job_id=source_id, file=file,
                     lines={"job": line_of(raw, "job") or 0}, node=settings)
 
 
@@ -94,15 +91,19 @@ class StateStore:
             return []
         return sorted([*self.jobs_dir.glob("*.yml"), *self.jobs_dir.glob("*.yaml")])
 
-    def read_all(self) -> tuple[list[StateDoc], list[Problem]]:
+    def read_all(self, *, lines: bool = False) -> tuple[list[StateDoc], list[Problem]]:
         """Every state document, and the problems of the files that could not be read."""
         docs, problems = [], []
         for path in self.files():
             try:
-                docs.append(parse_state(path.read_bytes(), self.display(path)))
+                docs.append(parse_state(path.read_bytes(), self.display(path), lines=lines))
             except BricksyncError as err:
                 problems.extend(err.problems)
         return docs, problems
+
+    def reread_with_lines(self, doc: StateDoc) -> StateDoc:
+        """The same document parsed again keeping line numbers (for error messages)."""
+        return parse_state(Path(doc.file).read_bytes(), doc.file, lines=True) if doc.file else doc
 
     def read_bytes(self, key: str) -> bytes | None:
         path = self.path_for(key)

@@ -77,6 +77,8 @@ class _Handler(BaseHTTPRequestHandler):
                   ) -> tuple[int, Any, dict[str, str], bool]:
         if path == "/.well-known/databricks-config":
             return 404, {"error_code": "NOT_FOUND", "message": "Not found"}, {}, False
+        if path.startswith("/__emulator/"):  # the emulator's own knobs (benchmarks, hand testing)
+            return self._control(emu, method, path, raw)
         auth = self.headers.get("Authorization", "")
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
         if token is None or (token != emu.token and token not in emu.readonly_tokens):
@@ -109,6 +111,23 @@ class _Handler(BaseHTTPRequestHandler):
         if rule is not None:  # the write happened; the caller never hears of it
             return self._fault(rule)
         return status, out, headers, False
+
+    @staticmethod
+    def _control(emu: EmulatorServer, method: str, path: str, raw: bytes) -> tuple[int, Any, dict[str, str], bool]:
+        body = json.loads(raw) if raw else {}
+        if path == "/__emulator/stats":
+            return 200, {"counts": dict(emu.faults.counts()), "faults": emu.faults.faults_injected(),
+                         "jobs": len(emu.workspace.jobs.jobs)}, {}, False
+        if path == "/__emulator/reset-log" and method == "POST":
+            emu.faults.reset_log()
+            return 200, {}, {}, False
+        if path == "/__emulator/latency" and method == "POST":
+            emu.latency_ms = float(body.get("latency_ms", 0))
+            return 200, {}, {}, False
+        if path == "/__emulator/faults" and method == "POST":
+            emu.faults.add(FaultRule(**body))
+            return 200, {}, {}, False
+        return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": path}, {}, False
 
     @staticmethod
     def _fault(rule: FaultRule) -> tuple[int, Any, dict[str, str], bool]:

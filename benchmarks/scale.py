@@ -1,0 +1,284 @@
+"""Scale benchmark: export / no-op plan / 1% plan / apply on 1,000-10,000-job workspaces.
+
+    make bench                      # N = 1000 5000 10000, 50 ms latency, writes benchmarks/RESULTS.md
+    .venv/bin/python benchmarks/scale.py --sizes 1000 --latency-ms 50
+
+Two emulators run as separate processes (so the CPU and memory figures are bricksync's own),
+seeded through their --state files; every bricksync step runs as its own process through
+benchmarks/_run.py, which reports wall time, CPU time and peak RSS. API calls are counted by the
+emulators. Also measured: the bare cost of fetching the list pages (the floor), a naive baseline
+(list ids, then jobs/get per job, serially, as the old bash pipeline did) at N = 1,000, and
+throttled apply (10% 429 with Retry-After).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "dapi-bench-token"
+sys.path.insert(0, str(HERE.parent / "src"))
+
+from bricksync.emulator.jobs import fill_defaults  # noqa: E402
+from bricksync.emulator.seed import config_yaml  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_jobs(n: int, ids: dict[str, dict[str, str]], seed: int = 7) -> list[dict]:
+    rnd = random.Random(seed)
+    jobs = []
+    for i in range(n):
+        n_tasks = 120 if i % 1000 == 999 else rnd.randint(1, 20)  # a few jobs past the 100-task page
+        on_pool = i % 2 == 0
+        tasks = []
+        for t in range(n_tasks):
+            task = {"task_key": f"t{t:03d}", "notebook_task": {"notebook_path": f"/Workspace/dev/team{i % 40}/nb{t}",
+                                                              "base_parameters": {"n": str(t)}}}
+            if t:
+                task["depends_on"] = [{"task_key": f"t{rnd.randrange(t):03d}"}]
+            if on_pool:
+                task["job_cluster_key"] = "main"
+            else:
+                task["existing_cluster_id"] = ids["cluster"]["dev-shared"]
+            tasks.append(task)
+        settings = {"name": f"job {i:05d}", "tags": {"PROD_MIGRATION": "true", "team": f"team{i % 40}"},
+                    "schedule": {"quartz_cron_expression": f"0 {i % 60} 2 * * ?", "timezone_id": "UTC"},
+                    "tasks": tasks}
+        if on_pool:
+            settings["job_clusters"] = [{"job_cluster_key": "main", "new_cluster": {
+                "spark_version": "15.4.x-scala2.12", "instance_pool_id": ids["pool"]["dev-pool"],
+                "driver_instance_pool_id": ids["pool"]["driver-pool"], "num_workers": 2}}]
+        jobs.append(settings)
+    return jobs
+
+
+def compute_state(names: dict[str, list[str]], prefix: str) -> tuple[dict, dict[str, dict[str, str]]]:
+    fields = {"cluster": ("cluster_id", "cluster_name"), "pool": ("instance_pool_id", "instance_pool_name"),
+              "policy": ("policy_id", "name"), "warehouse": ("id", "name"), "pipeline": ("pipeline_id", "name")}
+    resources: dict[str, dict] = {k: {} for k in fields}
+    ids: dict[str, dict[str, str]] = {k: {} for k in fields}
+    for kind, kind_names in names.items():
+        for j, name in enumerate(kind_names):
+            ident = f"{prefix}-{kind}-{j}"
+            id_field, name_field = fields[kind]
+            resources[kind][ident] = {id_field: ident, name_field: name}
+            ids[kind][name] = ident
+    return resources, ids
+
+
+def write_state(path: Path, resources: dict, jobs: list[dict], id_base: int) -> None:
+    now = int(time.time() * 1000)
+    records = [{"job_id": id_base + i, "creator_user_name": "bench@example.com", "run_as_user_name": "bench@example.com",
+                "created_time": now, "settings": fill_defaults(json.loads(json.dumps(s)))} for i, s in enumerate(jobs)]
+    path.write_text(json.dumps({"jobs": records, "next_job_id": id_base + len(jobs), "resources": resources,
+                                "permissions": {}, "seq": 1000}))
+
+
+class Emulator:
+    def __init__(self, state: Path, latency_ms: float):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "bricksync.cli", "emulator", "serve", "--port",
+                                      str(self.port), "--token", TOKEN, "--state", str(state), "--latency-ms",
+                                      str(latency_ms)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env={**os.environ, "PYTHONPATH": str(HERE.parent / "src")})
+        for _ in range(600):
+            try:
+                self.control("stats")
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("emulator did not start")
+
+    def control(self, what: str, body: dict | None = None) -> dict:
+        req = urllib.request.Request(f"{self.url}/__emulator/{what}", method="POST" if body is not None else "GET",
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return json.loads(resp.read() or b"{}")
+
+    def latency(self, ms: float) -> None:
+        self.control("latency", {"latency_ms": ms})
+
+    def calls(self) -> dict[str, int]:
+        counts = self.control("stats")["counts"]
+        return {k: v for k, v in counts.items() if "__emulator" not in k}
+
+    def reset(self) -> None:
+        self.control("reset-log", {})
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def run_step(project: Path, env: dict, *args: str) -> dict:
+    out = project / "usage.json"
+    proc = subprocess.run([sys.executable, str(HERE / "_run.py"), str(out), *args], cwd=project, env=env,
+                          capture_output=True, text=True)
+    if proc.returncode not in (0, 2):
+        raise RuntimeError(f"bricksync {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return json.loads(out.read_text())
+
+
+def client(url: str):
+    from databricks.sdk import WorkspaceClient
+
+    return WorkspaceClient(host=url, token=TOKEN, auth_type="pat")
+
+
+def bare_pages(url: str) -> tuple[float, int]:
+    """The floor: every list page with expand_tasks, fetched serially, nothing else."""
+    w = client(url)
+    started, pages, token = time.perf_counter(), 0, None
+    while True:
+        query = {"limit": 100, "expand_tasks": "true", **({"page_token": token} if token else {})}
+        page = w.api_client.do("GET", "/api/2.2/jobs/list", query=query)
+        pages += 1
+        token = page.get("next_page_token")
+        if not token:
+            return time.perf_counter() - started, pages
+
+
+def naive(url: str) -> tuple[float, int]:
+    """The old pipeline: list ids, then one jobs/get per job, serially."""
+    w = client(url)
+    started, calls = time.perf_counter(), 0
+    for job in w.jobs.list(limit=100):
+        w.jobs.get(job.job_id)
+        calls += 1
+    return time.perf_counter() - started, calls
+
+
+def bench(n: int, latency: float, rows: list[dict]) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix=f"bricksync-bench-{n}-"))
+    src_res, src_ids = compute_state({"cluster": ["dev-shared"], "pool": ["dev-pool", "driver-pool"]}, "src")
+    tgt_res, _ = compute_state({"cluster": ["prod-shared"], "pool": ["prod-pool", "driver-pool"]}, "tgt")
+    write_state(tmp / "src.json", src_res, make_jobs(n, src_ids), 10_000_000)
+    write_state(tmp / "tgt.json", tgt_res, [], 90_000_000)
+    src, tgt = Emulator(tmp / "src.json", 0), Emulator(tmp / "tgt.json", 0)
+    try:
+        project = tmp / "repo"
+        (project / "config").mkdir(parents=True)
+        (project / "config" / "bricksync.yml").write_text(config_yaml())
+        cfg = tmp / "databrickscfg"
+        cfg.write_text(f"[test]\nhost = {src.url}\ntoken = {TOKEN}\n\n[prod]\nhost = {tgt.url}\ntoken = {TOKEN}\n")
+        env = {**os.environ, "DATABRICKS_CONFIG_FILE": str(cfg), "PYTHONPATH": str(HERE.parent / "src"),
+               "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "bench",
+               "GIT_COMMITTER_EMAIL": "b@x"}
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
+        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "init"], cwd=project, check=True, env=env)
+        floor = math.ceil(n / 100) + 5 + 1  # list pages + one listing per compute kind + the SDK's host probe
+        big = 2 * sum(1 for i in range(n) if i % 1000 == 999)  # jobs/get pages for 120-task jobs
+
+        def measure(label: str, ws: Emulator, *args: str, budget: int | None = None) -> dict:
+            ws.latency(latency)
+            ws.reset()
+            usage = run_step(project, env, *args)
+            calls = ws.calls()
+            ws.latency(0)
+            row = {"N": n, "step": label, **usage, "calls": sum(calls.values()), "by_endpoint": calls,
+                   "budget": budget}
+            rows.append(row)
+            print(f"N={n:>6} {label:<22} {usage['wall']:7.2f}s wall {usage['cpu']:6.2f}s cpu "
+                  f"{usage['rss_mb']:6.0f} MB {row['calls']:>6} calls" + (f" (budget {budget})" if budget else ""),
+                  flush=True)
+            return row
+
+        measure("export", src, "export", "--no-ack", "--branch", "main", budget=floor + big)
+        # Set-up (not measured): create every job in the target.
+        run_step(project, env, "apply", "--target", "prod", "--yes", "--parallelism", "16")
+        measure("plan (no-op)", tgt, "plan", "--target", "prod", budget=floor + big)
+        changed = n // 100
+        w = client(tgt.url)
+        listed = [j.job_id for j in w.jobs.list(limit=100)][:changed]
+        for job_id in listed:
+            w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job_id,
+                                                                  "new_settings": {"max_concurrent_runs": 3}})
+        measure("plan (1% changed)", tgt, "plan", "--target", "prod", budget=floor + big)
+        measure(f"apply ({changed} updates)", tgt, "apply", "--target", "prod", "--yes", "--parallelism", "8")
+        tgt.latency(latency)
+        wall, pages = bare_pages(tgt.url)
+        tgt.latency(0)
+        rows.append({"N": n, "step": "bare page fetch", "wall": wall, "cpu": None, "rss_mb": None, "calls": pages})
+        print(f"N={n:>6} {'bare page fetch':<22} {wall:7.2f}s wall, {pages} pages", flush=True)
+        if n <= 1000:
+            src.latency(latency)
+            wall, calls = naive(src.url)
+            src.latency(0)
+            rows.append({"N": n, "step": "naive baseline", "wall": wall, "cpu": None, "rss_mb": None,
+                         "calls": calls + math.ceil(n / 100)})
+            print(f"N={n:>6} {'naive baseline':<22} {wall:7.2f}s wall, {calls} gets", flush=True)
+        if n == max(SIZES):
+            for job_id in listed:
+                w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job_id,
+                                                                      "new_settings": {"max_concurrent_runs": 4}})
+            tgt.control("faults", {"method": "POST", "path": "/api/2.2/jobs/reset", "status": 429, "count": None,
+                                   "probability": 0.1, "retry_after": 1})
+            row = measure("apply throttled 10% 429", tgt, "apply", "--target", "prod", "--yes", "--parallelism", "8")
+            row["faults"] = tgt.control("stats")["faults"]
+    finally:
+        src.stop()
+        tgt.stop()
+
+
+def results_markdown(rows: list[dict], latency: float, command: str) -> str:
+    lines = ["# Benchmark results", "", f"Command: `{command}`", "",
+             f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+             f"emulator latency {latency:.0f} ms per request; generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+             "", "| N | step | wall s | CPU s | peak RSS MB | API calls | call budget |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cpu = f"{r['cpu']:.2f}" if r.get("cpu") is not None else ""
+        rss = f"{r['rss_mb']:.0f}" if r.get("rss_mb") is not None else ""
+        lines.append(f"| {r['N']} | {r['step']} | {r['wall']:.2f} | {cpu} | {rss} | {r['calls']} | "
+                     f"{r.get('budget') or ''} |")
+    lines.append("")
+    for n in sorted({r["N"] for r in rows}):
+        by = {r["step"]: r for r in rows if r["N"] == n}
+        plan, floor = by.get("plan (no-op)"), by.get("bare page fetch")
+        if plan and floor:
+            lines.append(f"- N={n}: no-op plan / bare page fetch = {plan['wall'] / floor['wall']:.2f}×")
+        if plan and by.get("naive baseline"):
+            lines.append(f"- N={n}: naive baseline / no-op plan = {by['naive baseline']['wall'] / plan['wall']:.1f}× "
+                         "(the plan is that much faster)")
+    for r in rows:
+        if r.get("by_endpoint") and r["step"].startswith("plan (no-op)"):
+            lines.append(f"- N={r['N']} no-op plan calls by endpoint: "
+                         + ", ".join(f"`{k}` {v}" for k, v in sorted(r["by_endpoint"].items())))
+        if "faults" in r:
+            lines.append(f"- throttled apply: {r['faults']} 429s injected and waited out")
+    return "\n".join(lines) + "\n"
+
+
+SIZES = [1000, 5000, 10000]
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=SIZES)
+    parser.add_argument("--latency-ms", type=float, default=50)
+    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = parser.parse_args()
+    SIZES = args.sizes
+    all_rows: list[dict] = []
+    for size in args.sizes:
+        bench(size, args.latency_ms, all_rows)
+    command = "python benchmarks/scale.py " + " ".join(sys.argv[1:])
+    Path(args.out).write_text(results_markdown(all_rows, args.latency_ms, command.strip()))
+    print(f"wrote {args.out}")
