@@ -242,7 +242,8 @@ def bench(n: int, latency: float, rows: list[dict]) -> None:
 def results_markdown(rows: list[dict], latency: float, command: str) -> str:
     lines = ["# Benchmark results", "", f"Command: `{command}`", "",
              f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-             f"emulator latency {latency:.0f} ms per request; generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+             f"emulator latency {latency:.0f} ms per request; "
+             f"generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
              "", "| N | step | wall s | CPU s | peak RSS MB | API calls | call budget |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         cpu = f"{r['cpu']:.2f}" if r.get("cpu") is not None else ""
@@ -254,9 +255,9 @@ def results_markdown(rows: list[dict], latency: float, command: str) -> str:
         by = {r["step"]: r for r in rows if r["N"] == n}
         plan, floor = by.get("plan (no-op)"), by.get("bare page fetch")
         if plan and floor:
-            lines.append(f"- N={n}: no-op plan / bare page fetch = {plan['wall'] / floor['wall']:.2f}×")
+            lines.append(f"- N={n}: no-op plan / bare page fetch = {plan['wall'] / floor['wall']:.2f}x")
         if plan and by.get("naive baseline"):
-            lines.append(f"- N={n}: naive baseline / no-op plan = {by['naive baseline']['wall'] / plan['wall']:.1f}× "
+            lines.append(f"- N={n}: naive baseline / no-op plan = {by['naive baseline']['wall'] / plan['wall']:.1f}x "
                          "(the plan is that much faster)")
     for r in rows:
         if r.get("by_endpoint") and r["step"].startswith("plan (no-op)"):
