@@ -28,6 +28,7 @@ from databricks.sdk.clock import RealClock
 from databricks.sdk.errors import (
     BadRequest,
     DatabricksError,
+    InternalError,
     NotFound,
     PermissionDenied,
     ResourceAlreadyExists,
@@ -45,6 +46,7 @@ log = logging.getLogger("bricksync.workspace")
 JOBS = "/api/2.2/jobs"
 PAGE_SIZE = 100  # the Jobs API maximum for jobs/list
 LOCK_DIR = "/Shared/.bricksync/locks"
+IDEMPOTENT_500_RETRIES = 3
 
 
 def normalize_host(host: str | None) -> str:
@@ -121,12 +123,23 @@ class Workspace:
     # --- raw calls ----------------------------------------------------------------------
     def _do(self, method: str, path: str, *, query: dict | None = None, body: dict | None = None,
             once: bool = False) -> dict:
+        """One API call. The SDK retries 429/503 and connection errors; calls that are safe to
+        repeat (everything but jobs/create, which has its own protocol) also get a few retries
+        on a plain 500, which the SDK does not retry."""
         client = self._once if once else self.client
-        started = time.perf_counter()
-        try:
-            return client.api_client.do(method, path, query=query, body=body)  # type: ignore[return-value]
-        finally:
-            self.stats.add(f"{method} {path}", time.perf_counter() - started)
+        for attempt in range(1, IDEMPOTENT_500_RETRIES + 2):
+            started = time.perf_counter()
+            try:
+                return client.api_client.do(method, path, query=query, body=body)  # type: ignore[return-value]
+            except InternalError:
+                if once or attempt > IDEMPOTENT_500_RETRIES:
+                    raise
+                log.info("%s %s: 500, retrying (%d)", method, path, attempt)
+                self.stats.add("retry-500", 0.0)
+                time.sleep(0.2 * attempt)
+            finally:
+                self.stats.add(f"{method} {path}", time.perf_counter() - started)
+        raise AssertionError("unreachable")
 
     # --- jobs: reading ------------------------------------------------------------------
     def _list_page(self, token: str | None, expand: bool, name: str | None = None) -> dict:
@@ -281,7 +294,8 @@ class Workspace:
     def acquire_lock(self, target: str, purpose: str) -> dict:
         """Create the lock file; the workspace refuses when it exists (import without overwrite),
         so two applies cannot both hold it. Returns what was written."""
-        holder = {"holder": f"{getpass.getuser()}@{socket.gethostname()}", "purpose": purpose,
+        holder = {"holder": f"{getpass.getuser()}@{socket.gethostname()}", "host": socket.gethostname(),
+                  "pid": os.getpid(), "purpose": purpose,
                   "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         content = base64.b64encode(json.dumps(holder).encode()).decode()
         try:
@@ -290,6 +304,10 @@ class Workspace:
                 "path": self.lock_path(target), "format": "AUTO", "content": content, "overwrite": False})
         except ResourceAlreadyExists:
             current = self.read_lock(target) or {}
+            if _dead_local_holder(current) and self.release_lock(target):
+                log.warning("took over the lock of %s: its holder %s (pid %s) is no longer running",
+                            target, current.get("holder"), current.get("pid"))
+                return self.acquire_lock(target, purpose)
             raise BricksyncError(Problem(
                 f"target '{target}' is locked by {current.get('holder', 'another run')} "
                 f"({current.get('purpose', '?')}, since {current.get('since', '?')}). If that run is "
@@ -313,6 +331,19 @@ class Workspace:
             return True
         except NotFound:
             return False
+
+
+def _dead_local_holder(lock: dict) -> bool:
+    """A lock taken on this machine by a process that no longer runs (e.g. a killed apply)."""
+    if lock.get("host") != socket.gethostname() or not isinstance(lock.get("pid"), int):
+        return False
+    try:
+        os.kill(lock["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _outcome_unknown(err: DatabricksError) -> bool:

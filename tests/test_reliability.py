@@ -1,0 +1,62 @@
+"""Faults, interruptions and crash recovery (small sizes; `make reliability` runs the full ones)."""
+
+from __future__ import annotations
+
+import sys
+
+from bricksync.emulator import FaultRule
+from bricksync.emulator.seed import seed_source
+
+from .conftest import ROOT, Project
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import reliability
+
+
+def test_apply_converges_through_throttling_errors_and_lost_responses() -> None:
+    figures = reliability.soak(n=60, seed=3)
+    assert figures.converged, figures.line()
+    assert figures.faults > 0 and (figures.duplicates, figures.lost, figures.unmanaged_changed) == (0, 0, 0)
+
+
+def test_sigkilled_apply_converges_on_the_next_run() -> None:
+    figures = reliability.kill_trials(trials=3, n=12, seed=5)
+    assert figures.converged, figures.line()
+    assert (figures.duplicates, figures.lost, figures.unmanaged_changed) == (0, 0, 0)
+
+
+def test_export_crashed_between_commit_and_ack_finishes_without_a_second_commit(project: Project) -> None:
+    seed_source(project.test.client())
+    project.test.faults.add(FaultRule("POST", "/api/2.2/jobs/update", 403, count=None))  # every ack fails
+    res = project.run("export")
+    assert res.code == 1
+    head = project.repo.head.commit.hexsha
+    assert "5 added" in project.repo.head.commit.message
+    tags = [j["settings"]["tags"].get("PROD_MIGRATION") for j in project.test.workspace.jobs.jobs.values()]
+    assert "false" not in tags[:5]  # nothing acknowledged
+    project.test.faults.clear()
+    res = project.run("export")
+    assert res.code == 0, res.output
+    assert project.repo.head.commit.hexsha == head  # no second commit
+    tags = {j["settings"]["name"]: j["settings"]["tags"].get("PROD_MIGRATION")
+            for j in project.test.workspace.jobs.jobs.values()}
+    assert tags["Daily sales ETL"] == "false" and tags["Nightly orchestrator"] == "false"
+
+
+def test_a_lock_left_by_a_dead_local_apply_is_taken_over(project: Project) -> None:
+    import json
+    import socket
+
+    from bricksync.workspace import LOCK_DIR
+
+    w = project.prod.client()
+    w.workspace.mkdirs(LOCK_DIR)
+    import base64
+
+    content = base64.b64encode(json.dumps({"holder": "ci@agent", "host": socket.gethostname(),
+                                           "pid": 2**22 + 12345, "since": "2026-01-01"}).encode()).decode()
+    w.api_client.do("POST", "/api/2.0/workspace/import", body={"path": f"{LOCK_DIR}/prod.lock", "content": content,
+                                                               "format": "AUTO"})
+    project.prod.client().api_client.do("POST", "/api/2.1/clusters/create", body={"cluster_name": "x"})
+    res = project.run("apply", "--target", "prod", "--yes")
+    assert res.code == 0 and "is locked" not in res.output
