@@ -113,8 +113,9 @@ def clone(value: Any) -> Any:
     return value
 
 
-def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = ()) -> dict:
-    """Canonical form of job settings (input untouched). `drop_tags` are removed from tags."""
+def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True) -> dict:
+    """Canonical form of job settings (input untouched). `drop_tags` are removed from tags.
+    `ordered=False` skips the key ordering, which only matters for output (== ignores order)."""
     s = clone(settings)
     for key in READ_ONLY:
         s.pop(key, None)
@@ -137,16 +138,16 @@ def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = ()) -> di
         if not s["tags"]:
             del s["tags"]
     _drop_empty(s)
-    return _ordered(s)
+    return _ordered(s) if ordered else s
 
 
-def normalize_job(job: dict, *, drop_tags: tuple[str, ...] = ()) -> dict:
+def normalize_job(job: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True) -> dict:
     """A jobs/get or jobs/list entry -> canonical settings. A `run_as` naming the job's own
     creator is the service's default (run as owner) and is dropped like any default."""
     settings = dict(job.get("settings") or {})
     if runs_as_creator(settings.get("run_as"), job.get("creator_user_name")):
         del settings["run_as"]
-    return normalize_settings(settings, drop_tags=drop_tags)
+    return normalize_settings(settings, drop_tags=drop_tags, ordered=ordered)
 
 
 def runs_as_creator(run_as: Any, creator: Any) -> bool:

@@ -156,7 +156,8 @@ def _plain(value: Any) -> Any:
 def fingerprint(live_jobs: list[dict], normalized: dict[int, dict] | None = None) -> str:
     """Hash of the live jobs a plan read: apply refuses a saved plan when it changed."""
     normalized = normalized or {}
-    canon = sorted((int(j["job_id"]), normalized.get(int(j["job_id"])) or normalize_job(j)) for j in live_jobs)
+    canon = sorted((int(j["job_id"]), normalized.get(int(j["job_id"])) or normalize_job(j, ordered=False))
+                   for j in live_jobs)
     return hashlib.sha256(json.dumps(canon, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -183,7 +184,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
         problems.extend(render_problems)
         if render_problems:
             continue
-        desired = normalize_settings(settings)
+        desired = normalize_settings(settings, ordered=False)
         current = managed.get(doc.key, [])
         if len(current) > 1:
             ids = sorted(int(j["job_id"]) for j in current)
@@ -228,7 +229,7 @@ def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str,
             normalized: dict[int, dict]) -> Action:
     name = str(doc.settings.get("name", doc.key))
     job_id = int(job["job_id"])
-    live = normalized[job_id] = normalize_job(job)
+    live = normalized[job_id] = normalize_job(job, ordered=False)
     if live == desired:
         return Action(doc.key, "no-op", name, job_id=job_id, file=doc.file)
     payload = dict(settings)

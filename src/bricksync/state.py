@@ -6,8 +6,10 @@ deterministic, so an unchanged job writes the same bytes.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +78,19 @@ def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
                     lines={"job": line_of(raw, "job") or 0}, node=settings)
 
 
+PARALLEL_FROM = 1500
+
+
+def _read_files(named: list[tuple[str, str]], lines: bool) -> tuple[list[StateDoc], list[Problem]]:
+    docs, problems = [], []
+    for path, display in named:
+        try:
+            docs.append(parse_state(Path(path).read_bytes(), display, lines=lines))
+        except BricksyncError as err:
+            problems.extend(err.problems)
+    return docs, problems
+
+
 class StateStore:
     """The state directory: `<state_dir>/jobs/<key>.yml`."""
 
@@ -92,14 +107,19 @@ class StateStore:
         return sorted([*self.jobs_dir.glob("*.yml"), *self.jobs_dir.glob("*.yaml")])
 
     def read_all(self, *, lines: bool = False) -> tuple[list[StateDoc], list[Problem]]:
-        """Every state document, and the problems of the files that could not be read."""
-        docs, problems = [], []
-        for path in self.files():
-            try:
-                docs.append(parse_state(path.read_bytes(), self.display(path), lines=lines))
-            except BricksyncError as err:
-                problems.extend(err.problems)
-        return docs, problems
+        """Every state document, and the problems of the files that could not be read.
+        Thousands of files are parsed on every core (parsing is CPU-bound)."""
+        named = [(str(p), self.display(p)) for p in self.files()]
+        workers = min(4, os.cpu_count() or 1)
+        if lines or workers < 2 or len(named) < PARALLEL_FROM:
+            return _read_files(named, lines)
+        chunks = [named[i::workers] for i in range(workers)]
+        # forkserver: never fork a process whose other threads may hold locks (we overlap I/O).
+        context = multiprocessing.get_context("forkserver")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            results = list(pool.map(_read_files, chunks, [lines] * workers))
+        docs = sorted((d for r in results for d in r[0]), key=lambda d: d.file)
+        return docs, [p for r in results for p in r[1]]
 
     def reread_with_lines(self, doc: StateDoc) -> StateDoc:
         """The same document parsed again keeping line numbers (for error messages)."""
@@ -183,11 +203,17 @@ class GitRepo:
         import git
 
         rels = [self.rel(p) for p in paths]
+        # Paths go through a file: 10,000 of them do not fit on a command line.
+        with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False, encoding="utf-8") as fh:
+            fh.write("".join(f"{r}\n" for r in rels))
+            spec = fh.name
         try:
-            self.repo.git.add("--", *rels)
-            self.repo.git.commit("-m", message, "--only", "--", *rels)
+            self.repo.git.add(f"--pathspec-from-file={spec}")
+            self.repo.git.commit("-m", message, "--only", f"--pathspec-from-file={spec}")
         except git.GitCommandError as exc:
             raise GitError(f"git commit failed: {(exc.stderr or exc.stdout).strip()}") from None
+        finally:
+            Path(spec).unlink(missing_ok=True)
         return self.repo.head.commit.hexsha
 
     def push(self, branch: str, remote: str = "origin") -> None:
