@@ -208,3 +208,25 @@ def test_reports_do_not_mutate_the_plan() -> None:
     report_json(plan)
     azure_lines(plan)
     assert plan.to_dict() == before
+
+
+def test_terminal_report_snapshot() -> None:
+    from rich.console import Console
+
+    from bricksync.report import print_plan
+
+    console = Console(record=True, width=160, no_color=True)
+    plan = sample_plan()
+    plan.actions.append(Action("namesake", "adopt", "Namesake", job_id=16, notes=["adopts unmanaged job 16"],
+                               changes=[Change("tags.bricksync-key", None, "namesake", "+")]))
+    plan.warnings.append("'X': an unmanaged job with this name exists")
+    print_plan(plan, console, title="Drift")
+    text = console.export_text()
+    assert text.splitlines()[0] == ("Drift for target 'prod' (https://adb-222.azuredatabricks.net): 1 to create, "
+                                    "2 to update, 1 orphans, 1 conflicts, 1 unchanged")
+    for fragment in ("+  create", "~  update", "!  orphan", "x  conflict", "~  adopt", "13, 14",
+                     "~ tasks[ingest].notebook_task.notebook_path: /Workspace/prod/a → /Workspace/prod/b",
+                     "- max_concurrent_runs: 5 → (unset)", "+ tags.bricksync-key: namesake",
+                     "# adopts unmanaged job 16", "warning: 'X': an unmanaged job with this name exists"):
+        assert fragment in text, fragment
+    assert "fine" not in text  # no-op jobs are not listed

@@ -68,6 +68,9 @@ def run_demo(keep: str | None = None) -> int:
     from .emulator import EmulatorServer
     from .emulator.seed import config_yaml, seed_source, seed_target
 
+    from .cli import _setup_logging
+
+    _setup_logging(debug=False)  # quiet the SDK's host-metadata warning for the demo's own clients
     started = time.monotonic()
     base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bricksync-demo-"))
     base.mkdir(parents=True, exist_ok=True)
