@@ -20,6 +20,9 @@ from .validate import validate_docs
 from .workspace import Workspace
 
 
+MESSAGE_JOBS = 200  # jobs listed by name in a commit message; the rest are counted
+
+
 @dataclass
 class ExportedJob:
     key: str
@@ -132,7 +135,9 @@ def commit_message(result: ExportResult) -> str:
     for title, jobs in (("Added", added), ("Changed", changed)):
         if jobs:
             lines.append(f"{title}:")
-            lines.extend(f"- {j.key} ({j.name}, source job {j.job_id})" for j in jobs)
+            lines.extend(f"- {j.key} ({j.name}, source job {j.job_id})" for j in jobs[:MESSAGE_JOBS])
+            if len(jobs) > MESSAGE_JOBS:
+                lines.append(f"- ... and {len(jobs) - MESSAGE_JOBS} more (see the diff)")
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -207,13 +207,17 @@ class GitRepo:
         with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False, encoding="utf-8") as fh:
             fh.write("".join(f"{r}\n" for r in rels))
             spec = fh.name
+        with tempfile.NamedTemporaryFile("w", suffix=".msg", delete=False, encoding="utf-8") as fh:
+            fh.write(message)
+            msg = fh.name
         try:
             self.repo.git.add(f"--pathspec-from-file={spec}")
-            self.repo.git.commit("-m", message, "--only", f"--pathspec-from-file={spec}")
+            self.repo.git.commit("-F", msg, "--only", f"--pathspec-from-file={spec}")
         except git.GitCommandError as exc:
             raise GitError(f"git commit failed: {(exc.stderr or exc.stdout).strip()}") from None
         finally:
             Path(spec).unlink(missing_ok=True)
+            Path(msg).unlink(missing_ok=True)
         return self.repo.head.commit.hexsha
 
     def push(self, branch: str, remote: str = "origin") -> None:
