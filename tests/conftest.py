@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from bricksync.cli import cli
+from bricksync.demo import init_repo
 from bricksync.emulator import EmulatorServer
 from bricksync.emulator.seed import config_yaml
 
@@ -98,18 +99,8 @@ def make_project(tmp_path: Path, test: EmulatorServer, prod: EmulatorServer, mon
     cfgfile.write_text(f"[test]\nhost = {test.url}\ntoken = {test.token}\n\n[prod]\nhost = {prod.url}\n"
                        f"token = {prod.token}\n")
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(cfgfile))
-    remote = tmp_path / "origin.git"
-    git.Repo.init(remote, bare=True, initial_branch="main")
-    root = tmp_path / "repo"
-    repo = git.Repo.init(root, initial_branch="main")
-    (root / "config").mkdir()
-    (root / "config" / "bricksync.yml").write_text(config or config_yaml(target_host=prod.url))
-    (root / "state" / "jobs").mkdir(parents=True)
-    (root / "state" / "jobs" / ".gitkeep").write_text("")
-    repo.git.add(".")
-    repo.git.commit("-m", "init")
-    repo.create_remote("origin", str(remote))
-    repo.git.push("origin", "main")
+    remote, root = tmp_path / "origin.git", tmp_path / "repo"
+    init_repo(root, remote, config or config_yaml(target_host=prod.url))
     return Project(root=root, remote=remote, test=test, prod=prod, databrickscfg=cfgfile)
 
 

@@ -64,11 +64,26 @@ def _git(repo: Path, *args: str) -> str:
     return git.Repo(repo).git.execute(["git", *args])
 
 
+def init_repo(root: Path, remote: Path, config_text: str) -> None:
+    """A bricksync project in git (config, empty state/) with a bare `origin` to push to."""
+    import git
+
+    git.Repo.init(remote, bare=True, initial_branch="main")
+    repo = git.Repo.init(root, initial_branch="main")
+    (root / "config").mkdir(parents=True)
+    (root / "config" / "bricksync.yml").write_text(config_text)
+    (root / "state" / "jobs").mkdir(parents=True)
+    (root / "state" / "jobs" / ".gitkeep").write_text("")
+    repo.git.add(".")
+    repo.git.commit("-m", "bricksync config")
+    repo.create_remote("origin", str(remote))
+    repo.git.push("origin", "main")
+
+
 def run_demo(keep: str | None = None) -> int:
+    from .cli import _setup_logging
     from .emulator import EmulatorServer
     from .emulator.seed import config_yaml, seed_source, seed_target
-
-    from .cli import _setup_logging
 
     _setup_logging(debug=False)  # quiet the SDK's host-metadata warning for the demo's own clients
     started = time.monotonic()
@@ -94,18 +109,7 @@ def run_demo(keep: str | None = None) -> int:
         out.print(_jobs_table("Jobs in test (PROD_MIGRATION=true marks what to promote)", test.client()))
         out.print(_jobs_table("Jobs in prod before the sync", prod.client()))
 
-        import git
-
-        git.Repo.init(remote, bare=True, initial_branch="main")
-        r = git.Repo.init(repo, initial_branch="main")
-        (repo / "config").mkdir()
-        (repo / "config" / "bricksync.yml").write_text(config_yaml(target_host=prod.url))
-        (repo / "state" / "jobs").mkdir(parents=True)
-        (repo / "state" / "jobs" / ".gitkeep").write_text("")
-        r.git.add(".")
-        r.git.commit("-m", "bricksync config")
-        r.create_remote("origin", str(remote))
-        r.git.push("origin", "main")
+        init_repo(repo, remote, config_yaml(target_host=prod.url))
 
         with _chdir(repo):
             out.print(Rule("1. export: tagged test jobs -> state/ on a branch (a PR to review)"))

@@ -19,7 +19,6 @@ from .state import GitRepo, StateDoc, StateStore, parse_state, render_state
 from .validate import validate_docs
 from .workspace import Workspace
 
-
 MESSAGE_JOBS = 200  # jobs listed by name in a commit message; the rest are counted
 
 
