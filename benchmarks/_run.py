@@ -12,15 +12,20 @@ import time
 
 from bricksync.cli import cli
 
-out, args = sys.argv[1], sys.argv[2:]
-started = time.perf_counter()
-code = 0
-try:
-    cli.main(args=args, prog_name="bricksync", standalone_mode=False)
-except SystemExit as exc:
-    code = int(exc.code or 0)
-usage = resource.getrusage(resource.RUSAGE_SELF)
-with open(out, "w") as fh:
-    json.dump({"wall": time.perf_counter() - started, "cpu": usage.ru_utime + usage.ru_stime,
-               "rss_mb": usage.ru_maxrss / 1024, "exit": code}, fh)
-sys.exit(code)
+def main() -> None:
+    out, args = sys.argv[1], sys.argv[2:]
+    started = time.perf_counter()
+    code = 0
+    try:
+        cli.main(args=args, prog_name="bricksync", standalone_mode=False)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with open(out, "w") as fh:
+        json.dump({"wall": time.perf_counter() - started, "cpu": usage.ru_utime + usage.ru_stime,
+                   "rss_mb": usage.ru_maxrss / 1024, "exit": code}, fh)
+    sys.exit(code)
+
+
+if __name__ == "__main__":  # state parsing spawns worker processes that import this module
+    main()
