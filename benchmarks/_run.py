@@ -12,6 +12,7 @@ import time
 
 from bricksync.cli import cli
 
+
 def main() -> None:
     out, args = sys.argv[1], sys.argv[2:]
     started = time.perf_counter()
@@ -21,8 +22,10 @@ def main() -> None:
     except SystemExit as exc:
         code = int(exc.code or 0)
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # state-parsing processes
+    cpu = usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime
     with open(out, "w") as fh:
-        json.dump({"wall": time.perf_counter() - started, "cpu": usage.ru_utime + usage.ru_stime,
+        json.dump({"wall": time.perf_counter() - started, "cpu": cpu,
                    "rss_mb": usage.ru_maxrss / 1024, "exit": code}, fh)
     sys.exit(code)
 
