@@ -15,14 +15,15 @@ from .workspace import Workspace
 def load_state(cfg: Config) -> list[StateDoc]:
     """Every state document, validated; all problems reported at once."""
     store = StateStore(cfg.state_dir)
-    docs, problems = store.read_all()
-    found = validate_docs(docs)
+    docs, problems = store.read_all(check=True)
+    found = problems + validate_docs(docs, each_checked=True)
     if found:  # parse the files with problems again, keeping line numbers for the messages
         bad = {p.file for p in found}
         docs = [store.reread_with_lines(d) if d.file in bad else d for d in docs]
-        found = validate_docs(docs)
-    if problems or found:
-        raise BricksyncError(problems + found)
+        unreadable = [p for p in problems if not any(d.file == p.file for d in docs)]
+        found = unreadable + validate_docs(docs)
+    if found:
+        raise BricksyncError(found)
     return docs
 
 

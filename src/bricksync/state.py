@@ -81,13 +81,21 @@ def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
 PARALLEL_FROM = 1500
 
 
-def _read_files(named: list[tuple[str, str]], lines: bool) -> tuple[list[StateDoc], list[Problem]]:
+def _read_files(named: list[tuple[str, str]], lines: bool, check: bool = False
+                ) -> tuple[list[StateDoc], list[Problem]]:
+    """Parse files (and, with `check`, run each document's own validation right there)."""
+    from .validate import validate_doc
+
     docs, problems = [], []
     for path, display in named:
         try:
-            docs.append(parse_state(Path(path).read_bytes(), display, lines=lines))
+            doc = parse_state(Path(path).read_bytes(), display, lines=lines)
         except BricksyncError as err:
             problems.extend(err.problems)
+            continue
+        docs.append(doc)
+        if check:
+            problems.extend(validate_doc(doc))
     return docs, problems
 
 
@@ -106,18 +114,19 @@ class StateStore:
             return []
         return sorted([*self.jobs_dir.glob("*.yml"), *self.jobs_dir.glob("*.yaml")])
 
-    def read_all(self, *, lines: bool = False) -> tuple[list[StateDoc], list[Problem]]:
-        """Every state document, and the problems of the files that could not be read.
-        Thousands of files are parsed on every core (parsing is CPU-bound)."""
+    def read_all(self, *, lines: bool = False, check: bool = False) -> tuple[list[StateDoc], list[Problem]]:
+        """Every state document, and the problems of the files that could not be read (with
+        `check`, also each document's own validation problems). Thousands of files are parsed
+        on every core (parsing is CPU-bound)."""
         named = [(str(p), self.display(p)) for p in self.files()]
         workers = min(4, os.cpu_count() or 1)
         if lines or workers < 2 or len(named) < PARALLEL_FROM:
-            return _read_files(named, lines)
+            return _read_files(named, lines, check)
         chunks = [named[i::workers] for i in range(workers)]
         # forkserver: never fork a process whose other threads may hold locks (we overlap I/O).
         context = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(pool.map(_read_files, chunks, [lines] * workers))
+            results = list(pool.map(_read_files, chunks, [lines] * workers, [check] * workers))
         docs = sorted((d for r in results for d in r[0]), key=lambda d: d.file)
         return docs, [p for r in results for p in r[1]]
 

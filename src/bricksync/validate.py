@@ -28,43 +28,56 @@ def _strings(value: object, where: str):
         yield where, value
 
 
-def validate_docs(docs: list[StateDoc]) -> list[Problem]:
+def validate_doc(doc: StateDoc) -> list[Problem]:
+    """Checks of one document alone (run where the file is parsed, in parallel for big state/)."""
+    problems: list[Problem] = []
+    name = doc.settings.get("name") if isinstance(doc.settings.get("name"), str) else doc.key
+
+    def fail(message: str, where: str | None) -> None:
+        problems.append(Problem(message, file=doc.file, job=name, field=where))
+
+    if not KEY_RE.match(doc.key):
+        fail(f"key '{doc.key}' must be lower-case letters, digits, '-' and '_'", "bricksync.key")
+    stem = PurePath(doc.file).stem if doc.file else doc.key
+    if doc.file and stem != doc.key:
+        fail(f"file name '{PurePath(doc.file).name}' disagrees with its key '{doc.key}': "
+             f"rename the file to {doc.key}.yml", "bricksync.key")
+    problems.extend(check_job_settings(doc.node if doc.node is not None else doc.settings, file=doc.file,
+                                       job=name, line=doc.lines.get("job")))
+    for where, value in _strings(doc.settings, ""):
+        if "${" not in value:
+            continue
+        for token in ANY_PLACEHOLDER_RE.findall(value):
+            if token != value or parse_placeholder(value) is None:
+                fail(f"malformed reference {token!r}: use ${{cluster|pool|policy|warehouse|job|pipeline:NAME}}"
+                     " as the whole value", where)
+    for where, why in find_secrets(doc.settings):
+        fail(f"{why}", where)
+    tags = doc.settings.get("tags") or {}
+    if isinstance(tags, dict):
+        if len(tags) > MAX_TAGS - MANAGED_TAGS:
+            fail(f"{len(tags)} tags; at most {MAX_TAGS - MANAGED_TAGS} (the API allows {MAX_TAGS}, bricksync "
+                 f"adds {MANAGED_TAGS})", "tags")
+        for k, v in tags.items():
+            if len(str(k)) > MAX_TAG_KEY:
+                fail(f"tag key longer than {MAX_TAG_KEY} characters", f"tags.{str(k)[:30]}")
+            if isinstance(v, str) and len(v) > MAX_TAG_VALUE:
+                fail(f"tag value longer than {MAX_TAG_VALUE} characters", f"tags.{k}")
+    return problems
+
+
+def validate_docs(docs: list[StateDoc], *, each_checked: bool = False) -> list[Problem]:
+    """Every check: each document alone (unless `each_checked`: done where they were parsed),
+    then across them (unique keys, ${job:KEY} targets, run_job_task cycles)."""
     problems: list[Problem] = []
     by_key: dict[str, StateDoc] = {}
     for doc in docs:
-        name = doc.settings.get("name") if isinstance(doc.settings.get("name"), str) else doc.key
-
-        def fail(message: str, where: str | None, doc: StateDoc = doc, name: str = name) -> None:
-            problems.append(Problem(message, file=doc.file, job=name, field=where))
-
-        if not KEY_RE.match(doc.key):
-            fail(f"key '{doc.key}' must be lower-case letters, digits, '-' and '_'", "bricksync.key")
-        stem = PurePath(doc.file).stem if doc.file else doc.key
-        if doc.file and stem != doc.key:
-            fail(f"file name '{PurePath(doc.file).name}' disagrees with its key '{doc.key}': "
-                 f"rename the file to {doc.key}.yml", "bricksync.key")
+        if not each_checked:
+            problems.extend(validate_doc(doc))
         if doc.key in by_key:
-            fail(f"key '{doc.key}' is also used by {by_key[doc.key].file}", "bricksync.key")
+            problems.append(Problem(f"key '{doc.key}' is also used by {by_key[doc.key].file}", file=doc.file,
+                                    job=doc.settings.get("name"), field="bricksync.key"))
         by_key.setdefault(doc.key, doc)
-        problems.extend(check_job_settings(doc.node if doc.node is not None else doc.settings, file=doc.file,
-                                           job=name, line=doc.lines.get("job")))
-        for where, value in _strings(doc.settings, ""):
-            for token in ANY_PLACEHOLDER_RE.findall(value):
-                if token != value or parse_placeholder(value) is None:
-                    fail(f"malformed reference {token!r}: use ${{cluster|pool|policy|warehouse|job|pipeline:NAME}}"
-                         " as the whole value", where)
-        for where, why in find_secrets(doc.settings):
-            fail(f"{why}", where)
-        tags = doc.settings.get("tags") or {}
-        if isinstance(tags, dict):
-            if len(tags) > MAX_TAGS - MANAGED_TAGS:
-                fail(f"{len(tags)} tags; at most {MAX_TAGS - MANAGED_TAGS} (the API allows {MAX_TAGS}, bricksync "
-                     f"adds {MANAGED_TAGS})", "tags")
-            for k, v in tags.items():
-                if len(str(k)) > MAX_TAG_KEY:
-                    fail(f"tag key longer than {MAX_TAG_KEY} characters", f"tags.{str(k)[:30]}")
-                if isinstance(v, str) and len(v) > MAX_TAG_VALUE:
-                    fail(f"tag value longer than {MAX_TAG_VALUE} characters", f"tags.{k}")
     problems.extend(_check_job_refs(docs, by_key))
     return problems
 
