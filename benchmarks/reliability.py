@@ -41,10 +41,15 @@ class Figures:
     duplicates: int = 0
     lost: int = 0
     unmanaged_changed: int = 0
+    lost_responses: int = 0
+    partial: int = 0
     converged: bool = False
 
     def line(self) -> str:
-        return (f"{self.scenario}: {self.requests} requests, {self.faults} faults injected, {self.retries} retries, "
+        lost = f" ({self.lost_responses} create responses lost after the job was made)" if self.lost_responses else ""
+        if self.partial:
+            lost += f" ({self.partial} kills landed mid-apply)"
+        return (f"{self.scenario}: {self.requests} requests, {self.faults} faults injected{lost}, {self.retries} retries, "
                 f"{self.runs} runs, duplicates {self.duplicates}, lost {self.lost}, unmanaged changed "
                 f"{self.unmanaged_changed}, converged {'yes' if self.converged else 'NO'}")
 
@@ -113,11 +118,12 @@ def soak(n: int = 200, seed: int = 1, max_runs: int = 6) -> Figures:
     with tempfile.TemporaryDirectory() as tmp, EmulatorServer("prod", token=TOKEN, seed=seed) as prod:
         before = seed_prod(prod)
         env = make_project(Path(tmp), prod, n)
-        for rule in (FaultRule(path=r"/api/.*", status=429, retry_after=0, probability=0.10),
-                     FaultRule(path=r"/api/.*", status=503, probability=0.025),
-                     FaultRule(path=r"/api/.*", status=500, probability=0.025),
-                     FaultRule("POST", "/api/2.2/jobs/create", 503, after=True, drop=True, probability=0.05),
-                     FaultRule("POST", "/api/2.2/jobs/create", 500, after=True, probability=0.03)):
+        for rule in (FaultRule(path=r"/api/.*", status=429, retry_after=0, probability=0.10, count=None),
+                     FaultRule(path=r"/api/.*", status=503, probability=0.025, count=None),
+                     FaultRule(path=r"/api/.*", status=500, probability=0.025, count=None),
+                     FaultRule("POST", "/api/2.2/jobs/create", 503, after=True, drop=True, probability=0.05,
+                               count=None),
+                     FaultRule("POST", "/api/2.2/jobs/create", 500, after=True, probability=0.03, count=None)):
             prod.faults.add(rule)
         code = 1
         while code != 0 and figures.runs < max_runs:
@@ -125,6 +131,7 @@ def soak(n: int = 200, seed: int = 1, max_runs: int = 6) -> Figures:
             code = run_cli(Path(tmp), env, "apply", "--target", "prod", "--yes", "--parallelism", "8")
         figures.requests = len(prod.faults.log)
         figures.faults = prod.faults.faults_injected()
+        figures.lost_responses = sum(r.fired for r in prod.faults.rules if r.after)
         figures.retries = figures.faults  # every fault was answered by a retry (SDK's or bricksync's) or a look-up
         prod.faults.clear()
         figures.converged = code == 0 and run_cli(Path(tmp), env, "plan", "--target", "prod",
@@ -144,9 +151,16 @@ def kill_trials(trials: int = 20, n: int = 20, seed: int = 2) -> Figures:
             env = {**os.environ, **make_project(Path(tmp), prod, n)}
             cmd = [sys.executable, "-m", "bricksync.cli", "apply", "--target", "prod", "--yes", "--parallelism", "4"]
             proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(rnd.uniform(0.3, 1.6))  # from start-up to the middle of the creates
+            # Kill once the k-th create has reached the server (k random): mid-apply, every time.
+            k = rnd.randint(1, n - 1)
+            deadline = time.monotonic() + 60
+            while prod.faults.counts()["POST /api/2.2/jobs/create"] < k and time.monotonic() < deadline:
+                time.sleep(0.005)
+            time.sleep(rnd.uniform(0, 0.03))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
+            made = sum("bricksync-key" in j["settings"].get("tags", {}) for j in prod.workspace.jobs.jobs.values())
+            figures.partial += 0 < made < n  # killed in the middle of the creates
             figures.runs += 1
             again = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=120)
             figures.runs += 1
