@@ -212,8 +212,9 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             plan.actions.append(action)
             continue
         plan.actions.append(_update(doc, current[0], settings, desired, "update", normalized))
+    wanted = {d.key for d in docs}
     for key, jobs in sorted(managed.items()):
-        if key in {d.key for d in docs}:
+        if key in wanted:
             continue
         for job in jobs:
             plan.actions.append(Action(key, "orphan", str((job.get("settings") or {}).get("name", key)),

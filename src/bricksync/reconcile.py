@@ -55,5 +55,6 @@ def live_fingerprint(plan: Plan, ws: Workspace) -> str:
     from .render import managed_key
 
     live = ws.list_jobs()
-    watched = [j for j in live if managed_key(j) or int(j["job_id"]) in set(plan.watched)]
+    adopted = set(plan.watched)
+    watched = [j for j in live if managed_key(j) or int(j["job_id"]) in adopted]
     return fingerprint(watched)
