@@ -28,6 +28,11 @@ def _fields(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+@functools.cache
+def _enum_values(tp: type) -> frozenset:
+    return frozenset(m.value for m in tp)
+
+
 def _unwrap_optional(tp: Any) -> Any:
     if typing.get_origin(tp) is typing.Union:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -75,8 +80,8 @@ class _Checker:
             for k, v in value.items():
                 self.check(v, val_tp, f"{path}.{k}", line_of(value, k) or line)
         elif isinstance(tp, type) and issubclass(tp, enum.Enum):
-            if value not in {m.value for m in tp}:
-                hint = did_you_mean(str(value), [m.value for m in tp])
+            if value not in _enum_values(tp):
+                hint = did_you_mean(str(value), _enum_values(tp))
                 self.fail(f"'{value}' is not {_type_name(tp)}{hint}", path, line)
         elif tp is bool:
             if not isinstance(value, bool):
