@@ -162,8 +162,10 @@ def fingerprint(live_jobs: list[dict], normalized: dict[int, dict] | None = None
 
 
 def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inventory: Inventory, *,
-               host: str = "", adopt: bool = False) -> tuple[Plan, list[Problem]]:
-    """The plan, and every problem that stops it (all of them, not the first)."""
+               host: str = "", adopt: bool = False, normalized: dict[int, dict] | None = None
+               ) -> tuple[Plan, list[Problem]]:
+    """The plan, and every problem that stops it (all of them, not the first). `normalized`:
+    canonical forms (normalize_job(ordered=False)) of live jobs already computed by the caller."""
     plan = Plan(target=target.name, host=host)
     problems: list[Problem] = []
     managed: dict[str, list[dict]] = {}
@@ -176,7 +178,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             name = str((job.get("settings") or {}).get("name", "")).lower()
             unmanaged_by_name.setdefault(name, []).append(job)
     job_ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
-    normalized: dict[int, dict] = {}  # live job id -> canonical settings, computed once
+    normalized = dict(normalized or {})  # live job id -> canonical settings, computed once
     watched = [j for jobs in managed.values() for j in jobs]
     for doc in sorted(docs, key=lambda d: d.key):
         name = str(doc.settings.get("name", doc.key))
@@ -230,7 +232,9 @@ def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str,
             normalized: dict[int, dict]) -> Action:
     name = str(doc.settings.get("name", doc.key))
     job_id = int(job["job_id"])
-    live = normalized[job_id] = normalize_job(job, ordered=False)
+    live = normalized.get(job_id)
+    if live is None:
+        live = normalized[job_id] = normalize_job(job, ordered=False)
     if live == desired:
         return Action(doc.key, "no-op", name, job_id=job_id, file=doc.file)
     payload = dict(settings)

@@ -6,7 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .config import Config
 from .errors import BricksyncError
+from .normalize import normalize_job
 from .plan import Plan, build_plan
+from .render import managed_key
 from .state import StateDoc, StateStore
 from .validate import validate_docs
 from .workspace import Workspace
@@ -40,10 +42,18 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, docs: list[StateDo
     # Parse state/ while the target's pages arrive: the two overlap (one waits on the network).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="state") as pool:
         pending = pool.submit(load_state, cfg) if docs is None else None
-        live = ws.list_jobs(on_page=on_page)
+        live: list[dict] = []
+        normalized: dict[int, dict] = {}
+        for page in ws.job_pages():  # the next page is on its way while this one is normalized
+            live.extend(page)
+            for job in page:
+                if managed_key(job):
+                    normalized[int(job["job_id"])] = normalize_job(job, ordered=False)
+            if on_page:
+                on_page(len(page))
         inventory = ws.inventory()
         docs = pending.result() if pending is not None else docs
-    plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt)
+    plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, normalized=normalized)
     if problems:
         raise BricksyncError(problems)
     return plan
@@ -52,7 +62,6 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, docs: list[StateDo
 def live_fingerprint(plan: Plan, ws: Workspace) -> str:
     """Recompute a saved plan's fingerprint from the workspace as it is now."""
     from .plan import fingerprint
-    from .render import managed_key
 
     live = ws.list_jobs()
     adopted = set(plan.watched)

@@ -268,12 +268,14 @@ class JobStore:
         for jid in page_ids:
             job = self.jobs[jid]
             settings = job["settings"]
-            entry = {k: copy.deepcopy(v) for k, v in settings.items() if k not in ("tasks", "job_clusters")}
+            # No copies: stored settings are never mutated in place (every write stores a new
+            # dict), and the response is serialised before anything else can run on it.
+            entry = {k: v for k, v in settings.items() if k not in ("tasks", "job_clusters")}
             item = {**self._base(job), "settings": entry}
             if expand_tasks:
                 for arr in ("tasks", "job_clusters"):
                     if arr in settings:
-                        entry[arr] = copy.deepcopy(settings[arr][:ARRAY_PAGE])
+                        entry[arr] = settings[arr][:ARRAY_PAGE]
                 if len(settings.get("tasks", [])) > ARRAY_PAGE or len(settings.get("job_clusters", [])) > ARRAY_PAGE:
                     item["has_more"] = True
             out.append(item)

@@ -64,7 +64,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
         emu.faults.record(method, path, status, fault)
-        payload = json.dumps(body).encode()
+        payload = (body if isinstance(body, str) else json.dumps(body)).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -103,9 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"error_code": "MALFORMED_REQUEST", "message": f"Malformed request: {exc}"}, {}, False
         handler, match = found
         try:
-            with emu.workspace.lock:
+            with emu.workspace.lock:  # serialised inside the lock: responses share stored objects
                 result = handler(emu.workspace, query, body, match)
-            status, out, headers = 200, result if result is not None else {}, {}
+                status, out, headers = 200, json.dumps(result if result is not None else {}), {}
         except ApiError as err:
             status, out, headers = err.status, err.body(), err.headers
         if rule is not None:  # the write happened; the caller never hears of it
