@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -135,7 +136,11 @@ def run_step(project: Path, env: dict, *args: str) -> dict:
                           capture_output=True, text=True)
     if proc.returncode not in (0, 2):
         raise RuntimeError(f"bricksync {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return json.loads(out.read_text())
+    usage = json.loads(out.read_text())
+    writes = re.search(r"failed in ([0-9.]+)s \(writes only\)", proc.stdout)
+    if writes:
+        usage["writes_s"] = float(writes.group(1))
+    return usage
 
 
 def client(url: str):
@@ -197,9 +202,10 @@ def bench(n: int, latency: float, rows: list[dict]) -> None:
             row = {"N": n, "step": label, **usage, "calls": sum(calls.values()), "by_endpoint": calls,
                    "budget": budget}
             rows.append(row)
+            writes = f", writes {usage['writes_s']:.2f}s" if "writes_s" in usage else ""
             print(f"N={n:>6} {label:<22} {usage['wall']:7.2f}s wall {usage['cpu']:6.2f}s cpu "
-                  f"{usage['rss_mb']:6.0f} MB {row['calls']:>6} calls" + (f" (budget {budget})" if budget else ""),
-                  flush=True)
+                  f"{usage['rss_mb']:6.0f} MB {row['calls']:>6} calls" + (f" (budget {budget})" if budget else "")
+                  + writes, flush=True)
             return row
 
         measure("export", src, "export", "--no-ack", "--branch", "main", budget=floor + big)
@@ -240,16 +246,18 @@ def bench(n: int, latency: float, rows: list[dict]) -> None:
 
 
 def results_markdown(rows: list[dict], latency: float, command: str) -> str:
-    lines = ["# Benchmark results", "", f"Command: `{command}`", "",
+    lines = ["# Benchmark results", "", f"Command: `{command}` (or `make bench`)", "",
              f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"emulator latency {latency:.0f} ms per request; "
              f"generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-             "", "| N | step | wall s | CPU s | peak RSS MB | API calls | call budget |", "|---|---|---|---|---|---|---|"]
+             "", "| N | step | wall s | CPU s | peak RSS MB | API calls | call budget | apply writes s |",
+             "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cpu = f"{r['cpu']:.2f}" if r.get("cpu") is not None else ""
         rss = f"{r['rss_mb']:.0f}" if r.get("rss_mb") is not None else ""
+        writes = f"{r['writes_s']:.2f}" if r.get("writes_s") is not None else ""
         lines.append(f"| {r['N']} | {r['step']} | {r['wall']:.2f} | {cpu} | {rss} | {r['calls']} | "
-                     f"{r.get('budget') or ''} |")
+                     f"{r.get('budget') or ''} | {writes} |")
     lines.append("")
     for n in sorted({r["N"] for r in rows}):
         by = {r["step"]: r for r in rows if r["N"] == n}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -239,7 +240,9 @@ def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, pr
             out.print("[red]Will delete (prune):[/red] " + ", ".join(f"{a.key} (job {a.job_id})" for a in deletes))
         if not (yes or saved) and not _confirm(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?"):
             raise BricksyncError("apply cancelled")
+        started = time.perf_counter()
         result = execute_plan(the_plan, ws, parallelism=parallelism, prune=prune)
+        elapsed = time.perf_counter() - started
     finally:
         ws.release_lock(target)
     table = Table(title=f"Apply to '{target}'", box=None, header_style="bold")
@@ -249,8 +252,8 @@ def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, pr
         table.add_row("[green]ok[/]" if o.ok else "[red]failed[/]", o.action, o.key, str(o.job_id or ""),
                       _esc(o.detail))
     out.print(table)
-    out.print(f"{sum(o.ok for o in result.outcomes)} done, {len(result.failed)} failed; "
-              f"{ws.stats.total} API calls")
+    out.print(f"{sum(o.ok for o in result.outcomes)} done, {len(result.failed)} failed in {elapsed:.2f}s "
+              f"(writes only); {ws.stats.total} API calls in all")
     return 1 if result.failed else 0
 
 
