@@ -36,7 +36,7 @@ def _setup_logging(debug: bool) -> None:
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
     # The SDK warns when a host has no /.well-known/databricks-config; that is not the user's problem.
     logging.getLogger("databricks.sdk").setLevel(logging.DEBUG if debug else logging.ERROR)
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 class _Group(click.Group):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .config import Config
@@ -12,6 +14,8 @@ from .render import managed_key
 from .state import StateDoc, StateStore
 from .validate import validate_docs
 from .workspace import Workspace
+
+log = logging.getLogger("bricksync.plan")
 
 
 def load_state(cfg: Config) -> list[StateDoc]:
@@ -39,6 +43,7 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
 def plan_target(cfg: Config, target_name: str, ws: Workspace, docs: list[StateDoc] | None = None, *,
                 adopt: bool = False, on_page=None) -> Plan:
     target = cfg.target(target_name)
+    started = time.perf_counter()
     # Parse state/ while the target's pages arrive: the two overlap (one waits on the network).
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="state") as pool:
         pending = pool.submit(load_state, cfg) if docs is None else None
@@ -52,8 +57,12 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, docs: list[StateDo
             if on_page:
                 on_page(len(page))
         inventory = ws.inventory()
+        fetched = time.perf_counter()
         docs = pending.result() if pending is not None else docs
+    loaded = time.perf_counter()
     plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, normalized=normalized)
+    log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, plan built in %.2fs", target_name,
+              len(live), fetched - started, loaded - fetched, time.perf_counter() - loaded)
     if problems:
         raise BricksyncError(problems)
     return plan
