@@ -6,6 +6,7 @@ import sys
 
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import seed_source
+from bricksync.state import parse_state
 
 from .conftest import ROOT, Project
 
@@ -60,3 +61,34 @@ def test_a_lock_left_by_a_dead_local_apply_is_taken_over(project: Project) -> No
     project.prod.client().api_client.do("POST", "/api/2.1/clusters/create", body={"cluster_name": "x"})
     res = project.run("apply", "--target", "prod", "--yes")
     assert res.code == 0 and "is locked" not in res.output
+
+
+def test_export_sigkilled_during_acknowledgement_never_flips_an_uncommitted_tag(project: Project) -> None:
+    import signal
+    import subprocess
+    import time
+
+    seed_source(project.test.client())
+    project.test.latency_ms = 150  # acks are in flight when the kill lands
+    proc = subprocess.Popen([sys.executable, "-m", "bricksync.cli", "export"], cwd=project.root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not project.test.faults.counts()["POST /api/2.2/jobs/update"] and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    project.test.latency_ms = 0
+    head = project.repo.head.commit
+    assert "5 added" in head.message  # the commit came before any acknowledgement
+    committed_ids = {parse_state(blob.data_stream.read(), blob.path).source_job_id
+                     for blob in (head.tree / "state" / "jobs").blobs if blob.path.endswith(".yml")}
+    flipped = {j["job_id"] for j in project.test.workspace.jobs.jobs.values()
+               if j["settings"].get("tags", {}).get("PROD_MIGRATION") == "false" and j["settings"]["name"]
+               != "Already promoted"}
+    assert flipped <= committed_ids  # never a tag set to false without its commit
+    res = project.run("export")
+    assert res.code == 0, res.output
+    assert project.repo.head.commit.hexsha == head.hexsha  # finished without a second commit
+    flags = [j["settings"]["tags"].get("PROD_MIGRATION") for j in project.test.workspace.jobs.jobs.values()
+             if "PROD_MIGRATION" in j["settings"].get("tags", {})]
+    assert flags == ["false"] * len(flags)
