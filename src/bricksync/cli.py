@@ -364,8 +364,8 @@ def emulator_serve(port: int, host: str, token: str | None, state_file: str | No
 
         server.start()
         seed_source(server.client())
-    err.print(f"Emulated workspace at {server.url} (token: pass the one you configured; "
-              "default in bricksync.emulator.DEFAULT_TOKEN). Ctrl-C to stop.")
+    shown = "the one given with --token" if token else DEFAULT_TOKEN  # the fixed default is no secret
+    err.print(f"Emulated workspace at {server.url} (bearer token: {shown}). Ctrl-C to stop.")
     try:
         if server._thread:
             server._thread.join()
