@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import socket
 import sys
 
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import seed_source
 from bricksync.state import parse_state
+from bricksync.workspace import LOCK_DIR, Workspace
 
 from .conftest import ROOT, Project
 
@@ -44,23 +49,24 @@ def test_export_crashed_between_commit_and_ack_finishes_without_a_second_commit(
     assert tags["Daily sales ETL"] == "false" and tags["Nightly orchestrator"] == "false"
 
 
-def test_a_lock_left_by_a_dead_local_apply_is_taken_over(project: Project) -> None:
-    import json
-    import socket
-
-    from bricksync.workspace import LOCK_DIR
-
+def _plant_lock(project: Project, pid: int) -> None:
     w = project.prod.client()
     w.workspace.mkdirs(LOCK_DIR)
-    import base64
+    holder = {"holder": "ci@agent", "host": socket.gethostname(), "pid": pid, "since": "2026-01-01"}
+    w.api_client.do("POST", "/api/2.0/workspace/import", body={
+        "path": f"{LOCK_DIR}/prod.lock", "content": base64.b64encode(json.dumps(holder).encode()).decode(),
+        "format": "AUTO"})
 
-    content = base64.b64encode(json.dumps({"holder": "ci@agent", "host": socket.gethostname(),
-                                           "pid": 2**22 + 12345, "since": "2026-01-01"}).encode()).decode()
-    w.api_client.do("POST", "/api/2.0/workspace/import", body={"path": f"{LOCK_DIR}/prod.lock", "content": content,
-                                                               "format": "AUTO"})
-    project.prod.client().api_client.do("POST", "/api/2.1/clusters/create", body={"cluster_name": "x"})
+
+def test_a_lock_left_by_a_dead_local_apply_is_taken_over_but_a_live_one_is_not(project: Project) -> None:
+    _plant_lock(project, pid=os.getpid())  # alive: this very process
+    res = project.run("apply", "--target", "prod", "--yes")
+    assert res.code == 1 and "is locked by ci@agent" in res.output
+    project.run("unlock", "--target", "prod")
+    _plant_lock(project, pid=2**22 + 12345)  # no such process
     res = project.run("apply", "--target", "prod", "--yes")
     assert res.code == 0 and "is locked" not in res.output
+    assert Workspace(project.prod.client(), "prod").read_lock("prod") is None  # taken over, then released
 
 
 def test_export_sigkilled_during_acknowledgement_never_flips_an_uncommitted_tag(project: Project) -> None:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .config import Config
 from .errors import BricksyncError
 from .normalize import normalize_job
-from .plan import Plan, build_plan
+from .plan import Plan, build_plan, fingerprint
 from .render import managed_key
 from .state import StateDoc, StateStore
 from .validate import validate_docs
@@ -70,8 +70,6 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, docs: list[StateDo
 
 def live_fingerprint(plan: Plan, ws: Workspace) -> str:
     """Recompute a saved plan's fingerprint from the workspace as it is now."""
-    from .plan import fingerprint
-
     live = ws.list_jobs()
     adopted = set(plan.watched)
     watched = [j for j in live if managed_key(j) or int(j["job_id"]) in adopted]
