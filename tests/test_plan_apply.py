@@ -241,3 +241,29 @@ def test_apply_lock_blocks_a_second_apply_and_unlock_clears_it(exported: Project
     assert "Released the lock" in p.run("unlock", "--target", "prod").output
     assert p.run("apply", "--target", "prod", "--yes").code == 0
     assert ws.read_lock("prod") is None  # released after the apply
+
+
+def _apply_on_a_terminal(project: Project, answer: str) -> tuple[int, str]:
+    """`bricksync apply` with its stdin on a pseudo-terminal, answering the confirmation prompt."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bricksync.cli", "apply", "--target", "prod"],
+                            cwd=project.root, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.close(slave)
+    os.write(master, f"{answer}\n".encode())
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    return proc.returncode, out.decode()
+
+
+def test_apply_asks_on_a_terminal_and_only_yes_applies(exported: Project) -> None:
+    code, out = _apply_on_a_terminal(exported, "y")
+    assert code == 1 and "Only 'yes' will be accepted" in out and "apply cancelled" in out
+    assert len(prod_jobs(exported)) == 1
+    code, out = _apply_on_a_terminal(exported, "yes")
+    assert code == 0, out
+    assert len(prod_jobs(exported)) == 6
