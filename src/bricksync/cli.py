@@ -21,6 +21,7 @@ from . import __version__
 from .config import Config, load_config
 from .errors import BricksyncError
 from .secrets import RedactingFilter, redact
+from .state import read_output, write_output
 from .ui import err, out, progress
 
 log = logging.getLogger("bricksync")
@@ -153,12 +154,10 @@ def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, 
     from .report import report_json, report_markdown
 
     if json_file:
-        Path(json_file).write_text(json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2,
-                                              sort_keys=False) + "\n")
+        write_output(json_file, json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2) + "\n")
     if markdown_file:
         title = "bricksync drift" if kind == "drift" else "bricksync plan"
-        Path(markdown_file).write_text(report_markdown(plan, title=title, awaiting_export=awaiting,
-                                                       collapse_over=5))
+        write_output(markdown_file, report_markdown(plan, title=title, awaiting_export=awaiting))
 
 
 @cli.command()
@@ -182,7 +181,7 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
     print_plan(the_plan, out)
     _write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
-        Path(plan_file).write_text(json.dumps(the_plan.to_dict(), indent=1) + "\n")
+        write_output(plan_file, json.dumps(the_plan.to_dict(), indent=1) + "\n")
         out.print(f"Saved the plan to {plan_file}: apply it with `bricksync apply --target {target} {plan_file}`")
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
@@ -209,7 +208,7 @@ def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, pr
     saved = None
     if plan_file:
         try:
-            saved = Plan.from_dict(json.loads(Path(plan_file).read_text()))
+            saved = Plan.from_dict(json.loads(read_output(plan_file)))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BricksyncError(f"{plan_file}: not a bricksync plan file ({type(exc).__name__})") from None
         if saved.target != target:

@@ -81,6 +81,23 @@ def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
 PARALLEL_FROM = 1500
 
 
+def write_output(path: str | Path, text: str) -> None:
+    """A report or saved plan (atomic: a reader never sees half a file)."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_output(path: str | Path) -> str:
+    return Path(path).read_text(encoding="utf-8")
+
+
 def _read_files(named: list[tuple[str, str]], lines: bool, check: bool = False
                 ) -> tuple[list[StateDoc], list[Problem]]:
     """Parse files (and, with `check`, run each document's own validation right there)."""
