@@ -6,6 +6,7 @@ Exit codes (Terraform's): 0 success / no changes, 1 error, 2 changes present (pl
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -139,11 +140,14 @@ def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, 
 @click.pass_context
 def validate(ctx: click.Context) -> None:
     """Check config and every state file offline (no workspace needed)."""
-    from .reconcile import load_state
+    from .desired import DesiredState
 
     cfg = _config(ctx)
-    docs = load_state(cfg)
-    out.print(f"[green]ok[/green]: {ctx.obj['config_path']} and {len(docs)} state file(s) are valid "
+    with DesiredState(cfg.state_dir) as desired:
+        from .reconcile import validate_state
+
+        count = validate_state(desired)
+    out.print(f"[green]ok[/green]: {ctx.obj['config_path']} and {count} state file(s) are valid "
               f"({len(cfg.targets)} target(s): {', '.join(sorted(cfg.targets)) or 'none'})")
 
 
@@ -171,13 +175,16 @@ def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, 
 def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
          plan_file: str | None, detailed_exitcode: bool, adopt: bool) -> None:
     """Show what apply would change in a target."""
-    from .reconcile import connect_target, plan_target
-    from .report import print_plan
+    from .desired import DesiredState
 
     cfg = _config(ctx)
-    ws = connect_target(cfg, target)
-    with progress(f"Reading {target} jobs") as advance:
-        the_plan = plan_target(cfg, target, ws, adopt=adopt, on_page=advance)
+    with DesiredState(cfg.state_dir) as desired:  # before the SDK is imported: see desired.py
+        from .reconcile import connect_target, plan_target
+        from .report import print_plan
+
+        ws = connect_target(cfg, target)
+        with progress(f"Reading {target} jobs") as advance:
+            the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance)
     print_plan(the_plan, out)
     _write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
@@ -198,9 +205,20 @@ def _confirm(question: str) -> bool:
 
 def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, prune: bool, adopt: bool,
                parallelism: int) -> int:
+    from .desired import DesiredState
+
+    with contextlib.ExitStack() as stack:
+        # Opened first: state/ is read while the SDK is imported and the target is read.
+        desired = None if plan_file else stack.enter_context(DesiredState(cfg.state_dir))
+        return _apply_with(cfg, target, desired, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
+                           parallelism=parallelism)
+
+
+def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None, yes: bool, prune: bool,
+                adopt: bool, parallelism: int) -> int:
     from .apply import execute_plan
     from .plan import Plan
-    from .reconcile import connect_target, live_fingerprint, load_state, plan_target
+    from .reconcile import connect_target, live_fingerprint, plan_target
     from .report import print_plan
 
     target_cfg = cfg.target(target)
@@ -215,7 +233,6 @@ def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, pr
             raise BricksyncError(f"{plan_file}: the plan is for target '{saved.target}', not '{target}'")
     elif not yes and not sys.stdin.isatty():
         raise BricksyncError("no terminal to confirm on: pass --yes, or a plan file saved by `plan --out`")
-    docs = None if saved else load_state(cfg)
     ws = connect_target(cfg, target)
     if saved and saved.host != ws.host:
         raise BricksyncError(f"{plan_file}: the plan was made against {saved.host}, not {ws.host}")
@@ -228,7 +245,7 @@ def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, pr
             the_plan = saved
         else:
             with progress(f"Reading {target} jobs") as advance:
-                the_plan = plan_target(cfg, target, ws, docs, adopt=adopt, on_page=advance)
+                the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance)
         print_plan(the_plan, out)
         writes = [a for a in the_plan.actions if a.writes]
         deletes = the_plan.of("orphan") if prune else []
@@ -285,13 +302,17 @@ def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, pru
 def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
           fail_on_drift: bool, heal: bool, check_source: bool) -> None:
     """The scheduled check: report where the target differs from state/."""
-    from .drift import awaiting_export
-    from .reconcile import connect_target, plan_target
-    from .report import azure_lines, in_azure_pipelines, print_plan
+    from .desired import DesiredState
 
     cfg = _config(ctx)
-    ws = connect_target(cfg, target)
-    the_plan = plan_target(cfg, target, ws)
+    with DesiredState(cfg.state_dir) as desired:
+        from .reconcile import connect_target, plan_target
+
+        ws = connect_target(cfg, target)
+        the_plan = plan_target(cfg, target, ws, desired)
+    from .drift import awaiting_export
+    from .report import azure_lines, in_azure_pipelines, print_plan
+
     awaiting = awaiting_export(cfg) if check_source else None
     print_plan(the_plan, out, title="Drift")
     if awaiting:

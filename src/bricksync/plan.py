@@ -17,7 +17,7 @@ from deepdiff.helper import notpresent
 
 from .config import TargetConfig
 from .errors import Problem
-from .normalize import normalize_job, normalize_settings, runs_as_creator
+from .normalize import digest, normalize_job, normalize_settings, runs_as_creator
 from .references import Inventory
 from .render import KEY_TAG, managed_key, pending_jobs, principal, render
 from .state import StateDoc
@@ -57,6 +57,16 @@ class Action:
     @property
     def writes(self) -> bool:
         return self.action in ("create", "update", "adopt")
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    """A state document already known to match its one live job (their digests are equal)."""
+
+    key: str
+    name: str
+    file: str
+    job_id: int
 
 
 @dataclass
@@ -153,19 +163,21 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def fingerprint(live_jobs: list[dict], normalized: dict[int, dict] | None = None) -> str:
-    """Hash of the live jobs a plan read: apply refuses a saved plan when it changed."""
-    normalized = normalized or {}
-    canon = sorted((int(j["job_id"]), normalized.get(int(j["job_id"])) or normalize_job(j, ordered=False))
+def fingerprint(live_jobs: list[dict], digests: dict[int, str] | None = None) -> str:
+    """Hash of the live jobs a plan read: apply refuses a saved plan when it changed.
+    `digests`: digests of their canonical forms already computed by the caller."""
+    digests = digests or {}
+    canon = sorted((int(j["job_id"]), digests.get(int(j["job_id"])) or digest(normalize_job(j, ordered=False)))
                    for j in live_jobs)
-    return hashlib.sha256(json.dumps(canon, sort_keys=True, default=str).encode()).hexdigest()
+    return hashlib.sha256(json.dumps(canon).encode()).hexdigest()
 
 
 def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inventory: Inventory, *,
-               host: str = "", adopt: bool = False, normalized: dict[int, dict] | None = None
-               ) -> tuple[Plan, list[Problem]]:
-    """The plan, and every problem that stops it (all of them, not the first). `normalized`:
-    canonical forms (normalize_job(ordered=False)) of live jobs already computed by the caller."""
+               host: str = "", adopt: bool = False, unchanged: list[Unchanged] | None = None,
+               digests: dict[int, str] | None = None) -> tuple[Plan, list[Problem]]:
+    """The plan, and every problem that stops it (all of them, not the first). `unchanged`:
+    documents the caller already found equal to their live job (no-ops, not rendered again);
+    `digests`: live job id -> digest of its canonical settings, where already computed."""
     plan = Plan(target=target.name, host=host)
     problems: list[Problem] = []
     managed: dict[str, list[dict]] = {}
@@ -178,7 +190,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             name = str((job.get("settings") or {}).get("name", "")).lower()
             unmanaged_by_name.setdefault(name, []).append(job)
     job_ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
-    normalized = dict(normalized or {})  # live job id -> canonical settings, computed once
+    unchanged = unchanged or []
     watched = [j for jobs in managed.values() for j in jobs]
     for doc in sorted(docs, key=lambda d: d.key):
         name = str(doc.settings.get("name", doc.key))
@@ -199,7 +211,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             if adopt and len(namesakes) == 1:
                 job = namesakes[0]
                 watched.append(job)
-                plan.actions.append(_update(doc, job, settings, desired, "adopt", normalized))
+                plan.actions.append(_update(doc, job, settings, desired, "adopt"))
                 continue
             action = Action(doc.key, "create", name, settings=settings, file=doc.file)
             for dep in pending_jobs(settings):
@@ -213,8 +225,10 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                 action.notes.append(warning)
             plan.actions.append(action)
             continue
-        plan.actions.append(_update(doc, current[0], settings, desired, "update", normalized))
-    wanted = {d.key for d in docs}
+        plan.actions.append(_update(doc, current[0], settings, desired, "update"))
+    for same in unchanged:
+        plan.actions.append(Action(same.key, "no-op", same.name, job_id=same.job_id, file=same.file))
+    wanted = {d.key for d in docs} | {u.key for u in unchanged}
     for key, jobs in sorted(managed.items()):
         if key in wanted:
             continue
@@ -224,17 +238,14 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                                        notes=["managed by bricksync, no state file; deleted only with --prune"]))
     plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
     plan.watched = sorted(int(j["job_id"]) for j in watched)
-    plan.fingerprint = fingerprint(watched, normalized)
+    plan.fingerprint = fingerprint(watched, digests)
     return plan, problems
 
 
-def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str,
-            normalized: dict[int, dict]) -> Action:
+def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str) -> Action:
     name = str(doc.settings.get("name", doc.key))
     job_id = int(job["job_id"])
-    live = normalized.get(job_id)
-    if live is None:
-        live = normalized[job_id] = normalize_job(job, ordered=False)
+    live = normalize_job(job, ordered=False)
     if live == desired:
         return Action(doc.key, "no-op", name, job_id=job_id, file=doc.file)
     payload = dict(settings)

@@ -7,30 +7,31 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .config import Config
+from .desired import DesiredState, Summary
 from .errors import BricksyncError
-from .normalize import normalize_job
-from .plan import Plan, build_plan, fingerprint
+from .normalize import digest, normalize_job
+from .plan import Plan, Unchanged, build_plan, fingerprint
 from .render import managed_key
-from .state import StateDoc, StateStore
-from .validate import validate_docs
+from .schema import schema_table
+from .validate import check_across
 from .workspace import Workspace
 
 log = logging.getLogger("bricksync.plan")
 
 
-def load_state(cfg: Config) -> list[StateDoc]:
-    """Every state document, validated; all problems reported at once."""
-    store = StateStore(cfg.state_dir)
-    docs, problems = store.read_all(check=True)
-    found = problems + validate_docs(docs, each_checked=True)
-    if found:  # parse the files with problems again, keeping line numbers for the messages
-        bad = {p.file for p in found}
-        docs = [store.reread_with_lines(d) if d.file in bad else d for d in docs]
-        unreadable = [p for p in problems if not any(d.file == p.file for d in docs)]
-        found = unreadable + validate_docs(docs)
-    if found:
-        raise BricksyncError(found)
-    return docs
+def checked(desired: DesiredState) -> list[Summary]:
+    """Every document's summary once all of them passed every check (else all problems)."""
+    summaries, problems = desired.summaries()
+    problems = problems + check_across([s.links for s in summaries])
+    if problems:
+        raise BricksyncError(problems)
+    return summaries
+
+
+def validate_state(desired: DesiredState) -> int:
+    """Offline checks of state/ (no target): the number of valid documents."""
+    desired.request(schema_table(), None, None)
+    return len(checked(desired))
 
 
 def connect_target(cfg: Config, target_name: str) -> Workspace:
@@ -40,32 +41,60 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
     return ws
 
 
-def plan_target(cfg: Config, target_name: str, ws: Workspace, docs: list[StateDoc] | None = None, *,
+def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *,
                 adopt: bool = False, on_page=None) -> Plan:
+    """Read the target's jobs a page at a time (digesting each managed one while the next page
+    is on its way) while `desired` checks and renders state/ elsewhere; then compare digests
+    and plan in full only the jobs that differ."""
     target = cfg.target(target_name)
     started = time.perf_counter()
-    # Parse state/ while the target's pages arrive: the two overlap (one waits on the network).
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="state") as pool:
-        pending = pool.submit(load_state, cfg) if docs is None else None
-        live: list[dict] = []
-        normalized: dict[int, dict] = {}
-        for page in ws.job_pages():  # the next page is on its way while this one is normalized
+    schema = schema_table()
+    live: list[dict] = []
+    digests: dict[int, str] = {}  # live job id -> digest of its canonical settings
+    requested = False
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inventory") as pool:
+        pending_inventory = pool.submit(ws.inventory)
+        for page in ws.job_pages():
             live.extend(page)
             for job in page:
                 if managed_key(job):
-                    normalized[int(job["job_id"])] = normalize_job(job, ordered=False)
+                    digests[int(job["job_id"])] = digest(normalize_job(job, ordered=False))
+            if not requested and pending_inventory.done():
+                desired.request(schema, target, pending_inventory.result())
+                requested = True
             if on_page:
                 on_page(len(page))
-        inventory = ws.inventory()
-        fetched = time.perf_counter()
-        docs = pending.result() if pending is not None else docs
+        inventory = pending_inventory.result()
+    if not requested:
+        desired.request(schema, target, inventory)
+    fetched = time.perf_counter()
+    summaries = checked(desired)
     loaded = time.perf_counter()
-    plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, normalized=normalized)
-    log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, plan built in %.2fs", target_name,
-              len(live), fetched - started, loaded - fetched, time.perf_counter() - loaded)
+    unchanged = _unchanged(summaries, live, digests)
+    docs = desired.docs({s.key for s in summaries} - {u.key for u in unchanged})
+    plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, unchanged=unchanged,
+                                digests=digests)
+    log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
+              "full, plan built in %.2fs", target_name, len(live), fetched - started, loaded - fetched, len(docs),
+              len(summaries), time.perf_counter() - loaded)
     if problems:
         raise BricksyncError(problems)
     return plan
+
+
+def _unchanged(summaries: list[Summary], live: list[dict], digests: dict[int, str]) -> list[Unchanged]:
+    """Documents whose one live job has the same digest: no-ops, without sending them here."""
+    by_key: dict[str, list[int]] = {}
+    for job in live:
+        key = managed_key(job)
+        if key:
+            by_key.setdefault(key, []).append(int(job["job_id"]))
+    out = []
+    for s in summaries:
+        ids = by_key.get(s.key, [])
+        if s.digest is not None and len(ids) == 1 and digests.get(ids[0]) == s.digest:
+            out.append(Unchanged(s.key, s.links.name or s.key, s.links.file, ids[0]))
+    return out
 
 
 def live_fingerprint(plan: Plan, ws: Workspace) -> str:

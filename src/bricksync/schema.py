@@ -3,6 +3,10 @@
 The SDK's dataclasses (JobSettings, Task, ClusterSpec, ...) are generated from the public
 OpenAPI spec, so checking against them catches misspelled and unknown fields and wrong
 types without a hand-written schema that would drift from the API.
+
+The dataclasses are read once into a plain table (`schema_table()`): checking needs no
+typing introspection, and the table can be sent to the processes that check state files,
+which then never import the SDK (importing it costs ~2 s of CPU).
 """
 
 from __future__ import annotations
@@ -14,45 +18,109 @@ import re
 import typing
 from typing import Any
 
-from databricks.sdk.service.jobs import JobSettings
-
 from .errors import Problem, did_you_mean
 from .yamlio import line_of
 
 PLACEHOLDER_RE = re.compile(r"^\$\{(cluster|pool|policy|warehouse|job|pipeline):([^}]+)\}$")
+ROOT = "JobSettings"
+
+# A type descriptor: ("any",) ("str",) ("int",) ("float",) ("bool",) ("obj", class name)
+# ("list", item) ("map", value) ("enum", enum name, allowed values).
+Desc = tuple
+SchemaTable = dict[str, dict[str, Desc]]
 
 
 @functools.cache
-def _fields(cls: type) -> dict[str, Any]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+def schema_table() -> SchemaTable:
+    """Class name -> field -> descriptor, for JobSettings and every type it reaches."""
+    from databricks.sdk.service.jobs import JobSettings
+
+    table: SchemaTable = {}
+
+    def describe(tp: Any) -> Desc:
+        if typing.get_origin(tp) is typing.Union:
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            tp = args[0] if len(args) == 1 else Any
+        origin = typing.get_origin(tp)
+        if tp is Any:
+            return ("any",)
+        if dataclasses.is_dataclass(tp):
+            add(tp)
+            return ("obj", tp.__name__)
+        if origin in (list, typing.List):  # noqa: UP006 - the SDK's annotations use typing.List
+            (item,) = typing.get_args(tp) or (Any,)
+            return ("list", describe(item))
+        if origin in (dict, typing.Dict):  # noqa: UP006
+            _, value = typing.get_args(tp) or (str, Any)
+            return ("map", describe(value))
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):
+            return ("enum", tp.__name__, frozenset(m.value for m in tp))
+        return {str: ("str",), int: ("int",), bool: ("bool",), float: ("float",)}.get(tp, ("any",))
+
+    def add(cls: type) -> None:
+        if cls.__name__ in table:
+            return
+        table[cls.__name__] = {}  # registered first: the types are recursive (for_each_task)
+        hints = typing.get_type_hints(cls)
+        table[cls.__name__] = {f.name: describe(hints[f.name]) for f in dataclasses.fields(cls)}
+
+    add(JobSettings)
+    return table
 
 
-@functools.cache
-def _enum_values(tp: type) -> frozenset:
-    return frozenset(m.value for m in tp)
+def _type_name(desc: Desc) -> str:
+    kind = desc[0]
+    if kind == "enum":
+        return "one of " + ", ".join(sorted(desc[2]))
+    return {"list": "a list", "map": "a mapping", "obj": "a mapping", "str": "a string", "int": "an integer",
+            "bool": "true or false", "float": "a number"}.get(kind, kind)
 
 
-def _unwrap_optional(tp: Any) -> Any:
-    if typing.get_origin(tp) is typing.Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return args[0] if len(args) == 1 else Any
-    return tp
+def _number_ok(value: Any, kind: str) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    if isinstance(value, float):
+        return kind == "float" or value.is_integer()
+    return isinstance(value, str) and bool(PLACEHOLDER_RE.match(value))
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin in (list, typing.List):  # noqa: UP006 - the SDK's annotations use typing.List
-        return "a list"
-    if origin in (dict, typing.Dict) or dataclasses.is_dataclass(tp):  # noqa: UP006
-        return "a mapping"
-    if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        return "one of " + ", ".join(m.value for m in tp)
-    return {str: "a string", int: "an integer", bool: "true or false", float: "a number"}.get(tp, str(tp))
+def _valid(value: Any, desc: Desc, table: SchemaTable) -> bool:
+    """The fast pass: no paths, no messages. Most documents are valid."""
+    if value is None:
+        return True
+    kind = desc[0]
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "obj":
+        if not isinstance(value, dict):
+            return False
+        fields = table[desc[1]]
+        for key, item in value.items():
+            sub = fields.get(key)
+            if sub is None or not _valid(item, sub, table):
+                return False
+        return True
+    if kind == "list":
+        return isinstance(value, list) and all(_valid(item, desc[1], table) for item in value)
+    if kind == "map":
+        return isinstance(value, dict) and all(_valid(item, desc[1], table) for item in value.values())
+    if kind == "enum":
+        return isinstance(value, str) and value in desc[2]
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind in ("int", "float"):
+        return _number_ok(value, kind)
+    return True
 
 
 class _Checker:
-    def __init__(self, file: str | None, job: str | None):
+    """The slow pass, run only on documents the fast pass rejects: every problem, with paths
+    and line numbers."""
+
+    def __init__(self, table: SchemaTable, file: str | None, job: str | None):
+        self.table = table
         self.file = file
         self.job = job
         self.problems: list[Problem] = []
@@ -60,45 +128,38 @@ class _Checker:
     def fail(self, message: str, path: str, line: int | None) -> None:
         self.problems.append(Problem(message, file=self.file, line=line, job=self.job, field=path or None))
 
-    def check(self, value: Any, tp: Any, path: str, line: int | None) -> None:
-        tp = _unwrap_optional(tp)
-        origin = typing.get_origin(tp)
-        if tp is Any or value is None:
+    def check(self, value: Any, desc: Desc, path: str, line: int | None) -> None:
+        kind = desc[0]
+        if kind == "any" or value is None:
             return
-        if dataclasses.is_dataclass(tp):
-            self.check_object(value, tp, path, line)
-        elif origin in (list, typing.List):  # noqa: UP006
+        if kind == "obj":
+            self.check_object(value, desc[1], path, line)
+        elif kind == "list":
             if not isinstance(value, list):
-                return self.fail(f"expected {_type_name(tp)}, got {type(value).__name__}", path, line)
-            (item_tp,) = typing.get_args(tp) or (Any,)
+                return self.fail(f"expected {_type_name(desc)}, got {type(value).__name__}", path, line)
             for i, item in enumerate(value):
-                self.check(item, item_tp, f"{path}[{_label(item, i)}]", line_of(value, i) or line)
-        elif origin in (dict, typing.Dict):  # noqa: UP006
+                self.check(item, desc[1], f"{path}[{_label(item, i)}]", line_of(value, i) or line)
+        elif kind == "map":
             if not isinstance(value, dict):
-                return self.fail(f"expected {_type_name(tp)}, got {type(value).__name__}", path, line)
-            _, val_tp = typing.get_args(tp) or (str, Any)
+                return self.fail(f"expected {_type_name(desc)}, got {type(value).__name__}", path, line)
             for k, v in value.items():
-                self.check(v, val_tp, f"{path}.{k}", line_of(value, k) or line)
-        elif isinstance(tp, type) and issubclass(tp, enum.Enum):
-            if value not in _enum_values(tp):
-                hint = did_you_mean(str(value), _enum_values(tp))
-                self.fail(f"'{value}' is not {_type_name(tp)}{hint}", path, line)
-        elif tp is bool:
+                self.check(v, desc[1], f"{path}.{k}", line_of(value, k) or line)
+        elif kind == "enum":
+            if not isinstance(value, str) or value not in desc[2]:
+                self.fail(f"'{value}' is not {_type_name(desc)}{did_you_mean(str(value), desc[2])}", path, line)
+        elif kind == "bool":
             if not isinstance(value, bool):
                 self.fail(f"expected true or false, got {value!r}", path, line)
-        elif tp in (int, float):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if tp is int and isinstance(value, float):
-                ok = value.is_integer()
-            if not ok and not (isinstance(value, str) and PLACEHOLDER_RE.match(value)):
-                self.fail(f"expected {_type_name(tp)}, got {value!r}", path, line)
-        elif tp is str and not isinstance(value, str):
+        elif kind in ("int", "float"):
+            if not _number_ok(value, kind):
+                self.fail(f"expected {_type_name(desc)}, got {value!r}", path, line)
+        elif kind == "str" and not isinstance(value, str):
             self.fail(f"expected a string, got {value!r}", path, line)
 
-    def check_object(self, value: Any, cls: type, path: str, line: int | None) -> None:
+    def check_object(self, value: Any, cls: str, path: str, line: int | None) -> None:
         if not isinstance(value, dict):
             return self.fail(f"expected a mapping, got {type(value).__name__}", path, line)
-        fields = _fields(cls)
+        fields = self.table[cls]
         for key, item in value.items():
             sub = f"{path}.{key}" if path else str(key)
             item_line = line_of(value, key) or line
@@ -117,8 +178,12 @@ def _label(item: Any, index: int) -> str:
 
 
 def check_job_settings(settings: Any, *, file: str | None = None, job: str | None = None,
-                       line: int | None = None) -> list[Problem]:
-    """Every field name and type in `settings` checked against JobSettings."""
-    checker = _Checker(file, job)
-    checker.check_object(settings, JobSettings, "", line)
+                       line: int | None = None, table: SchemaTable | None = None) -> list[Problem]:
+    """Every field name and type in `settings` checked against JobSettings. `table`: a
+    schema_table() received from another process (else it is built here, importing the SDK)."""
+    table = table if table is not None else schema_table()
+    if _valid(settings, ("obj", ROOT), table):
+        return []
+    checker = _Checker(table, file, job)
+    checker.check_object(settings, ROOT, "", line)
     return checker.problems

@@ -20,10 +20,23 @@ TOKEN_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
     re.compile(r"xox[abpr]-[A-Za-z0-9-]{10,}"),      # Slack token
 ]
+# Literal fragments that each pattern above needs: cheap `in` tests before any regex runs.
+TOKEN_PREFIXES = ("dapi", "dose", "gh", "AKIA", "-----BEGIN", "xox")
 SECRET_KEY_RE = re.compile(r"password|passwd|secret|token|api[_-]?key|access[_-]?key|credential|"
                            r"private[_-]?key|account\.key", re.IGNORECASE)
 SECRET_REF_RE = re.compile(r"^\{\{\s*secrets/[^/\s]+/[^}\s]+\s*\}\}$")
+SECRET_KEY_FRAGMENTS = ("passw", "secret", "token", "api", "access", "credential", "private", "account")
 PLACEHOLDER_RE = re.compile(r"^\$\{[a-z]+:[^}]+\}$")
+
+
+def may_hold_secrets(keys: str, strings: str) -> bool:
+    """False when neither key names nor string values (each joined into one text) can match
+    the patterns above: lets big documents skip the per-field walk."""
+    lowered = keys.lower()
+    if any(f in lowered for f in SECRET_KEY_FRAGMENTS) and SECRET_KEY_RE.search(keys):
+        return True
+    return any(prefix in strings and pattern.search(strings)
+               for prefix, pattern in zip(TOKEN_PREFIXES, TOKEN_PATTERNS, strict=True))
 
 # Environment variables whose values databricks-sdk unified auth treats as credentials.
 CREDENTIAL_ENV = ("DATABRICKS_TOKEN", "DATABRICKS_PASSWORD", "DATABRICKS_CLIENT_SECRET", "ARM_CLIENT_SECRET",

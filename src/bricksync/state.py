@@ -98,21 +98,13 @@ def read_output(path: str | Path) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-def _read_files(named: list[tuple[str, str]], lines: bool, check: bool = False
-                ) -> tuple[list[StateDoc], list[Problem]]:
-    """Parse files (and, with `check`, run each document's own validation right there)."""
-    from .validate import validate_doc
-
+def _read_files(named: list[tuple[str, str]], lines: bool) -> tuple[list[StateDoc], list[Problem]]:
     docs, problems = [], []
     for path, display in named:
         try:
-            doc = parse_state(Path(path).read_bytes(), display, lines=lines)
+            docs.append(parse_state(Path(path).read_bytes(), display, lines=lines))
         except BricksyncError as err:
             problems.extend(err.problems)
-            continue
-        docs.append(doc)
-        if check:
-            problems.extend(validate_doc(doc))
     return docs, problems
 
 
@@ -131,25 +123,21 @@ class StateStore:
             return []
         return sorted([*self.jobs_dir.glob("*.yml"), *self.jobs_dir.glob("*.yaml")])
 
-    def read_all(self, *, lines: bool = False, check: bool = False) -> tuple[list[StateDoc], list[Problem]]:
-        """Every state document, and the problems of the files that could not be read (with
-        `check`, also each document's own validation problems). Thousands of files are parsed
-        on every core (parsing is CPU-bound)."""
+    def read_all(self, *, lines: bool = False) -> tuple[list[StateDoc], list[Problem]]:
+        """Every state document, and the problems of the files that could not be read.
+        Thousands of files are parsed on every core (parsing is CPU-bound). Plans read state/
+        through desired.py instead, which also checks and renders in those processes."""
         named = [(str(p), self.display(p)) for p in self.files()]
         workers = min(4, os.cpu_count() or 1)
         if lines or workers < 2 or len(named) < PARALLEL_FROM:
-            return _read_files(named, lines, check)
+            return _read_files(named, lines)
         chunks = [named[i::workers] for i in range(workers)]
         # forkserver: never fork a process whose other threads may hold locks (we overlap I/O).
         context = multiprocessing.get_context("forkserver")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(pool.map(_read_files, chunks, [lines] * workers, [check] * workers))
+            results = list(pool.map(_read_files, chunks, [lines] * workers))
         docs = sorted((d for r in results for d in r[0]), key=lambda d: d.file)
         return docs, [p for r in results for p in r[1]]
-
-    def reread_with_lines(self, doc: StateDoc) -> StateDoc:
-        """The same document parsed again keeping line numbers (for error messages)."""
-        return parse_state(Path(doc.file).read_bytes(), doc.file, lines=True) if doc.file else doc
 
     def read_bytes(self, key: str) -> bytes | None:
         path = self.path_for(key)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import PurePath
 
 from .errors import Problem, did_you_mean
 from .keys import KEY_RE
 from .references import ANY_PLACEHOLDER_RE, parse_placeholder, reference_sites
-from .schema import check_job_settings
-from .secrets import find_secrets
+from .schema import SchemaTable, check_job_settings
+from .secrets import find_secrets, may_hold_secrets
 from .state import StateDoc
 
 MAX_TAGS = 25
@@ -28,8 +29,34 @@ def _strings(value: object, where: str):
         yield where, value
 
 
-def validate_doc(doc: StateDoc) -> list[Problem]:
-    """Checks of one document alone (run where the file is parsed, in parallel for big state/)."""
+def _clean_strings(settings: dict) -> bool:
+    """A pathless pass: True when no key or string could fail the reference or secret checks,
+    so the walks that build field paths for messages can be skipped (most documents)."""
+    keys: list[str] = []
+    strings: list[str] = []
+    stack: list[object] = [settings]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            keys.extend(map(str, value))
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            strings.append(value)
+    blob = "\n".join(strings)
+    if may_hold_secrets("\n".join(keys), blob):
+        return False
+    if "${" in blob:
+        for value in strings:
+            if "${" in value and (ANY_PLACEHOLDER_RE.findall(value) != [value] or parse_placeholder(value) is None):
+                return False
+    return True
+
+
+def validate_doc(doc: StateDoc, schema: SchemaTable | None = None) -> list[Problem]:
+    """Checks of one document alone (run where the file is parsed, in parallel for big state/).
+    `schema`: the JobSettings table when it came from another process."""
     problems: list[Problem] = []
     name = doc.settings.get("name") if isinstance(doc.settings.get("name"), str) else doc.key
 
@@ -43,7 +70,11 @@ def validate_doc(doc: StateDoc) -> list[Problem]:
         fail(f"file name '{PurePath(doc.file).name}' disagrees with its key '{doc.key}': "
              f"rename the file to {doc.key}.yml", "bricksync.key")
     problems.extend(check_job_settings(doc.node if doc.node is not None else doc.settings, file=doc.file,
-                                       job=name, line=doc.lines.get("job")))
+                                       job=name, line=doc.lines.get("job"), table=schema))
+    for message, where in _tag_problems(doc.settings.get("tags")):
+        fail(message, where)
+    if _clean_strings(doc.settings):
+        return problems
     for where, value in _strings(doc.settings, ""):
         if "${" not in value:
             continue
@@ -53,32 +84,69 @@ def validate_doc(doc: StateDoc) -> list[Problem]:
                      " as the whole value", where)
     for where, why in find_secrets(doc.settings):
         fail(f"{why}", where)
-    tags = doc.settings.get("tags") or {}
-    if isinstance(tags, dict):
-        if len(tags) > MAX_TAGS - MANAGED_TAGS:
-            fail(f"{len(tags)} tags; at most {MAX_TAGS - MANAGED_TAGS} (the API allows {MAX_TAGS}, bricksync "
-                 f"adds {MANAGED_TAGS})", "tags")
-        for k, v in tags.items():
-            if len(str(k)) > MAX_TAG_KEY:
-                fail(f"tag key longer than {MAX_TAG_KEY} characters", f"tags.{str(k)[:30]}")
-            if isinstance(v, str) and len(v) > MAX_TAG_VALUE:
-                fail(f"tag value longer than {MAX_TAG_VALUE} characters", f"tags.{k}")
     return problems
 
 
-def validate_docs(docs: list[StateDoc], *, each_checked: bool = False) -> list[Problem]:
-    """Every check: each document alone (unless `each_checked`: done where they were parsed),
-    then across them (unique keys, ${job:KEY} targets, run_job_task cycles)."""
+def _tag_problems(tags: object) -> list[tuple[str, str]]:
+    """(message, field) for tags past the API's limits."""
+    out: list[tuple[str, str]] = []
+    if not isinstance(tags, dict):
+        return out
+    if len(tags) > MAX_TAGS - MANAGED_TAGS:
+        out.append((f"{len(tags)} tags; at most {MAX_TAGS - MANAGED_TAGS} (the API allows {MAX_TAGS}, bricksync "
+                    f"adds {MANAGED_TAGS})", "tags"))
+    for k, v in tags.items():
+        if len(str(k)) > MAX_TAG_KEY:
+            out.append((f"tag key longer than {MAX_TAG_KEY} characters", f"tags.{str(k)[:30]}"))
+        if isinstance(v, str) and len(v) > MAX_TAG_VALUE:
+            out.append((f"tag value longer than {MAX_TAG_VALUE} characters", f"tags.{k}"))
+    return out
+
+
+@dataclass(frozen=True)
+class DocLinks:
+    """What the checks across documents need of each: who it is and which jobs it runs."""
+
+    key: str
+    file: str
+    name: str | None
+    job_edges: tuple[tuple[str, str], ...]  # (location, key) of every ${job:KEY}
+
+    @classmethod
+    def of(cls, doc: StateDoc) -> DocLinks:
+        name = doc.settings.get("name")
+        return cls(doc.key, doc.file, name if isinstance(name, str) else None, tuple(job_edges(doc)))
+
+
+def validate_docs(docs: list[StateDoc]) -> list[Problem]:
+    """Every check: each document alone, then across them."""
+    problems = [p for doc in docs for p in validate_doc(doc)]
+    return problems + check_across([DocLinks.of(doc) for doc in docs])
+
+
+def check_across(links: list[DocLinks]) -> list[Problem]:
+    """Unique keys, ${job:KEY} targets that exist, no run_job_task cycles."""
     problems: list[Problem] = []
-    by_key: dict[str, StateDoc] = {}
-    for doc in docs:
-        if not each_checked:
-            problems.extend(validate_doc(doc))
+    by_key: dict[str, DocLinks] = {}
+    for doc in links:
         if doc.key in by_key:
             problems.append(Problem(f"key '{doc.key}' is also used by {by_key[doc.key].file}", file=doc.file,
-                                    job=doc.settings.get("name"), field="bricksync.key"))
+                                    job=doc.name, field="bricksync.key"))
         by_key.setdefault(doc.key, doc)
-    problems.extend(_check_job_refs(docs, by_key))
+    graph: dict[str, list[str]] = {}
+    for doc in links:
+        graph.setdefault(doc.key, [])
+        for where, key in doc.job_edges:
+            if key not in by_key:
+                problems.append(Problem(f"${{job:{key}}} names no state file{did_you_mean(key, by_key)}",
+                                        file=doc.file, job=doc.name, field=where))
+            else:
+                graph[doc.key].append(key)
+    cycle = find_cycle(graph)
+    if cycle:
+        doc = by_key[cycle[0]]
+        problems.append(Problem("run_job_task references form a cycle: " + " -> ".join(cycle), file=doc.file,
+                                job=doc.name, field="tasks.run_job_task"))
     return problems
 
 
@@ -90,25 +158,6 @@ def job_edges(doc: StateDoc) -> list[tuple[str, str]]:
         if site.kind == "job" and ref and ref[0] == "job":
             out.append((site.location, ref[1]))
     return out
-
-
-def _check_job_refs(docs: list[StateDoc], by_key: dict[str, StateDoc]) -> list[Problem]:
-    problems: list[Problem] = []
-    graph: dict[str, list[str]] = {}
-    for doc in docs:
-        graph[doc.key] = []
-        for where, key in job_edges(doc):
-            if key not in by_key:
-                problems.append(Problem(f"${{job:{key}}} names no state file{did_you_mean(key, by_key)}",
-                                        file=doc.file, job=doc.settings.get("name"), field=where))
-            else:
-                graph[doc.key].append(key)
-    cycle = find_cycle(graph)
-    if cycle:
-        doc = by_key[cycle[0]]
-        problems.append(Problem("run_job_task references form a cycle: " + " -> ".join(cycle), file=doc.file,
-                                job=doc.settings.get("name"), field="tasks.run_job_task"))
-    return problems
 
 
 def find_cycle(graph: dict[str, list[str]]) -> list[str] | None:

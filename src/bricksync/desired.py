@@ -1,0 +1,210 @@
+"""state/ -> what each job should be in a target, worked out in worker processes while the
+main process reads the target workspace (the two overlap: one waits on the network).
+
+Each worker owns a slice of the state files and parses them as soon as it starts; it needs
+no SDK (importing databricks-sdk costs ~2 s of CPU, which the main process spends at the
+same time). Once the main process sends the schema table, the target and the target's
+compute inventory, each worker checks its documents, renders them for the target and
+answers with one digest per job. The main process compares those with the live jobs'
+digests; only the documents that differ (creates, updates, anything with a problem)
+travel back in full. With few files the same steps run in this process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import sys
+import threading
+from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from .config import TargetConfig
+from .errors import BricksyncError, Problem
+from .normalize import digest, normalize_settings
+from .references import Inventory
+from .render import pending_jobs, render
+from .schema import SchemaTable
+from .state import StateDoc, StateStore, parse_state
+from .validate import DocLinks, validate_doc
+
+WORKERS_FROM = 200  # files; below this, starting processes costs more than it saves
+MAX_WORKERS = 4
+WORKERS_ENV = "BRICKSYNC_STATE_WORKERS"  # force a number of worker processes (0: none)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """One state document as the main process sees it before asking for the whole of it."""
+
+    links: DocLinks
+    digest: str | None  # of the canonical settings rendered for the target; None: plan it in full
+
+    @property
+    def key(self) -> str:
+        return self.links.key
+
+
+class StateSlice:
+    """Some of the state files, parsed; the work a worker process does (or this process)."""
+
+    def __init__(self, named: list[tuple[str, str]]):
+        self.docs: list[StateDoc] = []
+        self.problems: list[Problem] = []
+        for path, display in named:
+            try:
+                self.docs.append(parse_state(Path(path).read_bytes(), display))
+            except BricksyncError as err:
+                self.problems.extend(err.problems)
+            except OSError as exc:
+                self.problems.append(Problem(f"cannot read the file: {exc.strerror}", file=display))
+
+    def summarize(self, schema: SchemaTable | None, target: TargetConfig | None,
+                  inventory: Inventory | None) -> tuple[list[Summary], list[Problem]]:
+        """Check every document; digest each one rendered for `target` (when given)."""
+        problems = list(self.problems)
+        out = []
+        for i, doc in enumerate(self.docs):
+            found = validate_doc(doc, schema)
+            if found:  # parse it again keeping line numbers, for the messages
+                try:
+                    doc = self.docs[i] = parse_state(Path(doc.file).read_bytes(), doc.file, lines=True)
+                    found = validate_doc(doc, schema)
+                except (OSError, BricksyncError):
+                    pass
+                problems.extend(found)
+            ready = not found and target is not None and inventory is not None
+            out.append(Summary(DocLinks.of(doc), _digest_for(doc, target, inventory) if ready else None))
+        return out, problems
+
+    def full(self, keys: set[str]) -> list[StateDoc]:
+        return [replace(d, node=None) for d in self.docs if d.key in keys]
+
+
+def _digest_for(doc: StateDoc, target: Any, inventory: Any) -> str | None:
+    """Digest of the canonical rendering, or None when only the main process can render it
+    (a `${job:KEY}` needs the target's job IDs) or rendering has problems to report."""
+    settings, problems = render(doc, target, inventory, {})
+    if problems or pending_jobs(settings):
+        return None
+    return digest(normalize_settings(settings, ordered=False))
+
+
+def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:
+    """A worker process: parse at once, then answer requests until told to stop."""
+    try:
+        part = StateSlice(named)
+        while True:
+            request = conn.recv()
+            if request[0] == "summarize":
+                conn.send(("ok", part.summarize(*request[1:])))
+            elif request[0] == "docs":
+                conn.send(("ok", part.full(request[1])))
+            else:
+                return
+    except (EOFError, KeyboardInterrupt, BrokenPipeError):
+        return
+    except Exception as exc:  # reported by the main process, which decides what to do
+        conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def _start_method() -> str:
+    methods = multiprocessing.get_all_start_methods()
+    # fork is the cheapest (nothing re-imported) but only safe while no other thread runs.
+    if "fork" in methods and sys.platform == "linux" and threading.active_count() == 1:
+        return "fork"
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _worker_count(files: int) -> int:
+    forced = os.environ.get(WORKERS_ENV, "").strip()
+    if forced.isdigit():
+        return int(forced)
+    return min(MAX_WORKERS, os.cpu_count() or 1) if files >= WORKERS_FROM else 0
+
+
+class DesiredState:
+    """The state directory, read in the background from the moment it is opened. Open it
+    before connecting to a workspace (and so before databricks-sdk is imported)."""
+
+    def __init__(self, state_dir: Path, workers: int | None = None):
+        store = StateStore(state_dir)
+        self._named = [(str(p), store.display(p)) for p in store.files()]
+        count = _worker_count(len(self._named)) if workers is None else workers
+        self._local: StateSlice | None = None
+        self._workers: list[tuple[Any, Connection]] = []
+        self._request: tuple[Any, ...] | None = None
+        if count >= 2:
+            context = multiprocessing.get_context(_start_method())
+            for i in range(count):
+                parent, child = context.Pipe()
+                proc = context.Process(target=_serve, args=(child, self._named[i::count]), daemon=True,
+                                       name=f"bricksync-state-{i}")
+                proc.start()
+                child.close()
+                self._workers.append((proc, parent))
+
+    def __enter__(self) -> DesiredState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def files(self) -> int:
+        return len(self._named)
+
+    def request(self, schema: SchemaTable, target: TargetConfig | None, inventory: Inventory | None) -> None:
+        """Start checking and rendering (returns at once; summaries() collects)."""
+        self._request = (schema, target, inventory)
+        for _, conn in self._workers:
+            conn.send(("summarize", *self._request))
+
+    def summaries(self) -> tuple[list[Summary], list[Problem]]:
+        if self._request is None:
+            raise RuntimeError("request() first")
+        if not self._workers:
+            self._local = self._local or StateSlice(self._named)
+            return self._local.summarize(*self._request)
+        summaries: list[Summary] = []
+        problems: list[Problem] = []
+        for proc, conn in self._workers:
+            part, found = self._receive(proc, conn)
+            summaries.extend(part)
+            problems.extend(found)
+        return sorted(summaries, key=lambda s: s.links.file), problems
+
+    def docs(self, keys: set[str]) -> list[StateDoc]:
+        """The whole documents for these keys."""
+        if not keys:
+            return []
+        if not self._workers:
+            return self._local.full(keys) if self._local else []
+        for _, conn in self._workers:
+            conn.send(("docs", keys))
+        out = [doc for proc, conn in self._workers for doc in self._receive(proc, conn)]
+        return sorted(out, key=lambda d: d.file)
+
+    def _receive(self, proc: Any, conn: Connection) -> Any:
+        try:
+            status, payload = conn.recv()
+        except (EOFError, OSError):
+            proc.join(timeout=1)
+            raise BricksyncError(f"a process reading state/ died (exit code {proc.exitcode})") from None
+        if status != "ok":
+            raise BricksyncError(f"reading state/ failed: {payload}")
+        return payload
+
+    def close(self) -> None:
+        for _, conn in self._workers:
+            with contextlib.suppress(OSError):
+                conn.send(("stop",))
+            conn.close()  # a worker still sending gets EPIPE and exits
+        for proc, _ in self._workers:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+        self._workers = []
