@@ -13,6 +13,7 @@ travel back in full. With few files the same steps run in this process.
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
 import os
 import sys
@@ -90,11 +91,16 @@ def _digest_for(doc: StateDoc, target: Any, inventory: Any) -> str | None:
     settings, problems = render(doc, target, inventory, {})
     if problems or pending_jobs(settings):
         return None
-    return digest(normalize_settings(settings, ordered=False))
+    return digest(normalize_settings(settings, ordered=False, copy=False))  # only hashed
 
 
 def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:
     """A worker process: parse at once, then answer requests until told to stop."""
+    gc.disable()  # short-lived, builds only acyclic data: see reconcile.bulk_data
+    if hasattr(os, "nice"):
+        # Background work: the process fetching pages (and, on a laptop, the rest of the
+        # machine) goes first; state/ is ready long before the last page arrives anyway.
+        os.nice(10)
     try:
         part = StateSlice(named)
         while True:

@@ -78,7 +78,8 @@ def _drop_empty(obj: dict) -> None:
         del obj[key]
 
 
-def _normalize_cluster(cluster: dict) -> None:
+def _normalize_cluster(cluster: dict) -> dict:
+    cluster = dict(cluster)  # copy-on-write: see normalize_settings(copy=False)
     cluster.pop("apply_policy_default_values", None)
     _drop_defaults(cluster, CLUSTER_DEFAULTS)
     for attr, defaults in DEFAULT_CLOUD_ATTRIBUTES.items():
@@ -88,22 +89,25 @@ def _normalize_cluster(cluster: dict) -> None:
         if cluster.get(field) == {}:
             del cluster[field]
     _drop_empty(cluster)
+    return cluster
 
 
-def _normalize_task(task: dict, git: bool) -> None:
+def _normalize_task(task: dict, git: bool) -> dict:
+    task = dict(task)
     _drop_defaults(task, TASK_DEFAULTS)
     for kind in SOURCED_TASKS:
         sub = task.get(kind)
         if isinstance(sub, dict) and sub.get("source") == ("GIT" if git else "WORKSPACE"):
-            del sub["source"]
+            task[kind] = {k: v for k, v in sub.items() if k != "source"}
     if isinstance(task.get("depends_on"), list):
         task["depends_on"] = sorted(task["depends_on"], key=lambda d: str(d.get("task_key", "")))
     if isinstance(task.get("new_cluster"), dict):
-        _normalize_cluster(task["new_cluster"])
-    inner = task.get("for_each_task", {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
-    if isinstance(inner, dict):
-        _normalize_task(inner, git)
+        task["new_cluster"] = _normalize_cluster(task["new_cluster"])
+    for_each = task.get("for_each_task")
+    if isinstance(for_each, dict) and isinstance(for_each.get("task"), dict):
+        task["for_each_task"] = {**for_each, "task": _normalize_task(for_each["task"], git)}
     _drop_empty(task)
+    return task
 
 
 def clone(value: Any) -> Any:
@@ -115,23 +119,24 @@ def clone(value: Any) -> Any:
     return value
 
 
-def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True) -> dict:
+def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True,
+                       copy: bool = True) -> dict:
     """Canonical form of job settings (input untouched). `drop_tags` are removed from tags.
-    `ordered=False` skips the key ordering, which only matters for output (== ignores order)."""
-    s = clone(settings)
+    `ordered=False` skips the key ordering, which only matters for output (== ignores order).
+    `copy=False` skips the deep copy: the result then shares the parts normalizing leaves
+    alone with `settings` (every changed container is a new one), so it is only for reading
+    (comparing, hashing): the main process digests 10,000 live jobs this way."""
+    s = clone(settings) if copy else dict(settings)
     for key in READ_ONLY:
         s.pop(key, None)
     _drop_defaults(s, JOB_DEFAULTS)
     git = "git_source" in s
-    tasks = [t for t in s.get("tasks") or [] if isinstance(t, dict)]
-    for task in tasks:
-        _normalize_task(task, git)
+    tasks = [_normalize_task(t, git) for t in s.get("tasks") or [] if isinstance(t, dict)]
     if tasks:
         s["tasks"] = sorted(tasks, key=lambda t: str(t.get("task_key", "")))
-    clusters = [c for c in s.get("job_clusters") or [] if isinstance(c, dict)]
-    for jc in clusters:
-        if isinstance(jc.get("new_cluster"), dict):
-            _normalize_cluster(jc["new_cluster"])
+    clusters = [{**jc, "new_cluster": _normalize_cluster(jc["new_cluster"])}
+                if isinstance(jc.get("new_cluster"), dict) else jc
+                for jc in s.get("job_clusters") or [] if isinstance(jc, dict)]
     if clusters:
         s["job_clusters"] = sorted(clusters, key=lambda c: str(c.get("job_cluster_key", "")))
     if isinstance(s.get("tags"), dict):
@@ -143,13 +148,13 @@ def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), order
     return _ordered(s) if ordered else s
 
 
-def normalize_job(job: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True) -> dict:
+def normalize_job(job: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True, copy: bool = True) -> dict:
     """A jobs/get or jobs/list entry -> canonical settings. A `run_as` naming the job's own
     creator is the service's default (run as owner) and is dropped like any default."""
     settings = dict(job.get("settings") or {})
     if runs_as_creator(settings.get("run_as"), job.get("creator_user_name")):
         del settings["run_as"]
-    return normalize_settings(settings, drop_tags=drop_tags, ordered=ordered)
+    return normalize_settings(settings, drop_tags=drop_tags, ordered=ordered, copy=copy)
 
 
 def runs_as_creator(run_as: Any, creator: Any) -> bool:

@@ -167,7 +167,7 @@ def fingerprint(live_jobs: list[dict], digests: dict[int, str] | None = None) ->
     """Hash of the live jobs a plan read: apply refuses a saved plan when it changed.
     `digests`: digests of their canonical forms already computed by the caller."""
     digests = digests or {}
-    canon = sorted((int(j["job_id"]), digests.get(int(j["job_id"])) or digest(normalize_job(j, ordered=False)))
+    canon = sorted((int(j["job_id"]), digests.get(int(j["job_id"])) or digest(normalize_job(j, ordered=False, copy=False)))
                    for j in live_jobs)
     return hashlib.sha256(json.dumps(canon).encode()).hexdigest()
 

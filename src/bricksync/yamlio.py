@@ -22,7 +22,9 @@ from ruamel.yaml.events import (
     SequenceStartEvent,
 )
 
+from . import fastyaml
 from .errors import BricksyncError, Problem
+from .fastyaml import Unusual, plain_scalar
 
 MAX_BYTES = 2 * 1024 * 1024  # a 1000-task job renders to well under this
 MAX_EVENTS = 2_000_000
@@ -63,40 +65,21 @@ def parse(data: bytes, file: str, *, lines: bool = False) -> Any:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise BricksyncError(Problem(f"not valid UTF-8 (byte {exc.start})", file=file, line=line)) from None
+    if not lines:
+        try:
+            return fastyaml.load(text)  # the subset bricksync writes, line by line (no anchors in it)
+        except Exception:
+            pass
     if not lines and not _ANCHOR_RE.search(data):
         try:
-            return _load_events(text)
+            return _load_events(text)  # libyaml's events
         except Exception:
             pass
     return _parse_careful(text, file)
 
 
 _NO_KEY = object()
-_INT_RE = re.compile(r"^[-+]?[0-9]+$")
-_FLOAT_RE = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
-# Other forms ruamel's YAML 1.2 resolver turns into numbers or dates (0x1F, 1_000, .inf, 2024-01-01).
-_OTHER_TYPED = re.compile(r"^([-+]?(0b[0-1_]+|0o?[0-7_]+|[0-9_]+|0x[0-9a-fA-F_]+)|"
-                          r"[-+]?(\.[0-9_]+|[0-9_]+(\.[0-9_]*)?)([eE][-+]?[0-9]+)?|"
-                          r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}.*)$")
-_CONSTANTS: dict[str, Any] = {"": None, "~": None, "null": None, "Null": None, "NULL": None, "true": True,
-                              "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-
-
-class _Unusual(Exception):
-    """Input outside the plain subset the fast loader handles: let ruamel decide."""
-
-
-def _plain_scalar(value: str) -> Any:
-    """YAML 1.2 core-schema resolution of a plain scalar, for the forms bricksync writes."""
-    if value in _CONSTANTS:
-        return _CONSTANTS[value]
-    if _INT_RE.match(value):
-        return int(value)
-    if _FLOAT_RE.match(value):
-        return float(value)
-    if _OTHER_TYPED.match(value):
-        raise _Unusual  # ruamel's resolver knows these forms
-    return value
+_Unusual = Unusual
 
 
 def _events(text: str) -> Any:
@@ -124,7 +107,7 @@ def _load_events(text: str) -> Any:
         if kind is ScalarEvent:
             if event.tag is not None and not event.implicit[0] and not event.implicit[1]:
                 raise _Unusual
-            node: Any = event.value if event.style else _plain_scalar(event.value)
+            node: Any = event.value if event.style else plain_scalar(event.value)
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             if event.tag is not None and not event.implicit:
                 raise _Unusual

@@ -1,0 +1,137 @@
+"""The line-by-line reader must read every file exactly as a YAML parser does, or step aside.
+
+The oracle is ruamel.yaml's round-trip loader (what `bricksync validate` uses for line
+numbers). For each input the fast reader either returns the same data or raises Unusual.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from bricksync import fastyaml
+from bricksync.emulator.seed import SOURCE_COMPUTE, source_jobs
+from bricksync.errors import BricksyncError
+from bricksync.normalize import normalize_settings
+from bricksync.state import StateDoc, render_state
+from bricksync.yamlio import _parse_careful, dump, parse, plain
+
+TRICKY = ["", " ", "a b", "a: b", "a:b", "a #b", "a#b", "#a", "- a", "-a", "-1", "+1", "0x1F", "1_000", "1e3",
+          ".5", "5.", "1.0", "007", ".inf", ".nan", "true", "True", "yes", "no", "null", "~", "2024-01-01",
+          "'q'", '"q"', "it's", 'say "hi"', "back\\slash", "{a}", "[a]", "{}", "[]", "&a", "*a", "!tag", "|",
+          ">", "%x", "@x", "`x`", "?", ":", "a:", "line\nbreak", "tab\there", "trailing ", " leading",
+          "é ü ✓", "\u2028sep", "\x85nel", "${cluster:dev-shared}", "{{secrets/s/k}}", "0 0 2 * * ?",
+          "/Workspace/dev/x", "s3://bucket/key", "a, b", "a,b", "--- x", "...", "x: y: z"]
+KEYS = ["name", "task_key", "a b", "a-b", "a.b", "x_1", "true", "1", "null", "é", "a:b", "-k", "k ", "ke#y", "'k'"]
+
+
+def random_value(rnd: random.Random, depth: int = 0) -> object:
+    roll = rnd.random()
+    if depth < 4 and roll < 0.25:
+        return {rnd.choice(KEYS + TRICKY): random_value(rnd, depth + 1) for _ in range(rnd.randint(0, 4))}
+    if depth < 4 and roll < 0.4:
+        return [random_value(rnd, depth + 1) for _ in range(rnd.randint(0, 4))]
+    if roll < 0.5:
+        return rnd.choice([0, 1, -7, 3.5, 1e20, True, False, None, 10**20])
+    if roll < 0.8:
+        return rnd.choice(TRICKY)
+    return "".join(rnd.choice("ab :#-'\"\\{}[],&*!|>%@`?\n\té0.+eE_/$ ") for _ in range(rnd.randint(1, 12)))
+
+
+def oracle(text: str) -> object:
+    return plain(_parse_careful(text, "x.yml"))
+
+
+def check(text: str) -> bool:
+    """Same data as the oracle, or Unusual. True when the fast reader took it."""
+    try:
+        fast = fastyaml.load(text)
+    except fastyaml.Unusual:
+        return False
+    assert fast == oracle(text), text
+    return True
+
+
+def test_agrees_with_a_yaml_parser_on_random_documents() -> None:
+    rnd = random.Random(20261125)
+    taken = 0
+    for _ in range(1500):
+        data = {"job": random_value(rnd), rnd.choice(KEYS): random_value(rnd)}
+        taken += check(dump(data, header="a comment\nanother"))
+    assert taken > 150  # the fast path is really exercised, not always stepping aside
+
+
+def test_reads_every_state_file_bricksync_writes() -> None:
+    ids = {kind: {name: f"{kind}-{i}" for i, name in enumerate(names)} for kind, names in SOURCE_COMPUTE.items()}
+    for settings in source_jobs(ids):
+        text = render_state(StateDoc(key="k", source_job_id=1, settings=normalize_settings(settings)))
+        assert check(text), text
+
+
+HAND_WRITTEN = [
+    "a: 1\nb:\n  c: x\n",
+    "a: 1 # a comment\n",
+    "a: plain\n  continued\n",
+    "a:\n  plain\n",
+    "a: {b: 1}\n",
+    "a: [1, 2]\n",
+    "a: |\n  block\n",
+    "a: >-\n  folded\n",
+    "a: 1\na: 2\n",
+    "a:\n  - x\n  - y\n",
+    "a:\n- x\n-\n",
+    "a:\n- - x\n",
+    "a:\n-   b: 1\n    c: 2\n",
+    "a:\n- b: 1\n  c: 2\n- d\n",
+    "a:\n- b: 1\n   c: 2\n",
+    "? a\n: b\n",
+    "a:  two spaces\n",
+    "a: 'x''y'\n",
+    "a: 'x'y'\n",
+    "a: \"x\\ty\"\n",
+    "a: 'multi\n  line'\n",
+    "a: \"x\"  \n",
+    "---\na: 1\n",
+    "a: 1\n...\n",
+    "%YAML 1.2\n---\na: 1\n",
+    "a: 1\r\nb: 2\r\n",
+    "a:\tb\n",
+    "\ufeffa: 1\n",
+    "a: &x 1\nb: *x\n",
+    "a: !!str 1\n",
+    "  a: 1\n",
+    "a: 1\n  b: 2\n",
+    "a:\n  b: 1\n c: 2\n",
+    "1: x\n",
+    "true: x\n",
+    "a b: x\n",
+    "a: x:\n",
+    "- a\n- b\n",
+    "a\n",
+    "",
+    "# only a comment\n",
+    "a:\n\n  b: 1\n\n  # note\n  c: 2\n",
+    "a: -\n",
+    "a: - x\n",
+    "a: 2024-01-01\n",
+    "a: 0o17\n",
+    "a: 1_000\n",
+    "a: é\u2028b\n",
+]
+
+
+@pytest.mark.parametrize("text", HAND_WRITTEN)
+def test_hand_written_yaml_is_read_as_a_parser_reads_it(text: str) -> None:
+    try:
+        oracle(text)
+    except BricksyncError:  # what a parser rejects, the fast reader never accepts
+        with pytest.raises(fastyaml.Unusual):
+            fastyaml.load(text)
+        return
+    check(text)
+
+
+def test_the_fast_path_is_what_parse_uses() -> None:
+    text = "a: 1\nb:\n- c: x\n  d: 'y'\n"
+    assert fastyaml.load(text) == parse(text.encode(), "x.yml") == {"a": 1, "b": [{"c": "x", "d": "y"}]}
