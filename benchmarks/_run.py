@@ -22,11 +22,11 @@ def main() -> None:
     except SystemExit as exc:
         code = int(exc.code or 0)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # state-parsing processes
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN)  # state/ worker processes (maxrss: the largest)
     cpu = usage.ru_utime + usage.ru_stime + workers.ru_utime + workers.ru_stime
     with open(out, "w") as fh:
-        json.dump({"wall": time.perf_counter() - started, "cpu": cpu,
-                   "rss_mb": usage.ru_maxrss / 1024, "exit": code}, fh)
+        json.dump({"wall": time.perf_counter() - started, "cpu": cpu, "rss_mb": usage.ru_maxrss / 1024,
+                   "worker_rss_mb": workers.ru_maxrss / 1024, "exit": code}, fh)
     sys.exit(code)
 
 

@@ -172,6 +172,49 @@ def naive(url: str) -> tuple[float, int]:
     return time.perf_counter() - started, calls
 
 
+def local_work(url: str, project: Path) -> dict[str, float]:
+    """CPU seconds of the plan's local work, measured alone (no network, one process): parsing
+    state/, checking it, then normalizing and comparing (render + normalize + digest of every
+    document, normalize + digest of every live job, digests compared)."""
+    import gc
+
+    from bricksync.config import load_config
+    from bricksync.desired import StateSlice, _digest_for
+    from bricksync.normalize import digest, normalize_job
+    from bricksync.render import managed_key
+    from bricksync.schema import schema_table
+    from bricksync.state import StateStore
+    from bricksync.validate import validate_doc
+    from bricksync.workspace import Workspace
+
+    ws = Workspace(client(url))
+    live, inventory = ws.list_jobs(), ws.inventory()
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        target = load_config(project / "config" / "bricksync.yml").target("prod")
+        store = StateStore(project / "state")
+        named = [(str(p), store.display(p)) for p in store.files()]
+        schema = schema_table()
+        gc.collect()
+        gc.disable()  # as in bricksync (bulk.py, desired.py)
+        started = time.process_time()
+        part = StateSlice(named)
+        parsed = time.process_time()
+        problems = [p for doc in part.docs for p in validate_doc(doc, schema)]
+        checked = time.process_time()
+        desired = {doc.key: _digest_for(doc, target, inventory) for doc in part.docs}
+        live_digests = {managed_key(j): digest(normalize_job(j, ordered=False, copy=False)) for j in live}
+        same = sum(1 for key, d in desired.items() if d is not None and live_digests.get(key) == d)
+        done = time.process_time()
+    finally:
+        gc.enable()
+        os.chdir(cwd)
+    assert not problems and same > 0.9 * len(desired), (problems[:3], same, len(desired))
+    return {"parse": parsed - started, "check": checked - parsed, "normalize_compare": done - checked,
+            "total": done - started}
+
+
 def bench(n: int, latency: float, rows: list[dict]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f"bricksync-bench-{n}-"))
     src_res, src_ids = compute_state({"cluster": ["dev-shared"], "pool": ["dev-pool", "driver-pool"]}, "src")
@@ -218,6 +261,11 @@ def bench(n: int, latency: float, rows: list[dict]) -> None:
         for job_id in listed:
             w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job_id,
                                                                   "new_settings": {"max_concurrent_runs": 3}})
+        work = local_work(tgt.url, project)
+        rows.append({"N": n, "step": "local work (1 process)", "wall": work["total"], "cpu": work["total"],
+                     "rss_mb": None, "calls": 0, "detail": work})
+        print(f"N={n:>6} {'local work':<22} parse {work['parse']:.2f}s, check {work['check']:.2f}s, "
+              f"normalize+compare {work['normalize_compare']:.2f}s cpu", flush=True)
         measure("plan (1% changed)", tgt, "plan", "--target", "prod", budget=floor + big)
         measure(f"apply ({changed} updates)", tgt, "apply", "--target", "prod", "--yes", "--parallelism", "8")
         tgt.latency(latency)
@@ -250,11 +298,15 @@ def results_markdown(rows: list[dict], latency: float, command: str) -> str:
              f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"emulator latency {latency:.0f} ms per request; "
              f"generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
-             "", "| N | step | wall s | CPU s | peak RSS MB | API calls | call budget | apply writes s |",
+             "", "CPU s counts bricksync's process and its state/ workers; peak RSS is the main process "
+             "(the largest worker's in brackets).", "",
+             "| N | step | wall s | CPU s | peak RSS MB | API calls | call budget | apply writes s |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cpu = f"{r['cpu']:.2f}" if r.get("cpu") is not None else ""
         rss = f"{r['rss_mb']:.0f}" if r.get("rss_mb") is not None else ""
+        if r.get("worker_rss_mb"):
+            rss += f" ({r['worker_rss_mb']:.0f})"
         writes = f"{r['writes_s']:.2f}" if r.get("writes_s") is not None else ""
         lines.append(f"| {r['N']} | {r['step']} | {r['wall']:.2f} | {cpu} | {rss} | {r['calls']} | "
                      f"{r.get('budget') or ''} | {writes} |")
@@ -264,6 +316,12 @@ def results_markdown(rows: list[dict], latency: float, command: str) -> str:
         plan, floor = by.get("plan (no-op)"), by.get("bare page fetch")
         if plan and floor:
             lines.append(f"- N={n}: no-op plan / bare page fetch = {plan['wall'] / floor['wall']:.2f}x")
+        work = by.get("local work (1 process)")
+        if work:
+            detail = work["detail"]
+            lines.append(f"- N={n}: local work, one process: normalize + compare (render, normalize and digest "
+                         f"every document and live job, compare) {detail['normalize_compare']:.2f} s CPU; parsing "
+                         f"state/ {detail['parse']:.2f} s, checking it {detail['check']:.2f} s")
         if plan and by.get("naive baseline"):
             lines.append(f"- N={n}: naive baseline / no-op plan = {by['naive baseline']['wall'] / plan['wall']:.1f}x "
                          "(the plan is that much faster)")

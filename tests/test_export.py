@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import subprocess
 
 import pytest
@@ -65,6 +68,10 @@ def test_second_export_changes_no_byte_and_makes_no_commit(project: Project) -> 
     res = project.run("export", "--no-ack")
     assert res.code == 0 and "Nothing new to commit" in res.output
     assert (project.repo.head.commit.hexsha, project.state_files) == before
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (project.root / "state" / "jobs").glob("*.yml"):  # readable like any file the user writes
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
 
 
 def test_renamed_job_keeps_its_key_and_file(project: Project) -> None:
@@ -179,3 +186,17 @@ def test_other_uncommitted_work_is_left_alone(project: Project) -> None:
     assert all(path.startswith("state/jobs/") for path in changed)
     status = project.repo.git.status("--porcelain")
     assert "A  notes.txt" in status and " M config/bricksync.yml" in status
+
+
+def test_a_large_export_lists_changes_first_and_counts_the_rest(project: Project) -> None:
+    for i in range(60):
+        add_job(project, name=f"job {i:02d}", tags={"PROD_MIGRATION": "true"},
+                tasks=[{"task_key": "t", "notebook_task": {"notebook_path": f"/Workspace/dev/j/{i}"}}])
+    assert project.run("export", "--no-ack").code == 0
+    add_job(project, name="job 60", tags={"PROD_MIGRATION": "true"},
+            tasks=[{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/j/60"}}])
+    res = project.run("export", "--no-ack")
+    assert res.code == 0, res.output
+    assert re.search(r"added\s+job-60", res.output)  # the change is listed ...
+    assert "60 more unchanged" in res.output and not re.search(r"unchanged\s+job-00", res.output)  # ... the rest counted
+    assert len(project.state_files) == 61

@@ -6,6 +6,7 @@ numbers). For each input the fast reader either returns the same data or raises 
 
 from __future__ import annotations
 
+import io
 import random
 
 import pytest
@@ -15,7 +16,7 @@ from bricksync.emulator.seed import SOURCE_COMPUTE, source_jobs
 from bricksync.errors import BricksyncError
 from bricksync.normalize import normalize_settings
 from bricksync.state import StateDoc, render_state
-from bricksync.yamlio import _parse_careful, dump, parse, plain
+from bricksync.yamlio import _emit_direct, _parse_careful, _Unsupported, dump, parse, plain
 
 TRICKY = ["", " ", "a b", "a: b", "a:b", "a #b", "a#b", "#a", "- a", "-a", "-1", "+1", "0x1F", "1_000", "1e3",
           ".5", "5.", "1.0", "007", ".inf", ".nan", "true", "True", "yes", "no", "null", "~", "2024-01-01",
@@ -135,3 +136,32 @@ def test_hand_written_yaml_is_read_as_a_parser_reads_it(text: str) -> None:
 def test_the_fast_path_is_what_parse_uses() -> None:
     text = "a: 1\nb:\n- c: x\n  d: 'y'\n"
     assert fastyaml.load(text) == parse(text.encode(), "x.yml") == {"a": 1, "b": [{"c": "x", "d": "y"}]}
+
+
+def test_direct_emitter_writes_ruamels_bytes() -> None:
+    """dump() skips ruamel's representer; the bytes must be exactly what ruamel writes."""
+    from bricksync.yamlio import _fast
+
+    def ruamel_dump(data: object) -> str:
+        buf = io.StringIO()
+        _fast().dump(data, buf)
+        return buf.getvalue()
+
+    rnd = random.Random(7)
+    direct = 0
+    for _ in range(1500):
+        data = {"job": random_value(rnd), rnd.choice(KEYS): random_value(rnd)}
+        try:
+            buf = io.StringIO()
+            _emit_direct(data, buf)
+        except _Unsupported:
+            continue
+        direct += 1
+        assert buf.getvalue() == ruamel_dump(data), data
+        assert dump(data) == ruamel_dump(data)
+    assert direct > 300
+    ids = {kind: {name: f"{kind}-{i}" for i, name in enumerate(names)} for kind, names in SOURCE_COMPUTE.items()}
+    for settings in source_jobs(ids):
+        buf = io.StringIO()
+        _emit_direct(normalize_settings(settings), buf)  # no fallback for what export writes
+        assert buf.getvalue() == ruamel_dump(normalize_settings(settings))

@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 import traceback
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from .ui import err, out, progress
 
 log = logging.getLogger("bricksync")
 DEFAULT_CONFIG = "config/bricksync.yml"
+EXPORT_ROWS = 50  # export lists this many jobs, then counts the rest
 
 
 def _setup_logging(debug: bool) -> None:
@@ -105,11 +107,20 @@ def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, 
     for col in ("status", "key", "job", "detail"):
         table.add_column(col)
     verb = "would be " if dry_run else ""
-    for job in result.exported:
+    # Thousands of rows help nobody: past EXPORT_ROWS, show changes first and count the rest.
+    shown = result.exported if len(result.exported) <= EXPORT_ROWS else \
+        [j for j in result.exported if j.status != "unchanged"][:EXPORT_ROWS]
+    acknowledged = set(result.acknowledged)
+    for job in shown:
         style = {"added": "green", "changed": "yellow", "unchanged": "dim"}[job.status]
-        acked = " · acknowledged" if job.key in result.acknowledged else ""
+        acked = " · acknowledged" if job.key in acknowledged else ""
         table.add_row(f"[{style}]{verb}{job.status}[/]", job.key, _esc(job.name),
                       f"source job {job.job_id}{acked}")
+    if len(shown) < len(result.exported):
+        listed = {j.key for j in shown}
+        rest = Counter(j.status for j in result.exported if j.key not in listed)
+        table.add_row("[dim]...[/]", "", ", ".join(f"{n} more {status}" for status, n in sorted(rest.items())),
+                      f"{len(acknowledged)} acknowledged" if acknowledged else "")
     for name, problems in result.rejected:
         table.add_row("[red]rejected[/]", "", _esc(name), _esc("; ".join(str(p).split(": ", 1)[-1]
                                                                         if p.job else str(p) for p in problems)))
@@ -120,10 +131,14 @@ def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, 
     elif result.exported and not dry_run and not no_commit:
         out.print("Nothing new to commit: state/ already matches the source.")
     if dry_run and result.changed:
+        keys = [j.key for j in result.changed]
+        more = f" and {len(keys) - EXPORT_ROWS} more" if len(keys) > EXPORT_ROWS else ""
         out.print(f"Would commit on {result.branch or branch or 'the export branch'}: "
-                  + ", ".join(j.key for j in result.changed))
+                  + ", ".join(keys[:EXPORT_ROWS]) + more)
         if (cfg.source.acknowledge and not no_ack):
-            out.print("Would acknowledge (set the tag to false): " + ", ".join(j.key for j in result.exported))
+            keys = [j.key for j in result.exported]
+            more = f" and {len(keys) - EXPORT_ROWS} more" if len(keys) > EXPORT_ROWS else ""
+            out.print("Would acknowledge (set the tag to false): " + ", ".join(keys[:EXPORT_ROWS]) + more)
     for note in result.notes:
         out.print(f"[dim]{note}[/dim]")
     if result.rejected:

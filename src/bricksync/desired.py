@@ -96,7 +96,7 @@ def _digest_for(doc: StateDoc, target: Any, inventory: Any) -> str | None:
 
 def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:
     """A worker process: parse at once, then answer requests until told to stop."""
-    gc.disable()  # short-lived, builds only acyclic data: see reconcile.bulk_data
+    gc.disable()  # short-lived, builds only acyclic data: see bulk.py
     if hasattr(os, "nice"):
         # Background work: the process fetching pages (and, on a laptop, the rest of the
         # machine) goes first; state/ is ready long before the last page arrives anyway.

@@ -11,11 +11,12 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .bulk import bulk_data
 from .config import Config
 from .errors import BricksyncError, Problem
 from .keys import assign_keys
 from .snapshot import snapshot_job
-from .state import GitRepo, StateDoc, StateStore, parse_state, render_state
+from .state import GitRepo, StateDoc, StateStore, blob_id, parse_state, render_state
 from .validate import validate_docs
 from .workspace import Workspace
 
@@ -65,10 +66,11 @@ def read_selected(cfg: Config, ws: Workspace, on_page=None) -> tuple[list[dict],
 
 def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) -> ExportResult:
     """Read and transform everything; write nothing."""
-    docs, problems = store.read_all()
-    if problems:
-        raise BricksyncError(problems)
-    selected, scanned = read_selected(cfg, ws, on_page)
+    with bulk_data():  # not around rendering: ruamel makes cyclic garbage for every file
+        docs, problems = store.read_all()
+        if problems:
+            raise BricksyncError(problems)
+        selected, scanned = read_selected(cfg, ws, on_page)
     result = ExportResult(scanned=scanned)
     if not selected:
         return result
@@ -109,15 +111,21 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) ->
 
 
 def _classify(result: ExportResult, store: StateStore, git: GitRepo | None) -> None:
+    """added / changed / unchanged against HEAD (or the files on disk without git)."""
+    blobs = git.committed_blobs(store.jobs_dir) if git else {}
     for job in result.exported:
-        path = store.path_for(job.key)
-        before = git.committed(path) if git else store.read_bytes(job.key)
-        if before is None:
-            job.status = "added"
-        elif before == job.text.encode():
-            job.status = "unchanged"
+        if git:
+            before = blobs.get(git.key_of(store.path_for(job.key)))
+            now = blob_id(job.text.encode())
         else:
-            job.status = "changed"
+            before, now = store.read_bytes(job.key), job.text.encode()
+        job.status = "added" if before is None else "unchanged" if before == now else "changed"
+
+
+def _committed(result: ExportResult, store: StateStore, git: GitRepo) -> list[ExportedJob]:
+    """The exported jobs whose state HEAD holds exactly."""
+    blobs = git.committed_blobs(store.jobs_dir)
+    return [j for j in result.exported if blobs.get(git.key_of(store.path_for(j.key))) == blob_id(j.text.encode())]
 
 
 def _git_or_none(cfg: Config) -> GitRepo | None:
@@ -176,8 +184,7 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
         result.notes.append("--no-commit: selection tags left as they are (acknowledged only after a commit)")
         return result
     tag = cfg.source.select.tag
-    committed = [j for j in result.exported
-                 if git is not None and git.committed(store.path_for(j.key)) == j.text.encode()]
+    committed = _committed(result, store, git) if git is not None else []
     # Never acknowledge what is not committed. One jobs/update per job (the API has no batch).
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="ack") as pool:
         list(pool.map(lambda j: ws.set_job_tags(j.job_id, {**j.tags, tag: "false"}), committed))

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+from .bulk import bulk_data
 from .config import Config
 from .desired import DesiredState, Summary
 from .errors import BricksyncError
@@ -35,21 +33,6 @@ def validate_state(desired: DesiredState) -> int:
     """Offline checks of state/ (no target): the number of valid documents."""
     desired.request(schema_table(), None, None)
     return len(checked(desired))
-
-
-@contextlib.contextmanager
-def bulk_data() -> Iterator[None]:
-    """Hold the cyclic garbage collector while millions of JSON objects (which form no
-    cycles) are built: it would scan them again and again as the heap grows, which costs
-    more than the work itself at 10,000 jobs. What was built is then frozen (never scanned)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        if enabled:
-            gc.enable()
 
 
 def connect_target(cfg: Config, target_name: str) -> Workspace:

@@ -6,6 +6,8 @@ deterministic, so an unchanged job writes the same bytes.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import multiprocessing
 import os
 import tempfile
@@ -81,6 +83,14 @@ def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
 PARALLEL_FROM = 1500
 
 
+@functools.cache
+def _file_mode() -> int:
+    """What open() would give a new file (mkstemp makes them owner-only, 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_output(path: str | Path, text: str) -> None:
     """A report or saved plan (atomic: a reader never sees half a file)."""
     target = Path(path)
@@ -88,6 +98,7 @@ def write_output(path: str | Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -157,11 +168,17 @@ class StateStore:
         try:
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 fh.write(text)
+            os.chmod(tmp, _file_mode())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a file with these bytes (equal ids: equal content)."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's own scheme
 
 
 class GitError(BricksyncError):
@@ -184,13 +201,27 @@ class GitRepo:
     def rel(self, path: Path) -> str:
         return os.path.relpath(Path(path).resolve(), self.root.resolve())
 
-    def committed(self, path: Path) -> bytes | None:
-        """The file as HEAD has it (None when HEAD lacks it or there is no HEAD)."""
+    def committed_blobs(self, directory: Path) -> dict[str, str]:
+        """Path (relative to the repository) -> blob id of every file HEAD has under
+        `directory`: one `git ls-tree` for all of them (asking per file re-reads the tree
+        each time, which is quadratic at 10,000 files). Empty when there is no HEAD."""
+        import git
+
         try:
-            blob = self.repo.head.commit.tree / self.rel(path).replace(os.sep, "/")
-            return blob.data_stream.read()
-        except (KeyError, ValueError):
-            return None
+            listing = self.repo.git.ls_tree("-r", "-z", "HEAD", "--", self.rel(directory))
+        except git.GitCommandError:
+            return {}
+        out = {}
+        for entry in listing.split("\0"):
+            meta, _, path = entry.partition("\t")
+            parts = meta.split()
+            if len(parts) == 3 and parts[1] == "blob":
+                out[path] = parts[2]
+        return out
+
+    def key_of(self, path: Path) -> str:
+        """How committed_blobs() names a file."""
+        return self.rel(path).replace(os.sep, "/")
 
     def current_branch(self) -> str | None:
         try:
