@@ -55,7 +55,6 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                  on_page) -> Plan:
     target = cfg.target(target_name)
     started = time.perf_counter()
-    schema = schema_table()
     live: list[dict] = []
     digests: dict[int, str] = {}  # live job id -> digest of its canonical settings
     requested = False
@@ -66,14 +65,14 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
             for job in page:
                 if managed_key(job):
                     digests[int(job["job_id"])] = digest(normalize_job(job, ordered=False, copy=False))
-            if not requested and pending_inventory.done():
-                desired.request(schema, target, pending_inventory.result())
+            if not requested and pending_inventory.done():  # (the schema table is built while pages arrive)
+                desired.request(schema_table(), target, pending_inventory.result())
                 requested = True
             if on_page:
                 on_page(len(page))
         inventory = pending_inventory.result()
     if not requested:
-        desired.request(schema, target, inventory)
+        desired.request(schema_table(), target, inventory)
     fetched = time.perf_counter()
     summaries = checked(desired)
     loaded = time.perf_counter()
