@@ -27,7 +27,7 @@ from .config import TargetConfig
 from .errors import BricksyncError, Problem
 from .normalize import digest, normalize_settings
 from .references import Inventory
-from .render import pending_jobs, render
+from .render import render
 from .schema import SchemaTable
 from .state import StateDoc, StateStore, parse_state
 from .validate import DocLinks, validate_doc
@@ -55,9 +55,12 @@ class StateSlice:
     def __init__(self, named: list[tuple[str, str]]):
         self.docs: list[StateDoc] = []
         self.problems: list[Problem] = []
+        self.raw: dict[str, bytes] = {}  # file -> bytes: documents are rendered in place, full() parses again
         for path, display in named:
             try:
-                self.docs.append(parse_state(Path(path).read_bytes(), display))
+                data = Path(path).read_bytes()
+                self.docs.append(parse_state(data, display))
+                self.raw[display] = data
             except BricksyncError as err:
                 self.problems.extend(err.problems)
             except OSError as exc:
@@ -72,24 +75,27 @@ class StateSlice:
             found = validate_doc(doc, schema)
             if found:  # parse it again keeping line numbers, for the messages
                 try:
-                    doc = self.docs[i] = parse_state(Path(doc.file).read_bytes(), doc.file, lines=True)
+                    doc = self.docs[i] = parse_state(self.raw[doc.file], doc.file, lines=True)
                     found = validate_doc(doc, schema)
-                except (OSError, BricksyncError):
+                except (KeyError, BricksyncError):
                     pass
                 problems.extend(found)
-            ready = not found and target is not None and inventory is not None
-            out.append(Summary(DocLinks.of(doc), _digest_for(doc, target, inventory) if ready else None))
+            links = DocLinks.of(doc)
+            # A `${job:KEY}` needs the target's job IDs, which only the main process has.
+            ready = not found and not links.job_edges and target is not None and inventory is not None
+            out.append(Summary(links, _digest_for(doc, target, inventory) if ready else None))
         return out, problems
 
     def full(self, keys: set[str]) -> list[StateDoc]:
-        return [replace(d, node=None) for d in self.docs if d.key in keys]
+        """The documents for these keys as read (summarize() rendered the parsed ones in place)."""
+        return [replace(parse_state(self.raw[d.file], d.file), node=None) for d in self.docs if d.key in keys]
 
 
 def _digest_for(doc: StateDoc, target: Any, inventory: Any) -> str | None:
-    """Digest of the canonical rendering, or None when only the main process can render it
-    (a `${job:KEY}` needs the target's job IDs) or rendering has problems to report."""
-    settings, problems = render(doc, target, inventory, {})
-    if problems or pending_jobs(settings):
+    """Digest of the canonical rendering (rendered in place: doc.settings is spent), or None
+    when rendering has problems to report (the main process renders it again and reports)."""
+    settings, problems = render(doc, target, inventory, {}, in_place=True)
+    if problems:
         return None
     return digest(normalize_settings(settings, ordered=False, copy=False))  # only hashed
 
@@ -174,14 +180,15 @@ class DesiredState:
             raise RuntimeError("request() first")
         if not self._workers:
             self._local = self._local or StateSlice(self._named)
-            return self._local.summarize(*self._request)
-        summaries: list[Summary] = []
-        problems: list[Problem] = []
-        for proc, conn in self._workers:
-            part, found = self._receive(proc, conn)
-            summaries.extend(part)
-            problems.extend(found)
-        return sorted(summaries, key=lambda s: s.links.file), problems
+            summaries, problems = self._local.summarize(*self._request)
+        else:
+            summaries, problems = [], []
+            for proc, conn in self._workers:
+                part, found = self._receive(proc, conn)
+                summaries.extend(part)
+                problems.extend(found)
+        # By file, however the files were shared out (a stable sort keeps each file's order).
+        return sorted(summaries, key=lambda s: s.links.file), sorted(problems, key=lambda p: p.file or "")
 
     def docs(self, keys: set[str]) -> list[StateDoc]:
         """The whole documents for these keys."""

@@ -6,6 +6,7 @@ checked against the notebook root) and render (names -> target IDs, paths rewrit
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Iterator
@@ -134,6 +135,7 @@ def path_sites(settings: dict) -> Iterator[Site]:
                 yield Site(f"environments[{i}].spec.dependencies[{j}]", env["spec"]["dependencies"], j, "path")  # type: ignore[arg-type]
 
 
+@functools.lru_cache(maxsize=1 << 16)  # jobs share notebook folders: rendering 10,000 asks again and again
 def canonical_path(path: str) -> str:
     """`/Workspace/a/../b` and `/b` name the same object: compare them in one spelling."""
     norm = posixpath.normpath(path)
@@ -150,6 +152,12 @@ def is_under(path: str, root: str) -> bool:
 def rewrite_path(path: str, rewrites: dict[str, str]) -> str:
     """Longest matching prefix wins; prefixes match whole path segments, in either spelling
     (`/Workspace/dev/x` and `/dev/x` are one notebook)."""
+    return _rewrite_path(path, tuple(rewrites.items()))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _rewrite_path(path: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    rewrites = dict(pairs)
     canon = canonical_path(path)
     for prefix in sorted(rewrites, key=lambda p: len(canonical_path(p)), reverse=True):
         p = canonical_path(prefix).rstrip("/")

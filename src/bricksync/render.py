@@ -48,11 +48,12 @@ def principal(value: str) -> dict[str, str]:
     return {"service_principal_name": value} if UUID_RE.match(value) else {"user_name": value}
 
 
-def render(doc: StateDoc, target: TargetConfig, inventory: Inventory,
-           job_ids: dict[str, int]) -> tuple[dict, list[Problem]]:
+def render(doc: StateDoc, target: TargetConfig, inventory: Inventory, job_ids: dict[str, int], *,
+           in_place: bool = False) -> tuple[dict, list[Problem]]:
     """(settings for the target, problems). A `${job:KEY}` whose job does not exist yet in
-    the target stays a placeholder: apply creates that job first and fills it in."""
-    settings = clone(doc.settings)
+    the target stays a placeholder: apply creates that job first and fills it in.
+    `in_place`: render doc.settings itself (the caller has no further use for them)."""
+    settings = doc.settings if in_place else clone(doc.settings)
     name = settings.get("name", doc.key)
     problems: list[Problem] = []
 
