@@ -335,10 +335,13 @@ def results_markdown(rows: list[dict], latency: float, command: str) -> str:
         if plan and by.get("naive baseline"):
             lines.append(f"- N={n}: naive baseline / no-op plan = {by['naive baseline']['wall'] / plan['wall']:.1f}x "
                          "(the plan is that much faster)")
+    lines += ["", "API calls by endpoint:", ""]
     for r in rows:
-        if r.get("by_endpoint") and r["step"].startswith("plan (no-op)"):
-            lines.append(f"- N={r['N']} no-op plan calls by endpoint: "
+        if r.get("by_endpoint"):
+            lines.append(f"- N={r['N']} {r['step']}: "
                          + ", ".join(f"`{k}` {v}" for k, v in sorted(r["by_endpoint"].items())))
+    lines.append("")
+    for r in rows:
         if "faults" in r:
             lines.append(f"- throttled apply: {r['faults']} 429s injected and waited out")
     return "\n".join(lines) + "\n"
@@ -364,4 +367,5 @@ if __name__ == "__main__":
         bench(size, args.latency_ms, all_rows)
     command = "python benchmarks/scale.py " + " ".join(sys.argv[1:])
     Path(args.out).write_text(results_markdown(all_rows, args.latency_ms, command.strip()))
+    Path(args.out).with_suffix(".json").write_text(json.dumps(all_rows, indent=1) + "\n")  # the raw figures
     print(f"wrote {args.out}")
