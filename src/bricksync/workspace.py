@@ -122,7 +122,7 @@ class Workspace:
 
     # --- raw calls ----------------------------------------------------------------------
     def _do(self, method: str, path: str, *, query: dict | None = None, body: dict | None = None,
-            once: bool = False) -> dict:
+            once: bool = False, raw: bool = False) -> dict:
         """One API call. The SDK retries 429/503 and connection errors; calls that are safe to
         repeat (everything but jobs/create, which has its own protocol) also get a few retries
         on a plain 500, which the SDK does not retry."""
@@ -130,7 +130,7 @@ class Workspace:
         for attempt in range(1, IDEMPOTENT_500_RETRIES + 2):
             started = time.perf_counter()
             try:
-                return client.api_client.do(method, path, query=query, body=body)  # type: ignore[return-value]
+                return client.api_client.do(method, path, query=query, body=body, raw=raw)  # type: ignore[return-value]
             except InternalError:
                 if once or attempt > IDEMPOTENT_500_RETRIES:
                     raise
@@ -150,17 +150,31 @@ class Workspace:
             query["name"] = name
         return self._do("GET", f"{JOBS}/list", query=query)
 
+    def _list_page_bytes(self, token: str | None, expand: bool) -> bytes:
+        query: dict[str, Any] = {"limit": PAGE_SIZE, "expand_tasks": expand}
+        if token:
+            query["page_token"] = token
+        return self._do("GET", f"{JOBS}/list", query=query, raw=True)["contents"].read()
+
     def job_pages(self, expand_tasks: bool = True) -> Iterator[list[dict]]:
         """The workspace's jobs, a page (<= 100) at a time, each job with its full task list.
 
-        The next page is fetched while the caller works on this one; jobs whose task list came
-        back truncated (has_more: over 100 tasks) are completed with jobs/get."""
+        The next page is requested as soon as its token is read from the end of this page's
+        bytes, before this page is parsed, and fetched while the caller works on this one
+        (the token is checked against the parsed page; a wrong guess is asked again). Jobs
+        whose task list came back truncated (has_more: over 100 tasks) are completed with
+        jobs/get."""
         with ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"{self.label}-pages") as pool:
-            future = pool.submit(self._list_page, None, expand_tasks)
+            future = pool.submit(self._list_page_bytes, None, expand_tasks)
             while future is not None:
-                page = future.result()
+                data = future.result()
+                guess = peek_page_token(data)
+                future = pool.submit(self._list_page_bytes, guess, expand_tasks) if guess else None
+                page = json.loads(data) if data else {}
                 token = page.get("next_page_token")
-                future = pool.submit(self._list_page, token, expand_tasks) if token else None
+                if token != guess:
+                    log.debug("jobs/list: next_page_token guessed wrong; asking again")
+                    future = pool.submit(self._list_page_bytes, token, expand_tasks) if token else None
                 jobs = page.get("jobs", [])
                 truncated = [j for j in jobs if j.get("has_more")]
                 if expand_tasks and truncated:
@@ -331,6 +345,25 @@ class Workspace:
             return True
         except NotFound:
             return False
+
+
+_TOKEN_KEY = b'"next_page_token"'
+
+
+def peek_page_token(data: bytes) -> str | None:
+    """The next_page_token of a jobs/list response read from its bytes without parsing them
+    (it comes last); None when it is absent or not a plain string. Callers check it."""
+    at = data.rfind(_TOKEN_KEY)
+    if at < 0:
+        return None
+    rest = data[at + len(_TOKEN_KEY):].lstrip()
+    if not rest.startswith(b":"):
+        return None
+    rest = rest[1:].lstrip()
+    end = rest.find(b'"', 1)
+    if not rest.startswith(b'"') or end < 0 or b"\\" in rest[:end]:
+        return None
+    return rest[1:end].decode("utf-8", "replace")
 
 
 def _dead_local_holder(lock: dict) -> bool:
