@@ -200,3 +200,35 @@ def test_a_large_export_lists_changes_first_and_counts_the_rest(project: Project
     assert re.search(r"added\s+job-60", res.output)  # the change is listed ...
     assert "60 more unchanged" in res.output and not re.search(r"unchanged\s+job-00", res.output)  # ... the rest counted
     assert len(project.state_files) == 61
+
+
+def test_a_job_edited_while_exporting_is_not_acknowledged_and_keeps_its_new_tag(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Someone edits a tagged job after export read it but before the ack: its change is not in
+    the commit, so the tag stays true (the next export takes it) and no tag added meanwhile is lost."""
+    import bricksync.export as export
+
+    ids = seed_source(project.test.client())
+    etl = ids["Daily sales ETL"]
+    read = export.build_export
+
+    def read_then_someone_edits(*args, **kwargs):
+        result = read(*args, **kwargs)
+        w = project.test.client()
+        tags = w.api_client.do("GET", "/api/2.2/jobs/get", query={"job_id": etl})["settings"]["tags"]
+        w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": etl, "new_settings": {
+            "tags": {**tags, "reviewed": "yes"}}})
+        return result
+
+    monkeypatch.setattr(export, "build_export", read_then_someone_edits)
+    res = project.run("export", "--branch", "main")
+    assert res.code == 0, res.output
+    assert "changed in the source since they were read" in res.output and "daily-sales-etl" in res.output
+    tags = tags_of(project)
+    assert tags["Daily sales ETL"]["PROD_MIGRATION"] == "true" and tags["Daily sales ETL"]["reviewed"] == "yes"
+    assert tags["Finance SQL reporting"]["PROD_MIGRATION"] == "false"  # the others are acknowledged
+    monkeypatch.setattr(export, "build_export", read)
+    res = project.run("export", "--branch", "main")  # the next export takes the edit and acknowledges it
+    assert res.code == 0 and "reviewed: yes" in project.state_files["daily-sales-etl.yml"].decode()
+    assert tags_of(project)["Daily sales ETL"] == {"PROD_MIGRATION": "false", "team": "sales",
+                                                   "cost-center": "cc-4711", "reviewed": "yes"}

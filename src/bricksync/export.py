@@ -15,6 +15,7 @@ from .bulk import bulk_data
 from .config import Config
 from .errors import BricksyncError, Problem
 from .keys import assign_keys
+from .normalize import digest, normalize_job
 from .snapshot import snapshot_job
 from .state import GitRepo, StateDoc, StateStore, blob_id, parse_state, render_state
 from .validate import validate_docs
@@ -31,6 +32,7 @@ class ExportedJob:
     status: str  # added | changed | unchanged
     text: str
     tags: dict[str, str]
+    digest: str = ""  # of the job as read: acknowledged only if it is still the same
 
 
 @dataclass
@@ -106,7 +108,8 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) ->
             result.rejected.append((name, file_problems))
             continue
         result.exported.append(ExportedJob(key=key, name=name, job_id=job["job_id"], status="",
-                                           text=text, tags=dict((job.get("settings") or {}).get("tags") or {})))
+                                           text=text, tags=dict((job.get("settings") or {}).get("tags") or {}),
+                                           digest=digest(normalize_job(job, ordered=False, copy=False))))
     return result
 
 
@@ -185,8 +188,31 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
         return result
     tag = cfg.source.select.tag
     committed = _committed(result, store, git) if git is not None else []
-    # Never acknowledge what is not committed. One jobs/update per job (the API has no batch).
+    # Never acknowledge what is not committed, nor a job that changed since it was read (its
+    # change is not in the commit; jobs/update would also overwrite tags added meanwhile): the
+    # source is listed again (O(pages)) and only jobs still as read are acknowledged, with the
+    # tags they have now. One jobs/update per job (the API has no batch).
+    now = _current(ws, {j.job_id for j in committed}) if committed else {}
+    still = [j for j in committed if j.job_id in now and now[j.job_id][0] == j.digest]
+    kept = {j.key for j in still}
+    moved = [j for j in committed if j.key not in kept]
+    if moved:
+        result.notes.append(f"{len(moved)} job(s) changed in the source since they were read; left tagged for "
+                            "the next export: " + ", ".join(j.key for j in moved[:50])
+                            + (f" and {len(moved) - 50} more" if len(moved) > 50 else ""))
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="ack") as pool:
-        list(pool.map(lambda j: ws.set_job_tags(j.job_id, {**j.tags, tag: "false"}), committed))
-    result.acknowledged.extend(j.key for j in committed)
+        list(pool.map(lambda j: ws.set_job_tags(j.job_id, {**now[j.job_id][1], tag: "false"}), still))
+    result.acknowledged.extend(j.key for j in still)
     return result
+
+
+def _current(ws: Workspace, job_ids: set[int]) -> dict[int, tuple[str, dict]]:
+    """job id -> (digest, tags) of these jobs as the source has them now."""
+    out = {}
+    with bulk_data():
+        for page in ws.job_pages():
+            for job in page:
+                if job["job_id"] in job_ids:
+                    tags = dict((job.get("settings") or {}).get("tags") or {})
+                    out[job["job_id"]] = (digest(normalize_job(job, ordered=False, copy=False)), tags)
+    return out
