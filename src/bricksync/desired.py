@@ -29,7 +29,7 @@ from .normalize import digest, normalize_settings
 from .references import Inventory
 from .render import render
 from .schema import SchemaTable
-from .state import StateDoc, StateStore, parse_state
+from .state import StateDoc, StateStore, parse_state, read_state_file
 from .validate import DocLinks, validate_doc
 
 WORKERS_FROM = 200  # files; below this, starting processes costs more than it saves
@@ -58,7 +58,7 @@ class StateSlice:
         self.raw: dict[str, bytes] = {}  # file -> bytes: documents are rendered in place, full() parses again
         for path, display in named:
             try:
-                data = Path(path).read_bytes()
+                data = read_state_file(path)
                 self.docs.append(parse_state(data, display))
                 self.raw[display] = data
             except BricksyncError as err:

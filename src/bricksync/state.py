@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import multiprocessing
 import os
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,9 +78,6 @@ def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
                     lines={"job": line_of(raw, "job") or 0}, node=settings)
 
 
-PARALLEL_FROM = 1500
-
-
 @functools.cache
 def _file_mode() -> int:
     """What open() would give a new file (mkstemp makes them owner-only, 0600)."""
@@ -91,32 +86,32 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_output(path: str | Path, text: str) -> None:
-    """A report or saved plan (atomic: a reader never sees half a file)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent if str(target.parent) else ".", prefix=f".{target.name}.")
+def _write_atomic(path: Path, text: str, prefix: str) -> None:
+    """A crash or a reader never sees half a file: the old one or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=prefix, suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
         os.chmod(tmp, _file_mode())
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_output(path: str | Path, text: str) -> None:
+    """A report or saved plan."""
+    target = Path(path)
+    _write_atomic(target, text, prefix=f".{target.name}.")
 
 
 def read_output(path: str | Path) -> str:
     return Path(path).read_text(encoding="utf-8")
 
 
-def _read_files(named: list[tuple[str, str]], lines: bool) -> tuple[list[StateDoc], list[Problem]]:
-    docs, problems = [], []
-    for path, display in named:
-        try:
-            docs.append(parse_state(Path(path).read_bytes(), display, lines=lines))
-        except BricksyncError as err:
-            problems.extend(err.problems)
-    return docs, problems
+def read_state_file(path: str) -> bytes:
+    """The bytes of one state file (for readers elsewhere, e.g. desired.py's workers)."""
+    return Path(path).read_bytes()
 
 
 class StateStore:
@@ -135,20 +130,15 @@ class StateStore:
         return sorted([*self.jobs_dir.glob("*.yml"), *self.jobs_dir.glob("*.yaml")])
 
     def read_all(self, *, lines: bool = False) -> tuple[list[StateDoc], list[Problem]]:
-        """Every state document, and the problems of the files that could not be read.
-        Thousands of files are parsed on every core (parsing is CPU-bound). Plans read state/
-        through desired.py instead, which also checks and renders in those processes."""
-        named = [(str(p), self.display(p)) for p in self.files()]
-        workers = min(4, os.cpu_count() or 1)
-        if lines or workers < 2 or len(named) < PARALLEL_FROM:
-            return _read_files(named, lines)
-        chunks = [named[i::workers] for i in range(workers)]
-        # forkserver: never fork a process whose other threads may hold locks (we overlap I/O).
-        context = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            results = list(pool.map(_read_files, chunks, [lines] * workers))
-        docs = sorted((d for r in results for d in r[0]), key=lambda d: d.file)
-        return docs, [p for r in results for p in r[1]]
+        """Every state document, and the problems of the files that could not be read. (Plans
+        read state/ through desired.py, which also checks and renders in worker processes.)"""
+        docs, problems = [], []
+        for path in self.files():
+            try:
+                docs.append(parse_state(read_state_file(str(path)), self.display(path), lines=lines))
+            except BricksyncError as err:
+                problems.extend(err.problems)
+        return docs, problems
 
     def read_bytes(self, key: str) -> bytes | None:
         path = self.path_for(key)
@@ -161,18 +151,9 @@ class StateStore:
             return str(path)
 
     def write(self, key: str, text: str) -> Path:
-        """Atomic write: a crash leaves the old file or the new one, never half of one."""
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
-            os.chmod(tmp, _file_mode())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomic(path, text, prefix=f".{key}.")
         return path
 
 
