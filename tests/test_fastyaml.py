@@ -133,7 +133,7 @@ def test_hand_written_yaml_is_read_as_a_parser_reads_it(text: str) -> None:
     check(text)
 
 
-def test_the_fast_path_is_what_parse_uses() -> None:
+def test_parse_and_the_fast_reader_read_a_plain_document_alike() -> None:
     text = "a: 1\nb:\n- c: x\n  d: 'y'\n"
     assert fastyaml.load(text) == parse(text.encode(), "x.yml") == {"a": 1, "b": [{"c": "x", "d": "y"}]}
 

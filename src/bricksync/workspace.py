@@ -142,19 +142,18 @@ class Workspace:
         raise AssertionError("unreachable")
 
     # --- jobs: reading ------------------------------------------------------------------
-    def _list_page(self, token: str | None, expand: bool, name: str | None = None) -> dict:
+    def _list_page(self, token: str | None, expand: bool, name: str | None = None, raw: bool = False) -> Any:
+        """One jobs/list page: parsed, or (raw) its bytes."""
         query: dict[str, Any] = {"limit": PAGE_SIZE, "expand_tasks": expand}
         if token:
             query["page_token"] = token
         if name is not None:
             query["name"] = name
-        return self._do("GET", f"{JOBS}/list", query=query)
+        page = self._do("GET", f"{JOBS}/list", query=query, raw=raw)
+        return page["contents"].read() if raw else page
 
     def _list_page_bytes(self, token: str | None, expand: bool) -> bytes:
-        query: dict[str, Any] = {"limit": PAGE_SIZE, "expand_tasks": expand}
-        if token:
-            query["page_token"] = token
-        return self._do("GET", f"{JOBS}/list", query=query, raw=True)["contents"].read()
+        return self._list_page(token, expand, raw=True)
 
     def job_pages(self, expand_tasks: bool = True) -> Iterator[list[dict]]:
         """The workspace's jobs, a page (<= 100) at a time, each job with its full task list.

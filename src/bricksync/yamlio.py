@@ -85,7 +85,6 @@ def parse(data: bytes, file: str, *, lines: bool = False) -> Any:
 
 
 _NO_KEY = object()
-_Unusual = Unusual
 
 
 def _events(text: str) -> Any:
@@ -112,17 +111,17 @@ def _load_events(text: str) -> Any:
         kind = type(event)
         if kind is ScalarEvent:
             if event.tag is not None and not event.implicit[0] and not event.implicit[1]:
-                raise _Unusual
+                raise Unusual
             node: Any = event.value if event.style else plain_scalar(event.value)
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             if event.tag is not None and not event.implicit:
-                raise _Unusual
+                raise Unusual
             stack.append([{} if kind is MappingStartEvent else [], _NO_KEY])
             continue
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
             node = stack.pop()[0]
         elif kind is AliasEvent:
-            raise _Unusual
+            raise Unusual
         else:
             continue
         if not stack:
@@ -134,7 +133,7 @@ def _load_events(text: str) -> Any:
             container.append(node)
         elif top[1] is _NO_KEY:
             if not isinstance(node, str) or node in container:
-                raise _Unusual
+                raise Unusual
             top[1] = node
         else:
             container[top[1]] = node
