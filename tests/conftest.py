@@ -20,7 +20,7 @@ from bricksync.emulator import EmulatorServer
 from bricksync.emulator.seed import config_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = ROOT / "tests" / "data"  # copied into the repo (README there): a fresh clone needs nothing beside it
 TOKEN = "dapi-test-token-0001"
 
 
