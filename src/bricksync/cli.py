@@ -1,4 +1,4 @@
-"""The bricksync command line: export, validate, plan, apply, drift, unlock, emulator, demo.
+"""The bricksync command line: export, validate, plan, apply, drift, comment, unlock, emulator, demo.
 
 Exit codes (Terraform's): 0 success / no changes, 1 error, 2 changes present (plan with
 --detailed-exitcode, drift with --fail-on-drift).
@@ -364,6 +364,64 @@ def unlock(ctx: click.Context, target: str) -> None:
         out.print(f"Released the lock of '{target}' (held by {holder.get('holder') if holder else '?'}).")
     else:
         out.print(f"'{target}' was not locked.")
+
+
+# --- comment (pull requests) ---------------------------------------------------------------
+
+@cli.command()
+@click.argument("plan_files", nargs=-1, metavar="PLAN.md...")
+@click.option("--azure-devops", "azure_devops", is_flag=True,
+              help="Post to the Azure Repos pull request of this Azure Pipelines run.")
+@click.option("--plan-exit-code", type=int, envvar="BRICKSYNC_PLAN_EXIT_CODE",
+              help="The plan step's exit code (0 or 2: planned; anything else: the plan failed). "
+                   "Default: $BRICKSYNC_PLAN_EXIT_CODE.")
+def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int | None) -> None:
+    """Post every target's plan as one pull-request comment (kept current) and set the bricksync/plan status.
+
+    Exits 0 when both are posted (or outside a pull-request run), 1 when posting failed: the plan's
+    own exit code stays with the plan step.
+    """
+    from .azdo import AzdoClient, AzdoError, NotAPullRequest, pull_request_from_env
+    from .prcomment import compose_comment, outcome, parse_plan_markdown
+    from .report import _vso_escape, in_azure_pipelines
+
+    if not azure_devops:
+        raise click.UsageError("name where to post: --azure-devops (the only platform so far)")
+    try:
+        pr = pull_request_from_env()
+    except NotAPullRequest as exc:
+        out.print(f"{_esc(str(exc))}: nothing posted.")
+        return
+    sections, missing = [], []
+    for path in plan_files:
+        if not Path(path).is_file():
+            missing.append(path)  # includes an unmatched glob: the plan wrote nothing
+            continue
+        sections.append(parse_plan_markdown(read_output(path), path))
+    sections.sort(key=lambda s: s.target)
+    result = outcome(sections, plan_exit_code, missing)
+    body = compose_comment(result, build=pr.build_number, commit=pr.commit, build_url=pr.build_url)
+    client = AzdoClient(pr)
+    failures: list[str] = []
+    try:
+        action, thread = client.upsert_comment(body)
+        out.print(f"{action.capitalize()} the plan comment on pull request {pr.pull_request_id} (thread {thread}).")
+    except AzdoError as exc:
+        failures.append(exc.render())
+    try:
+        client.post_status(result.state, result.description(), pr.build_url)
+        out.print(f"Status bricksync/plan: {result.state} ({_esc(result.description())}).")
+    except AzdoError as exc:
+        failures.append(exc.render())
+    if result.failed:
+        out.print(f"[yellow]The plan failed ({_esc(result.reason)}): the status says so; the plan step's own "
+                  "exit code is the build's verdict.[/yellow]")
+    if failures:
+        if in_azure_pipelines():
+            for failure in failures:
+                click.echo(redact(f"##vso[task.logissue type=error]{_vso_escape(failure)}"))
+        raise BricksyncError(failures[0] if len(failures) == 1 else
+                             f"{len(failures)} problems:\n" + "\n".join(f"  - {f}" for f in failures))
 
 
 # --- emulator and demo ---------------------------------------------------------------------

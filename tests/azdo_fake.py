@@ -1,0 +1,197 @@
+"""A local fake of the Azure DevOps REST endpoints `bricksync comment` uses, over real HTTP.
+
+Paths, bodies and errors as the REST reference (API 7.1) describes them: Pull Request Threads
+List/Create, Pull Request Thread Comments Update, Pull Request Statuses Create, and
+_apis/connectionData (who the token belongs to). Errors come as the service sends them:
+{"$id": "1", "message": ..., "typeKey": ...}. Faults: a status on a method + path pattern for
+N calls, optionally after the handler ran (the write happened, the answer was lost).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+BUILD_SERVICE = "11111111-2222-3333-4444-555555555555"  # "<project> Build Service (<org>)"
+HUMAN = "99999999-8888-7777-6666-555555555555"
+STATES = {"notSet", "pending", "succeeded", "failed", "error", "notApplicable", "partiallySucceeded"}
+MAX_COMMENT = 150_000
+
+
+@dataclass
+class Fault:
+    method: str
+    path: str  # regex searched in the path
+    status: int
+    count: int = 1
+    after: bool = False  # run the handler first (the write happens), then fail
+    retry_after: str | None = None
+
+
+@dataclass
+class FakeAzdo:
+    token: str
+    org: str = "org"
+    project: str = "Data Platform"
+    repo: str = "0f6a3d1e-aaaa-bbbb-cccc-000000000001"
+    pr: int = 42
+    identity: str = BUILD_SERVICE
+    threads: list[dict] = field(default_factory=list)
+    statuses: list[dict] = field(default_factory=list)
+    log: list[tuple[str, str, int]] = field(default_factory=list)  # method, path, status
+    faults: list[Fault] = field(default_factory=list)
+    headers_seen: list[dict] = field(default_factory=list)
+    bodies: list[tuple[str, str, object]] = field(default_factory=list)  # method, path, JSON body
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def _serve(self) -> None:
+                fake._handle(self)
+
+            do_GET = do_POST = do_PATCH = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    def __enter__(self) -> FakeAzdo:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def collection_uri(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{self.org}/"
+
+    def env(self) -> dict[str, str]:
+        """The predefined variables of a pull-request run, pointing at this fake."""
+        return {"SYSTEM_COLLECTIONURI": self.collection_uri, "SYSTEM_TEAMPROJECT": self.project,
+                "BUILD_REPOSITORY_ID": self.repo, "SYSTEM_PULLREQUEST_PULLREQUESTID": str(self.pr),
+                "SYSTEM_ACCESSTOKEN": self.token, "BUILD_BUILDID": "1234", "BUILD_BUILDNUMBER": "20260101.3",
+                "SYSTEM_PULLREQUEST_SOURCECOMMITID": "0123456789abcdef0123456789abcdef01234567",
+                "BUILD_REPOSITORY_PROVIDER": "TfsGit", "TF_BUILD": "True"}
+
+    def calls(self, method: str, pattern: str) -> int:
+        return sum(1 for m, p, _ in self.log if m == method and re.search(pattern, p))
+
+    def add_thread(self, content: str, author: str, *, deleted: bool = False) -> dict:
+        """A thread someone else (or an earlier run) wrote."""
+        with self._lock:
+            thread = self._new_thread(content, author)
+            thread["isDeleted"] = deleted
+            return thread
+
+    # --- request handling ----------------------------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(h.path)
+        path = unquote(url.path)
+        query = parse_qs(url.query)
+        length = int(h.headers.get("Content-Length") or 0)
+        raw = h.rfile.read(length) if length else b""
+        self.headers_seen.append(dict(h.headers))
+        fault = self._fault(h.command, path)
+        if fault and not fault.after:
+            return self._reply(h, path, fault.status, _error(f"fault {fault.status}"), fault.retry_after)
+        status, doc = self._route(h, path, query, raw)
+        if fault and fault.after:
+            return self._reply(h, path, fault.status, _error(f"fault {fault.status} after"), fault.retry_after)
+        self._reply(h, path, status, doc)
+
+    def _fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for f in self.faults:
+                if f.count > 0 and f.method == method and re.search(f.path, path):
+                    f.count -= 1
+                    return f
+        return None
+
+    def _reply(self, h: BaseHTTPRequestHandler, path: str, status: int, doc: dict,
+               retry_after: str | None = None) -> None:
+        self.log.append((h.command, path, status))
+        data = json.dumps(doc).encode()
+        h.send_response(status)
+        h.send_header("Content-Type", "application/json; charset=utf-8")
+        h.send_header("Content-Length", str(len(data)))
+        if retry_after is not None:
+            h.send_header("Retry-After", retry_after)
+        h.end_headers()
+        h.wfile.write(data)
+
+    def _route(self, h: BaseHTTPRequestHandler, path: str, query: dict, raw: bytes) -> tuple[int, dict]:
+        if h.headers.get("Authorization") != f"Bearer {self.token}":
+            return 401, _error("TF400813: The user '' is not authorized to access this resource.")
+        if path == f"/{self.org}/_apis/connectionData":
+            if not query.get("api-version", [""])[0].startswith("7.1-preview"):
+                return 400, _error("connectionData is a preview API: api-version must be -preview")
+            return 200, {"authenticatedUser": {"id": self.identity, "providerDisplayName": "Build Service"},
+                         "authorizedUser": {"id": self.identity}}
+        base = f"/{self.org}/{self.project}/_apis/git/repositories/{self.repo}/pullRequests/{self.pr}"
+        if not path.startswith(base):
+            return 404, _error(f"no route for {path}")
+        if query.get("api-version") != ["7.1"]:
+            return 400, _error("The requested REST API version is not supported: api-version=7.1 expected")
+        rest = path[len(base):]
+        body = json.loads(raw) if raw else None
+        self.bodies.append((h.command, rest, body))
+        with self._lock:
+            if rest == "/threads" and h.command == "GET":
+                return 200, {"value": self.threads, "count": len(self.threads)}
+            if rest == "/threads" and h.command == "POST":
+                comments = (body or {}).get("comments") or []
+                if not comments or not isinstance(comments[0].get("content"), str):
+                    return 400, _error("A thread needs a comment with content")
+                if len(comments[0]["content"].encode("utf-16-le")) // 2 > MAX_COMMENT:
+                    return 400, _error("A discussion comment cannot be longer than 150000 characters.\r\n"
+                                       "Parameter name: comment.Content")
+                if "status" in body and body["status"] not in ("active", "fixed", "wontFix", "closed", "byDesign",
+                                                               "pending", "unknown"):
+                    return 400, _error("invalid thread status")
+                return 200, self._new_thread(comments[0]["content"], self.identity)
+            match = re.fullmatch(r"/threads/(\d+)/comments/(\d+)", rest)
+            if match and h.command == "PATCH":
+                thread = next((t for t in self.threads if t["id"] == int(match.group(1))), None)
+                comment = thread and next((c for c in thread["comments"] if c["id"] == int(match.group(2))), None)
+                if not comment or thread["isDeleted"]:
+                    return 404, _error("TF401180: The requested pull request comment was not found.")
+                if comment["author"]["id"] != self.identity:
+                    return 403, _error("You can only edit your own comments.")
+                if len(body["content"].encode("utf-16-le")) // 2 > MAX_COMMENT:
+                    return 400, _error("A discussion comment cannot be longer than 150000 characters.")
+                comment["content"] = body["content"]
+                return 200, comment
+            if rest == "/statuses" and h.command == "POST":
+                if not (body or {}).get("context", {}).get("name"):
+                    return 400, _error("Context.Name is required")
+                if body.get("state") not in STATES:
+                    return 400, _error(f"invalid state {body.get('state')!r}")
+                status = {**body, "id": len(self.statuses) + 1, "createdBy": {"id": self.identity}}
+                self.statuses.append(status)
+                return 200, status
+        return 404, _error(f"no route for {h.command} {path}")
+
+    def _new_thread(self, content: str, author: str) -> dict:
+        thread = {"id": len(self.threads) + 1, "isDeleted": False, "properties": {},
+                  "comments": [{"id": 1, "parentCommentId": 0, "content": content, "commentType": "text",
+                                "author": {"id": author, "displayName": "someone"}, "isDeleted": False}]}
+        self.threads.append(thread)
+        return thread
+
+
+def _error(message: str) -> dict:
+    return {"$id": "1", "innerException": None, "message": message,
+            "typeName": "Microsoft.TeamFoundation.SourceControl.WebServer.InvalidArgumentValueException",
+            "typeKey": "InvalidArgumentValueException", "errorCode": 0, "eventId": 3000}
