@@ -23,7 +23,23 @@ PIPELINE = ROOT / "azure-pipelines.yml"
 
 
 def load_pipeline(text: str):
-    return YAML(typ="base").load(text)
+    """As the Azure Pipelines parser reads it (every scalar a string), except task inputs, which the
+    schema types from each task's task.json (booleans, numbers) as the editor's YAML reads them."""
+    doc = YAML(typ="base").load(text)
+    _type_task_inputs(doc, YAML(typ="safe", pure=True).load(text))
+    return doc
+
+
+def _type_task_inputs(doc, typed) -> None:
+    if isinstance(doc, dict) and isinstance(typed, dict):
+        if "task" in doc and isinstance(typed.get("inputs"), dict):
+            doc["inputs"] = typed["inputs"]
+        for key, value in doc.items():
+            if key != "inputs" and key in typed:
+                _type_task_inputs(value, typed[key])
+    elif isinstance(doc, list) and isinstance(typed, list):
+        for value, typed_value in zip(doc, typed, strict=False):
+            _type_task_inputs(value, typed_value)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +62,8 @@ def test_pipeline_validates_and_a_broken_copy_does_not(validator: jsonschema.Dra
 def pipeline_commands() -> list[list[str]]:
     commands = []
     for line in PIPELINE.read_text().splitlines():
-        match = re.match(r"(?:- script: )?bricksync ((?:export|validate|plan|apply|drift)\b[^|]*)", line.strip())
+        match = re.match(r"(?:- script: )?bricksync ((?:export|validate|plan|apply|drift|comment)\b[^|]*)",
+                         line.strip())
         if match:
             args = match.group(1).replace('"$t"', "prod").replace('"$branch"', "bricksync/export-1")
             args = re.sub(r'"?(plan|drift)-\$t\.(md|json)"?', r"\1-prod.\2", args).replace("$heal", "--heal")
@@ -56,7 +73,7 @@ def pipeline_commands() -> list[list[str]]:
 
 def test_every_bricksync_command_in_the_pipeline_parses_with_the_real_cli() -> None:
     commands = pipeline_commands()
-    assert {c[0] for c in commands} == {"export", "validate", "plan", "apply", "drift"}
+    assert {c[0] for c in commands} == {"export", "validate", "plan", "apply", "drift", "comment"}
     for args in commands:
         ctx = cli.make_context("bricksync", list(args))
         sub = cli.get_command(ctx, args[0])

@@ -41,7 +41,9 @@ def may_hold_secrets(keys: str, strings: str) -> bool:
 # Environment variables whose values databricks-sdk unified auth treats as credentials.
 CREDENTIAL_ENV = ("DATABRICKS_TOKEN", "DATABRICKS_PASSWORD", "DATABRICKS_CLIENT_SECRET", "ARM_CLIENT_SECRET",
                   "DATABRICKS_GOOGLE_CREDENTIALS", "GOOGLE_CREDENTIALS", "SYSTEM_ACCESSTOKEN",
-                  "AZURE_DEVOPS_EXT_PAT")
+                  "AZURE_DEVOPS_EXT_PAT",
+                  # AzureCLI@2 with addSpnToEnvironment: the federated token / the connection's secret
+                  "idToken", "servicePrincipalKey")
 
 
 def _literal_secret_key(key: str) -> bool:
