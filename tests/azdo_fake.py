@@ -20,6 +20,7 @@ BUILD_SERVICE = "11111111-2222-3333-4444-555555555555"  # "<project> Build Servi
 HUMAN = "99999999-8888-7777-6666-555555555555"
 STATES = {"notSet", "pending", "succeeded", "failed", "error", "notApplicable", "partiallySucceeded"}
 MAX_COMMENT = 150_000
+COMMIT = "0123456789abcdef0123456789abcdef01234567"  # the commit this PR run built (iteration 2)
 
 
 @dataclass
@@ -46,6 +47,11 @@ class FakeAzdo:
     faults: list[Fault] = field(default_factory=list)
     headers_seen: list[dict] = field(default_factory=list)
     bodies: list[tuple[str, str, object]] = field(default_factory=list)  # method, path, JSON body
+    iterations: list[dict] = field(default_factory=lambda: [
+        {"id": 1, "sourceRefCommit": {"commitId": "1111111111111111111111111111111111111111"}},
+        {"id": 2, "sourceRefCommit": {"commitId": COMMIT}},
+        {"id": 3, "sourceRefCommit": {"commitId": "3333333333333333333333333333333333333333"}}])
+    reset_on_new_changes: bool = True  # the status policy option: statuses must name an iteration
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -81,7 +87,7 @@ class FakeAzdo:
         return {"SYSTEM_COLLECTIONURI": self.collection_uri, "SYSTEM_TEAMPROJECT": self.project,
                 "BUILD_REPOSITORY_ID": self.repo, "SYSTEM_PULLREQUEST_PULLREQUESTID": str(self.pr),
                 "SYSTEM_ACCESSTOKEN": self.token, "BUILD_BUILDID": "1234", "BUILD_BUILDNUMBER": "20260101.3",
-                "SYSTEM_PULLREQUEST_SOURCECOMMITID": "0123456789abcdef0123456789abcdef01234567",
+                "SYSTEM_PULLREQUEST_SOURCECOMMITID": COMMIT,
                 "BUILD_REPOSITORY_PROVIDER": "TfsGit", "TF_BUILD": "True"}
 
     def calls(self, method: str, pattern: str) -> int:
@@ -173,9 +179,16 @@ class FakeAzdo:
                     return 400, _error("A discussion comment cannot be longer than 150000 characters.")
                 comment["content"] = body["content"]
                 return 200, comment
+            if rest == "/iterations" and h.command == "GET":
+                return 200, {"value": self.iterations, "count": len(self.iterations)}
             if rest == "/statuses" and h.command == "POST":
                 if not (body or {}).get("context", {}).get("name"):
                     return 400, _error("Context.Name is required")
+                if self.reset_on_new_changes and "iterationId" not in body:
+                    return 403, _error("Pull request status rejected by status policy. Policy configuration "
+                                       "requires status to be posted on iteration")
+                if "iterationId" in body and body["iterationId"] not in [i["id"] for i in self.iterations]:
+                    return 404, _error(f"iteration {body['iterationId']} not found")
                 if body.get("state") not in STATES:
                     return 400, _error(f"invalid state {body.get('state')!r}")
                 status = {**body, "id": len(self.statuses) + 1, "createdBy": {"id": self.identity}}

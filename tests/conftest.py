@@ -28,7 +28,8 @@ TOKEN = "dapi-test-token-0001"
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No real credentials, profiles or pipeline variables leak into a test."""
     for var in list(os.environ):
-        if var.startswith(("DATABRICKS_", "ARM_", "BRICKSYNC_", "AZURE_")) or var in ("TF_BUILD", "SYSTEM_ACCESSTOKEN"):
+        if var.startswith(("DATABRICKS_", "ARM_", "BRICKSYNC_", "AZURE_", "SYSTEM_", "BUILD_")) or var in (
+                "TF_BUILD", "idToken", "servicePrincipalKey"):
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path_factory.mktemp("nocfg") / "none.cfg"))
     for var, value in (("GIT_AUTHOR_NAME", "Test"), ("GIT_AUTHOR_EMAIL", "test@example.com"),

@@ -156,6 +156,7 @@ def test_first_run_creates_the_thread_second_run_updates_the_same_comment(fake: 
     assert [s["state"] for s in fake.statuses] == ["succeeded", "succeeded"]
     status = fake.statuses[0]
     assert status["context"] == {"genre": "bricksync", "name": "plan"}
+    assert status["iterationId"] == 2  # the iteration of the commit this run built, not the latest (3)
     assert status["description"] == "prod: 2 to create, 1 to update; staging: no changes"
     assert status["targetUrl"] == f"{fake.collection_uri}Data%20Platform/_build/results?buildId=1234"
     assert fake.statuses[1]["description"] == "prod: no changes; staging: no changes"
@@ -178,9 +179,11 @@ def test_a_forged_marker_is_left_alone_and_a_failed_plan_fails_the_status(fake: 
 
 def test_no_plan_file_at_all_fails_the_status(fake: FakeAzdo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BRICKSYNC_PLAN_EXIT_CODE", "0")
+    monkeypatch.setenv("SYSTEM_PULLREQUEST_SOURCECOMMITID", "feedfacefeedfacefeedfacefeedfacefeedface")
     code, output = run(tmp_path, "plan-*.md")  # the shell passes an unmatched glob on as it is
     assert code == 0, output
     assert fake.statuses[-1]["state"] == "failed"
+    assert fake.statuses[-1]["iterationId"] == 3  # a commit no iteration has: the latest
     assert "no plan file plan-*.md" in fake.statuses[-1]["description"]
 
 

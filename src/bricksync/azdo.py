@@ -6,7 +6,8 @@ Retries 429 and 5xx a bounded number of times, honouring Retry-After; the token 
 the Authorization header and never reaches a message, log line or exception.
 
 REST reference (learn.microsoft.com/rest/api/azure/devops/git): Pull Request Threads - List /
-Create, Pull Request Thread Comments - Update, Pull Request Statuses - Create.
+Create, Pull Request Thread Comments - Update, Pull Request Iterations - List, Pull Request
+Statuses - Create.
 """
 
 from __future__ import annotations
@@ -146,9 +147,25 @@ class AzdoClient:
         self._call("PATCH", f"{self.pr.git_base}/threads/{thread_id}/comments/{comment_id}",
                    "update the plan comment", body={"content": content})
 
+    def iteration(self) -> int | None:
+        """The PR iteration this run planned: the one whose source commit is the commit built, else
+        the latest. A status policy with "Reset status whenever there are new changes" accepts only
+        statuses posted on an iteration, and a new push then resets this one."""
+        doc = self._call("GET", f"{self.pr.git_base}/iterations", "list the pull request's iterations")
+        iterations = [i for i in doc.get("value") or [] if isinstance(i.get("id"), int)]
+        commit = (self.pr.commit or "").lower()
+        same = [i["id"] for i in iterations
+                if commit and str((i.get("sourceRefCommit") or {}).get("commitId", "")).lower() == commit]
+        if same:
+            return max(same)
+        return max((i["id"] for i in iterations), default=None)
+
     def post_status(self, state: str, description: str, target_url: str | None) -> None:
         body: dict[str, Any] = {"state": state, "description": description,
                                 "context": {"genre": STATUS_GENRE, "name": STATUS_NAME}}
+        iteration = self.iteration()
+        if iteration is not None:
+            body["iterationId"] = iteration
         if target_url:
             body["targetUrl"] = target_url
         # Posting the same status again is harmless (the latest one per context counts): safe to retry.
