@@ -100,6 +100,21 @@ def pull_request_from_env(env: Mapping[str, str] = os.environ) -> PullRequest:
                        commit=env.get("SYSTEM_PULLREQUEST_SOURCECOMMITID") or None)
 
 
+class _Bearer(requests.auth.AuthBase):
+    """The token as an auth object, not a default header: requests then never swaps in ~/.netrc
+    credentials, drops it on a redirect to another host, and nothing prints it."""
+
+    def __init__(self, token: str):
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_Bearer(***)"
+
+
 class _Ambiguous(Exception):
     """The request may or may not have been carried out (5xx, lost connection)."""
 
@@ -117,7 +132,7 @@ class AzdoClient:
         self.sleep = sleep or time.sleep
         self.session = requests.Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": "bricksync"})
-        self._auth = {"Authorization": f"Bearer {pr.token}"}
+        self._auth = _Bearer(pr.token)
         self.calls = 0
 
     # --- the calls ---------------------------------------------------------------------------
@@ -207,7 +222,7 @@ class AzdoClient:
             self.calls += 1
             try:
                 resp = self.session.request(method, url, params={"api-version": version}, json=body,
-                                            headers=self._auth, timeout=self.timeout)
+                                            auth=self._auth, timeout=self.timeout)
             except requests.RequestException as exc:
                 problem = f"{type(exc).__name__} talking to {_host(url)}"
                 log.debug("%s %s: %s", method, url, problem)
