@@ -254,3 +254,12 @@ def test_the_token_never_appears_in_output_even_with_debug(fake: FakeAzdo, tmp_p
     assert "/threads" in output  # debug logging was on
     assert TOKEN not in output
     assert TOKEN not in "".join(t["comments"][0]["content"] for t in fake.threads)
+
+
+def test_a_retry_after_longer_than_bricksync_waits_is_reported_not_waited(fake: FakeAzdo, tmp_path: Path) -> None:
+    fake.faults.append(Fault("GET", r"/threads$", 429, retry_after="3600"))
+    write_plans(tmp_path, changed_plan())
+    code, output = run(tmp_path, "plan-prod.md")
+    assert code == 1
+    assert "asks to wait 3600 s (HTTP 429, Retry-After), longer than bricksync waits (30 s)" in output
+    assert fake.calls("GET", r"/threads$") == 1 and len(fake.statuses) == 1  # the status still went out
