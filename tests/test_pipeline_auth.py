@@ -66,7 +66,7 @@ def test_each_auth_choice_names_existing_templates_with_the_parameters_they_decl
     auth = next(p for p in pipeline["parameters"] if p["name"] == "auth")
     assert auth["default"] == "workloadIdentity" and tuple(auth["values"]) == AUTH_CHOICES
     refs = template_references(pipeline, [])
-    assert len(refs) == 5  # variables + export, plan, apply, drift steps
+    assert len(refs) >= 5  # variables + export, plan, apply, drift steps
     for choice in AUTH_CHOICES:
         for ref in refs:
             path = ROOT / ref["template"].replace("${{ parameters.auth }}", choice)
@@ -93,9 +93,25 @@ def test_workload_identity_stores_no_secret_and_uses_an_auth_type_the_sdk_has() 
     assert secret["env"]["ARM_CLIENT_SECRET"] == "$(ARM_CLIENT_SECRET)"
     group_vars = YAML(typ="safe", pure=True).load((TEMPLATES / "variables-variableGroup.yml").read_text())
     assert {"group": "bricksync-credentials"} in group_vars["variables"]
-    # Outside the templates, no step carries Databricks credentials and no variable group is linked.
+    # Outside the templates, no step carries Databricks credentials, no variable group is linked,
+    # and every step that talks to Databricks is signed in by a template.
     pipeline = PIPELINE.read_text()
     assert "ARM_" not in pipeline and not re.search(r"^\s*- group:", pipeline, re.MULTILINE)
+    plain = [s["script"] for s in plain_steps(load_pipeline(pipeline), [])]
+    assert plain and not [x for x in plain if re.search(r"bricksync (export|plan|apply|drift)\b", x)]
+
+
+def plain_steps(node, found: list[dict]) -> list[dict]:
+    if isinstance(node, dict):
+        if "script" in node and "template" not in node:
+            found.append(node)
+        for key, value in node.items():
+            if key != "parameters":  # a template call's script runs inside the template's step
+                plain_steps(value, found)
+    elif isinstance(node, list):
+        for value in node:
+            plain_steps(value, found)
+    return found
 
 
 # --- the Validate stage, run as the agent would ---------------------------------------------------
