@@ -186,7 +186,8 @@ class FakeAzdo:
                     return 400, _error("Context.Name is required")
                 if self.reset_on_new_changes and "iterationId" not in body:
                     return 403, _error("Pull request status rejected by status policy. Policy configuration "
-                                       "requires status to be posted on iteration")
+                                       "requires status to be posted on iteration",
+                                       "GitPullRequestStatusRejectedByPolicyException")
                 if "iterationId" in body and body["iterationId"] not in [i["id"] for i in self.iterations]:
                     return 404, _error(f"iteration {body['iterationId']} not found")
                 if body.get("state") not in STATES:
@@ -204,7 +205,7 @@ class FakeAzdo:
         return thread
 
 
-def _error(message: str) -> dict:
+def _error(message: str, type_key: str = "InvalidArgumentValueException") -> dict:
     return {"$id": "1", "innerException": None, "message": message,
-            "typeName": "Microsoft.TeamFoundation.SourceControl.WebServer.InvalidArgumentValueException",
-            "typeKey": "InvalidArgumentValueException", "errorCode": 0, "eventId": 3000}
+            "typeName": f"Microsoft.TeamFoundation.SourceControl.WebServer.{type_key}",
+            "typeKey": type_key, "errorCode": 0, "eventId": 3000}

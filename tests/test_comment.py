@@ -263,3 +263,13 @@ def test_a_retry_after_longer_than_bricksync_waits_is_reported_not_waited(fake: 
     assert code == 1
     assert "asks to wait 3600 s (HTTP 429, Retry-After), longer than bricksync waits (30 s)" in output
     assert fake.calls("GET", r"/threads$") == 1 and len(fake.statuses) == 1  # the status still went out
+
+
+def test_a_status_policy_refusal_is_not_blamed_on_permissions(fake: FakeAzdo, tmp_path: Path) -> None:
+    fake.iterations.clear()  # a PR without iterations: nothing to post the status on
+    write_plans(tmp_path, changed_plan())
+    code, output = run(tmp_path, "plan-prod.md")
+    assert code == 1 and len(fake.threads) == 1  # the comment still went out
+    assert "could not set the bricksync/plan status: a branch policy refused it (HTTP 403" in output
+    assert "requires status to be posted on iteration" in output
+    assert "Contribute to pull requests" not in output

@@ -256,6 +256,9 @@ class AzdoClient:
         raise AssertionError("unreachable")
 
     def _denied(self, resp: requests.Response, what: str) -> AzdoError:
+        if "RejectedByPolicy" in _type_key(resp):  # a status policy's own rule, not a missing permission
+            return AzdoError(f"could not {what}: a branch policy refused it (HTTP {resp.status_code}: "
+                             f"{_message(resp)})", resp.status_code)
         why = ("rejected the token" if resp.status_code == 401 else "refused the request")
         return AzdoError(
             f"could not {what}: Azure DevOps {why} (HTTP {resp.status_code}: {_message(resp)}). The build "
@@ -286,6 +289,13 @@ def _message(resp: requests.Response) -> str:
         text = resp.text if "json" in resp.headers.get("Content-Type", "") else ""
     text = " ".join(text.split())[:300] or resp.reason or "no message"
     return redact(text)
+
+
+def _type_key(resp: requests.Response) -> str:
+    try:
+        return str(resp.json().get("typeKey") or "")
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _retry_after(resp: requests.Response) -> float | None:
