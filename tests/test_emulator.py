@@ -190,10 +190,11 @@ def test_compute_permissions_workspace_and_identity(test_ws: EmulatorServer) -> 
     with pytest.raises(NotFound):
         w.cluster_policies.get(policy)
     job_id = create(w, name="perm")
+    test_ws.workspace.add_principals(groups=["data-eng"])
     w.jobs.update_permissions(str(job_id), access_control_list=[
         JobAccessControlRequest(group_name="data-eng", permission_level=JobPermissionLevel.CAN_MANAGE_RUN)])
     acl = w.jobs.get_permissions(str(job_id)).access_control_list
-    assert {(a.group_name or a.user_name) for a in acl} == {"data-eng", "bricksync@example.com"}
+    assert {(a.group_name or a.user_name) for a in acl} == {"data-eng", "bricksync@example.com", "admins"}
     w.workspace.mkdirs("/Workspace/dev/sales")
     w.workspace.import_("/Workspace/dev/sales/ingest", content=base64.b64encode(b"print(1)").decode(),
                         format=ImportFormat.SOURCE, language=Language.PYTHON)

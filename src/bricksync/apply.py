@@ -8,14 +8,18 @@ key before it is sent again, so a re-run or a retry never makes a duplicate.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from .aclplan import new_index
 from .errors import BricksyncError, Problem
 from .plan import Action, Plan
 from .render import KEY_TAG, fill_jobs, pending_jobs
 from .workspace import Workspace
+
+log = logging.getLogger("bricksync.apply")
 
 
 @dataclass
@@ -85,21 +89,43 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
         except BricksyncError as exc:
             return record(Outcome(action.key, "create", action.name, None, False, exc.render()))
         job_ids[action.key] = job_id
+        detail = "created (response lost; found by key, not sent again)" if recovered else "created"
+        failed = set_acl(action, job_id)
+        if failed:
+            return record(Outcome(action.key, "create", action.name, job_id, False, f"{detail}; {failed}"))
         return record(Outcome(action.key, "create", action.name, job_id, True,
-                              "created (response lost; found by key, not sent again)" if recovered else "created"))
+                              detail + ("; permissions set" if action.acl is not None else "")))
+
+    def set_acl(action: Action, job_id: int) -> str:
+        """The job's permission call, after its create/update; '' when done or none is needed."""
+        if action.acl is None:
+            return ""
+        try:
+            ws.set_job_permissions(job_id, action.acl, replace=action.acl_replace)
+        except BricksyncError as exc:
+            return f"permissions not set: {exc.render()}"
+        return ""
 
     def update(action: Action) -> Outcome:
-        settings = fill_jobs(action.settings or {}, job_ids)
-        missing = pending_jobs(settings)
-        if missing:
-            return record(Outcome(action.key, action.action, action.name, action.job_id, False,
-                                  f"skipped: job(s) it runs were not created: {', '.join(missing)}"))
-        try:
-            ws.reset_job(int(action.job_id or 0), settings)
-        except BricksyncError as exc:
-            return record(Outcome(action.key, action.action, action.name, action.job_id, False, exc.render()))
-        return record(Outcome(action.key, action.action, action.name, action.job_id, True,
-                              f"{len(action.changes)} field(s) changed"))
+        job_id = int(action.job_id or 0)
+        if action.settings is not None:  # None: only the permissions changed
+            settings = fill_jobs(action.settings, job_ids)
+            missing = pending_jobs(settings)
+            if missing:
+                return record(Outcome(action.key, action.action, action.name, action.job_id, False,
+                                      f"skipped: job(s) it runs were not created: {', '.join(missing)}"))
+            try:
+                ws.reset_job(job_id, settings)
+            except BricksyncError as exc:
+                return record(Outcome(action.key, action.action, action.name, action.job_id, False, exc.render()))
+        failed = set_acl(action, job_id)
+        if failed:
+            return record(Outcome(action.key, action.action, action.name, action.job_id, False, failed))
+        acl = sum(c.path.startswith("permissions[") for c in action.changes)
+        detail = f"{len(action.changes) - acl} field(s) changed" if action.settings is not None else ""
+        if action.acl is not None:
+            detail += (", " if detail else "") + f"{acl} permission(s) changed ({'PUT' if action.acl_replace else 'PATCH'})"
+        return record(Outcome(action.key, action.action, action.name, action.job_id, True, detail))
 
     def delete(action: Action) -> Outcome:
         try:
@@ -114,4 +140,16 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
         list(pool.map(update, [a for a in plan.actions if a.action in ("update", "adopt")]))
         if prune:
             list(pool.map(delete, plan.of("orphan")))
+    write_index(plan, ws, result)
     return result
+
+
+def write_index(plan: Plan, ws: Workspace, result: ApplyResult | None = None) -> None:
+    """Record which jobs' ACLs now hold (aclplan.py), so the next plan need not read them."""
+    if not (plan.acl_index_dirty or any(a.acl is not None for a in plan.actions)):
+        return
+    ok = {o.key: o.job_id for o in (result.outcomes if result else []) if o.ok and o.action != "delete"}
+    try:
+        ws.write_acl_index(plan.target, new_index(plan, ok))
+    except BricksyncError as exc:  # only costs the next plan some reads
+        log.warning("permissions index not written: %s", exc.render())

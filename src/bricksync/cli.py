@@ -186,9 +186,11 @@ def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, 
 @click.option("--out", "plan_file", type=click.Path(dir_okay=False), help="Save the plan for `apply PLANFILE`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--adopt", is_flag=True, help="Plan to take over unmanaged jobs with the same name.")
+@click.option("--refresh-permissions", is_flag=True,
+              help="Read every managed job's permissions (finds grants made by hand; drift always does).")
 @click.pass_context
 def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
-         plan_file: str | None, detailed_exitcode: bool, adopt: bool) -> None:
+         plan_file: str | None, detailed_exitcode: bool, adopt: bool, refresh_permissions: bool) -> None:
     """Show what apply would change in a target."""
     from .desired import DesiredState
 
@@ -199,7 +201,8 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
 
         ws = connect_target(cfg, target)
         with progress(f"Reading {target} jobs") as advance:
-            the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance)
+            the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
+                                   refresh_acls=refresh_permissions)
     print_plan(the_plan, out)
     _write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
@@ -219,19 +222,19 @@ def _confirm(question: str) -> bool:
 
 
 def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, prune: bool, adopt: bool,
-               parallelism: int) -> int:
+               parallelism: int, refresh_acls: bool = False) -> int:
     from .desired import DesiredState
 
     with contextlib.ExitStack() as stack:
         # Opened first: state/ is read while the SDK is imported and the target is read.
         desired = None if plan_file else stack.enter_context(DesiredState(cfg.state_dir))
         return _apply_with(cfg, target, desired, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                           parallelism=parallelism)
+                           parallelism=parallelism, refresh_acls=refresh_acls)
 
 
 def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None, yes: bool, prune: bool,
-                adopt: bool, parallelism: int) -> int:
-    from .apply import execute_plan
+                adopt: bool, parallelism: int, refresh_acls: bool = False) -> int:
+    from .apply import execute_plan, write_index
     from .plan import Plan
     from .reconcile import connect_target, live_fingerprint, plan_target
     from .report import print_plan
@@ -260,11 +263,13 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
             the_plan = saved
         else:
             with progress(f"Reading {target} jobs") as advance:
-                the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance)
+                the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
+                                       refresh_acls=refresh_acls)
         print_plan(the_plan, out)
         writes = [a for a in the_plan.actions if a.writes]
         deletes = the_plan.of("orphan") if prune else []
         if not writes and not deletes:
+            write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
             out.print("[green]Nothing to apply.[/green]")
             return 0
         if deletes:
@@ -295,12 +300,14 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
 @click.option("--prune", is_flag=True, help="Also delete managed jobs that have no state file.")
 @click.option("--adopt", is_flag=True, help="Take over unmanaged jobs with the same name.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--refresh-permissions", is_flag=True,
+              help="Read every managed job's permissions (finds grants made by hand; drift always does).")
 @click.pass_context
 def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, prune: bool, adopt: bool,
-          parallelism: int) -> None:
+          parallelism: int, refresh_permissions: bool) -> None:
     """Create and update target jobs to match state/ (only what the plan needs)."""
     sys.exit(_run_apply(_config(ctx), target, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                        parallelism=parallelism))
+                        parallelism=parallelism, refresh_acls=refresh_permissions))
 
 
 # --- drift --------------------------------------------------------------------------------
@@ -324,7 +331,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
         from .reconcile import connect_target, plan_target
 
         ws = connect_target(cfg, target)
-        the_plan = plan_target(cfg, target, ws, desired)
+        the_plan = plan_target(cfg, target, ws, desired, refresh_acls=True)  # hand-made grants are drift
     from .drift import awaiting_export
     from .report import azure_lines, in_azure_pipelines, print_plan
 
@@ -342,7 +349,8 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
             click.echo(redact(line))
     drifted = the_plan.has_changes or bool(awaiting)
     if heal and the_plan.has_changes:
-        code = _run_apply(cfg, target, plan_file=None, yes=True, prune=False, adopt=False, parallelism=8)
+        code = _run_apply(cfg, target, plan_file=None, yes=True, prune=False, adopt=False, parallelism=8,
+                          refresh_acls=True)
         if code:
             sys.exit(code)
     if fail_on_drift and drifted:

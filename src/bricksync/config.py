@@ -6,6 +6,7 @@ unified auth (env vars, ~/.databrickscfg, Azure CLI / service principal) supplie
 Pipeline variables override mappings (the seed pipeline's "mappings as pipeline variables"):
   BRICKSYNC_<TARGET>_<KIND>="from=to;from2=to2"   KIND: CLUSTERS, INSTANCE_POOLS, POLICIES,
                                                    WAREHOUSES, PIPELINES, PATH_REWRITES, RUN_AS
+  BRICKSYNC_<TARGET>_PRINCIPALS="from=to;..." (added over principals), BRICKSYNC_<TARGET>_PERMISSIONS=MODE
   BRICKSYNC_<TARGET>_HOST / BRICKSYNC_<TARGET>_PROFILE, BRICKSYNC_SOURCE_HOST / _PROFILE
 <TARGET> is the target name upper-cased with every non-alphanumeric character as `_`.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BricksyncError, Problem, did_you_mean
+from .permissions import MODES, Entry, check_entries, from_state
 from .yamlio import line_of, parse, plain
 
 COMPUTE_KINDS = {  # config key -> reference kind in state files
@@ -68,6 +70,15 @@ class TargetConfig(WorkspaceRef):
     run_as: dict[str, str] = field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     prune: bool = False
+    # Job permissions (see permissions.py): how they are managed, principal names mapped from the
+    # source (run_as entries serve too; these win), and entries every job gets in this target.
+    permissions: str = "ignore"
+    principals: dict[str, str] = field(default_factory=dict)
+    permissions_add: list[Entry] = field(default_factory=list)
+
+    def principal_mapping(self) -> dict[str, str]:
+        """One mapping for run_as and permissions: `principals` over `run_as`."""
+        return {**self.run_as, **self.principals}
 
     def compute_name(self, kind: str, source_name: str) -> str:
         """Target name for a source compute name: mapped, or the same name (seed step 12)."""
@@ -95,7 +106,7 @@ class Config:
 
 # --- validation ----------------------------------------------------------------------------
 
-STR, BOOL, STRMAP, ANYMAP = "a string", "true or false", "a mapping of strings", "a mapping"
+STR, BOOL, STRMAP, ANYMAP, LIST = "a string", "true or false", "a mapping of strings", "a mapping", "a list"
 SCHEMA: dict[str, Any] = {
     "source": {
         "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL,
@@ -106,6 +117,7 @@ SCHEMA: dict[str, Any] = {
         "profile": STR, "host": STR, "path_rewrites": STRMAP, "run_as": STRMAP, "prune": BOOL,
         "overrides": {"*": ANYMAP},
         "compute": {k: STRMAP for k in COMPUTE_KINDS},
+        "permissions": STR, "principals": STRMAP, "permissions_add": LIST,
     }},
 }
 
@@ -140,6 +152,8 @@ def _check(node: Any, spec: Any, where: str, file: str, line: int | None, proble
             fail("expected a mapping of names to strings")
     elif spec == ANYMAP and node is not None and not isinstance(node, dict):
         fail("expected a mapping")
+    elif spec == LIST and node is not None and not isinstance(node, list):
+        fail("expected a list")
 
 
 def _env_pairs(value: str, var: str) -> dict[str, str]:
@@ -168,6 +182,9 @@ def _apply_env(target: TargetConfig, env: Mapping[str, str]) -> None:
         target.path_rewrites.update(_env_pairs(env[prefix + "PATH_REWRITES"], prefix + "PATH_REWRITES"))
     if prefix + "RUN_AS" in env:
         target.run_as.update(_env_pairs(env[prefix + "RUN_AS"], prefix + "RUN_AS"))
+    if prefix + "PRINCIPALS" in env:
+        target.principals.update(_env_pairs(env[prefix + "PRINCIPALS"], prefix + "PRINCIPALS"))
+    target.permissions = env.get(prefix + "PERMISSIONS", target.permissions).strip().lower()
     target.host = env.get(prefix + "HOST", target.host)
     target.profile = _profile(env.get(prefix + "PROFILE", target.profile))
 
@@ -217,8 +234,18 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
             path_rewrites=dict(t.get("path_rewrites") or {}), compute=compute,
             run_as=dict(t.get("run_as") or {}), overrides=dict(t.get("overrides") or {}),
             prune=bool(t.get("prune", False)),
+            permissions=t.get("permissions", "ignore"), principals=dict(t.get("principals") or {}),
         )
+        added = t.get("permissions_add")
+        for where, message in check_entries(added):
+            problems.append(Problem(message, file=file, field=f"targets.{name}.permissions_add{where}"))
+        if not check_entries(added):
+            target.permissions_add = from_state(added)
         _apply_env(target, env)
+        if target.permissions not in MODES:
+            hint = did_you_mean(target.permissions, MODES)
+            problems.append(Problem(f"expected one of {', '.join(MODES)}, got {target.permissions!r}{hint}",
+                                    file=file, field=f"targets.{name}.permissions"))
         for prefix in target.path_rewrites:
             if not prefix.startswith("/"):
                 problems.append(Problem(f"path rewrite '{prefix}' must be an absolute path", file=file,

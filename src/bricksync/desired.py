@@ -43,6 +43,7 @@ class Summary:
 
     links: DocLinks
     digest: str | None  # of the canonical settings rendered for the target; None: plan it in full
+    permissions: list[dict] | None = None  # the file's `permissions:` as written (None: not in the file)
 
     @property
     def key(self) -> str:
@@ -83,7 +84,7 @@ class StateSlice:
             links = DocLinks.of(doc)
             # A `${job:KEY}` needs the target's job IDs, which only the main process has.
             ready = not found and not links.job_edges and target is not None and inventory is not None
-            out.append(Summary(links, _digest_for(doc, target, inventory) if ready else None))
+            out.append(Summary(links, _digest_for(doc, target, inventory) if ready else None, doc.permissions))
         return out, problems
 
     def full(self, keys: set[str]) -> list[StateDoc]:

@@ -16,6 +16,7 @@ from .config import Config
 from .errors import BricksyncError, Problem
 from .keys import assign_keys
 from .normalize import digest, normalize_job
+from .permissions import from_api, to_state
 from .snapshot import snapshot_job
 from .state import GitRepo, StateDoc, StateStore, blob_id, parse_state, render_state
 from .validate import validate_docs
@@ -77,6 +78,7 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) ->
     if not selected:
         return result
     inventory = ws.inventory()
+    acls = read_acls(ws, [j["job_id"] for j in selected])
     known = {d.source_job_id: d.key for d in docs if d.source_job_id is not None}
     names = [(j["job_id"], (j.get("settings") or {}).get("name", "")) for j in selected]
     keys = assign_keys(names, known, {d.key for d in docs})
@@ -89,10 +91,14 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) ->
         settings, job_problems = snapshot_job(
             job, key=key, notebook_root=cfg.source.notebook_root, select_tag=cfg.source.select.tag,
             inventory=inventory, job_keys=job_keys)
+        acl = acls.get(job["job_id"])
+        if isinstance(acl, Problem):
+            job_problems = [*job_problems, Problem(acl.message, job=name, field="permissions")]
         if job_problems:
             result.rejected.append((name, job_problems))
             continue
-        text = render_state(StateDoc(key=key, settings=settings or {}, source_job_id=job["job_id"]))
+        text = render_state(StateDoc(key=key, settings=settings or {}, source_job_id=job["job_id"],
+                                     permissions=acl if isinstance(acl, list) else None))
         file = store.display(store.path_for(key))
         new_docs[key] = parse_state(text.encode(), file)  # exactly what a reader will see
         candidates.append((job, key, text))
@@ -111,6 +117,19 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) ->
                                            text=text, tags=dict((job.get("settings") or {}).get("tags") or {}),
                                            digest=digest(normalize_job(job, ordered=False, copy=False))))
     return result
+
+
+def read_acls(ws: Workspace, job_ids: list[int]) -> dict[int, list[dict] | Problem]:
+    """job id -> its direct permission entries in state form (one GET per job, 8 at a time), or the
+    problem that stopped the read (that job is not exported; the others are)."""
+    def one(job_id: int) -> list[dict] | Problem:
+        try:
+            return to_state(from_api(ws.job_permissions(job_id)))
+        except BricksyncError as exc:
+            return Problem(exc.render())
+
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="acl") as pool:
+        return dict(zip(job_ids, pool.map(one, job_ids), strict=True))
 
 
 def _classify(result: ExportResult, store: StateStore, git: GitRepo | None) -> None:

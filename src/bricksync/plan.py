@@ -37,6 +37,8 @@ class Change:
     def describe(self) -> str:
         if self.op == "+":
             return f"+ {self.path}: {fmt(self.after)}"
+        if self.op == "-" and self.path.startswith("permissions["):
+            return f"- {self.path}: {fmt(self.before)}"  # a revoked grant
         if self.op == "-":
             return f"- {self.path}: {fmt(self.before)} → (unset)"
         return f"~ {self.path}: {fmt(self.before)} → {fmt(self.after)}"
@@ -48,11 +50,16 @@ class Action:
     action: str  # create | update | adopt | no-op | orphan | conflict
     name: str
     job_id: int | None = None
-    settings: dict | None = None  # what apply sends (jobs/create or jobs/reset)
+    settings: dict | None = None  # what apply sends (jobs/create or jobs/reset); None on a permissions-only update
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     job_ids: list[int] = field(default_factory=list)  # conflict: every job carrying the key
     file: str | None = None
+    # Permissions (aclplan.py): the access_control_list to send after the create/update (None:
+    # no permission call), PUT (replace) or PATCH, and the digest of the job's desired ACL.
+    acl: list[dict] | None = None
+    acl_replace: bool = False
+    acl_digest: str | None = None
 
     @property
     def writes(self) -> bool:
@@ -77,6 +84,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     fingerprint: str = ""
     watched: list[int] = field(default_factory=list)  # live jobs the fingerprint covers
+    acl_index_dirty: bool = False  # the target's permissions index should be written after apply
 
     def of(self, kind: str) -> list[Action]:
         return [a for a in self.actions if a.action == kind]
@@ -103,7 +111,8 @@ class Plan:
         actions = [Action(**{**a, "changes": [Change(**c) for c in a.get("changes", [])]})
                    for a in data.get("actions", [])]
         return cls(target=data["target"], host=data["host"], actions=actions, warnings=data.get("warnings", []),
-                   fingerprint=data.get("fingerprint", ""), watched=data.get("watched", []))
+                   fingerprint=data.get("fingerprint", ""), watched=data.get("watched", []),
+                   acl_index_dirty=bool(data.get("acl_index_dirty", False)))
 
 
 def fmt(value: Any) -> str:

@@ -7,12 +7,14 @@ import marshal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from .aclplan import apply_acls, to_read, wanted
 from .bulk import bulk_data
 from .config import Config
 from .desired import DesiredState, Summary
 from .errors import BricksyncError
 from .normalize import digest, normalize_job
-from .plan import Plan, Unchanged, build_plan, fingerprint
+from .permissions import Identity
+from .plan import ORDER, Plan, Unchanged, build_plan, fingerprint
 from .render import managed_key
 from .schema import schema_table
 from .validate import check_across
@@ -44,24 +46,29 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
 
 
 def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *,
-                adopt: bool = False, on_page=None) -> Plan:
+                adopt: bool = False, on_page=None, refresh_acls: bool = False) -> Plan:
     """Read the target's jobs a page at a time (digesting each managed one while the next page
     is on its way) while `desired` checks and renders state/ elsewhere; then compare digests
     and plan in full only the jobs that differ."""
     with bulk_data():
-        return _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page)
+        return _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page, refresh_acls=refresh_acls)
 
 
 def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *, adopt: bool,
-                 on_page) -> Plan:
+                 on_page, refresh_acls: bool) -> Plan:
     target = cfg.target(target_name)
     started = time.perf_counter()
     live: list[dict] = []  # a few fields of each job; the whole job is kept packed in `packed`
     packed: dict[int, bytes] = {}
     digests: dict[int, str] = {}  # live job id -> digest of its canonical settings
     requested = False
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inventory") as pool:
+    acls = target.permissions != "ignore"
+    with ThreadPoolExecutor(max_workers=3 if acls else 1, thread_name_prefix="inventory") as pool:
         pending_inventory = pool.submit(ws.inventory)
+        # Permissions: who applies (for the lockout check) and the index of ACLs known to hold,
+        # each one call, while the pages arrive.
+        pending_me = pool.submit(ws.me) if target.permissions == "manage" else None
+        pending_index = pool.submit(ws.read_acl_index, target_name) if acls and not refresh_acls else None
         for page in ws.job_pages():
             for job in page:
                 job_id = int(job["job_id"])
@@ -75,6 +82,8 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
             if on_page:
                 on_page(len(page))
         inventory = pending_inventory.result()
+        me = Identity.from_scim(pending_me.result()) if pending_me else None
+        index = pending_index.result() if pending_index else {}
     if not requested:
         desired.request(schema_table(), target, inventory)
     fetched = time.perf_counter()
@@ -93,6 +102,16 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
               len(summaries), time.perf_counter() - loaded)
     if problems:
         raise BricksyncError(problems)
+    if acls:
+        want, acl_problems = wanted(summaries, target, me)
+        if acl_problems:  # the service would refuse these: named now, before any write
+            raise BricksyncError(acl_problems)
+        ids = to_read(plan, want, index, refresh_acls)
+        read_started = time.perf_counter()
+        apply_acls(plan, want, ws.job_permissions_many(ids), index, target.permissions)
+        plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
+        log.debug("plan %s: %d job ACLs read in %.2fs (%d vouched for by the index)", target_name, len(ids),
+                  time.perf_counter() - read_started, len(want) - len(ids))
     return plan
 
 

@@ -89,8 +89,9 @@ def render(doc: StateDoc, target: TargetConfig, inventory: Inventory, job_ids: d
     run_as = settings.get("run_as")
     if isinstance(run_as, dict) and len(run_as) == 1:
         current = next(iter(run_as.values()))
-        if current in target.run_as:
-            settings["run_as"] = principal(target.run_as[current])
+        mapping = target.principal_mapping()  # run_as and permissions share one mapping
+        if current in mapping:
+            settings["run_as"] = principal(mapping[current])
     settings["tags"] = {**(settings.get("tags") or {}), KEY_TAG: doc.key, MANAGED_TAG: MANAGED_VALUE}
     return settings, problems
 

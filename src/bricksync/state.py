@@ -23,7 +23,7 @@ Written by `bricksync export` from the source workspace; review changes in the p
 To change the job, change it in the source workspace and export again (or edit here: the
 field names are the Jobs API's JobSettings). IDs appear as ${kind:NAME}; paths as in the source."""
 
-TOP_KEYS = ("bricksync", "job")
+TOP_KEYS = ("bricksync", "permissions", "job")
 META_KEYS = ("key", "source_job_id")
 
 
@@ -35,6 +35,9 @@ class StateDoc:
     file: str = ""
     lines: dict[str, int] = field(default_factory=dict)  # "job" / "job.tasks" -> 1-based line
     node: Any = None  # parsed settings node (for line numbers)
+    # Direct grants as exported ({user_name|group_name|service_principal_name, level}, sorted);
+    # None: the file has no `permissions:` (the job's permissions are not managed from here).
+    permissions: list[dict] | None = None
 
 
 def render_state(doc: StateDoc) -> str:
@@ -42,7 +45,11 @@ def render_state(doc: StateDoc) -> str:
     meta: dict[str, Any] = {"key": doc.key}
     if doc.source_job_id is not None:
         meta["source_job_id"] = doc.source_job_id
-    return dump({"bricksync": meta, "job": doc.settings}, header=HEADER)
+    body: dict[str, Any] = {"bricksync": meta}
+    if doc.permissions is not None:
+        body["permissions"] = doc.permissions
+    body["job"] = doc.settings
+    return dump(body, header=HEADER)
 
 
 def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
@@ -71,11 +78,17 @@ def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
     if not isinstance(settings, dict):
         problems.append(Problem("missing 'job' (the job settings mapping)", file=file,
                                 line=line_of(raw, "job"), field="job"))
+    perms = raw.get("permissions")
+    if "permissions" in raw and not isinstance(perms, list):
+        problems.append(Problem("expected a list of {user_name | group_name | service_principal_name, level}",
+                                file=file, line=line_of(raw, "permissions"), field="permissions"))
     if problems:
         raise BricksyncError(problems)
     settings_data = plain(settings) if lines or type(settings) is not dict else settings
+    perms_data = None if perms is None else plain(perms) if lines or type(perms) is not list else perms
     return StateDoc(key=meta["key"], settings=settings_data, source_job_id=source_id, file=file,
-                    lines={"job": line_of(raw, "job") or 0}, node=settings)
+                    lines={"job": line_of(raw, "job") or 0, "permissions": line_of(raw, "permissions") or 0},
+                    node=settings, permissions=perms_data)
 
 
 @functools.cache

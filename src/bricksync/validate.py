@@ -7,6 +7,7 @@ from pathlib import PurePath
 
 from .errors import Problem, did_you_mean
 from .keys import KEY_RE
+from .permissions import check_entries
 from .references import ANY_PLACEHOLDER_RE, parse_placeholder, reference_sites
 from .schema import SchemaTable, check_job_settings
 from .secrets import find_secrets, may_hold_secrets
@@ -73,6 +74,9 @@ def validate_doc(doc: StateDoc, schema: SchemaTable | None = None) -> list[Probl
                                        job=name, line=doc.lines.get("job"), table=schema))
     for message, where in _tag_problems(doc.settings.get("tags")):
         fail(message, where)
+    for where, message in check_entries(doc.permissions):
+        problems.append(Problem(message, file=doc.file, job=name, field=f"permissions{where}",
+                                line=doc.lines.get("permissions") or None))
     if _clean_strings(doc.settings):
         return problems
     for where, value in _strings(doc.settings, ""):

@@ -46,6 +46,9 @@ log = logging.getLogger("bricksync.workspace")
 JOBS = "/api/2.2/jobs"
 PAGE_SIZE = 100  # the Jobs API maximum for jobs/list
 LOCK_DIR = "/Shared/.bricksync/locks"
+ACL_INDEX_DIR = "/Shared/.bricksync/permissions"  # per target: job id -> digest of the ACL last applied
+PERMISSIONS = "/api/2.0/permissions/jobs"
+ACL_READERS = 16  # permission reads in flight at once
 IDEMPOTENT_500_RETRIES = 3
 
 
@@ -264,6 +267,62 @@ class Workspace:
             return  # already gone: the goal is reached
         except DatabricksError as exc:
             raise _api_error(exc, f"delete job {job_id}", None) from None
+
+    # --- job permissions (permissions.py turns them into state entries) -------------------
+    def job_permissions(self, job_id: int) -> dict:
+        """GET /api/2.0/permissions/jobs/{id}: the whole response (direct and inherited entries)."""
+        try:
+            return self._do("GET", f"{PERMISSIONS}/{job_id}")
+        except DatabricksError as exc:
+            raise _api_error(exc, f"read permissions of job {job_id}", None) from None
+
+    def job_permissions_many(self, job_ids: list[int], parallelism: int = ACL_READERS) -> dict[int, dict]:
+        """Several jobs' permissions, `parallelism` calls at a time (the API has no batch read)."""
+        if not job_ids:
+            return {}
+        with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(job_ids))),
+                                thread_name_prefix=f"{self.label}-acl") as pool:
+            return dict(zip(job_ids, pool.map(self.job_permissions, job_ids), strict=True))
+
+    def set_job_permissions(self, job_id: int, access_control_list: list[dict], *, replace: bool) -> dict:
+        """PUT (replace the direct entries) or PATCH (add to them). Both are safe to repeat."""
+        try:
+            return self._do("PUT" if replace else "PATCH", f"{PERMISSIONS}/{job_id}",
+                            body={"access_control_list": access_control_list})
+        except DatabricksError as exc:
+            raise _api_error(exc, f"{'set' if replace else 'update'} permissions of job {job_id}", None) from None
+
+    def me(self) -> dict:
+        """SCIM Me: who the credentials are (userName; an application ID for a service principal)."""
+        try:
+            return self._do("GET", "/api/2.0/preview/scim/v2/Me")
+        except DatabricksError as exc:
+            raise _api_error(exc, "read the current identity (SCIM Me)", None) from None
+
+    def acl_index_path(self, target: str) -> str:
+        return f"{ACL_INDEX_DIR}/{target}.json"
+
+    def read_acl_index(self, target: str) -> dict[str, str]:
+        """job id -> digest of the ACL bricksync last applied and saw hold (empty when none)."""
+        try:
+            data = self._do("GET", "/api/2.0/workspace/export", query={"path": self.acl_index_path(target)})
+            doc = json.loads(base64.b64decode(data.get("content", "")) or b"{}")
+        except NotFound:
+            return {}
+        except (DatabricksError, ValueError) as exc:
+            log.warning("permissions index of %s unreadable (%s): every ACL is read", target, type(exc).__name__)
+            return {}
+        jobs = doc.get("jobs") if isinstance(doc, dict) and doc.get("version") == 1 else None
+        return {str(k): str(v) for k, v in jobs.items()} if isinstance(jobs, dict) else {}
+
+    def write_acl_index(self, target: str, jobs: dict[str, str]) -> None:
+        content = base64.b64encode(json.dumps({"version": 1, "jobs": jobs}, sort_keys=True).encode()).decode()
+        try:
+            self._do("POST", "/api/2.0/workspace/mkdirs", body={"path": ACL_INDEX_DIR})
+            self._do("POST", "/api/2.0/workspace/import", body={
+                "path": self.acl_index_path(target), "format": "AUTO", "content": content, "overwrite": True})
+        except DatabricksError as exc:
+            raise _api_error(exc, "write the permissions index", None) from None
 
     # --- compute inventory ----------------------------------------------------------------
     def inventory(self) -> Inventory:

@@ -127,6 +127,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/__emulator/faults" and method == "POST":
             emu.faults.add(FaultRule(**body))
             return 200, {}, {}, False
+        if path == "/__emulator/principals" and method == "POST":
+            # {"users": [...], "groups": [...], "service_principals": [...], "admin": bool}
+            with emu.workspace.lock:
+                emu.workspace.add_principals(**body)
+            return 200, {}, {}, False
         return 404, {"error_code": "ENDPOINT_NOT_FOUND", "message": path}, {}, False
 
     @staticmethod

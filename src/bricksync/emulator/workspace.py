@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from . import acl
 from .errors import ApiError, already_exists, invalid, not_found
 from .jobs import JobStore, Referents
 
@@ -39,7 +40,8 @@ class EmulatedWorkspace:
         self.lock = threading.RLock()
         self.jobs = JobStore(id_base=id_base, user=user, clock_ms=lambda: int(time.time() * 1000))
         self.resources: dict[str, dict[str, dict]] = {kind: {} for kind in RESOURCES}
-        self.permissions: dict[int, list[dict]] = {}
+        self.permissions: dict[int, dict[tuple[str, str], str]] = {}  # job id -> direct entries
+        self.directory = acl.Directory(user)
         self.objects: dict[str, dict] = {"/": {"object_type": "DIRECTORY", "path": "/", "object_id": 1}}
         self._seq = 0
         self._prefix = hashlib.sha1(name.encode()).hexdigest()[:4]
@@ -173,40 +175,46 @@ class EmulatedWorkspace:
         ]
         return {"objects": children} if children else {}
 
-    # --- permissions ---------------------------------------------------------------------
+    # --- permissions (emulator/acl.py has the rules) --------------------------------------
+    def _direct(self, jid: int) -> dict[tuple[str, str], str]:
+        if jid not in self.permissions:  # the creator owns a job until told otherwise
+            creator = str(self.jobs.jobs[jid].get("creator_user_name") or self.user)
+            kind = "service_principal_name" if creator in self.directory.service_principals else "user_name"
+            self.permissions[jid] = {(kind, creator): "IS_OWNER"}
+        return self.permissions[jid]
+
     def job_permissions(self, job_id: str) -> dict:
         jid = int(self.jobs._require(job_id)["job_id"])
-        acl = self.permissions.get(jid) or [
-            {"user_name": self.jobs.jobs[jid]["creator_user_name"],
-             "all_permissions": [{"permission_level": "IS_OWNER", "inherited": False}]}]
-        return {"object_id": f"/jobs/{jid}", "object_type": "job", "access_control_list": copy.deepcopy(acl)}
+        return acl.read(jid, self._direct(jid))
 
     def set_job_permissions(self, job_id: str, body: dict, replace: bool) -> dict:
         jid = int(self.jobs._require(job_id)["job_id"])
-        current = {} if replace else {
-            self._principal(e): e for e in self.job_permissions(str(jid))["access_control_list"]}
-        for entry in body.get("access_control_list", []):
-            level = entry.get("permission_level")
-            if level not in ("CAN_VIEW", "CAN_MANAGE_RUN", "CAN_MANAGE", "IS_OWNER"):
-                raise invalid(f"Invalid permission level {level!r}")
-            principal = {k: v for k, v in entry.items() if k != "permission_level"}
-            current[self._principal(principal)] = {
-                **principal, "all_permissions": [{"permission_level": level, "inherited": False}]}
-        self.permissions[jid] = list(current.values())
+        self.permissions[jid] = acl.change(self._direct(jid), body, replace=replace, caller=self.user,
+                                           directory=self.directory)
         return self.job_permissions(str(jid))
 
-    @staticmethod
-    def _principal(entry: dict) -> str:
-        for field in ("user_name", "group_name", "service_principal_name"):
-            if field in entry:
-                return f"{field}:{entry[field]}"
-        raise invalid("An access control entry needs user_name, group_name or service_principal_name")
+    def add_principals(self, users: list[str] | None = None, groups: list[str] | None = None,
+                       service_principals: list[str] | None = None, admin: bool | None = None) -> None:
+        """Make principals known (permissions name only known ones); `admin`: is the caller an admin."""
+        self.directory.add(users or [], groups or [], service_principals or [])
+        if admin is not None:
+            (self.directory.groups["admins"].add if admin else self.directory.groups["admins"].discard)(self.user)
+
+    def me(self) -> dict:
+        groups = [{"display": g, "value": g, "$ref": f"Groups/{g}"} for g in self.directory.groups_of(self.user)]
+        return {"id": "1", "userName": self.user, "displayName": self.user.split("@")[0], "active": True,
+                "emails": [{"value": self.user, "primary": True}], "groups": groups}
 
     # --- snapshot (the --state file) --------------------------------------------------------
     def snapshot(self) -> dict:
         return {
             "jobs": list(self.jobs.jobs.values()), "next_job_id": self.jobs.next_id,
-            "resources": self.resources, "permissions": {str(k): v for k, v in self.permissions.items()},
+            "resources": self.resources,
+            "permissions": {str(k): [[kind, name, level] for (kind, name), level in v.items()]
+                            for k, v in self.permissions.items()},
+            "principals": {"users": sorted(self.directory.users), "service_principals":
+                           sorted(self.directory.service_principals),
+                           "groups": {g: sorted(m) for g, m in self.directory.groups.items()}},
             "objects": self.objects, "seq": self._seq,
         }
 
@@ -215,7 +223,14 @@ class EmulatedWorkspace:
         self.jobs.next_id = int(data.get("next_job_id", self.jobs.next_id))
         for kind in RESOURCES:
             self.resources[kind] = data.get("resources", {}).get(kind, {})
-        self.permissions = {int(k): v for k, v in data.get("permissions", {}).items()}
+        self.permissions = {int(k): {(kind, name): level for kind, name, level in v}
+                            for k, v in data.get("permissions", {}).items() if isinstance(v, list)
+                            and all(isinstance(e, list) for e in v)}
+        principals = data.get("principals") or {}
+        self.directory.users.update(principals.get("users", []))
+        self.directory.service_principals.update(principals.get("service_principals", []))
+        for group, members in (principals.get("groups") or {}).items():
+            self.directory.groups.setdefault(group, set()).update(members)
         self.objects = data.get("objects", self.objects)
         self._seq = int(data.get("seq", 0))
 
@@ -298,18 +313,20 @@ def _routes() -> list[tuple[str, str, Handler]]:
         ("POST", "/api/2.0/workspace/import", lambda ws, q, b, m: ws.import_object(b)),
         ("POST", "/api/2.0/workspace/delete", lambda ws, q, b, m: ws.delete_object(b)),
         # identity
-        ("GET", "/api/2.0/preview/scim/v2/Me", lambda ws, q, b, m: {
-            "id": "1", "userName": ws.user, "displayName": ws.user.split("@")[0], "active": True,
-            "emails": [{"value": ws.user, "primary": True}]}),
+        ("GET", "/api/2.0/preview/scim/v2/Me", lambda ws, q, b, m: ws.me()),
     ]
     routes += [(meth, p.replace("/api/2.2/", "/api/2.1/"), h) for meth, p, h in routes if p.startswith(J)]
     return routes
 
 
 def _create_job(ws: EmulatedWorkspace, body: dict) -> dict:
+    acl_entries = body.get("access_control_list")
+    if acl_entries:  # checked before the job exists: a refused ACL creates nothing
+        acl.change({("user_name", ws.user): "IS_OWNER"}, {"access_control_list": acl_entries}, replace=False,
+                   caller=ws.user, directory=ws.directory)
     result = ws.jobs.create(body, ws.referents())
-    if body.get("access_control_list"):
-        ws.set_job_permissions(str(result["job_id"]), body, replace=False)
+    if acl_entries:
+        ws.set_job_permissions(str(result["job_id"]), {"access_control_list": acl_entries}, replace=False)
     return result
 
 
