@@ -238,8 +238,9 @@ def rule_problems(want: list[Entry], mode: str, me: Identity | None) -> list[str
     if mode == "manage":
         owners = [e for e in want if e.level == "IS_OWNER"]
         if len(owners) != 1:
-            problems.append(f"exactly one IS_OWNER is required (the service refuses anything else), found "
-                            f"{len(owners)}" + (f": {', '.join(e.label for e in owners)}" if owners else ""))
+            problems.append(f"exactly one IS_OWNER is required, found {len(owners)}"
+                            + (f" ({', '.join(e.label for e in owners)})" if owners else "")
+                            + ": the service refuses anything else")
     for e in want:
         if e.level == "IS_OWNER" and e.kind == "group_name":
             problems.append(f"{e.label} cannot be IS_OWNER: a job's owner must be a user or service principal")
