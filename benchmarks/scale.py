@@ -84,12 +84,113 @@ def compute_state(names: dict[str, list[str]], prefix: str) -> tuple[dict, dict[
     return resources, ids
 
 
-def write_state(path: Path, resources: dict, jobs: list[dict], id_base: int) -> None:
+def write_state(path: Path, resources: dict, jobs: list[dict], id_base: int,
+                acls: list[list[list[str]]] | None = None, principals: dict | None = None) -> None:
     now = int(time.time() * 1000)
     records = [{"job_id": id_base + i, "creator_user_name": "bench@example.com", "run_as_user_name": "bench@example.com",
                 "created_time": now, "settings": fill_defaults(json.loads(json.dumps(s)))} for i, s in enumerate(jobs)]
+    permissions = {str(id_base + i): acl for i, acl in enumerate(acls or [])}
     path.write_text(json.dumps({"jobs": records, "next_job_id": id_base + len(jobs), "resources": resources,
-                                "permissions": {}, "seq": 1000}))
+                                "permissions": permissions, "principals": principals or {}, "seq": 1000}))
+
+
+# --- the permissions scenario (issue 11) ----------------------------------------------------
+SP_SRC, SP_TGT = "11111111-2222-4333-8444-555555555555", "99999999-8888-4777-8666-555555555555"
+TEAMS = [f"team{i}" for i in range(40)]
+
+
+def source_acl(i: int) -> list[list[str]]:
+    """A realistic job ACL: an owner, a viewing group, the team running it, a managing service principal."""
+    return [["user_name", "alice@example.com", "IS_OWNER"], ["group_name", "data-eng", "CAN_VIEW"],
+            ["group_name", TEAMS[i % 40], "CAN_MANAGE_RUN"], ["service_principal_name", SP_SRC, "CAN_MANAGE"]]
+
+
+def permissions_config(mode: str) -> str:
+    return config_yaml() + f"""    permissions: {mode}
+    principals: {{alice@example.com: alice.prod@example.com, data-eng: data-eng-prod, {SP_SRC}: {SP_TGT}}}
+    permissions_add:
+      - {{group_name: ops, level: CAN_MANAGE_RUN}}
+"""
+
+
+def bench_permissions(n: int, latency: float, rows: list[dict]) -> None:
+    """No-op plan in `manage` mode against today's (`ignore`) no-op plan, plus the full ACL read that
+    drift and --refresh-permissions make."""
+    tmp = Path(tempfile.mkdtemp(prefix=f"bricksync-bench-acl-{n}-"))
+    src_res, src_ids = compute_state({"cluster": ["dev-shared"], "pool": ["dev-pool", "driver-pool"]}, "src")
+    tgt_res, _ = compute_state({"cluster": ["prod-shared"], "pool": ["prod-pool", "driver-pool"]}, "tgt")
+    admin = "bricksync@example.com"  # the emulator's identity (a workspace admin)
+    src_people = {"users": ["alice@example.com", admin], "groups": {"data-eng": [], **{t: [] for t in TEAMS}},
+                  "service_principals": [SP_SRC]}
+    tgt_people = {"users": ["alice.prod@example.com", admin],
+                  "groups": {"data-eng-prod": [], "ops": [], **{t: [] for t in TEAMS}}, "service_principals": [SP_TGT]}
+    write_state(tmp / "src.json", src_res, make_jobs(n, src_ids), 10_000_000, [source_acl(i) for i in range(n)],
+                src_people)
+    write_state(tmp / "tgt.json", tgt_res, [], 90_000_000, principals=tgt_people)
+    src, tgt = Emulator(tmp / "src.json", 0), Emulator(tmp / "tgt.json", 0)
+    try:
+        project = tmp / "repo"
+        (project / "config").mkdir(parents=True)
+        config = project / "config" / "bricksync.yml"
+        config.write_text(permissions_config("manage"))
+        cfg = tmp / "databrickscfg"
+        cfg.write_text(f"[test]\nhost = {src.url}\ntoken = {TOKEN}\n\n[prod]\nhost = {tgt.url}\ntoken = {TOKEN}\n")
+        env = {**os.environ, "DATABRICKS_CONFIG_FILE": str(cfg), "PYTHONPATH": str(HERE.parent / "src"),
+               "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "bench",
+               "GIT_COMMITTER_EMAIL": "b@x"}
+        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
+        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "init"], cwd=project, check=True, env=env)
+
+        def measure(label: str, ws: Emulator, *args: str, repeat: int = 1) -> dict:
+            runs = []
+            for _ in range(repeat):
+                ws.latency(latency)
+                ws.reset()
+                usage = run_step(project, env, *args)
+                runs.append((usage, ws.calls()))
+                ws.latency(0)
+            usage, calls = sorted(runs, key=lambda r: r[0]["wall"])[len(runs) // 2]
+            acl_calls = sum(v for k, v in calls.items() if "/permissions/" in k)
+            row = {"N": n, "step": label, **usage, "calls": sum(calls.values()), "acl_calls": acl_calls,
+                   "by_endpoint": calls, "walls": [r[0]["wall"] for r in runs]}
+            rows.append(row)
+            print(f"N={n:>6} {label:<40} {usage['wall']:7.2f}s wall {usage['cpu']:6.2f}s cpu "
+                  f"{row['calls']:>6} calls ({acl_calls} permissions) (runs: "
+                  f"{', '.join(f'{w:.2f}' for w in row['walls'])})", flush=True)
+            return row
+
+        measure("export (ACLs read)", src, "export", "--no-ack", "--branch", "main")
+        run_step(project, env, "apply", "--target", "prod", "--yes", "--parallelism", "16")  # set-up: create all
+        config.write_text(permissions_config("ignore"))
+        base = measure("plan (no-op), permissions: ignore", tgt, "plan", "--target", "prod", repeat=REPEAT)
+        config.write_text(permissions_config("manage"))
+        managed = measure("plan (no-op), permissions: manage", tgt, "plan", "--target", "prod", repeat=REPEAT)
+        measure("plan --refresh-permissions (manage)", tgt, "plan", "--target", "prod", "--refresh-permissions")
+        measure("drift (reads every ACL)", tgt, "drift", "--target", "prod", "--no-source")
+        rows.append({"N": n, "step": "ratio manage / ignore (no-op plan)", "wall": managed["wall"] / base["wall"],
+                     "cpu": None, "rss_mb": None, "calls": managed["calls"] - base["calls"]})
+        print(f"N={n:>6} no-op plan manage / ignore = {managed['wall'] / base['wall']:.2f}x", flush=True)
+    finally:
+        src.stop()
+        tgt.stop()
+
+
+def permissions_markdown(rows: list[dict], latency: float, command: str) -> str:
+    lines = ["# Permissions benchmark (issue 11)", "", f"Command: `{command}`", "",
+             f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+             f"emulator latency {latency:.0f} ms per request; "
+             f"generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", "",
+             "| N | step | wall s | CPU s | API calls | of which permissions |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["step"].startswith("ratio"):
+            lines.append(f"| {r['N']} | {r['step']} | **{r['wall']:.2f}x** | | +{r['calls']} | |")
+            continue
+        cpu = f"{r['cpu']:.2f}" if r.get("cpu") is not None else ""
+        lines.append(f"| {r['N']} | {r['step']} | {r['wall']:.2f} | {cpu} | {r['calls']} | {r.get('acl_calls', '')} |")
+    lines += ["", "API calls by endpoint:", ""]
+    lines += [f"- N={r['N']} {r['step']}: " + ", ".join(f"`{k}` {v}" for k, v in sorted(r["by_endpoint"].items()))
+              for r in rows if r.get("by_endpoint")]
+    return "\n".join(lines) + "\n"
 
 
 class Emulator:
@@ -354,9 +455,22 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=SIZES)
     parser.add_argument("--latency-ms", type=float, default=50)
-    parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    parser.add_argument("--out", default=None, help="default: RESULTS.md (PERMISSIONS.md for that scenario)")
+    parser.add_argument("--scenario", choices=("scale", "permissions"), default="scale",
+                        help="permissions: no-op plan with permissions managed vs ignored (issue 11)")
     args = parser.parse_args()
     SIZES = args.sizes
+    if args.scenario == "permissions":
+        acl_rows: list[dict] = []
+        for size in args.sizes:
+            bench_permissions(size, args.latency_ms, acl_rows)
+        out = Path(args.out or HERE / "PERMISSIONS.md")
+        out.write_text(permissions_markdown(acl_rows, args.latency_ms,
+                                            ("python benchmarks/scale.py " + " ".join(sys.argv[1:])).strip()))
+        out.with_suffix(".json").write_text(json.dumps(acl_rows, indent=1) + "\n")
+        print(f"wrote {out}")
+        sys.exit(0)
+    args.out = args.out or str(HERE / "RESULTS.md")
     all_rows: list[dict] = []
     # The fixed cost every SDK-based run pays before its first request (the page floor excludes it).
     started = time.perf_counter()
