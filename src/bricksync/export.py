@@ -20,7 +20,7 @@ from .permissions import from_api, to_state
 from .snapshot import snapshot_job
 from .state import GitRepo, StateDoc, StateStore, blob_id, parse_state, render_state
 from .validate import validate_docs
-from .workspace import Workspace
+from .workspace import ACL_READERS, Workspace
 
 MESSAGE_JOBS = 200  # jobs listed by name in a commit message; the rest are counted
 
@@ -120,15 +120,15 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) ->
 
 
 def read_acls(ws: Workspace, job_ids: list[int]) -> dict[int, list[dict] | Problem]:
-    """job id -> its direct permission entries in state form (one GET per job, 8 at a time), or the
-    problem that stopped the read (that job is not exported; the others are)."""
+    """job id -> its direct permission entries in state form (one GET per job, ACL_READERS at a time),
+    or the problem that stopped the read (that job is not exported; the others are)."""
     def one(job_id: int) -> list[dict] | Problem:
         try:
             return to_state(from_api(ws.job_permissions(job_id)))
         except BricksyncError as exc:
             return Problem(exc.render())
 
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="acl") as pool:
+    with ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as pool:
         return dict(zip(job_ids, pool.map(one, job_ids), strict=True))
 
 
