@@ -270,3 +270,24 @@ def test_bad_permissions_config_is_named(tmp_path: Path, test_ws, prod_ws, monke
     assert res.code == 1
     assert "targets.prod.permissions" in res.output and "did you mean 'manage'" in res.output
     assert "targets.prod.permissions_add[1].level" in res.output and "CAN_RUN" in res.output
+
+
+def test_bad_permissions_in_a_state_file_are_named(perms: Project) -> None:
+    p = perms
+    path = p.root / "state" / "jobs" / "perm-job.yml"
+    path.write_text(path.read_text().replace("level: CAN_VIEW", "level: CAN_READ"))
+    res = p.run("validate")
+    assert res.code == 1 and "perm-job.yml" in res.output and "permissions[3].level" in res.output, res.output
+    assert "CAN_READ" in res.output
+
+
+def test_saved_plan_carries_the_permission_calls(perms: Project) -> None:
+    p = perms
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    path = p.root / "state" / "jobs" / "perm-job.yml"
+    path.write_text(path.read_text().replace("level: CAN_MANAGE_RUN", "level: CAN_VIEW"))
+    assert p.run("plan", "--target", "prod", "--out", "plan.json").code == 0
+    res = p.run("apply", "--target", "prod", "plan.json")
+    assert res.code == 0 and "1 permission(s) changed (PUT)" in res.output, res.output
+    assert direct(p.prod, prod_id(p, "perm-job"))["user_name:bob@example.com"] == "CAN_VIEW"
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
