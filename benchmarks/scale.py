@@ -188,8 +188,13 @@ def permissions_markdown(rows: list[dict], latency: float, command: str) -> str:
         cpu = f"{r['cpu']:.2f}" if r.get("cpu") is not None else ""
         lines.append(f"| {r['N']} | {r['step']} | {r['wall']:.2f} | {cpu} | {r['calls']} | {r.get('acl_calls', '')} |")
     lines += ["", "API calls by endpoint:", ""]
-    lines += [f"- N={r['N']} {r['step']}: " + ", ".join(f"`{k}` {v}" for k, v in sorted(r["by_endpoint"].items()))
-              for r in rows if r.get("by_endpoint")]
+    for r in rows:
+        if r.get("by_endpoint"):
+            grouped: dict[str, int] = {}
+            for k, v in r["by_endpoint"].items():  # one line for all /permissions/jobs/<id> calls
+                k = re.sub(r"/permissions/jobs/\d+", "/permissions/jobs/{id}", k)
+                grouped[k] = grouped.get(k, 0) + v
+            lines.append(f"- N={r['N']} {r['step']}: " + ", ".join(f"`{k}` {v}" for k, v in sorted(grouped.items())))
     return "\n".join(lines) + "\n"
 
 
