@@ -203,10 +203,18 @@ def test_lockout_refused_before_any_write(perms: Project) -> None:
     res = p.run("apply", "--target", "prod", "--yes")
     assert res.code == 1 and "bricksync@example.com is not a workspace admin and would lose CAN_MANAGE" in res.output
     assert not p.prod.workspace.jobs.jobs and not [k for k in writes(p.prod) if "/jobs/" in k]
-    # granted through permissions_add, it applies
+    # granted through permissions_add: no lockout, but a non-admin cannot hand the job to alice
     p.write_config(config(p.prod.url, extra="      - {user_name: bricksync@example.com, level: CAN_MANAGE}\n"))
     res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 1 and "owner change from user:bricksync@example.com to user:alice.prod@example.com would be " \
+        "refused" in res.output, res.output
+    assert not p.prod.workspace.jobs.jobs
+    # the owner mapped to the applying identity: it applies
+    p.write_config(config(p.prod.url, extra="      - {user_name: bricksync@example.com, level: CAN_MANAGE}\n")
+                   .replace("alice@example.com: alice.prod@example.com", "alice@example.com: bricksync@example.com"))
+    res = p.run("apply", "--target", "prod", "--yes")
     assert res.code == 0, res.output
+    assert direct(p.prod, prod_id(p, "perm-job"))["user_name:bricksync@example.com"] == "IS_OWNER"
 
 
 def test_emulator_refuses_what_the_service_refuses(perms: Project) -> None:
@@ -228,6 +236,12 @@ def test_emulator_refuses_what_the_service_refuses(perms: Project) -> None:
     w.api_client.do("PUT", f"{PERMS}/{jid}", body={"access_control_list": [
         {"user_name": SP_PROD, "permission_level": "IS_OWNER"}]})  # a user name that is a service principal
     assert direct(perms.prod, jid) == {f"service_principal_name:{SP_PROD}": "IS_OWNER"}
+    from databricks.sdk.errors import PermissionDenied
+
+    perms.prod.workspace.add_principals(admin=False)  # no admin, no manage: nothing may be changed
+    with pytest.raises(PermissionDenied):
+        w.api_client.do("PATCH", f"{PERMS}/{jid}", body={"access_control_list": [
+            {"user_name": "bob@example.com", "permission_level": "CAN_VIEW"}]})
 
 
 def test_failed_permission_call_is_reported_and_rerun_converges(perms: Project) -> None:
@@ -291,3 +305,35 @@ def test_saved_plan_carries_the_permission_calls(perms: Project) -> None:
     assert res.code == 0 and "1 permission(s) changed (PUT)" in res.output, res.output
     assert direct(p.prod, prod_id(p, "perm-job"))["user_name:bob@example.com"] == "CAN_VIEW"
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+
+
+def test_emulator_non_admin_owner_transfer_and_lockout_are_refused(perms: Project) -> None:
+    from databricks.sdk.errors import BadRequest, PermissionDenied
+
+    w = perms.prod.client()
+    jid = int(w.api_client.do("POST", "/api/2.2/jobs/create", body={"name": "x"})["job_id"])
+    perms.prod.workspace.add_principals(admin=False)
+    with pytest.raises(PermissionDenied, match="Only workspace admins can change the owner"):
+        w.api_client.do("PUT", f"{PERMS}/{jid}", body={"access_control_list": [
+            {"user_name": "bob@example.com", "permission_level": "IS_OWNER"},
+            {"user_name": "bricksync@example.com", "permission_level": "CAN_MANAGE"}]})
+    w.api_client.do("PATCH", f"{PERMS}/{jid}", body={"access_control_list": [
+        {"group_name": "ops", "permission_level": "CAN_VIEW"}]})
+    assert direct(perms.prod, jid) == {"user_name:bricksync@example.com": "IS_OWNER", "group_name:ops": "CAN_VIEW"}
+    perms.prod.workspace.add_principals(admin=True)
+    w.api_client.do("PUT", f"{PERMS}/{jid}", body={"access_control_list": [
+        {"user_name": "bob@example.com", "permission_level": "IS_OWNER"}]})  # an admin may; admins keep CAN_MANAGE
+    perms.prod.workspace.directory.groups["ops"].add("bricksync@example.com")
+    perms.prod.workspace.add_principals(admin=False)
+    with pytest.raises(PermissionDenied):  # no longer manages it at all
+        w.api_client.do("PATCH", f"{PERMS}/{jid}", body={"access_control_list": [
+            {"group_name": "ops", "permission_level": "CAN_VIEW"}]})
+    perms.prod.workspace.add_principals(admin=True)
+    w.api_client.do("PUT", f"{PERMS}/{jid}", body={"access_control_list": [
+        {"user_name": "bob@example.com", "permission_level": "IS_OWNER"},
+        {"group_name": "ops", "permission_level": "CAN_MANAGE"}]})
+    perms.prod.workspace.add_principals(admin=False)  # manages through its group ops
+    with pytest.raises(BadRequest, match="not possible to decrease administrative permissions"):
+        w.api_client.do("PUT", f"{PERMS}/{jid}", body={"access_control_list": [
+            {"user_name": "bob@example.com", "permission_level": "IS_OWNER"},
+            {"group_name": "ops", "permission_level": "CAN_VIEW"}]})

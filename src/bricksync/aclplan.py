@@ -15,7 +15,19 @@ from dataclasses import dataclass
 from .config import TargetConfig
 from .desired import Summary
 from .errors import Problem
-from .permissions import Entry, Identity, desired, diff, digest, from_api, from_state, owner_change, rule_problems
+from .permissions import (
+    UUID_RE,
+    Entry,
+    Identity,
+    desired,
+    diff,
+    digest,
+    entry,
+    from_api,
+    from_state,
+    owner_change,
+    rule_problems,
+)
 from .plan import Action, Change, Plan
 
 ACL_ACTIONS = ("create", "update", "adopt", "no-op")
@@ -63,10 +75,20 @@ def to_read(plan: Plan, want: Mapping[str, Wanted], index: Mapping[str, str], re
 
 
 def apply_acls(plan: Plan, want: Mapping[str, Wanted], live: Mapping[int, dict], index: Mapping[str, str],
-               mode: str) -> None:
-    """Fill in each action's permission change (in place). `live`: the ACL responses read; a job
-    not in it is vouched for by the index. A job whose only change is its ACL becomes an update
-    that sends nothing but the permission call."""
+               mode: str, me: Identity | None = None) -> list[Problem]:
+    """Fill in each action's permission change (in place); returns the owner changes the service
+    would refuse (the caller stops before any write). `live`: the ACL responses read; a job not in
+    it is vouched for by the index. A job whose only change is its ACL becomes an update that sends
+    nothing but the permission call."""
+    problems: list[Problem] = []
+
+    def owner(a: Action, current: list[Entry], entries: list[Entry]) -> None:
+        note, refusal = owner_change(current, entries, me)
+        if note:
+            a.notes.append(note)
+        if refusal:
+            problems.append(Problem(refusal, file=a.file, job=a.name, field="permissions"))
+
     for i, a in enumerate(plan.actions):
         w = want.get(a.key)
         if w is None or a.action not in ACL_ACTIONS:
@@ -78,6 +100,9 @@ def apply_acls(plan: Plan, want: Mapping[str, Wanted], live: Mapping[int, dict],
             a.acl_replace = mode == "manage"
             if mode != "manage" and len(send) != len(w.entries):
                 a.notes.append("additive mode: the owner stays the identity that creates the job")
+            elif me is not None:  # the creator owns a new job until the PUT hands it over
+                kind = "service_principal_name" if UUID_RE.match(me.name) else "user_name"
+                owner(a, [entry(kind, me.name, "IS_OWNER")], w.entries)
             continue
         if a.job_id not in live:
             continue
@@ -96,11 +121,13 @@ def apply_acls(plan: Plan, want: Mapping[str, Wanted], live: Mapping[int, dict],
                                           for op, label, before, after in d.changes)], key=lambda c: c.path)
         a.acl = [e.request() for e in d.send]
         a.acl_replace = mode == "manage"
-        note = owner_change(current, w.entries) if mode == "manage" else None
-        a.notes.extend([*([note] if note else []), *d.notes])
+        if mode == "manage":
+            owner(a, current, w.entries)
+        a.notes.extend(d.notes)
     stale = set(index) - {str(a.job_id) for a in plan.actions if a.acl_digest and a.job_id is not None}
     if stale:
         plan.acl_index_dirty = True  # jobs gone or no longer managed: drop them from the index
+    return problems
 
 
 def new_index(plan: Plan, ok: Mapping[str, int | None]) -> dict[str, str]:

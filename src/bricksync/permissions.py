@@ -255,16 +255,23 @@ def rule_problems(want: list[Entry], mode: str, me: Identity | None) -> list[str
     return problems
 
 
-def owner_change(live: list[Entry], want: list[Entry]) -> str | None:
-    """A note naming an owner change (the service accepts it only if the new owner exists and, for a
-    service principal, the applying identity holds its Service Principal User role)."""
+def owner_change(live: list[Entry], want: list[Entry], me: Identity | None) -> tuple[str | None, str | None]:
+    """(note, refusal) for an owner change. Workspace admins may make any user or service principal
+    the owner (unless the account restricts admins to themselves: RestrictWorkspaceAdmins); anyone
+    else may not hand a job to another principal, so for them the change is a refusal, named now."""
     old = next((e for e in live if e.level == "IS_OWNER"), None)
     new = next((e for e in match_kinds(want, live) if e.level == "IS_OWNER"), None)
     if new is None or (old is not None and old.person == new.person):
-        return None
-    return (f"owner changes from {old.label if old else '(none)'} to {new.label}: the service refuses this unless "
-            f"{new.name} exists in the workspace" + (" and the applying identity has the Service Principal User "
-                                                     "role on it" if new.kind == "service_principal_name" else ""))
+        return None, None
+    note = (f"owner changes from {old.label if old else '(none)'} to {new.label}: the service accepts this only if "
+            f"{new.name} exists in the workspace")
+    if me is not None and me.name and not me.admin and new.name != me.name:
+        return note, (f"owner change from {old.label if old else '(none)'} to {new.label} would be refused: "
+                      f"the applying identity {me.name} is not a workspace admin, and only admins can give a job to "
+                      f"another principal; map the owner to {me.name} under principals, or apply as an admin")
+    if me is not None and me.admin:
+        note += " (and, if the account restricts workspace admins, only if it is the applying identity)"
+    return note, None
 
 
 def digest(entries: Iterable[Entry], mode: str) -> str:

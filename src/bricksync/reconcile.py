@@ -108,7 +108,9 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
             raise BricksyncError(acl_problems)
         ids = to_read(plan, want, index, refresh_acls)
         read_started = time.perf_counter()
-        apply_acls(plan, want, ws.job_permissions_many(ids), index, target.permissions)
+        refused = apply_acls(plan, want, ws.job_permissions_many(ids), index, target.permissions, me)
+        if refused:  # owner changes the service would refuse: named now, before any write
+            raise BricksyncError(refused)
         plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
         log.debug("plan %s: %d job ACLs read in %.2fs (%d vouched for by the index)", target_name, len(ids),
                   time.perf_counter() - read_started, len(want) - len(ids))

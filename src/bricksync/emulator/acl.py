@@ -10,8 +10,10 @@ users of the Terraform provider and Asset Bundles report them):
   principal, never a group;
 - principals must exist; a name is stored under the kind the workspace knows it as (a service
   principal's application ID sent as user_name comes back as service_principal_name);
-- only a caller who can manage the job changes its permissions, and a caller who is not an
-  admin cannot remove their own management ("it is not possible to decrease administrative
+- only a caller who can manage the job changes its permissions; only workspace admins give a
+  job to another owner ("By default, workspace admins can change a job owner to any user or
+  service principal", docs: restrict-workspace-admins); a caller who is not an admin cannot
+  remove their own management ("it is not possible to decrease administrative
   permissions for the current user").
 """
 
@@ -113,6 +115,11 @@ def change(direct: dict[tuple[str, str], str], body: dict, *, replace: bool, cal
         new[principal] = level
     if sum(1 for lvl in new.values() if lvl == "IS_OWNER") != 1:
         raise invalid("The job must have exactly one owner.")
+    old_owner = next((name for (_, name), lvl in direct.items() if lvl == "IS_OWNER"), None)
+    new_owner = next(name for (_, name), lvl in new.items() if lvl == "IS_OWNER")
+    if new_owner not in (old_owner, caller) and not directory.is_admin(caller):
+        raise permission_denied("Only workspace admins can change the owner of a job to another user or "
+                                "service principal.")
     if can_manage(direct, caller, directory) and not can_manage(new, caller, directory):
         raise invalid("it is not possible to decrease administrative permissions for the current user")
     return new
