@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import marshal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from .aclplan import apply_acls, to_read, wanted
 from .bulk import bulk_data
@@ -18,7 +18,7 @@ from .plan import ORDER, Plan, Unchanged, build_plan, fingerprint
 from .render import managed_key
 from .schema import schema_table
 from .validate import check_across
-from .workspace import Workspace
+from .workspace import ACL_READERS, Workspace
 
 log = logging.getLogger("bricksync.plan")
 
@@ -50,12 +50,18 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredSt
     """Read the target's jobs a page at a time (digesting each managed one while the next page
     is on its way) while `desired` checks and renders state/ elsewhere; then compare digests
     and plan in full only the jobs that differ."""
-    with bulk_data():
-        return _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page, refresh_acls=refresh_acls)
+    # Reading every ACL (drift, --refresh-permissions): each managed job's read starts as its
+    # page arrives, so the reads overlap the page fetch instead of following it.
+    with bulk_data(), ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as acl_pool:
+        try:
+            return _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page,
+                                refresh_acls=refresh_acls, acl_pool=acl_pool)
+        finally:
+            acl_pool.shutdown(wait=True, cancel_futures=True)  # a failed plan stops its reads
 
 
 def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *, adopt: bool,
-                 on_page, refresh_acls: bool) -> Plan:
+                 on_page, refresh_acls: bool, acl_pool: ThreadPoolExecutor) -> Plan:
     target = cfg.target(target_name)
     started = time.perf_counter()
     live: list[dict] = []  # a few fields of each job; the whole job is kept packed in `packed`
@@ -63,6 +69,8 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     digests: dict[int, str] = {}  # live job id -> digest of its canonical settings
     requested = False
     acls = target.permissions != "ignore"
+    early: dict[int, Future] = {}  # job id -> its ACL read, started as its page arrived
+    read_early = acls and refresh_acls
     with ThreadPoolExecutor(max_workers=3 if acls else 1, thread_name_prefix="inventory") as pool:
         pending_inventory = pool.submit(ws.inventory)
         # Permissions: who applies (for the lockout check) and the index of ACLs known to hold,
@@ -73,6 +81,8 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
             for job in page:
                 job_id = int(job["job_id"])
                 if managed_key(job):
+                    if read_early:
+                        early[job_id] = acl_pool.submit(ws.job_permissions, job_id)
                     digests[job_id] = digest(normalize_job(job, ordered=False, copy=False))
                 packed[job_id] = marshal.dumps(job)
                 live.append(_outline(job))
@@ -108,7 +118,9 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
             raise BricksyncError(acl_problems)
         ids = to_read(plan, want, index, refresh_acls)
         read_started = time.perf_counter()
-        refused = apply_acls(plan, want, ws.job_permissions_many(ids), index, target.permissions, me)
+        late = ws.job_permissions_many([i for i in ids if i not in early])
+        live_acls = {i: early[i].result() if i in early else late[i] for i in ids}
+        refused = apply_acls(plan, want, live_acls, index, target.permissions, me)
         if refused:  # owner changes the service would refuse: named now, before any write
             raise BricksyncError(refused)
         plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
