@@ -244,7 +244,8 @@ def test_emulator_refuses_what_the_service_refuses(perms: Project) -> None:
             {"user_name": "bob@example.com", "permission_level": "CAN_VIEW"}]})
 
 
-def test_failed_permission_call_is_reported_and_rerun_converges(perms: Project) -> None:
+@pytest.mark.parametrize("after", [False, True], ids=["refused", "response-lost"])
+def test_failed_permission_call_is_reported_and_rerun_converges(perms: Project, after: bool) -> None:
     p = perms
     source_job(p, "Second job", [{"user_name": "alice@example.com", "permission_level": "IS_OWNER"},
                                  {"user_name": "bricksync@example.com", "permission_level": "CAN_MANAGE"}])
@@ -255,17 +256,21 @@ def test_failed_permission_call_is_reported_and_rerun_converges(perms: Project) 
     path = p.root / "state" / "jobs" / "second-job.yml"
     path.write_text(path.read_text().replace("name: Second job", "name: Second job v2"))
     jid = prod_id(p, "perm-job")
-    p.prod.faults.add(FaultRule("PUT", f"{PERMS}/{jid}", 500, count=4))  # outlasts bricksync's retries
+    # 4 faults outlast bricksync's retries; `after`: the PUT happened, its responses were lost
+    p.prod.faults.add(FaultRule("PUT", f"{PERMS}/{jid}", 500, count=4, after=after))
     res = p.run("apply", "--target", "prod", "--yes")
     assert res.code == 1 and "failed" in res.output and "permissions not set" in res.output, res.output
     assert p.prod.workspace.jobs.jobs[prod_id(p, "second-job")]["settings"]["name"] == "Second job v2"
-    assert direct(p.prod, jid)["user_name:bob@example.com"] == "CAN_MANAGE_RUN"
+    assert direct(p.prod, jid)["user_name:bob@example.com"] == ("CAN_VIEW" if after else "CAN_MANAGE_RUN")
     # The failed job is not in the index: the re-run reads its ACL and converges.
     res = p.run("apply", "--target", "prod", "--yes")
-    assert res.code == 0 and "1 to update" in res.output, res.output
+    assert res.code == 0 and ("0 to update" if after else "1 to update") in res.output, res.output
     assert direct(p.prod, jid)["user_name:bob@example.com"] == "CAN_VIEW"
     res = p.run("plan", "--target", "prod", "--detailed-exitcode", "--refresh-permissions")
     assert res.code == 0, res.output
+    p.prod.faults.reset_log()  # the re-run recorded the job in the index (even with nothing to apply)
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+    assert not any(k.startswith(f"GET {PERMS}/") for k in p.prod.faults.counts())
 
 
 def test_ignore_is_the_default_and_reads_nothing(tmp_path: Path, test_ws, prod_ws,
