@@ -150,6 +150,7 @@ def bench_permissions(n: int, latency: float, rows: list[dict]) -> None:
                 runs.append((usage, ws.calls()))
                 ws.latency(0)
             usage, calls = sorted(runs, key=lambda r: r[0]["wall"])[len(runs) // 2]
+            calls = grouped_calls(calls)
             acl_calls = sum(v for k, v in calls.items() if "/permissions/" in k)
             row = {"N": n, "step": label, **usage, "calls": sum(calls.values()), "acl_calls": acl_calls,
                    "by_endpoint": calls, "walls": [r[0]["wall"] for r in runs]}
@@ -175,6 +176,15 @@ def bench_permissions(n: int, latency: float, rows: list[dict]) -> None:
         tgt.stop()
 
 
+def grouped_calls(calls: dict[str, int]) -> dict[str, int]:
+    """Calls by endpoint, all /permissions/jobs/<id> as one."""
+    out: dict[str, int] = {}
+    for k, v in calls.items():
+        k = re.sub(r"/permissions/jobs/\d+", "/permissions/jobs/{id}", k)
+        out[k] = out.get(k, 0) + v
+    return out
+
+
 def permissions_markdown(rows: list[dict], latency: float, command: str) -> str:
     lines = ["# Permissions benchmark (issue 11)", "", f"Command: `{command}`", "",
              f"Machine: {platform.platform()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
@@ -188,13 +198,8 @@ def permissions_markdown(rows: list[dict], latency: float, command: str) -> str:
         cpu = f"{r['cpu']:.2f}" if r.get("cpu") is not None else ""
         lines.append(f"| {r['N']} | {r['step']} | {r['wall']:.2f} | {cpu} | {r['calls']} | {r.get('acl_calls', '')} |")
     lines += ["", "API calls by endpoint:", ""]
-    for r in rows:
-        if r.get("by_endpoint"):
-            grouped: dict[str, int] = {}
-            for k, v in r["by_endpoint"].items():  # one line for all /permissions/jobs/<id> calls
-                k = re.sub(r"/permissions/jobs/\d+", "/permissions/jobs/{id}", k)
-                grouped[k] = grouped.get(k, 0) + v
-            lines.append(f"- N={r['N']} {r['step']}: " + ", ".join(f"`{k}` {v}" for k, v in sorted(grouped.items())))
+    lines += [f"- N={r['N']} {r['step']}: " + ", ".join(f"`{k}` {v}" for k, v in sorted(r["by_endpoint"].items()))
+              for r in rows if r.get("by_endpoint")]
     return "\n".join(lines) + "\n"
 
 
