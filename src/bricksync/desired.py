@@ -26,7 +26,7 @@ from typing import Any
 from .config import TargetConfig
 from .errors import BricksyncError, Problem
 from .normalize import digest, normalize_settings
-from .references import Inventory
+from .references import Inventory, referenced_kinds
 from .render import render
 from .schema import SchemaTable
 from .state import StateDoc, StateStore, parse_state, read_state_file
@@ -86,6 +86,10 @@ class StateSlice:
             out.append(Summary(links, _digest_for(doc, target, inventory) if ready else None))
         return out, problems
 
+    def kinds(self) -> set[str]:
+        """Reference kinds the documents name (`${kind:NAME}`): what the target must list."""
+        return {k for doc in self.docs for k in referenced_kinds(doc.settings)}
+
     def full(self, keys: set[str]) -> list[StateDoc]:
         """The documents for these keys as read (summarize() rendered the parsed ones in place)."""
         return [replace(parse_state(self.raw[d.file], d.file), node=None) for d in self.docs if d.key in keys]
@@ -111,7 +115,9 @@ def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:
         part = StateSlice(named)
         while True:
             request = conn.recv()
-            if request[0] == "summarize":
+            if request[0] == "kinds":
+                conn.send(("ok", part.kinds()))
+            elif request[0] == "summarize":
                 conn.send(("ok", part.summarize(*request[1:])))
             elif request[0] == "docs":
                 conn.send(("ok", part.full(request[1])))
@@ -174,6 +180,16 @@ class DesiredState:
         self._request = (schema, target, inventory)
         for _, conn in self._workers:
             conn.send(("summarize", *self._request))
+
+    def kinds(self) -> set[str]:
+        """Reference kinds state/ names, once parsed (called from the inventory thread, before
+        request(): the workers answer in order, so the two never cross)."""
+        if not self._workers:
+            self._local = self._local or StateSlice(self._named)
+            return self._local.kinds()
+        for _, conn in self._workers:
+            conn.send(("kinds",))
+        return {k for proc, conn in self._workers for k in self._receive(proc, conn)}
 
     def summaries(self) -> tuple[list[Summary], list[Problem]]:
         if self._request is None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import marshal
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .bulk import bulk_data
-from .config import Config
+from .config import Config, TargetConfig
 from .desired import DesiredState, Summary
 from .errors import BricksyncError
 from .normalize import digest, normalize_job
 from .plan import Plan, Unchanged, build_plan, fingerprint
+from .references import Inventory
 from .render import managed_key
 from .schema import schema_table
 from .validate import check_across
@@ -61,7 +63,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     digests: dict[int, str] = {}  # live job id -> digest of its canonical settings
     requested = False
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inventory") as pool:
-        pending_inventory = pool.submit(ws.inventory)
+        pending_inventory = pool.submit(_inventory, ws, target, desired)
         for page in ws.job_pages():
             for job in page:
                 job_id = int(job["job_id"])
@@ -94,6 +96,18 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     if problems:
         raise BricksyncError(problems)
     return plan
+
+
+def _inventory(ws: Workspace, target: TargetConfig, desired: DesiredState) -> Inventory:
+    """The target's objects of the kinds state/ (or an override) references, and nothing else:
+    a kind no job uses is not listed, so a listing the identity may not make fails no plan."""
+    kinds = desired.kinds()
+    for values in target.overrides.values():
+        kinds |= {m[1] for m in _OVERRIDE_REF_RE.finditer(repr(values))}
+    return ws.inventory(kinds)
+
+
+_OVERRIDE_REF_RE = re.compile(r"\$\{(\w+):")
 
 
 def _outline(job: dict) -> dict:

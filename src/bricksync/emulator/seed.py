@@ -17,6 +17,7 @@ SOURCE_COMPUTE = {
     "policy": ["job-policy"],
     "warehouse": ["dev-sql"],
     "pipeline": ["sales-dlt"],
+    "destination": ["crm-oncall-webhook"],
 }
 TARGET_COMPUTE = {
     "cluster": ["prod-shared", "ml-gpu"],
@@ -24,6 +25,7 @@ TARGET_COMPUTE = {
     "policy": ["job-policy"],
     "warehouse": ["prod-sql"],
     "pipeline": ["sales-dlt"],
+    "destination": ["crm-oncall-webhook"],
 }
 # What config/bricksync.yml maps (source name -> target name); the rest keep their names.
 COMPUTE_MAPPING = {
@@ -54,6 +56,9 @@ def create_compute(w: Any, names: dict[str, list[str]]) -> dict[str, dict[str, s
     for name in names.get("pipeline", []):
         ids["pipeline"][name] = w.api_client.do("POST", "/api/2.0/pipelines", body={
             "name": name, "catalog": "main", "target": "sales"})["pipeline_id"]
+    for name in names.get("destination", []):  # a notification destination (webhook_notifications)
+        ids["destination"][name] = w.api_client.do("POST", "/api/2.0/notification-destinations", body={
+            "display_name": name, "config": {"generic_webhook": {"url": f"https://hooks.example.com/{name}"}}})["id"]
     return ids
 
 
@@ -108,7 +113,7 @@ def source_jobs(ids: dict[str, dict[str, str]], root: str = "/Workspace/dev") ->
                  "python_wheel_task": {"package_name": "c360", "entry_point": "export"},
                  "libraries": [{"whl": f"{root}/libs/c360-1.4.0-py3-none-any.whl"}]},
             ],
-            "webhook_notifications": {"on_failure": [{"id": "0481e838-0a59-4eff-9541-a4ca6f149574"}]},
+            "webhook_notifications": {"on_failure": [{"id": ids["destination"]["crm-oncall-webhook"]}]},
         },
         {
             "name": "Finance SQL reporting",
