@@ -77,6 +77,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     fingerprint: str = ""
     watched: list[int] = field(default_factory=list)  # live jobs the fingerprint covers
+    missing_paths: list[dict] = field(default_factory=list)  # preflight: {key, job, task, path, field}
 
     def of(self, kind: str) -> list[Action]:
         return [a for a in self.actions if a.action == kind]
@@ -103,7 +104,8 @@ class Plan:
         actions = [Action(**{**a, "changes": [Change(**c) for c in a.get("changes", [])]})
                    for a in data.get("actions", [])]
         return cls(target=data["target"], host=data["host"], actions=actions, warnings=data.get("warnings", []),
-                   fingerprint=data.get("fingerprint", ""), watched=data.get("watched", []))
+                   fingerprint=data.get("fingerprint", ""), watched=data.get("watched", []),
+                   missing_paths=data.get("missing_paths", []))
 
 
 def fmt(value: Any) -> str:

@@ -14,11 +14,12 @@ from .desired import DesiredState, Summary
 from .errors import BricksyncError
 from .normalize import digest, normalize_job
 from .plan import Plan, Unchanged, build_plan, fingerprint
+from .preflight import preflight
 from .references import Inventory
 from .render import managed_key
 from .schema import schema_table
 from .validate import check_across
-from .workspace import Workspace
+from .workspace import Unanswerable, Workspace
 
 log = logging.getLogger("bricksync.plan")
 
@@ -46,12 +47,15 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
 
 
 def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *,
-                adopt: bool = False, on_page=None) -> Plan:
+                adopt: bool = False, on_page=None, strict_paths: bool = False) -> Plan:
     """Read the target's jobs a page at a time (digesting each managed one while the next page
     is on its way) while `desired` checks and renders state/ elsewhere; then compare digests
     and plan in full only the jobs that differ."""
     with bulk_data():
-        return _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page)
+        plan = _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page)
+    # Do the paths the written jobs will use exist in the target? (see preflight.py)
+    preflight(plan, ws, strict=strict_paths, unanswerable=(Unanswerable,), log=log.debug)
+    return plan
 
 
 def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *, adopt: bool,

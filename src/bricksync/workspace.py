@@ -354,6 +354,32 @@ class Workspace:
                 return out
             page_no += 1
 
+    # --- preflight: do workspace paths exist? ---------------------------------------------
+    def folder_entries(self, folder: str) -> list[str] | None:
+        """Paths of the objects directly in `folder` (one workspace/list call), or None when the
+        folder does not exist. Raises Unanswerable when the workspace cannot tell."""
+        try:
+            page = self._do("GET", "/api/2.0/workspace/list", query={"path": folder})
+        except NotFound as exc:
+            if _no_such_api(exc):
+                raise Unanswerable(exc) from None
+            return None
+        except DatabricksError as exc:
+            raise Unanswerable(exc) from None
+        return [str(o["path"]) for o in page.get("objects", []) if "path" in o]
+
+    def path_exists(self, path: str) -> bool:
+        """workspace/get-status: True, False (RESOURCE_DOES_NOT_EXIST), or Unanswerable."""
+        try:
+            self._do("GET", "/api/2.0/workspace/get-status", query={"path": path})
+            return True
+        except NotFound as exc:
+            if _no_such_api(exc):
+                raise Unanswerable(exc) from None
+            return False
+        except DatabricksError as exc:
+            raise Unanswerable(exc) from None
+
     # --- the apply lock -------------------------------------------------------------------
     def lock_path(self, target: str) -> str:
         return f"{LOCK_DIR}/{target}.lock"
@@ -398,6 +424,18 @@ class Workspace:
             return True
         except NotFound:
             return False
+
+
+class Unanswerable(Exception):
+    """The workspace cannot answer a question (no permission, no such API): not a failure."""
+
+    def __init__(self, err: DatabricksError):
+        super().__init__(f"{err.error_code or type(err).__name__}: {str(err).splitlines()[0][:300]}")
+
+
+def _no_such_api(err: DatabricksError) -> bool:
+    """A 404 about the endpoint (ENDPOINT_NOT_FOUND...), not the documented RESOURCE_DOES_NOT_EXIST of a path."""
+    return err.error_code != "RESOURCE_DOES_NOT_EXIST"
 
 
 _TOKEN_KEY = b'"next_page_token"'
