@@ -269,3 +269,20 @@ job:
         "5a1e2c3d-0000-4000-8000-00000000b0d1", "0481e838-0a59-4eff-9541-a4ca6f149574", "0101-123456-abcdefgh",
         "01ef0123456789abcdef0123456789ab", "1234567890"}
     assert "webhook_notifications.on_start[0].id" in {f for f, _ in found}
+
+
+def test_config_objects_and_budget_policies_with_env_overrides_and_did_you_mean() -> None:
+    from bricksync.config import parse_config
+    from bricksync.errors import BricksyncError
+
+    text = config("https://prod.example").encode()
+    cfg = parse_config(text, Path("config/bricksync.yml"), env={
+        "BRICKSYNC_PROD_DESTINATIONS": "pager=prod-pager", "BRICKSYNC_PROD_SQL_DASHBOARDS": "a=b",
+        "BRICKSYNC_SOURCE_BUDGET_POLICIES": "ml=1234"})
+    prod = cfg.target("prod")
+    assert prod.objects["destinations"] == {"dev-alerts-slack": "alerts-slack", "pager": "prod-pager"}
+    assert prod.compute_name("sql_dashboard", "a") == "b" and prod.compute_name("dashboard", "a") == "a"
+    assert cfg.source.budget_policies == {"finance-serverless": BUDGET_TEST, "ml": "1234"}
+    with pytest.raises(BricksyncError) as info:
+        parse_config(text.replace(b"queries:", b"querys:"), Path("config/bricksync.yml"), env={})
+    assert "targets.prod.objects.querys" in str(info.value) and "did you mean 'queries'" in str(info.value)
