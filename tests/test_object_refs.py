@@ -286,3 +286,21 @@ def test_config_objects_and_budget_policies_with_env_overrides_and_did_you_mean(
     with pytest.raises(BricksyncError) as info:
         parse_config(text.replace(b"queries:", b"querys:"), Path("config/bricksync.yml"), env={})
     assert "targets.prod.objects.querys" in str(info.value) and "did you mean 'queries'" in str(info.value)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_state_workers_report_the_kinds_state_references_before_the_plan_request(sql_project,
+                                                                                  workers: int) -> None:
+    from bricksync.desired import DesiredState
+    from bricksync.references import Inventory
+    from bricksync.schema import schema_table
+
+    p, src, _ = sql_project
+    create_job(p.test.client(), reporting_job(src))
+    assert p.run("export", "--branch", "main").code == 0
+    with DesiredState(p.root / "state", workers=workers) as desired:
+        assert desired.kinds() == {"warehouse", "query", "alert", "dashboard", "sql_dashboard", "destination",
+                                   "budget_policy"}
+        desired.request(schema_table(), None, Inventory())  # the protocol goes on as before
+        summaries, problems = desired.summaries()
+    assert problems == [] and [s.key for s in summaries] == ["finance-dashboards"]

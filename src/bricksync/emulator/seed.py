@@ -198,6 +198,28 @@ def seed_target(w: Any) -> dict[str, int]:
     return {unmanaged["name"]: create_job(w, unmanaged)}
 
 
+def deploy_paths(w: Any, root: str = "/Workspace/prod") -> list[str]:
+    """Put in a workspace every notebook, file and folder the seeded jobs use under `root` (what a
+    team's code deployment does before bricksync promotes jobs); returns the paths."""
+    import base64
+
+    from ..references import path_sites
+
+    fake = {kind: {n: "0" for n in names} for kind, names in SOURCE_COMPUTE.items()}
+    paths = sorted({str(site.value) for job in source_jobs(fake, root) for site in path_sites(job)
+                    if str(site.value).startswith(root + "/")})
+    for path in paths:
+        folder, leaf = path.rsplit("/", 1)
+        if "." not in leaf and path.endswith("/dbt"):  # a dbt project is a folder
+            w.api_client.do("POST", "/api/2.0/workspace/mkdirs", body={"path": path})
+            continue
+        w.api_client.do("POST", "/api/2.0/workspace/mkdirs", body={"path": folder})
+        kind = {"format": "AUTO"} if "." in leaf else {"format": "SOURCE", "language": "PYTHON"}
+        w.api_client.do("POST", "/api/2.0/workspace/import", body={
+            "path": path, "content": base64.b64encode(b"# seeded\n").decode(), "overwrite": True, **kind})
+    return paths
+
+
 def config_yaml(source_profile: str = "test", target_profile: str = "prod", target_host: str = "") -> str:
     """A config/bricksync.yml for the seeded pair."""
     mapping = "\n".join(
