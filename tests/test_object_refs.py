@@ -304,3 +304,43 @@ def test_state_workers_report_the_kinds_state_references_before_the_plan_request
         desired.request(schema_table(), None, Inventory())  # the protocol goes on as before
         summaries, problems = desired.summaries()
     assert problems == [] and [s.key for s in summaries] == ["finance-dashboards"]
+
+
+def _build(path: str, value: str) -> dict:
+    """{'a': {'b': [{'c': value}]}} for 'a.b[].c'."""
+    head, _, rest = path.partition(".")
+    inner: object = _build(rest, value) if rest else value
+    return {head[:-2]: [inner]} if head.endswith("[]") else {head: inner}
+
+
+def _merge(a: dict, b: dict) -> dict:
+    for k, v in b.items():
+        if k in a and isinstance(a[k], dict) and isinstance(v, dict):
+            _merge(a[k], v)
+        elif k in a and isinstance(a[k], list) and isinstance(v, list):
+            _merge(a[k][0], v[0])
+        else:
+            a[k] = v
+    return a
+
+
+def test_every_row_of_the_reference_tables_is_found_at_job_task_and_for_each_level() -> None:
+    from bricksync.objectrefs import JOB_REFS, JOB_REFUSED, TASK_REFS, TASK_REFUSED
+    from bricksync.references import reference_sites, refused_sites
+
+    task: dict = {"task_key": "t"}
+    for path, _ in TASK_REFS + TASK_REFUSED:
+        _merge(task, _build(path, "X"))
+    settings: dict = {"tasks": [task, {"task_key": "loop", "for_each_task": {"task": {**task, "task_key": "i"}}}]}
+    for path, _ in JOB_REFS + JOB_REFUSED:
+        _merge(settings, _build(path, "X"))
+    found = {(s.location, s.kind) for s in reference_sites(settings)}
+    flat = lambda p: p.replace("[]", "[0]")  # noqa: E731
+    for path, kind in TASK_REFS:
+        assert (f"tasks[t].{flat(path)}", kind) in found
+        assert (f"tasks[loop].for_each_task.task.{flat(path)}", kind) in found
+    for path, kind in JOB_REFS:
+        assert (flat(path), kind) in found
+    refused = {where for where, _ in refused_sites(settings)}
+    assert refused == {flat(p) for p, _ in JOB_REFUSED} | {f"tasks[t].{flat(p)}" for p, _ in TASK_REFUSED} | {
+        f"tasks[loop].for_each_task.task.{flat(p)}" for p, _ in TASK_REFUSED}
