@@ -136,3 +136,22 @@ def test_the_cheaper_check_is_chosen() -> None:
     ws = Counting({"/a/y"})  # one folder in two spellings: listed once
     assert missing_paths({"/Workspace/a/x", "/a/y", "/b/z"}, ws) == {"/Workspace/a/x", "/b/z"}
     assert (ws.lists, ws.stats) == (2, 0)
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_drift_checks_the_unchanged_jobs_too(exported: Project, monkeypatch: pytest.MonkeyPatch, workers: str) -> None:
+    p = exported
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", workers)  # the paths come back from state workers too
+    put(p, MISSING)
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    p.prod.client().api_client.do("POST", "/api/2.0/workspace/delete", body={"path": "/Workspace/prod/sales/ingest"})
+    assert "warning" not in p.run("plan", "--target", "prod").output  # plan: no-op jobs are not checked
+    p.prod.faults.reset_log()
+    res = p.run("drift", "--target", "prod", "--no-source", "--json", "drift.json")
+    assert res.code == 0 and "5 unchanged" in res.output, res.output
+    doc = json.loads((p.root / "drift.json").read_text())
+    assert doc["missing_paths"] == [{"key": "daily-sales-etl", "job": "Daily sales ETL", "task": "ingest",
+                                     "path": "/Workspace/prod/sales/ingest",
+                                     "field": "tasks[ingest].notebook_task.notebook_path"}]
+    assert p.prod.faults.counts()["GET /api/2.0/workspace/list"] == 5  # one per folder in use
+    assert p.run("drift", "--target", "prod", "--no-source", "--strict-paths").code == 1

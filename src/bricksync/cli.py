@@ -341,7 +341,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
         from .reconcile import connect_target, plan_target
 
         ws = connect_target(cfg, target)
-        the_plan = plan_target(cfg, target, ws, desired, strict_paths=strict_paths)
+        the_plan = plan_target(cfg, target, ws, desired, strict_paths=strict_paths, all_paths=True)
     from .drift import awaiting_export
     from .report import azure_lines, in_azure_pipelines, print_plan
 

@@ -26,7 +26,7 @@ from typing import Any
 from .config import TargetConfig
 from .errors import BricksyncError, Problem
 from .normalize import digest, normalize_settings
-from .references import Inventory, referenced_kinds
+from .references import Inventory, path_sites, referenced_kinds
 from .render import render
 from .schema import SchemaTable
 from .state import StateDoc, StateStore, parse_state, read_state_file
@@ -43,6 +43,7 @@ class Summary:
 
     links: DocLinks
     digest: str | None  # of the canonical settings rendered for the target; None: plan it in full
+    paths: tuple[tuple[str, str], ...] = ()  # (field, rewritten path), when asked for (drift's preflight)
 
     @property
     def key(self) -> str:
@@ -67,7 +68,7 @@ class StateSlice:
                 self.problems.append(Problem(f"cannot read the file: {exc.strerror}", file=display))
 
     def summarize(self, schema: SchemaTable | None, target: TargetConfig | None,
-                  inventory: Inventory | None) -> tuple[list[Summary], list[Problem]]:
+                  inventory: Inventory | None, paths: bool = False) -> tuple[list[Summary], list[Problem]]:
         """Check every document; digest each one rendered for `target` (when given)."""
         problems = list(self.problems)
         out = []
@@ -83,7 +84,9 @@ class StateSlice:
             links = DocLinks.of(doc)
             # A `${job:KEY}` needs the target's job IDs, which only the main process has.
             ready = not found and not links.job_edges and target is not None and inventory is not None
-            out.append(Summary(links, _digest_for(doc, target, inventory) if ready else None))
+            found_paths: list[tuple[str, str]] | None = [] if paths else None
+            out.append(Summary(links, _digest_for(doc, target, inventory, found_paths) if ready else None,
+                               tuple(found_paths or ())))
         return out, problems
 
     def kinds(self) -> set[str]:
@@ -95,12 +98,16 @@ class StateSlice:
         return [replace(parse_state(self.raw[d.file], d.file), node=None) for d in self.docs if d.key in keys]
 
 
-def _digest_for(doc: StateDoc, target: Any, inventory: Any) -> str | None:
+def _digest_for(doc: StateDoc, target: Any, inventory: Any,
+                paths: list[tuple[str, str]] | None = None) -> str | None:
     """Digest of the canonical rendering (rendered in place: doc.settings is spent), or None
-    when rendering has problems to report (the main process renders it again and reports)."""
+    when rendering has problems to report (the main process renders it again and reports).
+    `paths`: filled with (field, path) of the rendered workspace paths."""
     settings, problems = render(doc, target, inventory, {}, in_place=True)
     if problems:
         return None
+    if paths is not None:
+        paths.extend((site.location, str(site.value)) for site in path_sites(settings))
     return digest(normalize_settings(settings, ordered=False, copy=False))  # only hashed
 
 
@@ -175,9 +182,11 @@ class DesiredState:
     def files(self) -> int:
         return len(self._named)
 
-    def request(self, schema: SchemaTable, target: TargetConfig | None, inventory: Inventory | None) -> None:
-        """Start checking and rendering (returns at once; summaries() collects)."""
-        self._request = (schema, target, inventory)
+    def request(self, schema: SchemaTable, target: TargetConfig | None, inventory: Inventory | None,
+                paths: bool = False) -> None:
+        """Start checking and rendering (returns at once; summaries() collects). `paths`: each
+        summary also carries the document's rendered workspace paths."""
+        self._request = (schema, target, inventory, paths)
         for _, conn in self._workers:
             conn.send(("summarize", *self._request))
 

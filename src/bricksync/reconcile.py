@@ -14,9 +14,9 @@ from .desired import DesiredState, Summary
 from .errors import BricksyncError
 from .normalize import digest, normalize_job
 from .plan import Plan, Unchanged, build_plan, fingerprint
-from .preflight import preflight
-from .references import Inventory
-from .render import managed_key
+from .preflight import PathUse, preflight, task_of
+from .references import Inventory, path_sites
+from .render import managed_key, render
 from .schema import schema_table
 from .validate import check_across
 from .workspace import Unanswerable, Workspace
@@ -47,19 +47,21 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
 
 
 def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *,
-                adopt: bool = False, on_page=None, strict_paths: bool = False) -> Plan:
+                adopt: bool = False, on_page=None, strict_paths: bool = False, all_paths: bool = False) -> Plan:
     """Read the target's jobs a page at a time (digesting each managed one while the next page
     is on its way) while `desired` checks and renders state/ elsewhere; then compare digests
-    and plan in full only the jobs that differ."""
+    and plan in full only the jobs that differ. `all_paths`: the path preflight covers the
+    unchanged jobs too (drift), not only the ones to be written."""
     with bulk_data():
-        plan = _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page)
-    # Do the paths the written jobs will use exist in the target? (see preflight.py)
-    preflight(plan, ws, strict=strict_paths, unanswerable=(Unanswerable,), log=log.debug)
+        plan, unchanged_uses = _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page,
+                                            all_paths=all_paths)
+    # Do the paths the jobs use exist in the target? (see preflight.py)
+    preflight(plan, ws, strict=strict_paths, unanswerable=(Unanswerable,), log=log.debug, extra=unchanged_uses)
     return plan
 
 
 def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *, adopt: bool,
-                 on_page) -> Plan:
+                 on_page, all_paths: bool = False) -> tuple[Plan, list[PathUse]]:
     target = cfg.target(target_name)
     started = time.perf_counter()
     live: list[dict] = []  # a few fields of each job; the whole job is kept packed in `packed`
@@ -76,13 +78,13 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                 packed[job_id] = marshal.dumps(job)
                 live.append(_outline(job))
             if not requested and pending_inventory.done():  # (the schema table is built while pages arrive)
-                desired.request(schema_table(), target, pending_inventory.result())
+                desired.request(schema_table(), target, pending_inventory.result(), paths=all_paths)
                 requested = True
             if on_page:
                 on_page(len(page))
         inventory = pending_inventory.result()
     if not requested:
-        desired.request(schema_table(), target, inventory)
+        desired.request(schema_table(), target, inventory, paths=all_paths)
     fetched = time.perf_counter()
     summaries = checked(desired)
     loaded = time.perf_counter()
@@ -99,7 +101,25 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
               len(summaries), time.perf_counter() - loaded)
     if problems:
         raise BricksyncError(problems)
-    return plan
+    return plan, (_unchanged_uses(plan, summaries, docs, target, inventory) if all_paths else [])
+
+
+def _unchanged_uses(plan: Plan, summaries: list[Summary], docs: list, target: TargetConfig,
+                    inventory: Inventory) -> list[PathUse]:
+    """Path uses of the jobs the plan leaves alone (written ones come with their settings)."""
+    by_key = {s.key: s for s in summaries}
+    full = {d.key: d for d in docs}
+    out = []
+    for action in plan.actions:
+        if action.action != "no-op":
+            continue
+        if action.key in full:  # planned in full (e.g. it runs other jobs): render it again for its paths
+            settings, _ = render(full[action.key], target, inventory, {})
+            found = [(site.location, str(site.value)) for site in path_sites(settings)]
+        else:
+            found = list(by_key[action.key].paths) if action.key in by_key else []
+        out += [PathUse(action.key, action.name, task_of(where), path, where, action.file) for where, path in found]
+    return out
 
 
 def _inventory(ws: Workspace, target: TargetConfig, desired: DesiredState) -> Inventory:
