@@ -155,3 +155,23 @@ def test_drift_checks_the_unchanged_jobs_too(exported: Project, monkeypatch: pyt
                                      "field": "tasks[ingest].notebook_task.notebook_path"}]
     assert p.prod.faults.counts()["GET /api/2.0/workspace/list"] == 5  # one per folder in use
     assert p.run("drift", "--target", "prod", "--no-source", "--strict-paths").code == 1
+
+
+def test_path_sites_cover_alert_files_and_environment_files() -> None:
+    from bricksync.references import path_sites, rewrite_path
+
+    settings = {"git_source": {"git_url": "https://example.com/r.git"}, "tasks": [
+        {"task_key": "a", "alert_task": {"workspace_path": "/Workspace/dev/alerts/a.dbalert.json"}},
+        {"task_key": "n", "notebook_task": {"notebook_path": "nb/x"}}],  # GIT-sourced: relative, skipped
+        "environments": [{"environment_key": "e", "spec": {
+            "base_environment": "/Workspace/dev/env.yaml", "java_dependencies": ["/Workspace/dev/x.jar",
+                                                                                 "/Volumes/c/s/v/y.jar"],
+            "dependencies": ["/Workspace/dev/w.whl", "pandas"]}}]}
+    found = {site.location: site.value for site in path_sites(settings)}
+    assert found == {"tasks[a].alert_task.workspace_path": "/Workspace/dev/alerts/a.dbalert.json",
+                     "environments[0].spec.base_environment": "/Workspace/dev/env.yaml",
+                     "environments[0].spec.java_dependencies[0]": "/Workspace/dev/x.jar",
+                     "environments[0].spec.dependencies[0]": "/Workspace/dev/w.whl"}
+    for site in path_sites(settings):
+        site.set(rewrite_path(str(site.value), {"/Workspace/dev": "/Workspace/prod"}))
+    assert settings["environments"][0]["spec"]["base_environment"] == "/Workspace/prod/env.yaml"

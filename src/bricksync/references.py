@@ -150,6 +150,9 @@ def _task_path_sites(task: dict, where: str, git: bool) -> Iterator[Site]:
         for fld in LIBRARY_PATH_FIELDS:
             if _is_workspace_path(lib.get(fld)):
                 yield Site(f"{where}.libraries[{i}].{fld}", lib, fld, "path")
+    alert = task.get("alert_task")  # an alert file: "must start with /Workspace", never repository-relative
+    if isinstance(alert, dict) and _is_workspace_path(alert.get("workspace_path")):
+        yield Site(f"{where}.alert_task.workspace_path", alert, "workspace_path", "path")
     inner = task.get("for_each_task", {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
     if isinstance(inner, dict):
         yield from _task_path_sites(inner, f"{where}.for_each_task.task", git)
@@ -165,6 +168,12 @@ def path_sites(settings: dict) -> Iterator[Site]:
         for j, dep in enumerate(deps):
             if _is_workspace_path(dep):
                 yield Site(f"environments[{i}].spec.dependencies[{j}]", env["spec"]["dependencies"], j, "path")  # type: ignore[arg-type]
+        spec = (env or {}).get("spec") or {}
+        for j, dep in enumerate(spec.get("java_dependencies") or []):
+            if _is_workspace_path(dep):
+                yield Site(f"environments[{i}].spec.java_dependencies[{j}]", spec["java_dependencies"], j, "path")  # type: ignore[arg-type]
+        if _is_workspace_path(spec.get("base_environment")):  # a custom env.yaml in the workspace
+            yield Site(f"environments[{i}].spec.base_environment", spec, "base_environment", "path")
 
 
 @functools.lru_cache(maxsize=1 << 16)  # jobs share notebook folders: rendering 10,000 asks again and again
