@@ -59,6 +59,14 @@ def create_compute(w: Any, names: dict[str, list[str]]) -> dict[str, dict[str, s
     for name in names.get("destination", []):  # a notification destination (webhook_notifications)
         ids["destination"][name] = w.api_client.do("POST", "/api/2.0/notification-destinations", body={
             "display_name": name, "config": {"generic_webhook": {"url": f"https://hooks.example.com/{name}"}}})["id"]
+    # SQL objects by name (sql_task.query/alert/dashboard, dashboard_task): the documented create calls.
+    for kind, path, body, id_field in (
+            ("query", "/api/2.0/sql/queries", lambda n: {"query": {"display_name": n, "query_text": "SELECT 1"}}, "id"),
+            ("alert", "/api/2.0/sql/alerts", lambda n: {"alert": {"display_name": n}}, "id"),
+            ("dashboard", "/api/2.0/lakeview/dashboards", lambda n: {"display_name": n}, "dashboard_id"),
+            ("sql_dashboard", "/api/2.0/preview/sql/dashboards", lambda n: {"name": n}, "id")):
+        for name in names.get(kind, []):
+            ids[kind][name] = w.api_client.do("POST", path, body=body(name))[id_field]
     return ids
 
 
