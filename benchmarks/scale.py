@@ -344,7 +344,8 @@ def bench(n: int, latency: float, rows: list[dict]) -> None:
                "GIT_COMMITTER_EMAIL": "b@x"}
         subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
         subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "init"], cwd=project, check=True, env=env)
-        floor = math.ceil(n / 100) + 5 + 1  # list pages + one listing per compute kind + the SDK's host probe
+        # list pages + one listing per kind the jobs reference (clusters, pools) + the SDK's host probe
+        floor = math.ceil(n / 100) + 2 + 1
         big = 2 * sum(1 for i in range(n) if i % 1000 == 999)  # jobs/get pages for 120-task jobs
 
         def measure(label: str, ws: Emulator, *args: str, budget: int | None = None, repeat: int = 1) -> dict:

@@ -29,6 +29,7 @@ from .ui import err, out, progress
 log = logging.getLogger("bricksync")
 DEFAULT_CONFIG = "config/bricksync.yml"
 EXPORT_ROWS = 50  # export lists this many jobs, then counts the rest
+STRICT_PATHS_HELP = "A task path missing in the target is an error (exit 1), not a warning."
 
 
 def _setup_logging(debug: bool) -> None:
@@ -188,9 +189,11 @@ def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, 
 @click.option("--adopt", is_flag=True, help="Plan to take over unmanaged jobs with the same name.")
 @click.option("--refresh-permissions", is_flag=True,
               help="Read every managed job's permissions (finds grants made by hand; drift always does).")
+@click.option("--strict-paths", is_flag=True, help=STRICT_PATHS_HELP)
 @click.pass_context
 def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
-         plan_file: str | None, detailed_exitcode: bool, adopt: bool, refresh_permissions: bool) -> None:
+         plan_file: str | None, detailed_exitcode: bool, adopt: bool, refresh_permissions: bool,
+         strict_paths: bool) -> None:
     """Show what apply would change in a target."""
     from .desired import DesiredState
 
@@ -202,14 +205,24 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
         ws = connect_target(cfg, target)
         with progress(f"Reading {target} jobs") as advance:
             the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
-                                   refresh_acls=refresh_permissions)
+                                   refresh_acls=refresh_permissions, strict_paths=strict_paths)
     print_plan(the_plan, out)
+    _azure_warnings(the_plan)
     _write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
         write_output(plan_file, json.dumps(the_plan.to_dict(), indent=1) + "\n")
         out.print(f"Saved the plan to {plan_file}: apply it with `bricksync apply --target {target} {plan_file}`")
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
+
+
+def _azure_warnings(plan: Any) -> None:
+    """In Azure Pipelines, each plan warning (e.g. a missing path) as a run warning."""
+    from .report import azure_warning_lines, in_azure_pipelines
+
+    if in_azure_pipelines():
+        for line in azure_warning_lines(plan):
+            click.echo(redact(line))
 
 
 # --- apply --------------------------------------------------------------------------------
@@ -222,18 +235,18 @@ def _confirm(question: str) -> bool:
 
 
 def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, prune: bool, adopt: bool,
-               parallelism: int, refresh_acls: bool = False) -> int:
+               parallelism: int, refresh_acls: bool = False, strict_paths: bool = False) -> int:
     from .desired import DesiredState
 
     with contextlib.ExitStack() as stack:
         # Opened first: state/ is read while the SDK is imported and the target is read.
         desired = None if plan_file else stack.enter_context(DesiredState(cfg.state_dir))
         return _apply_with(cfg, target, desired, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                           parallelism=parallelism, refresh_acls=refresh_acls)
+                           parallelism=parallelism, refresh_acls=refresh_acls, strict_paths=strict_paths)
 
 
 def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None, yes: bool, prune: bool,
-                adopt: bool, parallelism: int, refresh_acls: bool = False) -> int:
+                adopt: bool, parallelism: int, refresh_acls: bool = False, strict_paths: bool = False) -> int:
     from .apply import execute_plan, write_index
     from .plan import Plan
     from .reconcile import connect_target, live_fingerprint, plan_target
@@ -264,8 +277,9 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
         else:
             with progress(f"Reading {target} jobs") as advance:
                 the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
-                                       refresh_acls=refresh_acls)
+                                       refresh_acls=refresh_acls, strict_paths=strict_paths)
         print_plan(the_plan, out)
+        _azure_warnings(the_plan)
         writes = [a for a in the_plan.actions if a.writes]
         deletes = the_plan.of("orphan") if prune else []
         if not writes and not deletes:
@@ -302,12 +316,13 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
 @click.option("--refresh-permissions", is_flag=True,
               help="Read every managed job's permissions (finds grants made by hand; drift always does).")
+@click.option("--strict-paths", is_flag=True, help=STRICT_PATHS_HELP)
 @click.pass_context
 def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, prune: bool, adopt: bool,
-          parallelism: int, refresh_permissions: bool) -> None:
+          parallelism: int, refresh_permissions: bool, strict_paths: bool) -> None:
     """Create and update target jobs to match state/ (only what the plan needs)."""
     sys.exit(_run_apply(_config(ctx), target, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                        parallelism=parallelism, refresh_acls=refresh_permissions))
+                        parallelism=parallelism, refresh_acls=refresh_permissions, strict_paths=strict_paths))
 
 
 # --- drift --------------------------------------------------------------------------------
@@ -320,9 +335,10 @@ def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, pru
 @click.option("--heal", is_flag=True, help="Apply what the plan would (same code path as apply --yes).")
 @click.option("--source/--no-source", "check_source", default=True, show_default=True,
               help="Also report tagged source jobs that differ from state/ (when the source is reachable).")
+@click.option("--strict-paths", is_flag=True, help=STRICT_PATHS_HELP)
 @click.pass_context
 def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
-          fail_on_drift: bool, heal: bool, check_source: bool) -> None:
+          fail_on_drift: bool, heal: bool, check_source: bool, strict_paths: bool) -> None:
     """The scheduled check: report where the target differs from state/."""
     from .desired import DesiredState
 
@@ -331,7 +347,8 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
         from .reconcile import connect_target, plan_target
 
         ws = connect_target(cfg, target)
-        the_plan = plan_target(cfg, target, ws, desired, refresh_acls=True)  # hand-made grants are drift
+        # hand-made grants are drift: every ACL is read
+        the_plan = plan_target(cfg, target, ws, desired, refresh_acls=True, strict_paths=strict_paths, all_paths=True)
     from .drift import awaiting_export
     from .report import azure_lines, in_azure_pipelines, print_plan
 
@@ -350,7 +367,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     drifted = the_plan.has_changes or bool(awaiting)
     if heal and the_plan.has_changes:
         code = _run_apply(cfg, target, plan_file=None, yes=True, prune=False, adopt=False, parallelism=8,
-                          refresh_acls=True)
+                          refresh_acls=True, strict_paths=strict_paths)
         if code:
             sys.exit(code)
     if fail_on_drift and drifted:

@@ -6,8 +6,11 @@ unified auth (env vars, ~/.databrickscfg, Azure CLI / service principal) supplie
 Pipeline variables override mappings (the seed pipeline's "mappings as pipeline variables"):
   BRICKSYNC_<TARGET>_<KIND>="from=to;from2=to2"   KIND: CLUSTERS, INSTANCE_POOLS, POLICIES,
                                                    WAREHOUSES, PIPELINES, PATH_REWRITES, RUN_AS
+                                                   QUERIES, ALERTS, DASHBOARDS, SQL_DASHBOARDS,
+                                                   DESTINATIONS, BUDGET_POLICIES (name=id)
   BRICKSYNC_<TARGET>_PRINCIPALS="from=to;..." (added over principals), BRICKSYNC_<TARGET>_PERMISSIONS=MODE
-  BRICKSYNC_<TARGET>_HOST / BRICKSYNC_<TARGET>_PROFILE, BRICKSYNC_SOURCE_HOST / _PROFILE
+  BRICKSYNC_<TARGET>_HOST / BRICKSYNC_<TARGET>_PROFILE, BRICKSYNC_SOURCE_HOST / _PROFILE,
+  BRICKSYNC_SOURCE_BUDGET_POLICIES (name=id)
 <TARGET> is the target name upper-cased with every non-alphanumeric character as `_`.
 """
 
@@ -33,6 +36,19 @@ COMPUTE_KINDS = {  # config key -> reference kind in state files
 }
 ENV_KINDS = {"CLUSTERS": "clusters", "INSTANCE_POOLS": "instance_pools", "POLICIES": "policies",
              "WAREHOUSES": "warehouses", "PIPELINES": "pipelines"}
+# Workspace objects jobs point at, mapped like compute (source name -> target name) under `objects:`.
+# Legacy SQL dashboards (sql_task.dashboard) and AI/BI (Lakeview) dashboards (dashboard_task) are
+# different objects with different listings: two kinds, told apart by the field that holds them.
+OBJECT_KINDS = {
+    "queries": "query",
+    "alerts": "alert",
+    "dashboards": "dashboard",
+    "sql_dashboards": "sql_dashboard",
+    "destinations": "destination",
+}
+OBJECT_ENV_KINDS = {key.upper(): key for key in OBJECT_KINDS}  # BRICKSYNC_<TARGET>_QUERIES ...
+# Budget policies are account objects no workspace API lists: each side names its own, name -> ID.
+BUDGET_KIND = "budget_policy"
 
 
 @dataclass
@@ -60,6 +76,7 @@ class SourceConfig(WorkspaceRef):
     select: Select = field(default_factory=Select)
     notebook_root: str = "/Workspace/dev"
     acknowledge: bool = True
+    budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
 
 
 @dataclass
@@ -79,12 +96,17 @@ class TargetConfig(WorkspaceRef):
     def principal_mapping(self) -> dict[str, str]:
         """One mapping for run_as and permissions: `principals` over `run_as`."""
         return {**self.run_as, **self.principals}
+    objects: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in OBJECT_KINDS})
+    budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
 
     def compute_name(self, kind: str, source_name: str) -> str:
-        """Target name for a source compute name: mapped, or the same name (seed step 12)."""
+        """Target name for a source compute (or object) name: mapped, or the same name (seed step 12)."""
         for key, ref_kind in COMPUTE_KINDS.items():
             if ref_kind == kind:
                 return self.compute.get(key, {}).get(source_name, source_name)
+        for key, ref_kind in OBJECT_KINDS.items():
+            if ref_kind == kind:
+                return self.objects.get(key, {}).get(source_name, source_name)
         return source_name
 
 
@@ -110,7 +132,7 @@ STR, BOOL, STRMAP, ANYMAP, LIST = "a string", "true or false", "a mapping of str
 SCHEMA: dict[str, Any] = {
     "source": {
         "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL,
-        "select": {"tag": STR, "value": STR},
+        "select": {"tag": STR, "value": STR}, "budget_policies": STRMAP,
     },
     "state_dir": STR,
     "targets": {"*": {
@@ -118,6 +140,7 @@ SCHEMA: dict[str, Any] = {
         "overrides": {"*": ANYMAP},
         "compute": {k: STRMAP for k in COMPUTE_KINDS},
         "permissions": STR, "principals": STRMAP, "permissions_add": LIST,
+        "objects": {k: STRMAP for k in OBJECT_KINDS}, "budget_policies": STRMAP,
     }},
 }
 
@@ -178,6 +201,11 @@ def _apply_env(target: TargetConfig, env: Mapping[str, str]) -> None:
     for suffix, key in ENV_KINDS.items():
         if prefix + suffix in env:
             target.compute[key] = {**target.compute.get(key, {}), **_env_pairs(env[prefix + suffix], prefix + suffix)}
+    for suffix, key in OBJECT_ENV_KINDS.items():
+        if prefix + suffix in env:
+            target.objects[key] = {**target.objects.get(key, {}), **_env_pairs(env[prefix + suffix], prefix + suffix)}
+    if prefix + "BUDGET_POLICIES" in env:
+        target.budget_policies.update(_env_pairs(env[prefix + "BUDGET_POLICIES"], prefix + "BUDGET_POLICIES"))
     if prefix + "PATH_REWRITES" in env:
         target.path_rewrites.update(_env_pairs(env[prefix + "PATH_REWRITES"], prefix + "PATH_REWRITES"))
     if prefix + "RUN_AS" in env:
@@ -222,7 +250,11 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
         select=Select(tag=sel.get("tag", "PROD_MIGRATION"), value=sel.get("value", "true")),
         notebook_root=src.get("notebook_root", "/Workspace/dev"),
         acknowledge=src.get("acknowledge", True),
+        budget_policies=dict(src.get("budget_policies") or {}),
     )
+    if "BRICKSYNC_SOURCE_BUDGET_POLICIES" in env:
+        source.budget_policies.update(_env_pairs(env["BRICKSYNC_SOURCE_BUDGET_POLICIES"],
+                                                 "BRICKSYNC_SOURCE_BUDGET_POLICIES"))
     if not source.notebook_root.startswith("/"):
         problems.append(Problem("must be an absolute workspace path", file=file, field="source.notebook_root"))
     targets: dict[str, TargetConfig] = {}
@@ -235,6 +267,8 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
             run_as=dict(t.get("run_as") or {}), overrides=dict(t.get("overrides") or {}),
             prune=bool(t.get("prune", False)),
             permissions=t.get("permissions", "ignore"), principals=dict(t.get("principals") or {}),
+            objects={k: dict((t.get("objects") or {}).get(k) or {}) for k in OBJECT_KINDS},
+            budget_policies=dict(t.get("budget_policies") or {}),
         )
         added = t.get("permissions_add")
         for where, message in check_entries(added):

@@ -83,7 +83,7 @@ def init_repo(root: Path, remote: Path, config_text: str) -> None:
 def run_demo(keep: str | None = None) -> int:
     from .cli import _setup_logging
     from .emulator import EmulatorServer
-    from .emulator.seed import config_yaml, seed_source, seed_target
+    from .emulator.seed import config_yaml, deploy_paths, seed_source, seed_target
 
     _setup_logging(debug=False)  # quiet the SDK's host-metadata warning for the demo's own clients
     started = time.monotonic()
@@ -106,6 +106,7 @@ def run_demo(keep: str | None = None) -> int:
         out.print(f"test workspace: {test.url}    prod workspace: {prod.url}    repository: {repo}")
         seed_source(test.client())
         seed_target(prod.client())
+        deploy_paths(prod.client())  # prod's notebooks exist: the plan's path preflight is clean
         out.print(_jobs_table("Jobs in test (PROD_MIGRATION=true marks what to promote)", test.client()))
         out.print(_jobs_table("Jobs in prod before the sync", prod.client()))
 

@@ -26,7 +26,7 @@ from typing import Any
 from .config import TargetConfig
 from .errors import BricksyncError, Problem
 from .normalize import digest, normalize_settings
-from .references import Inventory
+from .references import Inventory, path_sites, referenced_kinds
 from .render import render
 from .schema import SchemaTable
 from .state import StateDoc, StateStore, parse_state, read_state_file
@@ -44,6 +44,7 @@ class Summary:
     links: DocLinks
     digest: str | None  # of the canonical settings rendered for the target; None: plan it in full
     permissions: list[dict] | None = None  # the file's `permissions:` as written (None: not in the file)
+    paths: tuple[tuple[str, str], ...] = ()  # (field, rewritten path), when asked for (drift's preflight)
 
     @property
     def key(self) -> str:
@@ -68,7 +69,7 @@ class StateSlice:
                 self.problems.append(Problem(f"cannot read the file: {exc.strerror}", file=display))
 
     def summarize(self, schema: SchemaTable | None, target: TargetConfig | None,
-                  inventory: Inventory | None) -> tuple[list[Summary], list[Problem]]:
+                  inventory: Inventory | None, paths: bool = False) -> tuple[list[Summary], list[Problem]]:
         """Check every document; digest each one rendered for `target` (when given)."""
         problems = list(self.problems)
         out = []
@@ -84,20 +85,30 @@ class StateSlice:
             links = DocLinks.of(doc)
             # A `${job:KEY}` needs the target's job IDs, which only the main process has.
             ready = not found and not links.job_edges and target is not None and inventory is not None
-            out.append(Summary(links, _digest_for(doc, target, inventory) if ready else None, doc.permissions))
+            found_paths: list[tuple[str, str]] | None = [] if paths else None
+            out.append(Summary(links, _digest_for(doc, target, inventory, found_paths) if ready else None,
+                               permissions=doc.permissions, paths=tuple(found_paths or ())))
         return out, problems
+
+    def kinds(self) -> set[str]:
+        """Reference kinds the documents name (`${kind:NAME}`): what the target must list."""
+        return {k for doc in self.docs for k in referenced_kinds(doc.settings)}
 
     def full(self, keys: set[str]) -> list[StateDoc]:
         """The documents for these keys as read (summarize() rendered the parsed ones in place)."""
         return [replace(parse_state(self.raw[d.file], d.file), node=None) for d in self.docs if d.key in keys]
 
 
-def _digest_for(doc: StateDoc, target: Any, inventory: Any) -> str | None:
+def _digest_for(doc: StateDoc, target: Any, inventory: Any,
+                paths: list[tuple[str, str]] | None = None) -> str | None:
     """Digest of the canonical rendering (rendered in place: doc.settings is spent), or None
-    when rendering has problems to report (the main process renders it again and reports)."""
+    when rendering has problems to report (the main process renders it again and reports).
+    `paths`: filled with (field, path) of the rendered workspace paths."""
     settings, problems = render(doc, target, inventory, {}, in_place=True)
     if problems:
         return None
+    if paths is not None:
+        paths.extend((site.location, str(site.value)) for site in path_sites(settings))
     return digest(normalize_settings(settings, ordered=False, copy=False))  # only hashed
 
 
@@ -112,7 +123,9 @@ def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:
         part = StateSlice(named)
         while True:
             request = conn.recv()
-            if request[0] == "summarize":
+            if request[0] == "kinds":
+                conn.send(("ok", part.kinds()))
+            elif request[0] == "summarize":
                 conn.send(("ok", part.summarize(*request[1:])))
             elif request[0] == "docs":
                 conn.send(("ok", part.full(request[1])))
@@ -170,11 +183,23 @@ class DesiredState:
     def files(self) -> int:
         return len(self._named)
 
-    def request(self, schema: SchemaTable, target: TargetConfig | None, inventory: Inventory | None) -> None:
-        """Start checking and rendering (returns at once; summaries() collects)."""
-        self._request = (schema, target, inventory)
+    def request(self, schema: SchemaTable, target: TargetConfig | None, inventory: Inventory | None,
+                paths: bool = False) -> None:
+        """Start checking and rendering (returns at once; summaries() collects). `paths`: each
+        summary also carries the document's rendered workspace paths."""
+        self._request = (schema, target, inventory, paths)
         for _, conn in self._workers:
             conn.send(("summarize", *self._request))
+
+    def kinds(self) -> set[str]:
+        """Reference kinds state/ names, once parsed (called from the inventory thread, before
+        request(): the workers answer in order, so the two never cross)."""
+        if not self._workers:
+            self._local = self._local or StateSlice(self._named)
+            return self._local.kinds()
+        for _, conn in self._workers:
+            conn.send(("kinds",))
+        return {k for proc, conn in self._workers for k in self._receive(proc, conn)}
 
     def summaries(self) -> tuple[list[Summary], list[Problem]]:
         if self._request is None:

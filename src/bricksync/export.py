@@ -17,6 +17,7 @@ from .errors import BricksyncError, Problem
 from .keys import assign_keys
 from .normalize import digest, normalize_job
 from .permissions import from_api, to_state
+from .references import reference_sites
 from .snapshot import snapshot_job
 from .state import GitRepo, StateDoc, StateStore, blob_id, parse_state, render_state
 from .validate import validate_docs
@@ -67,6 +68,11 @@ def read_selected(cfg: Config, ws: Workspace, on_page=None) -> tuple[list[dict],
     return sorted(selected, key=lambda j: j["job_id"]), scanned
 
 
+def kinds_in(settings: list[dict]) -> set[str]:
+    """Kinds of object these (source) job settings hold IDs of."""
+    return {site.kind for s in settings for site in reference_sites(s)}
+
+
 def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) -> ExportResult:
     """Read and transform everything; write nothing."""
     with bulk_data():  # not around rendering: ruamel makes cyclic garbage for every file
@@ -77,7 +83,10 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) ->
     result = ExportResult(scanned=scanned)
     if not selected:
         return result
-    inventory = ws.inventory()
+    # Only the kinds these jobs reference are listed (an identity may not be allowed to list the rest).
+    inventory = ws.inventory(kinds_in([(j.get("settings") or {}) for j in selected]))
+    for name, ident in cfg.source.budget_policies.items():  # account objects: named in the config
+        inventory.add("budget_policy", ident, name)
     acls = read_acls(ws, [j["job_id"] for j in selected])
     known = {d.source_job_id: d.key for d in docs if d.source_job_id is not None}
     names = [(j["job_id"], (j.get("settings") or {}).get("name", "")) for j in selected]

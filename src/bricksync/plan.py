@@ -85,6 +85,7 @@ class Plan:
     fingerprint: str = ""
     watched: list[int] = field(default_factory=list)  # live jobs the fingerprint covers
     acl_index_dirty: bool = False  # the target's permissions index should be written after apply
+    missing_paths: list[dict] = field(default_factory=list)  # preflight: {key, job, task, path, field}
 
     def of(self, kind: str) -> list[Action]:
         return [a for a in self.actions if a.action == kind]
@@ -112,7 +113,8 @@ class Plan:
                    for a in data.get("actions", [])]
         return cls(target=data["target"], host=data["host"], actions=actions, warnings=data.get("warnings", []),
                    fingerprint=data.get("fingerprint", ""), watched=data.get("watched", []),
-                   acl_index_dirty=bool(data.get("acl_index_dirty", False)))
+                   acl_index_dirty=bool(data.get("acl_index_dirty", False)),
+                   missing_paths=data.get("missing_paths", []))
 
 
 def fmt(value: Any) -> str:

@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import logging
 import marshal
+import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from .aclplan import apply_acls, to_read, wanted
 from .bulk import bulk_data
-from .config import Config
+from .config import Config, TargetConfig
 from .desired import DesiredState, Summary
 from .errors import BricksyncError
 from .normalize import digest, normalize_job
 from .permissions import Identity
 from .plan import ORDER, Plan, Unchanged, build_plan, fingerprint
-from .render import managed_key
+from .preflight import PathUse, preflight, task_of
+from .references import Inventory, path_sites
+from .render import managed_key, render
 from .schema import schema_table
 from .validate import check_across
-from .workspace import ACL_READERS, Workspace
+from .workspace import ACL_READERS, Unanswerable, Workspace
 
 log = logging.getLogger("bricksync.plan")
 
@@ -46,22 +49,28 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
 
 
 def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *,
-                adopt: bool = False, on_page=None, refresh_acls: bool = False) -> Plan:
+                adopt: bool = False, on_page=None, refresh_acls: bool = False, strict_paths: bool = False,
+                all_paths: bool = False) -> Plan:
     """Read the target's jobs a page at a time (digesting each managed one while the next page
     is on its way) while `desired` checks and renders state/ elsewhere; then compare digests
-    and plan in full only the jobs that differ."""
+    and plan in full only the jobs that differ. `all_paths`: the path preflight covers the
+    unchanged jobs too (drift), not only the ones to be written."""
     # Reading every ACL (drift, --refresh-permissions): each managed job's read starts as its
     # page arrives, so the reads overlap the page fetch instead of following it.
     with bulk_data(), ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as acl_pool:
         try:
-            return _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page,
-                                refresh_acls=refresh_acls, acl_pool=acl_pool)
+            plan, unchanged_uses = _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page,
+                                                refresh_acls=refresh_acls, acl_pool=acl_pool, all_paths=all_paths)
         finally:
             acl_pool.shutdown(wait=True, cancel_futures=True)  # a failed plan stops its reads
+    # Do the paths the jobs use exist in the target? (see preflight.py)
+    preflight(plan, ws, strict=strict_paths, unanswerable=(Unanswerable,), log=log.debug, extra=unchanged_uses)
+    return plan
 
 
 def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *, adopt: bool,
-                 on_page, refresh_acls: bool, acl_pool: ThreadPoolExecutor) -> Plan:
+                 on_page, refresh_acls: bool, acl_pool: ThreadPoolExecutor,
+                 all_paths: bool = False) -> tuple[Plan, list[PathUse]]:
     target = cfg.target(target_name)
     started = time.perf_counter()
     live: list[dict] = []  # a few fields of each job; the whole job is kept packed in `packed`
@@ -72,7 +81,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     early: dict[int, Future] = {}  # job id -> its ACL read, started as its page arrived
     read_early = acls and refresh_acls
     with ThreadPoolExecutor(max_workers=3 if acls else 1, thread_name_prefix="inventory") as pool:
-        pending_inventory = pool.submit(ws.inventory)
+        pending_inventory = pool.submit(_inventory, ws, target, desired)
         # Permissions: who applies (for the lockout check) and the index of ACLs known to hold,
         # each one call, while the pages arrive.
         pending_me = pool.submit(ws.me) if target.permissions == "manage" else None
@@ -87,7 +96,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                 packed[job_id] = marshal.dumps(job)
                 live.append(_outline(job))
             if not requested and pending_inventory.done():  # (the schema table is built while pages arrive)
-                desired.request(schema_table(), target, pending_inventory.result())
+                desired.request(schema_table(), target, pending_inventory.result(), paths=all_paths)
                 requested = True
             if on_page:
                 on_page(len(page))
@@ -95,7 +104,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         me = Identity.from_scim(pending_me.result()) if pending_me else None
         index = pending_index.result() if pending_index else {}
     if not requested:
-        desired.request(schema_table(), target, inventory)
+        desired.request(schema_table(), target, inventory, paths=all_paths)
     fetched = time.perf_counter()
     summaries = checked(desired)
     loaded = time.perf_counter()
@@ -126,7 +135,37 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
         log.debug("plan %s: %d job ACLs read in %.2fs (%d vouched for by the index)", target_name, len(ids),
                   time.perf_counter() - read_started, len(want) - len(ids))
-    return plan
+    return plan, (_unchanged_uses(plan, summaries, docs, target, inventory) if all_paths else [])
+
+
+def _unchanged_uses(plan: Plan, summaries: list[Summary], docs: list, target: TargetConfig,
+                    inventory: Inventory) -> list[PathUse]:
+    """Path uses of the jobs the plan leaves alone (written ones come with their settings)."""
+    by_key = {s.key: s for s in summaries}
+    full = {d.key: d for d in docs}
+    out = []
+    for action in plan.actions:
+        if action.action != "no-op":
+            continue
+        if action.key in full:  # planned in full (e.g. it runs other jobs): render it again for its paths
+            settings, _ = render(full[action.key], target, inventory, {})
+            found = [(site.location, str(site.value)) for site in path_sites(settings)]
+        else:
+            found = list(by_key[action.key].paths) if action.key in by_key else []
+        out += [PathUse(action.key, action.name, task_of(where), path, where, action.file) for where, path in found]
+    return out
+
+
+def _inventory(ws: Workspace, target: TargetConfig, desired: DesiredState) -> Inventory:
+    """The target's objects of the kinds state/ (or an override) references, and nothing else:
+    a kind no job uses is not listed, so a listing the identity may not make fails no plan."""
+    kinds = desired.kinds()
+    for values in target.overrides.values():
+        kinds |= {m[1] for m in _OVERRIDE_REF_RE.finditer(repr(values))}
+    return ws.inventory(kinds)
+
+
+_OVERRIDE_REF_RE = re.compile(r"\$\{(\w+):")
 
 
 def _outline(job: dict) -> dict:

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import did_you_mean
+from .objectrefs import JOB_REFS, JOB_REFUSED, TASK_REFS, TASK_REFUSED, table_sites
 
-KINDS = ("cluster", "pool", "policy", "warehouse", "job", "pipeline")
-PLACEHOLDER_RE = re.compile(r"^\$\{(cluster|pool|policy|warehouse|job|pipeline):([^}]+)\}$")
+KINDS = ("cluster", "pool", "policy", "warehouse", "job", "pipeline",
+         "query", "alert", "dashboard", "sql_dashboard", "destination", "budget_policy")
+PLACEHOLDER_RE = re.compile(r"^\$\{(" + "|".join(KINDS) + r"):([^}]+)\}$")
 ANY_PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}")
 
 
@@ -68,6 +70,8 @@ def _task_sites(task: dict, where: str) -> Iterator[Site]:
     pipeline = task.get("pipeline_task")
     if isinstance(pipeline, dict) and "pipeline_id" in pipeline:
         yield Site(f"{where}.pipeline_task.pipeline_id", pipeline, "pipeline_id", "pipeline")
+    for location, container, fld, kind in table_sites(task, where, TASK_REFS):  # see objectrefs.py
+        yield Site(location, container, fld, kind)
     inner = (task.get("for_each_task") or {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
     if isinstance(inner, dict):
         yield from _task_sites(inner, f"{where}.for_each_task.task")
@@ -80,13 +84,41 @@ def _tasks(settings: dict) -> Iterator[tuple[str, dict]]:
 
 
 def reference_sites(settings: dict) -> Iterator[Site]:
-    """Every compute/job/pipeline reference in job settings."""
+    """Every reference to a workspace object (compute, jobs, SQL objects, destinations...) in job settings."""
+    for location, container, fld, kind in table_sites(settings, "", JOB_REFS):
+        yield Site(location, container, fld, kind)
     for i, jc in enumerate(settings.get("job_clusters") or []):
         if isinstance(jc, dict):
             where = f"job_clusters[{jc.get('job_cluster_key', i)}].new_cluster"
             yield from _cluster_sites(jc.get("new_cluster"), where)
     for where, task in _tasks(settings):
         yield from _task_sites(task, where)
+
+
+def refused_sites(settings: dict) -> Iterator[tuple[str, str]]:
+    """(location, what) of every ID bricksync cannot name: export refuses the job."""
+    for location, _, _, what in table_sites(settings, "", JOB_REFUSED):
+        yield location, what
+    for where, task in _tasks(settings):
+        yield from _task_refused(task, where)
+
+
+def _task_refused(task: dict, where: str) -> Iterator[tuple[str, str]]:
+    for location, _, _, what in table_sites(task, where, TASK_REFUSED):
+        yield location, what
+    inner = task.get("for_each_task", {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
+    if isinstance(inner, dict):
+        yield from _task_refused(inner, f"{where}.for_each_task.task")
+
+
+def referenced_kinds(settings: dict) -> set[str]:
+    """Kinds named by `${kind:NAME}` placeholders at reference sites (what a plan must list)."""
+    out = set()
+    for site in reference_sites(settings):
+        ref = parse_placeholder(site.value)
+        if ref:
+            out.add(ref[0])
+    return out
 
 
 # --- workspace paths ------------------------------------------------------------------------
@@ -118,6 +150,9 @@ def _task_path_sites(task: dict, where: str, git: bool) -> Iterator[Site]:
         for fld in LIBRARY_PATH_FIELDS:
             if _is_workspace_path(lib.get(fld)):
                 yield Site(f"{where}.libraries[{i}].{fld}", lib, fld, "path")
+    alert = task.get("alert_task")  # an alert file: "must start with /Workspace", never repository-relative
+    if isinstance(alert, dict) and _is_workspace_path(alert.get("workspace_path")):
+        yield Site(f"{where}.alert_task.workspace_path", alert, "workspace_path", "path")
     inner = task.get("for_each_task", {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
     if isinstance(inner, dict):
         yield from _task_path_sites(inner, f"{where}.for_each_task.task", git)
@@ -133,6 +168,12 @@ def path_sites(settings: dict) -> Iterator[Site]:
         for j, dep in enumerate(deps):
             if _is_workspace_path(dep):
                 yield Site(f"environments[{i}].spec.dependencies[{j}]", env["spec"]["dependencies"], j, "path")  # type: ignore[arg-type]
+        spec = (env or {}).get("spec") or {}
+        for j, dep in enumerate(spec.get("java_dependencies") or []):
+            if _is_workspace_path(dep):
+                yield Site(f"environments[{i}].spec.java_dependencies[{j}]", spec["java_dependencies"], j, "path")  # type: ignore[arg-type]
+        if _is_workspace_path(spec.get("base_environment")):  # a custom env.yaml in the workspace
+            yield Site(f"environments[{i}].spec.base_environment", spec, "base_environment", "path")
 
 
 @functools.lru_cache(maxsize=1 << 16)  # jobs share notebook folders: rendering 10,000 asks again and again

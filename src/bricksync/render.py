@@ -11,8 +11,8 @@ import copy
 import re
 from typing import Any
 
-from .config import COMPUTE_KINDS, TargetConfig
-from .errors import Problem
+from .config import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, TargetConfig
+from .errors import Problem, did_you_mean
 from .normalize import clone
 from .references import Inventory, parse_placeholder, path_sites, reference_sites, rewrite_path
 from .state import StateDoc
@@ -21,7 +21,8 @@ KEY_TAG = "bricksync-key"
 MANAGED_TAG = "managed-by"
 MANAGED_VALUE = "bricksync"
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-CONFIG_KEY = {kind: key for key, kind in COMPUTE_KINDS.items()}
+CONFIG_KEY = {kind: f"compute.{key}" for key, kind in COMPUTE_KINDS.items()}
+CONFIG_KEY.update({kind: f"objects.{key}" for key, kind in OBJECT_KINDS.items()})
 
 
 def managed_key(job: dict) -> str | None:
@@ -78,11 +79,19 @@ def render(doc: StateDoc, target: TargetConfig, inventory: Inventory, job_ids: d
             if ref_name in job_ids:
                 site.set(job_ids[ref_name])
             continue
+        if kind == BUDGET_KIND:  # account objects no workspace lists: the target's config names them
+            ident = target.budget_policies.get(ref_name)
+            if ident is None:
+                fail(f"budget policy '{ref_name}' is not named in targets.{target.name}.budget_policies "
+                     f"(name: id){did_you_mean(ref_name, target.budget_policies)}", site.location)
+            else:
+                site.set(ident)
+            continue
         target_name = target.compute_name(kind, ref_name)
         ident, error = inventory.id_of(kind, target_name)
         if error:
             mapped = f" (mapped from '{ref_name}')" if target_name != ref_name else \
-                f"; map it under targets.{target.name}.compute.{CONFIG_KEY[kind]}"
+                f"; map it under targets.{target.name}.{CONFIG_KEY[kind]}"
             fail(f"{error}{mapped}", site.location)
         else:
             site.set(ident)

@@ -75,6 +75,7 @@ def report_json(plan: Plan, *, kind: str = "plan", awaiting_export: list[dict] |
         "fingerprint": plan.fingerprint,
         "jobs": [_job_json(a) for a in plan.actions],
         "warnings": list(plan.warnings),
+        "missing_paths": list(plan.missing_paths),
     }
     if awaiting_export is not None:
         doc["awaiting_export"] = awaiting_export
@@ -147,9 +148,14 @@ def _vso_escape(text: str) -> str:
         .replace(";", "%3B")
 
 
+def azure_warning_lines(plan: Plan) -> list[str]:
+    """One warning per plan warning (missing paths included): Azure lists them on the run."""
+    return [f"##vso[task.logissue type=warning]{_vso_escape(w)}" for w in plan.warnings]
+
+
 def azure_lines(plan: Plan, *, summary_file: str | None = None, kind: str = "drift") -> list[str]:
     """Logging commands for Azure Pipelines. Callers emit them only when TF_BUILD=True."""
-    lines: list[str] = []
+    lines: list[str] = azure_warning_lines(plan)
     drifted = [a for a in plan.actions if a.action != "no-op"]
     for a in drifted:
         lines.append(f"##[group]{SYMBOL[a.action]} {a.key} ({a.action})")

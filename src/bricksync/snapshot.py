@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .errors import Problem
 from .normalize import normalize_job
-from .references import Inventory, is_under, path_sites, placeholder, reference_sites
+from .references import Inventory, is_under, path_sites, placeholder, reference_sites, refused_sites
 from .secrets import find_secrets
 
 
@@ -37,10 +37,16 @@ def snapshot_job(job: dict, *, key: str, notebook_root: str, select_tag: str, in
                 site.set(placeholder("job", target_key))
             continue
         ref_name, error = inventory.name_of(site.kind, site.value)
+        if error and site.kind == "budget_policy":  # account objects: named in the config, not listed
+            error = (f"budget policy ID {site.value} is not named in source.budget_policies "
+                     "(name: id pairs, or BRICKSYNC_SOURCE_BUDGET_POLICIES)")
         if error:
             fail(error, site.location)
         else:
             site.set(placeholder(site.kind, ref_name))  # type: ignore[arg-type]
+    for where, what in refused_sites(settings):
+        fail(f"holds {what}, which bricksync cannot map to the target workspace: remove it from the job",
+             where)
     for where, why in find_secrets(settings):
         fail(f"refusing to export {why}", where)
     if problems:

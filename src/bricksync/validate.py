@@ -8,7 +8,7 @@ from pathlib import PurePath
 from .errors import Problem, did_you_mean
 from .keys import KEY_RE
 from .permissions import check_entries
-from .references import ANY_PLACEHOLDER_RE, parse_placeholder, reference_sites
+from .references import ANY_PLACEHOLDER_RE, KINDS, parse_placeholder, reference_sites
 from .schema import SchemaTable, check_job_settings
 from .secrets import find_secrets, may_hold_secrets
 from .state import StateDoc
@@ -84,8 +84,7 @@ def validate_doc(doc: StateDoc, schema: SchemaTable | None = None) -> list[Probl
             continue
         for token in ANY_PLACEHOLDER_RE.findall(value):
             if token != value or parse_placeholder(value) is None:
-                fail(f"malformed reference {token!r}: use ${{cluster|pool|policy|warehouse|job|pipeline:NAME}}"
-                     " as the whole value", where)
+                fail(f"malformed reference {token!r}: use ${{{'|'.join(KINDS)}:NAME}} as the whole value", where)
     for where, why in find_secrets(doc.settings):
         fail(f"{why}", where)
     return problems

@@ -52,6 +52,40 @@ ACL_READERS = 16  # permission reads in flight at once
 IDEMPOTENT_500_RETRIES = 3
 
 
+@dataclass(frozen=True)
+class Listing:
+    """How one kind of referable object is listed (the paths and fields databricks-sdk 0.162 uses)."""
+
+    noun: str  # plural
+    path: str
+    items: str  # the response key holding the page's objects
+    id_field: str
+    name_field: str
+    paging: str = "token"  # token: page_token/next_page_token; page: numbered pages; none: one call
+    size_param: str = "page_size"
+    size: int = 100
+
+
+LISTINGS: dict[str, Listing] = {
+    "cluster": Listing("clusters", "/api/2.1/clusters/list", "clusters", "cluster_id", "cluster_name"),
+    "pool": Listing("instance pools", "/api/2.0/instance-pools/list", "instance_pools", "instance_pool_id",
+                    "instance_pool_name", paging="none"),
+    "policy": Listing("cluster policies", "/api/2.0/policies/clusters/list", "policies", "policy_id", "name",
+                      paging="none"),
+    "warehouse": Listing("SQL warehouses", "/api/2.0/sql/warehouses", "warehouses", "id", "name", paging="none"),
+    "pipeline": Listing("pipelines", "/api/2.0/pipelines", "statuses", "pipeline_id", "name",
+                        size_param="max_results"),
+    "query": Listing("SQL queries", "/api/2.0/sql/queries", "results", "id", "display_name"),
+    "alert": Listing("SQL alerts", "/api/2.0/sql/alerts", "results", "id", "display_name"),
+    "dashboard": Listing("AI/BI dashboards", "/api/2.0/lakeview/dashboards", "dashboards", "dashboard_id",
+                         "display_name"),
+    "sql_dashboard": Listing("legacy SQL dashboards", "/api/2.0/preview/sql/dashboards", "results", "id", "name",
+                             paging="page"),
+    "destination": Listing("notification destinations", "/api/2.0/notification-destinations", "results", "id",
+                           "display_name"),
+}
+
+
 def normalize_host(host: str | None) -> str:
     if not host:
         return ""
@@ -324,31 +358,37 @@ class Workspace:
         except DatabricksError as exc:
             raise _api_error(exc, "write the permissions index", None) from None
 
-    # --- compute inventory ----------------------------------------------------------------
-    def inventory(self) -> Inventory:
-        """IDs and names of clusters, pools, policies, warehouses and pipelines: one listing each."""
+    # --- inventory: compute and workspace objects ----------------------------------------
+    def inventory(self, kinds: set[str] | frozenset[str] | None = None) -> Inventory:
+        """IDs and names of the kinds asked for (default: every listable kind), one paged
+        listing each, in parallel. Only what some job in play references is asked for, so an
+        identity that may not list, say, pipelines can still plan jobs that use none."""
         inv = Inventory()
-        listings: dict[str, Callable[[], list[tuple[str, str]]]] = {
-            "cluster": lambda: [(c["cluster_id"], c.get("cluster_name", "")) for c in
-                                self._paged("/api/2.1/clusters/list", "clusters", {"page_size": 100})],
-            "pool": lambda: [(p["instance_pool_id"], p.get("instance_pool_name", "")) for p in
-                             self._do("GET", "/api/2.0/instance-pools/list").get("instance_pools", [])],
-            "policy": lambda: [(p["policy_id"], p.get("name", "")) for p in
-                               self._do("GET", "/api/2.0/policies/clusters/list").get("policies", [])],
-            "warehouse": lambda: [(w["id"], w.get("name", "")) for w in
-                                  self._do("GET", "/api/2.0/sql/warehouses").get("warehouses", [])],
-            "pipeline": lambda: [(p["pipeline_id"], p.get("name", "")) for p in
-                                 self._paged("/api/2.0/pipelines", "statuses", {"max_results": 100})],
-        }
-        with ThreadPoolExecutor(max_workers=len(listings)) as pool:
-            results = {kind: pool.submit(fn) for kind, fn in listings.items()}
+        wanted = [k for k in LISTINGS if kinds is None or k in kinds]
+        if not wanted:
+            return inv
+        with ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix=f"{self.label}-list") as pool:
+            results = {kind: pool.submit(self._list_kind, kind) for kind in wanted}
             for kind, future in results.items():
                 try:
                     for ident, name in future.result():
                         inv.add(kind, ident, name)
                 except DatabricksError as exc:
-                    raise _api_error(exc, f"list {kind}s", None) from None
+                    raise _api_error(exc, f"list {LISTINGS[kind].noun} (needed: a job references one)",
+                                     None) from None
         return inv
+
+    def _list_kind(self, kind: str) -> list[tuple[str, str]]:
+        spec = LISTINGS[kind]
+        if spec.paging == "none":
+            items = self._do("GET", spec.path).get(spec.items, [])
+        elif spec.paging == "page":
+            items = self._numbered(spec.path, spec.items, spec.size)
+        else:
+            items = self._paged(spec.path, spec.items, {spec.size_param: spec.size})
+        # A trashed query keeps its name (and may share it with its replacement): not a candidate.
+        return [(str(i[spec.id_field]), str(i.get(spec.name_field) or "")) for i in items
+                if spec.id_field in i and i.get("lifecycle_state") != "TRASHED"]
 
     def _paged(self, path: str, key: str, query: dict) -> list[dict]:
         out, query = [], dict(query)
@@ -358,6 +398,46 @@ class Workspace:
             if not page.get("next_page_token"):
                 return out
             query["page_token"] = page["next_page_token"]
+
+    def _numbered(self, path: str, key: str, size: int) -> list[dict]:
+        """Page-numbered listings (legacy SQL dashboards): `page` from 1 until `count` is reached
+        (the SDK asks until an empty page; `count` saves that last call)."""
+        out: list[dict] = []
+        page_no = 1
+        while True:
+            page = self._do("GET", path, query={"page": page_no, "page_size": size})
+            items = page.get(key) or []
+            out.extend(items)
+            count = page.get("count")
+            if not items or (isinstance(count, int) and len(out) >= count):
+                return out
+            page_no += 1
+
+    # --- preflight: do workspace paths exist? ---------------------------------------------
+    def folder_entries(self, folder: str) -> list[str] | None:
+        """Paths of the objects directly in `folder` (one workspace/list call), or None when the
+        folder does not exist. Raises Unanswerable when the workspace cannot tell."""
+        try:
+            page = self._do("GET", "/api/2.0/workspace/list", query={"path": folder})
+        except NotFound as exc:
+            if _no_such_api(exc):
+                raise Unanswerable(exc) from None
+            return None
+        except DatabricksError as exc:
+            raise Unanswerable(exc) from None
+        return [str(o["path"]) for o in page.get("objects", []) if "path" in o]
+
+    def path_exists(self, path: str) -> bool:
+        """workspace/get-status: True, False (RESOURCE_DOES_NOT_EXIST), or Unanswerable."""
+        try:
+            self._do("GET", "/api/2.0/workspace/get-status", query={"path": path})
+            return True
+        except NotFound as exc:
+            if _no_such_api(exc):
+                raise Unanswerable(exc) from None
+            return False
+        except DatabricksError as exc:
+            raise Unanswerable(exc) from None
 
     # --- the apply lock -------------------------------------------------------------------
     def lock_path(self, target: str) -> str:
@@ -403,6 +483,18 @@ class Workspace:
             return True
         except NotFound:
             return False
+
+
+class Unanswerable(Exception):
+    """The workspace cannot answer a question (no permission, no such API): not a failure."""
+
+    def __init__(self, err: DatabricksError):
+        super().__init__(f"{err.error_code or type(err).__name__}: {str(err).splitlines()[0][:300]}")
+
+
+def _no_such_api(err: DatabricksError) -> bool:
+    """A 404 about the endpoint (ENDPOINT_NOT_FOUND...), not the documented RESOURCE_DOES_NOT_EXIST of a path."""
+    return err.error_code != "RESOURCE_DOES_NOT_EXIST"
 
 
 _TOKEN_KEY = b'"next_page_token"'

@@ -17,6 +17,7 @@ SOURCE_COMPUTE = {
     "policy": ["job-policy"],
     "warehouse": ["dev-sql"],
     "pipeline": ["sales-dlt"],
+    "destination": ["crm-oncall-webhook"],
 }
 TARGET_COMPUTE = {
     "cluster": ["prod-shared", "ml-gpu"],
@@ -24,6 +25,7 @@ TARGET_COMPUTE = {
     "policy": ["job-policy"],
     "warehouse": ["prod-sql"],
     "pipeline": ["sales-dlt"],
+    "destination": ["crm-oncall-webhook"],
 }
 # What config/bricksync.yml maps (source name -> target name); the rest keep their names.
 COMPUTE_MAPPING = {
@@ -54,6 +56,17 @@ def create_compute(w: Any, names: dict[str, list[str]]) -> dict[str, dict[str, s
     for name in names.get("pipeline", []):
         ids["pipeline"][name] = w.api_client.do("POST", "/api/2.0/pipelines", body={
             "name": name, "catalog": "main", "target": "sales"})["pipeline_id"]
+    for name in names.get("destination", []):  # a notification destination (webhook_notifications)
+        ids["destination"][name] = w.api_client.do("POST", "/api/2.0/notification-destinations", body={
+            "display_name": name, "config": {"generic_webhook": {"url": f"https://hooks.example.com/{name}"}}})["id"]
+    # SQL objects by name (sql_task.query/alert/dashboard, dashboard_task): the documented create calls.
+    for kind, path, body, id_field in (
+            ("query", "/api/2.0/sql/queries", lambda n: {"query": {"display_name": n, "query_text": "SELECT 1"}}, "id"),
+            ("alert", "/api/2.0/sql/alerts", lambda n: {"alert": {"display_name": n}}, "id"),
+            ("dashboard", "/api/2.0/lakeview/dashboards", lambda n: {"display_name": n}, "dashboard_id"),
+            ("sql_dashboard", "/api/2.0/preview/sql/dashboards", lambda n: {"name": n}, "id")):
+        for name in names.get(kind, []):
+            ids[kind][name] = w.api_client.do("POST", path, body=body(name))[id_field]
     return ids
 
 
@@ -108,7 +121,7 @@ def source_jobs(ids: dict[str, dict[str, str]], root: str = "/Workspace/dev") ->
                  "python_wheel_task": {"package_name": "c360", "entry_point": "export"},
                  "libraries": [{"whl": f"{root}/libs/c360-1.4.0-py3-none-any.whl"}]},
             ],
-            "webhook_notifications": {"on_failure": [{"id": "0481e838-0a59-4eff-9541-a4ca6f149574"}]},
+            "webhook_notifications": {"on_failure": [{"id": ids["destination"]["crm-oncall-webhook"]}]},
         },
         {
             "name": "Finance SQL reporting",
@@ -191,6 +204,28 @@ def seed_target(w: Any) -> dict[str, int]:
                    "notebook_task": {"notebook_path": "/Workspace/prod/ops/adhoc"}}],
     }
     return {unmanaged["name"]: create_job(w, unmanaged)}
+
+
+def deploy_paths(w: Any, root: str = "/Workspace/prod") -> list[str]:
+    """Put in a workspace every notebook, file and folder the seeded jobs use under `root` (what a
+    team's code deployment does before bricksync promotes jobs); returns the paths."""
+    import base64
+
+    from ..references import path_sites
+
+    fake = {kind: {n: "0" for n in names} for kind, names in SOURCE_COMPUTE.items()}
+    paths = sorted({str(site.value) for job in source_jobs(fake, root) for site in path_sites(job)
+                    if str(site.value).startswith(root + "/")})
+    for path in paths:
+        folder, leaf = path.rsplit("/", 1)
+        if "." not in leaf and path.endswith("/dbt"):  # a dbt project is a folder
+            w.api_client.do("POST", "/api/2.0/workspace/mkdirs", body={"path": path})
+            continue
+        w.api_client.do("POST", "/api/2.0/workspace/mkdirs", body={"path": folder})
+        kind = {"format": "AUTO"} if "." in leaf else {"format": "SOURCE", "language": "PYTHON"}
+        w.api_client.do("POST", "/api/2.0/workspace/import", body={
+            "path": path, "content": base64.b64encode(b"# seeded\n").decode(), "overwrite": True, **kind})
+    return paths
 
 
 def config_yaml(source_profile: str = "test", target_profile: str = "prod", target_host: str = "") -> str:

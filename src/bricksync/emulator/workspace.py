@@ -20,6 +20,7 @@ from typing import Any
 from . import acl
 from .errors import ApiError, already_exists, invalid, not_found
 from .jobs import JobStore, Referents
+from .sqlobjects import LABELS, SQL_RESOURCES, sql_object_routes
 
 Handler = Callable[["EmulatedWorkspace", dict, dict, re.Match], Any]
 
@@ -30,6 +31,7 @@ RESOURCES = {
     "policy": ("policy_id", "name"),
     "warehouse": ("id", "name"),
     "pipeline": ("pipeline_id", "name"),
+    **SQL_RESOURCES,  # queries, alerts, dashboards, notification destinations: see sqlobjects.py
 }
 
 
@@ -62,8 +64,10 @@ class EmulatedWorkspace:
             return f"0101-{self._prefix}{n:02d}-c{n:07d}"
         if kind == "pool":
             return f"0101-{self._prefix}{n:02d}-pool-{n:06d}"
-        if kind == "pipeline":
+        if kind in ("pipeline", "query", "alert", "sql_dashboard", "destination"):
             return str(uuid.UUID(int=(int(self._prefix, 16) << 96) + n))
+        if kind == "dashboard":  # AI/BI dashboard IDs: 32 hex characters
+            return f"01ef{self._prefix}{n:024x}"
         return f"{self._prefix.upper()}{n:012X}"  # policies and warehouses: 16 hex characters
 
     # --- generic compute-like resources ----------------------------------------------------
@@ -89,7 +93,7 @@ class EmulatedWorkspace:
     def get_resource(self, kind: str, ident: str | None) -> dict:
         if not ident or ident not in self.resources[kind]:
             label = {"pool": "Instance pool", "policy": "Policy", "warehouse": "SQL warehouse",
-                     "pipeline": "Pipeline", "cluster": "Cluster"}[kind]
+                     "pipeline": "Pipeline", "cluster": "Cluster", **LABELS}[kind]
             raise not_found(f"{label} {ident} does not exist.")
         return copy.deepcopy(self.resources[kind][ident])
 
@@ -316,6 +320,7 @@ def _routes() -> list[tuple[str, str, Handler]]:
         ("GET", "/api/2.0/preview/scim/v2/Me", lambda ws, q, b, m: ws.me()),
     ]
     routes += [(meth, p.replace("/api/2.2/", "/api/2.1/"), h) for meth, p, h in routes if p.startswith(J)]
+    routes += sql_object_routes()
     return routes
 
 
