@@ -56,7 +56,8 @@ def normalize_host(host: str | None) -> str:
     if not host:
         return ""
     parts = urlsplit(host if "://" in host else f"https://{host}")
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    netloc = parts.netloc.rpartition("@")[2]  # userinfo is a credential: never compared, never printed
+    return f"{parts.scheme}://{netloc}".lower()
 
 
 class _WouldRetry(Exception):
