@@ -19,8 +19,8 @@ from .config import TargetConfig
 from .errors import Problem
 from .normalize import digest, normalize_job, normalize_settings, runs_as_creator
 from .references import Inventory
-from .secrets import REDACTED_CHANGED, redact_change
 from .render import KEY_TAG, managed_key, pending_jobs, principal, render
+from .secrets import REDACTED_CHANGED, redact_change
 from .state import StateDoc
 
 PLAN_VERSION = 1

@@ -43,7 +43,8 @@ def print_plan(plan: Plan, console: Console, *, title: str = "Plan", show_noop: 
         for a in rows:
             ident = a.job_id if a.job_id is not None else ", ".join(map(str, a.job_ids)) or "(new)"
             table.add_row(f"[{STYLE[a.action]}]{SYMBOL[a.action]}[/]", f"[{STYLE[a.action]}]{a.action}[/]",
-                          term(a.key), term(a.name), term(ident), str(len(a.changes)) if a.changes and a.action != "create" else "")
+                          term(a.key), term(a.name), term(ident),
+                          str(len(a.changes)) if a.changes and a.action != "create" else "")
         console.print(table)
     for a in plan.actions:
         if a.action == "no-op" or not (a.changes or a.notes):

@@ -14,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-import re
 import typing
 from typing import Any
 
 from .errors import Problem, did_you_mean
+from .references import PLACEHOLDER_RE
 from .yamlio import line_of
 
-PLACEHOLDER_RE = re.compile(r"^\$\{(cluster|pool|policy|warehouse|job|pipeline):([^}]+)\}$")
 ROOT = "JobSettings"
 
 # A type descriptor: ("any",) ("str",) ("int",) ("float",) ("bool",) ("obj", class name)
