@@ -11,10 +11,11 @@ Databricks tokens, and a literal after a `--password` style flag in task argumen
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from detect_secrets.plugins import keyword as _ds_keyword
@@ -47,6 +48,10 @@ _DETECTORS: tuple[RegexBasedDetector, ...] = tuple(cls() for cls in (
     GitHubTokenDetector, GitLabTokenDetector, JwtTokenDetector, MailchimpDetector, NpmDetector,
     OpenAIDetector, PrivateKeyDetector, PypiTokenDetector, SendGridDetector, SlackDetector,
     SquareOAuthDetector, StripeDetector, TelegramBotTokenDetector, TwilioKeyDetector))
+
+# Their regular expressions, searched directly: a first match is enough (the plugins' findall
+# would collect every match, and costs more on documents that have none).
+_DETECTOR_PATTERNS = tuple((d, tuple(d.denylist)) for d in _DETECTORS)
 
 TOKEN_PATTERNS = [
     re.compile(r"dapi[0-9a-f]{32}(-\d+)?"),          # Databricks personal access token
@@ -99,16 +104,20 @@ def shape_of(text: str) -> str | None:
     for pattern in EXTRA_PATTERNS:
         if pattern.search(text):
             return "credential pattern"
-    for detector in _DETECTORS:
-        for _ in detector.analyze_string(text):
-            return detector.secret_type
+    for detector, patterns in _DETECTOR_PATTERNS:
+        if any(p.search(text) for p in patterns) and (not isinstance(detector, JwtTokenDetector) or
+                                                     any(True for _ in detector.analyze_string(text))):
+            return detector.secret_type  # (the JWT plugin also checks the parts decode as JSON)
     return None
 
 
-def may_hold_secrets(keys: str, strings: str) -> bool:
-    """False when neither key names nor string values (each joined into one text) can match:
-    lets big documents skip the per-field walk (one scan of each blob per pattern)."""
-    if SECRET_KEY_RE.search(keys):
+def may_hold_secrets(keys: str | Iterable[str], strings: str) -> bool:
+    """False when neither key names nor string values (joined into one text) can match: lets big
+    documents skip the per-field walk. Key names repeat across documents: each is judged once."""
+    names = set(keys.split("\n") if isinstance(keys, str) else keys)
+    if any(map(secret_key, names)):
+        return True
+    if "default" in names and SECRET_KEY_RE.search(strings):  # a job parameter named like a secret
         return True
     return shape_of(strings) is not None or _has_secret_flag(strings)
 
@@ -125,6 +134,7 @@ CREDENTIAL_ENV = ("DATABRICKS_TOKEN", "DATABRICKS_PASSWORD", "DATABRICKS_CLIENT_
                   "idToken", "servicePrincipalKey")
 
 
+@functools.lru_cache(maxsize=1 << 14)
 def secret_key(key: str) -> bool:
     """Is this key (a dict key, an env var name, a job parameter name) named like a secret?"""
     return bool(SECRET_KEY_RE.search(key)) and key.lower() not in NOT_SECRET_KEYS
@@ -154,7 +164,7 @@ def find_secrets(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
             yield from find_secrets(item, sub)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            label = item.get("task_key", i) if isinstance(item, dict) else i
+            label = item.get("task_key", item.get("job_cluster_key", i)) if isinstance(item, dict) else i
             if isinstance(item, str) and SECRET_FLAG_RE.match(item) and i + 1 < len(value) and \
                     isinstance(value[i + 1], str) and _looks_literal(value[i + 1]):
                 yield f"{where}[{i + 1}]", f"a literal value after the argument '{item}'; use {{{{secrets/scope/key}}}}"

@@ -33,8 +33,8 @@ def _clean_strings(settings: dict) -> bool:
             stack.extend(value)
         elif isinstance(value, str):
             strings.append(value)
-    blob = "\n".join(strings)
-    if may_hold_secrets("\n".join(keys), blob):
+    blob = "\n".join(set(strings))  # (values repeat within a job: each is scanned once)
+    if may_hold_secrets(keys, blob):
         return False
     sites = list(reference_sites(settings))
     if any(_site_problem(site) for site in sites):
