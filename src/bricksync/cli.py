@@ -294,6 +294,9 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
     out.print(table)
     out.print(f"{sum(o.ok for o in result.outcomes)} done, {len(result.failed)} failed in {elapsed:.2f}s "
               f"(writes only); {ws.stats.total} API calls in all")
+    if result.failed:
+        out.print(f"Next step: fix what the failures say, then re-run `bricksync apply --target {term(target)}`: it "
+                  "re-reads the target and converges (jobs are found by their key, nothing is created twice).")
     return 1 if result.failed else 0
 
 
