@@ -162,3 +162,39 @@ def test_userinfo_in_a_host_is_never_printed(applied: Project, userinfo: str, mo
     monkeypatch.setenv("BRICKSYNC_PROD_HOST", "https://" + userinfo + "elsewhere.example.com")
     res = p.run("plan", "--target", "prod")
     assert res.code == 1 and "elsewhere.example.com" in res.output and secret not in res.output
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_every_report_escapes_keys_names_paths_notes_and_warnings(attack: str) -> None:
+    from rich.console import Console
+
+    from bricksync.plan import Action, Change, Plan
+    from bricksync.report import azure_lines, print_plan, report_markdown
+
+    plan = Plan(target="prod", host="https://u:pw@adb-1.azuredatabricks.net", fingerprint="f")
+    plan.actions = [
+        Action(attack, "update", attack, job_id=1, notes=[attack],
+               changes=[Change(f"tasks[{attack}].description", attack, attack + "!")]),
+        Action(attack + "2", "orphan", attack, job_id=2),
+    ] + [Action(f"k{i}", "update", "n", job_id=10 + i, changes=[Change("x", 1, 2)]) for i in range(11)]
+    plan.warnings.append(attack)
+    console = Console(record=True, width=200, no_color=True)
+    print_plan(plan, console)
+    texts = [console.export_text(), report_markdown(plan), report_markdown(plan, collapse_over=100),
+             "\n".join(azure_lines(plan, summary_file="/tmp/x\n##vso[task.setvariable variable=A]1.md"))]
+    for text in texts:
+        _assert_no_injected_line(text)
+        assert "pw@" not in text and "\x1b" not in text
+    assert "u:pw" not in texts[0] and "adb-1.azuredatabricks.net" in texts[0]
+
+
+def test_export_listing_escapes_source_job_names(project: Project) -> None:
+    project.test.client().api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Evil\n" + SETVAR + " [red]x", "tags": {"PROD_MIGRATION": "true"},
+        "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/elsewhere/x"}}]})
+    project.test.client().api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Fine\n" + SETVAR, "tags": {"PROD_MIGRATION": "true"},
+        "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/x"}}]})
+    res = project.run("export", "--no-ack")
+    assert res.code == 1 and "rejected" in res.output and "Fine" in res.output  # the other job still exported
+    _assert_no_injected_line(res.output)

@@ -139,3 +139,27 @@ def test_plan_diffs_redact_prod_secrets(live: dict, desired: dict, path: str) ->
 def test_redact_strips_url_userinfo() -> None:
     assert redact("GET https://me:pw@adb-1.azuredatabricks.net/api failed") == \
         "GET https://***@adb-1.azuredatabricks.net/api failed"
+
+
+def test_export_and_validate_refuse_the_new_shapes_without_printing_them(project) -> None:
+    from .conftest import Project
+
+    p: Project = project
+    p.test.client().api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Leaky", "tags": {"PROD_MIGRATION": "true"},
+        "job_clusters": [{"job_cluster_key": "c", "new_cluster": {
+            "spark_version": "15.4.x-scala2.12", "num_workers": 1, "spark_env_vars": {"PGPASS": "pgpw-4711"}}}],
+        "tasks": [{"task_key": "t", "job_cluster_key": "c", "spark_python_task": {
+            "python_file": "/Workspace/dev/x.py", "parameters": ["--password", "hunter2"]}}]})
+    res = p.run("export", "--no-ack")
+    assert res.code == 1 and p.state_files == {}
+    assert "job_clusters[c].new_cluster.spark_env_vars.PGPASS" in res.output
+    assert "tasks[t].spark_python_task.parameters[1]" in res.output
+    assert "pgpw-4711" not in res.output and "hunter2" not in res.output
+    jobs = p.root / "state" / "jobs"
+    jobs.mkdir(parents=True, exist_ok=True)
+    (jobs / "hand.yml").write_text("bricksync:\n  key: hand\njob:\n  name: Hand\n  description: "
+                                   "jdbc:postgresql://db/x?user=a&password=Hunter22\n")
+    res = p.run("validate")
+    assert res.code == 1 and "hand.yml" in res.output and "field 'description'" in res.output
+    assert "Hunter22" not in res.output

@@ -12,7 +12,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from .escape import log_text, md_code, md_fence, md_html, md_text, no_commands, term
+from .escape import log_text, md_code, md_fence, md_html, md_text, term
 from .plan import Action, Plan
 from .secrets import strip_userinfo
 
@@ -146,7 +146,7 @@ def _diff_line(line: str) -> str:
 
 def _vso_escape(text: str) -> str:
     """Escaping for ##vso message/property text (the agent's documented rules)."""
-    text = no_commands(text)  # a second ##vso[ inside a message is data, and stays data
+    text = log_text(text)  # one line, and a second ##vso[ inside a message is data, and stays data
     return text.replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A").replace("]", "%5D") \
         .replace(";", "%3B")
 
