@@ -67,6 +67,16 @@ def test_a_huge_retry_after_fails_fast_and_clearly(exported: Project, status: in
     assert "3600" in res.output and "BRICKSYNC_MAX_RETRY_WAIT" in res.output and p.prod.url in res.output, res.output
 
 
+def test_a_huge_retry_after_on_create_fails_that_job_fast(exported: Project) -> None:
+    p = exported
+    p.prod.faults.add(FaultRule("POST", "/api/2.2/jobs/create", 429, retry_after=3600, count=None))
+    started = time.monotonic()
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert time.monotonic() - started < 10
+    assert res.code == 1 and "BRICKSYNC_MAX_RETRY_WAIT" in res.output and "Apply to 'prod'" in res.output
+    assert managed(p) == {}
+
+
 def test_the_retry_wait_cap_is_configurable(exported: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     p = exported
     p.prod.faults.add(FaultRule("GET", "/api/2.2/jobs/list", 429, retry_after=2, count=1))

@@ -327,6 +327,11 @@ class Workspace:
                              settings.get("name"), existing)
                     return existing, True
             wait = getattr(last, "retry_after_secs", None)
+            if wait is not None and wait > self.limits.max_retry_wait:
+                raise WorkspaceError(Problem(
+                    f"create on the {self.label} workspace at {self.host}: the workspace asked to wait {wait}s before "
+                    f"retrying; that is over the limit of {self.limits.max_retry_wait:g}s (BRICKSYNC_MAX_RETRY_WAIT): "
+                    "try again later, or raise the limit", job=settings.get("name")))
             time.sleep(min(10.0, float(wait) if wait is not None else 0.5 * attempt))
         raise WorkspaceError(f"create job {settings.get('name')!r}: gave up after {attempts} attempts: "
                              f"{_short(last)}")
