@@ -47,6 +47,9 @@ LEAKS = [
     ("password-arg-equals", {"tasks": [{"task_key": "load", "python_wheel_task": {
         "package_name": "p", "entry_point": "m", "parameters": ["--db-password=hunter3"]}}]},
      "tasks[load].python_wheel_task.parameters[0]", "hunter3"),
+    ("token-arg-equals", {"tasks": [{"task_key": "load", "spark_jar_task": {
+        "main_class_name": "M", "parameters": ["--api-token=tok-9a8b7c"]}}]},
+     "tasks[load].spark_jar_task.parameters[0]", "tok-9a8b7c"),
     ("job-parameter-named-password", {"parameters": [{"name": "db_password", "default": "hunter4"}]},
      "parameters[0].default", "hunter4"),
     ("docker-basic-auth", {"job_clusters": [{"job_cluster_key": "c", "new_cluster": {"docker_image": {
@@ -65,6 +68,8 @@ CLEAN = [
                                                        "parameters": ["--password", "{{secrets/a/b}}", "--verbose"]}}]},
     {"git_source": {"git_url": "https://github.com/org/repo.git", "git_provider": "gitHub"}},
     {"parameters": [{"name": "run_date", "default": "${run_date}"}, {"name": "db_password", "default": ""}]},
+    {"tasks": [{"task_key": "t", "spark_python_task": {"python_file": "x.py", "parameters": [
+        "--passthrough-args", "a b", "--token-file", "/dbfs/tok", "--secret-scope", "kv", "--bypass", "x"]}}]},
     {"max_concurrent_runs": 1, "tags": {"token_budget": "512", "team": "sales"},
      "description": "Reads https://example.com/docs and writes /Volumes/main/x"},
 ]

@@ -82,8 +82,9 @@ SECRET_KEY_RE = re.compile(
 SECRET_REF_RE = re.compile(r"\{\{\s*secrets/[^/\s{}]+/[^}\s]+\s*\}\}")
 PLACEHOLDER_RE = re.compile(r"^\$\{[a-z_]+:[^}]+\}$")
 # A flag in task arguments whose next argument is its value (`--password hunter2`).
-SECRET_FLAG_RE = re.compile(r"^-{1,2}[\w.-]*(?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|"
-                            r"credential|pass)[\w.-]*$", re.IGNORECASE)
+SECRET_FLAG_RE = re.compile(
+    r"^-{1,2}(?:[\w.]*[-_.])?(?:password|passwd|pwd|pass|secret|token|api[-_]?key|access[-_]?key|credentials?|"
+    r"client[-_]?secret)(?:[-_.][\w.-]*)?(?<![-_.]file)(?<![-_.]path)(?<![-_.]scope)(?<![-_.]name)$", re.IGNORECASE)
 # Keys whose values are not secrets even though their names look like it (JobSettings fields).
 NOT_SECRET_KEYS = frozenset({"max_tokens", "pwd", "oldpwd"})  # lower-case; PWD is the working directory
 REDACTED = "(redacted)"
@@ -123,7 +124,8 @@ def may_hold_secrets(keys: str | Iterable[str], strings: str) -> bool:
 
 
 def _has_secret_flag(strings: str) -> bool:
-    return "-" in strings and any(SECRET_FLAG_RE.match(line) for line in strings.split("\n") if line[:1] == "-")
+    return "-" in strings and any(SECRET_FLAG_RE.match(line.partition("=")[0])
+                                  for line in strings.split("\n") if line[:1] == "-")
 
 
 # Environment variables whose values databricks-sdk unified auth treats as credentials.

@@ -165,7 +165,9 @@ class Workspace:
         # check_host() enforces; passing both would silently send the calls to `host`.
         # BRICKSYNC_AUTH=env (CI): ignore profiles; host from config, credentials from the env.
         profile = None if os.environ.get("BRICKSYNC_AUTH", "").lower() == "env" else ref.profile
-        kwargs: dict[str, Any] = {"profile": profile} if profile else {"host": ref.host} if ref.host else {}
+        # Userinfo in a host is never a Databricks credential: it is not passed on (nor logged by the SDK).
+        host = normalize_host(ref.host) if ref.host else None
+        kwargs: dict[str, Any] = {"profile": profile} if profile else {"host": host} if host else {}
         limits = Limits.from_env()
         # The SDK probes the host while it builds its config: bounded by the connect budget too.
         kwargs.update(http_timeout_seconds=min(limits.http_timeout, limits.connect_timeout),
