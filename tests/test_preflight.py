@@ -12,6 +12,7 @@ from databricks.sdk.errors import NotFound
 
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import seed_source, seed_target
+from bricksync.escape import md_text
 from bricksync.preflight import missing_paths
 from bricksync.references import canonical_path
 
@@ -53,7 +54,7 @@ def test_a_missing_path_is_a_warning_in_every_report(exported: Project, monkeypa
     flat = " ".join(res.output.split())
     assert f"warning: {text}" in flat
     assert f"##vso[task.logissue type=warning]{text.replace(']', '%5D')}" in res.output  # escaped for Azure
-    assert f"> ⚠️ {text}" in (p.root / "plan.md").read_text()
+    assert f"> ⚠️ {md_text(text)}" in (p.root / "plan.md").read_text()  # Markdown-escaped
     doc = json.loads((p.root / "plan.json").read_text())
     assert doc["warnings"] == [text]
     assert doc["missing_paths"] == [{"key": "finance-sql-reporting", "job": "Finance SQL reporting",

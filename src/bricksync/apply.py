@@ -72,6 +72,18 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
         if action.job_id is not None and action.action in ("update", "adopt", "no-op"):
             job_ids[action.key] = action.job_id
 
+    def guarded(step: Callable[[Action], Outcome]) -> Callable[[Action], Outcome]:
+        """One action's unexpected failure is its failed outcome: the others still run and the
+        result table is always printed (a bare traceback would hide what was done)."""
+        def run(action: Action) -> Outcome:
+            try:
+                return step(action)
+            except Exception as exc:  # reported per action, never swallowed
+                kind = "delete" if step is delete else action.action
+                return record(Outcome(action.key, kind, action.name, action.job_id, False,
+                                      f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"))
+        return run
+
     def record(outcome: Outcome) -> Outcome:
         result.outcomes.append(outcome)
         if on_done:
@@ -136,10 +148,10 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
 
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
         for layer in create_layers(plan.of("create")):
-            list(pool.map(create, layer))
-        list(pool.map(update, [a for a in plan.actions if a.action in ("update", "adopt")]))
+            list(pool.map(guarded(create), layer))
+        list(pool.map(guarded(update), [a for a in plan.actions if a.action in ("update", "adopt")]))
         if prune:
-            list(pool.map(delete, plan.of("orphan")))
+            list(pool.map(guarded(delete), plan.of("orphan")))
     write_index(plan, ws, result)
     return result
 

@@ -22,6 +22,7 @@ from rich.table import Table
 from . import __version__
 from .config import Config, load_config
 from .errors import BricksyncError
+from .escape import no_commands, term
 from .secrets import RedactingFilter, redact
 from .state import read_output, write_output
 from .ui import err, out, progress
@@ -63,7 +64,9 @@ class _Group(click.Group):
 
 
 def _esc(text: str) -> str:
-    return text.replace("[", r"\[")
+    """For text whose line structure is ours (a list of problems): values inside are already one
+    line each (Problem escapes them); no markup, no logging command."""
+    return no_commands(text).replace("[", r"\[")
 
 
 @click.group(cls=_Group)
@@ -115,7 +118,7 @@ def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, 
     for job in shown:
         style = {"added": "green", "changed": "yellow", "unchanged": "dim"}[job.status]
         acked = " · acknowledged" if job.key in acknowledged else ""
-        table.add_row(f"[{style}]{verb}{job.status}[/]", job.key, _esc(job.name),
+        table.add_row(f"[{style}]{verb}{job.status}[/]", term(job.key), term(job.name),
                       f"source job {job.job_id}{acked}")
     if len(shown) < len(result.exported):
         listed = {j.key for j in shown}
@@ -123,30 +126,30 @@ def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, 
         table.add_row("[dim]...[/]", "", ", ".join(f"{n} more {status}" for status, n in sorted(rest.items())),
                       f"{len(acknowledged)} acknowledged" if acknowledged else "")
     for name, problems in result.rejected:
-        table.add_row("[red]rejected[/]", "", _esc(name), _esc("; ".join(str(p).split(": ", 1)[-1]
+        table.add_row("[red]rejected[/]", "", term(name), _esc("; ".join(str(p).split(": ", 1)[-1]
                                                                         if p.job else str(p) for p in problems)))
     out.print(table)
     if result.commit:
         pushed = " and pushed" if result.pushed else ""
-        out.print(f"Committed {result.commit[:12]} on branch {result.branch}{pushed}")
+        out.print(f"Committed {result.commit[:12]} on branch {term(result.branch)}{pushed}")
     elif result.exported and not dry_run and not no_commit:
         out.print("Nothing new to commit: state/ already matches the source.")
     if dry_run and result.changed:
         keys = [j.key for j in result.changed]
         more = f" and {len(keys) - EXPORT_ROWS} more" if len(keys) > EXPORT_ROWS else ""
-        out.print(f"Would commit on {result.branch or branch or 'the export branch'}: "
-                  + ", ".join(keys[:EXPORT_ROWS]) + more)
+        out.print(f"Would commit on {term(result.branch or branch or 'the export branch')}: "
+                  + term(", ".join(keys[:EXPORT_ROWS])) + more)
         if (cfg.source.acknowledge and not no_ack):
             keys = [j.key for j in result.exported]
             more = f" and {len(keys) - EXPORT_ROWS} more" if len(keys) > EXPORT_ROWS else ""
-            out.print("Would acknowledge (set the tag to false): " + ", ".join(keys[:EXPORT_ROWS]) + more)
+            out.print("Would acknowledge (set the tag to false): " + term(", ".join(keys[:EXPORT_ROWS])) + more)
     for note in result.notes:
-        out.print(f"[dim]{note}[/dim]")
+        out.print(f"[dim]{term(note)}[/dim]")
     if result.rejected:
         err.print(f"[red]error:[/red] {len(result.rejected)} job(s) rejected:")
         for name, problems in result.rejected:
             for p in problems:
-                err.print(f"  - {_esc(str(p)) if p.job else _esc(name + ': ' + str(p))}")
+                err.print(f"  - {_esc(str(p)) if p.job else term(name) + ': ' + _esc(str(p))}")
         sys.exit(1)
 
 
@@ -163,7 +166,7 @@ def validate(ctx: click.Context) -> None:
         from .reconcile import validate_state
 
         count = validate_state(desired)
-    out.print(f"[green]ok[/green]: {ctx.obj['config_path']} and {count} state file(s) are valid "
+    out.print(f"[green]ok[/green]: {term(ctx.obj['config_path'])} and {count} state file(s) are valid "
               f"({len(cfg.targets)} target(s): {', '.join(sorted(cfg.targets)) or 'none'})")
 
 
@@ -211,7 +214,8 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
     _write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
         write_output(plan_file, json.dumps(the_plan.to_dict(), indent=1) + "\n")
-        out.print(f"Saved the plan to {plan_file}: apply it with `bricksync apply --target {target} {plan_file}`")
+        out.print(f"Saved the plan to {term(plan_file)}: apply it with `bricksync apply --target {term(target)} "
+                  f"{term(plan_file)}`")
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
 
@@ -287,7 +291,7 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
             out.print("[green]Nothing to apply.[/green]")
             return 0
         if deletes:
-            out.print("[red]Will delete (prune):[/red] " + ", ".join(f"{a.key} (job {a.job_id})" for a in deletes))
+            out.print("[red]Will delete (prune):[/red] " + ", ".join(f"{term(a.key)} (job {a.job_id})" for a in deletes))
         if not (yes or saved) and not _confirm(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?"):
             raise BricksyncError("apply cancelled")
         started = time.perf_counter()
@@ -295,15 +299,18 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
         elapsed = time.perf_counter() - started
     finally:
         ws.release_lock(target)
-    table = Table(title=f"Apply to '{target}'", box=None, header_style="bold")
+    table = Table(title=f"Apply to '{term(target)}'", box=None, header_style="bold")
     for col in ("result", "action", "key", "job id", "detail"):
         table.add_column(col)
     for o in sorted(result.outcomes, key=lambda o: (o.ok, o.key)):
-        table.add_row("[green]ok[/]" if o.ok else "[red]failed[/]", o.action, o.key, str(o.job_id or ""),
-                      _esc(o.detail))
+        table.add_row("[green]ok[/]" if o.ok else "[red]failed[/]", o.action, term(o.key), str(o.job_id or ""),
+                      term(o.detail))
     out.print(table)
     out.print(f"{sum(o.ok for o in result.outcomes)} done, {len(result.failed)} failed in {elapsed:.2f}s "
               f"(writes only); {ws.stats.total} API calls in all")
+    if result.failed:
+        out.print(f"Next step: fix what the failures say, then re-run `bricksync apply --target {term(target)}`: it "
+                  "re-reads the target and converges (jobs are found by their key, nothing is created twice).")
     return 1 if result.failed else 0
 
 
@@ -356,7 +363,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     print_plan(the_plan, out, title="Drift")
     if awaiting:
         out.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
-                  + ", ".join(f"{j['key']} ({j['status']})" for j in awaiting))
+                  + ", ".join(f"{term(j['key'])} ({term(j['status'])})" for j in awaiting))
     elif awaiting is None and check_source:
         out.print("[dim]source workspace not checked (unreachable or not configured)[/dim]")
     _write_reports(the_plan, json_file, markdown_file, "drift", awaiting)
@@ -386,9 +393,9 @@ def unlock(ctx: click.Context, target: str) -> None:
     ws = connect_target(_config(ctx), target)
     holder = ws.read_lock(target)
     if ws.release_lock(target):
-        out.print(f"Released the lock of '{target}' (held by {holder.get('holder') if holder else '?'}).")
+        out.print(f"Released the lock of '{term(target)}' (held by {term(holder.get('holder') if holder else '?')}).")
     else:
-        out.print(f"'{target}' was not locked.")
+        out.print(f"'{term(target)}' was not locked.")
 
 
 # --- comment (pull requests) ---------------------------------------------------------------

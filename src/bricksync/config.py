@@ -67,8 +67,17 @@ class WorkspaceRef:
     host: str | None = None
 
     def describe(self) -> str:
+        host = _without_userinfo(self.host) if self.host else ""
         return " ".join(p for p in (f"profile={self.profile}" if self.profile else "",
-                                    f"host={self.host}" if self.host else "") if p) or "default auth"
+                                    f"host={host}" if host else "") if p) or "default auth"
+
+
+def _without_userinfo(host: str) -> str:
+    scheme, sep, rest = host.partition("://")
+    if not sep:
+        scheme, rest = "", host
+    netloc, slash, path = rest.partition("/")
+    return (f"{scheme}://" if sep else "") + netloc.rpartition("@")[2] + slash + path
 
 
 @dataclass
@@ -213,8 +222,19 @@ def _apply_env(target: TargetConfig, env: Mapping[str, str]) -> None:
     if prefix + "PRINCIPALS" in env:
         target.principals.update(_env_pairs(env[prefix + "PRINCIPALS"], prefix + "PRINCIPALS"))
     target.permissions = env.get(prefix + "PERMISSIONS", target.permissions).strip().lower()
-    target.host = env.get(prefix + "HOST", target.host)
+    target.host = _host(env, prefix + "HOST", target.host)
     target.profile = _profile(env.get(prefix + "PROFILE", target.profile))
+
+
+def _host(env: Mapping[str, str], var: str, configured: str | None) -> str | None:
+    """The host guard's value. Empty is an error, not "no guard": an empty pipeline variable
+    (a typo, an unset secret) must not let a run reach whatever workspace the credentials name."""
+    value = env.get(var, configured)
+    if value is not None and not value.strip():
+        where = f"${var}" if var in env else f"host ({var.removeprefix('BRICKSYNC_').removesuffix('_HOST').lower()})"
+        raise BricksyncError(Problem(f"{where} is empty: set the workspace URL, or leave it unset (an empty host "
+                                     "would disable the host guard)"))
+    return value.strip() if value is not None else None
 
 
 def _profile(value: str | None) -> str | None:
@@ -246,7 +266,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
     sel = src.get("select") or {}
     source = SourceConfig(
         profile=_profile(env.get("BRICKSYNC_SOURCE_PROFILE", src.get("profile"))),
-        host=env.get("BRICKSYNC_SOURCE_HOST", src.get("host")),
+        host=_host(env, "BRICKSYNC_SOURCE_HOST", src.get("host")),
         select=Select(tag=sel.get("tag", "PROD_MIGRATION"), value=sel.get("value", "true")),
         notebook_root=src.get("notebook_root", "/Workspace/dev"),
         acknowledge=src.get("acknowledge", True),

@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .escape import one_line
+
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -23,14 +25,16 @@ class Problem:
     field: str | None = None
 
     def __str__(self) -> str:
+        # Every part may come from data (a job name, a workspace's error text): one line each.
         where = []
         if self.file:
-            where.append(f"{self.file}:{self.line}" if self.line else self.file)
+            where.append(one_line(f"{self.file}:{self.line}" if self.line else self.file))
         if self.job:
-            where.append(f"job '{self.job}'")
+            where.append(f"job '{one_line(self.job)}'")
         if self.field:
-            where.append(f"field '{self.field}'")
-        return f"{': '.join(where)}: {self.message}" if where else self.message
+            where.append(f"field '{one_line(self.field)}'")
+        message = one_line(self.message)
+        return f"{': '.join(where)}: {message}" if where else message
 
 
 class BricksyncError(Exception):

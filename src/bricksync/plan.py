@@ -20,6 +20,7 @@ from .errors import Problem
 from .normalize import digest, normalize_job, normalize_settings, runs_as_creator
 from .references import Inventory
 from .render import KEY_TAG, managed_key, pending_jobs, principal, render
+from .secrets import REDACTED_CHANGED, redact_change
 from .state import StateDoc
 
 PLAN_VERSION = 1
@@ -35,6 +36,8 @@ class Change:
     op: str = "~"  # ~ changed, + added, - removed
 
     def describe(self) -> str:
+        if self.after == REDACTED_CHANGED:
+            return f"{self.op} {self.path}: {REDACTED_CHANGED}"
         if self.op == "+":
             return f"+ {self.path}: {fmt(self.after)}"
         if self.op == "-" and self.path.startswith("permissions["):
@@ -159,7 +162,10 @@ def field_changes(live: dict, desired: dict) -> list[Change]:
             before = None if level.t1 is notpresent else level.t1
             after = None if level.t2 is notpresent else level.t2
             op = "+" if level.t1 is notpresent else "-" if level.t2 is notpresent else "~"
-            changes.append(Change(_path(level.path(output_format="list")), _plain(before), _plain(after), op))
+            path = _path(level.path(output_format="list"))
+            # Prod may hold a secret (a password in spark_env_vars): a diff never prints it.
+            shown_before, shown_after = redact_change(path, _plain(before), _plain(after))
+            changes.append(Change(path, shown_before, shown_after, op))
     return sorted(changes, key=lambda c: c.path)
 
 

@@ -156,10 +156,16 @@ def _cut(text: str, room: int) -> str:
             break
         out.append(line)
         size += n
-    fences = sum(1 for x in out if x.startswith("```"))
+    fence = None  # report.py makes a fence longer than any backtick run in its content: close with the same
+    for x in out:
+        ticks = re.match(r"`{3,}", x)
+        if ticks and fence is None:
+            fence = ticks.group(0)
+        elif ticks and x.strip() == fence:
+            fence = None
     opened = sum(x.count("<details>") for x in out) - sum(x.count("</details>") for x in out)
-    if fences % 2:
-        out.append("```")
+    if fence:
+        out.append(fence)
     out += ["</details>"] * max(opened, 0)
     return "\n".join(out)
 

@@ -16,10 +16,49 @@ from typing import Any
 from .errors import did_you_mean
 from .objectrefs import JOB_REFS, JOB_REFUSED, TASK_REFS, TASK_REFUSED, table_sites
 
+# The one list of reference kinds: every pattern below is built from it.
 KINDS = ("cluster", "pool", "policy", "warehouse", "job", "pipeline",
          "query", "alert", "dashboard", "sql_dashboard", "destination", "budget_policy")
-PLACEHOLDER_RE = re.compile(r"^\$\{(" + "|".join(KINDS) + r"):([^}]+)\}$")
+_KIND_ALT = "|".join(map(re.escape, KINDS))
+PLACEHOLDER_RE = re.compile(rf"^\$\{{({_KIND_ALT}):([^}}]+)\}}$")
 ANY_PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}")
+# Only `${kind:` with a known kind is bricksync's; `${HOME}`, `${var.x}`, `${run_date}` are not.
+# A literal that looks like ours is written with one more `$`: `$${cluster:x}` means `${cluster:x}`.
+REFERENCE_START_RE = re.compile(rf"(?<!\$)\$\{{(?:{_KIND_ALT}):")
+_ESCAPED_RE = re.compile(rf"(\$+)(\{{(?:{_KIND_ALT}):)")
+_UNESCAPE_RE = re.compile(rf"\$(\$+\{{(?:{_KIND_ALT}):)")
+
+
+def escape_literal(value: str) -> str:
+    """A source value as a state file keeps it: `${cluster:x}` (not a reference there) -> `$${cluster:x}`."""
+    return _ESCAPED_RE.sub(r"$\1\2", value) if "${" in value else value
+
+
+def unescape_literal(value: str) -> str:
+    """The value a state file's string stands for in a workspace: `$${cluster:x}` -> `${cluster:x}`."""
+    return _UNESCAPE_RE.sub(r"\1", value) if "${" in value else value
+
+
+def has_reference(value: str) -> bool:
+    """Does this string contain a bricksync reference (an unescaped `${kind:`)?"""
+    return "${" in value and REFERENCE_START_RE.search(value) is not None
+
+
+def map_strings(value: Any, fn) -> Any:
+    """Every string value (not keys) of a settings tree through `fn`, in place; returns the tree."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, str):
+                value[k] = fn(v)
+            elif isinstance(v, (dict, list)):
+                map_strings(v, fn)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            if isinstance(v, str):
+                value[i] = fn(v)
+            elif isinstance(v, (dict, list)):
+                map_strings(v, fn)
+    return value
 
 
 def placeholder(kind: str, name: str) -> str:

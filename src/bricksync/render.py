@@ -14,7 +14,15 @@ from typing import Any
 from .config import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, TargetConfig
 from .errors import Problem, did_you_mean
 from .normalize import clone
-from .references import Inventory, parse_placeholder, path_sites, reference_sites, rewrite_path
+from .references import (
+    Inventory,
+    map_strings,
+    parse_placeholder,
+    path_sites,
+    reference_sites,
+    rewrite_path,
+    unescape_literal,
+)
 from .state import StateDoc
 
 KEY_TAG = "bricksync-key"
@@ -95,6 +103,7 @@ def render(doc: StateDoc, target: TargetConfig, inventory: Inventory, job_ids: d
             fail(f"{error}{mapped}", site.location)
         else:
             site.set(ident)
+    map_strings(settings, unescape_literal)  # $${cluster:x} in state is the literal ${cluster:x} in the target
     run_as = settings.get("run_as")
     if isinstance(run_as, dict) and len(run_as) == 1:
         current = next(iter(run_as.values()))

@@ -12,7 +12,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from .escape import log_text, md_code, md_fence, md_html, md_text, term
 from .plan import Action, Plan
+from .secrets import strip_userinfo
 
 REPORT_VERSION = 1
 SYMBOL = {"create": "+", "update": "~", "adopt": "~", "orphan": "!", "conflict": "x", "no-op": "=",
@@ -31,7 +33,8 @@ def in_azure_pipelines() -> bool:
 # --- terminal -----------------------------------------------------------------------------
 
 def print_plan(plan: Plan, console: Console, *, title: str = "Plan", show_noop: bool = False) -> None:
-    console.print(f"[bold]{title} for target '{plan.target}'[/bold] ({plan.host}): {plan.headline()}")
+    console.print(f"[bold]{term(title)} for target '{term(plan.target)}'[/bold] ({term(_host(plan))}): "
+                  f"{plan.headline()}")
     rows = [a for a in plan.actions if show_noop or a.action != "no-op"]
     if rows:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -39,25 +42,27 @@ def print_plan(plan: Plan, console: Console, *, title: str = "Plan", show_noop: 
             table.add_column(col)
         for a in rows:
             ident = a.job_id if a.job_id is not None else ", ".join(map(str, a.job_ids)) or "(new)"
-            table.add_row(f"[{STYLE[a.action]}]{SYMBOL[a.action]}[/]", f"[{STYLE[a.action]}]{a.action}[/]", a.key,
-                          a.name, str(ident), str(len(a.changes)) if a.changes and a.action != "create" else "")
+            table.add_row(f"[{STYLE[a.action]}]{SYMBOL[a.action]}[/]", f"[{STYLE[a.action]}]{a.action}[/]",
+                          term(a.key), term(a.name), term(ident),
+                          str(len(a.changes)) if a.changes and a.action != "create" else "")
         console.print(table)
     for a in plan.actions:
         if a.action == "no-op" or not (a.changes or a.notes):
             continue
-        console.print(f"\n[{STYLE[a.action]}]{SYMBOL[a.action]} {a.key}[/] ({a.name})")
+        console.print(f"\n[{STYLE[a.action]}]{SYMBOL[a.action]} {term(a.key)}[/] ({term(a.name)})")
         for note in a.notes:
-            console.print(f"    [dim]# {note}[/dim]")
+            console.print(f"    [dim]# {term(note)}[/dim]")
         if a.action != "create":  # a create's every field is new: the table row says enough
             for change in a.changes:
                 style = {"+": "green", "-": "red", "~": "yellow"}[change.op]
-                console.print(f"    [{style}]{_escape(change.describe())}[/]")
+                console.print(f"    [{style}]{term(change.describe())}[/]")
     for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/yellow] {_escape(warning)}")
+        console.print(f"[yellow]warning:[/yellow] {term(warning)}")
 
 
-def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
+def _host(plan: Plan) -> str:
+    """The plan's host as printed: userinfo never (a plan file may carry an old, unstripped one)."""
+    return strip_userinfo(plan.host or "")
 
 
 # --- JSON ---------------------------------------------------------------------------------
@@ -68,7 +73,7 @@ def report_json(plan: Plan, *, kind: str = "plan", awaiting_export: list[dict] |
         "bricksync_report": REPORT_VERSION,
         "kind": kind,
         "target": plan.target,
-        "host": plan.host,
+        "host": _host(plan),
         "headline": plan.headline(),
         "has_changes": plan.has_changes or bool(awaiting_export),
         "summary": plan.counts(),
@@ -98,13 +103,14 @@ def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_expor
     headline = plan.headline()
     if awaiting_export:
         headline += f", {len(awaiting_export)} awaiting export"
-    lines = [f"**{headline}**", "", f"### {title}: target `{plan.target}` ({plan.host})", ""]
+    lines = [f"**{headline}**", "", f"### {md_text(title)}: target {md_code(plan.target)} ({md_text(_host(plan))})", ""]
     changed = [a for a in plan.actions if a.action != "no-op"]
     if changed:
         lines += ["| | action | key | job | job id | changes |", "|---|---|---|---|---|---|"]
         for a in changed:
             ident = a.job_id if a.job_id is not None else ", ".join(map(str, a.job_ids)) or "(new)"
-            lines.append(f"| {SYMBOL[a.action]} | {a.action} | `{a.key}` | {_md(a.name)} | {ident} | "
+            lines.append(f"| {SYMBOL[a.action]} | {a.action} | {md_code(a.key)} | {md_text(a.name)} | "
+                         f"{md_text(ident)} | "
                          f"{(len(a.changes) or '') if a.action != 'create' else ''} |")
         lines.append("")
     else:
@@ -116,23 +122,20 @@ def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_expor
             body += [c.describe() for c in a.changes]
         if not body:
             continue
-        block = ["```diff", *[_diff_line(x) for x in body], "```"]
+        block = md_fence([_diff_line(x) for x in body], "diff")
         if collapse:
-            lines += [f"<details><summary>{SYMBOL[a.action]} <code>{a.key}</code> — {_md(a.name)} "
+            lines += [f"<details><summary>{SYMBOL[a.action]} <code>{md_html(a.key)}</code> — {md_html(a.name)} "
                       f"({a.action}, {len(a.changes)} changes)</summary>", "", *block, "", "</details>", ""]
         else:
-            lines += [f"#### {SYMBOL[a.action]} `{a.key}` — {_md(a.name)} ({a.action})", "", *block, ""]
+            lines += [f"#### {SYMBOL[a.action]} {md_code(a.key)} — {md_text(a.name)} ({a.action})", "",
+                      *block, ""]
     if awaiting_export:
         lines += ["#### Awaiting export (tagged in the source, differs from state/)", ""]
-        lines += [f"- `{j['key']}` — {_md(j['name'])} ({j['status']})" for j in awaiting_export]
+        lines += [f"- {md_code(j['key'])} — {md_text(j['name'])} ({md_text(j['status'])})" for j in awaiting_export]
         lines.append("")
     for warning in plan.warnings:
-        lines.append(f"> ⚠️ {_md(warning)}")
+        lines.append(f"> ⚠️ {md_text(warning)}")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def _md(text: str) -> str:
-    return text.replace("|", r"\|").replace("<", "&lt;")
 
 
 def _diff_line(line: str) -> str:
@@ -144,6 +147,7 @@ def _diff_line(line: str) -> str:
 
 def _vso_escape(text: str) -> str:
     """Escaping for ##vso message/property text (the agent's documented rules)."""
+    text = log_text(text)  # one line, and a second ##vso[ inside a message is data, and stays data
     return text.replace("%", "%AZP25").replace("\r", "%0D").replace("\n", "%0A").replace("]", "%5D") \
         .replace(";", "%3B")
 
@@ -158,13 +162,13 @@ def azure_lines(plan: Plan, *, summary_file: str | None = None, kind: str = "dri
     lines: list[str] = azure_warning_lines(plan)
     drifted = [a for a in plan.actions if a.action != "no-op"]
     for a in drifted:
-        lines.append(f"##[group]{SYMBOL[a.action]} {a.key} ({a.action})")
-        lines.extend([f"# {n}" for n in a.notes] + [c.describe() for c in a.changes])
+        lines.append(f"##[group]{SYMBOL[a.action]} {log_text(a.key)} ({a.action})")
+        lines.extend([log_text(f"# {n}") for n in a.notes] + [log_text(c.describe()) for c in a.changes])
         lines.append("##[endgroup]")
         label = DRIFT_LABEL[a.action] if kind == "drift" else a.action
         lines.append(f"##vso[task.logissue type=warning]{_vso_escape(f'{a.key} ({a.name}): {label}')}")
     if summary_file:
-        lines.append(f"##vso[task.uploadsummary]{summary_file}")
+        lines.append(f"##vso[task.uploadsummary]{_vso_escape(summary_file)}")
     if drifted and kind == "drift":
         lines.append("##vso[task.complete result=SucceededWithIssues;]"
                      f"{_vso_escape(plan.headline())}")

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from .errors import Problem
 from .normalize import normalize_job
-from .references import Inventory, is_under, path_sites, placeholder, reference_sites, refused_sites
+from .references import (
+    Inventory,
+    escape_literal,
+    is_under,
+    map_strings,
+    path_sites,
+    placeholder,
+    reference_sites,
+    refused_sites,
+)
 from .secrets import find_secrets
 
 
@@ -24,6 +33,8 @@ def snapshot_job(job: dict, *, key: str, notebook_root: str, select_tag: str, in
         problems.append(Problem(message, job=name, field=where))
 
     settings = normalize_job(job, drop_tags=(select_tag,))
+    # A source value that looks like a bricksync reference is literal text: kept escaped ($${...}).
+    map_strings(settings, escape_literal)
     for site in path_sites(settings):
         if not is_under(str(site.value), notebook_root):
             fail(f"path {site.value} is outside the notebook root {notebook_root}", site.location)

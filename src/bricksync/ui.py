@@ -13,12 +13,14 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from .escape import no_commands
 from .secrets import redact
 
 
 class RedactingConsole(Console):
     def _render_buffer(self, buffer: Any) -> str:  # the one place rich turns output into text
-        return redact(super()._render_buffer(buffer))
+        # Last line of defence: values are escaped where they are printed; no `##` reaches a log anyway.
+        return no_commands(redact(super()._render_buffer(buffer)))
 
 
 def _color() -> bool:

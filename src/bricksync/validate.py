@@ -8,7 +8,7 @@ from pathlib import PurePath
 from .errors import Problem, did_you_mean
 from .keys import KEY_RE
 from .permissions import check_entries
-from .references import ANY_PLACEHOLDER_RE, KINDS, parse_placeholder, reference_sites
+from .references import KINDS, PLACEHOLDER_RE, Site, has_reference, parse_placeholder, reference_sites
 from .schema import SchemaTable, check_job_settings
 from .secrets import find_secrets, may_hold_secrets
 from .state import StateDoc
@@ -16,18 +16,6 @@ from .state import StateDoc
 MAX_TAGS = 25
 MANAGED_TAGS = 2  # bricksync-key and managed-by are added in the target
 MAX_TAG_KEY, MAX_TAG_VALUE = 127, 255
-
-
-def _strings(value: object, where: str):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(v, f"{where}.{k}" if where else str(k))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            label = v.get("task_key", v.get("job_cluster_key", i)) if isinstance(v, dict) else i
-            yield from _strings(v, f"{where}[{label}]")
-    elif isinstance(value, str):
-        yield where, value
 
 
 def _clean_strings(settings: dict) -> bool:
@@ -45,14 +33,59 @@ def _clean_strings(settings: dict) -> bool:
             stack.extend(value)
         elif isinstance(value, str):
             strings.append(value)
-    blob = "\n".join(strings)
-    if may_hold_secrets("\n".join(keys), blob):
+    blob = "\n".join(set(strings))  # (values repeat within a job: each is scanned once)
+    if may_hold_secrets(keys, blob):
         return False
-    if "${" in blob:
-        for value in strings:
-            if "${" in value and (ANY_PLACEHOLDER_RE.findall(value) != [value] or parse_placeholder(value) is None):
-                return False
+    sites = list(reference_sites(settings))
+    if any(_site_problem(site) for site in sites):
+        return False
+    if "${" in blob:  # every reference must be the whole value of a field that takes one
+        refs = [value for value in strings if "${" in value and has_reference(value)]
+        if len(refs) != len(sites) or not all(PLACEHOLDER_RE.match(value) for value in refs):
+            return False
     return True
+
+
+def _site_problem(site: Site) -> str | None:
+    """A field that names a cluster/pool/policy/warehouse/pipeline/job holds `${kind:NAME}`, nothing else."""
+    ref = parse_placeholder(site.value)
+    if ref is not None and ref[0] == site.kind:
+        return None
+    return f"malformed reference {site.value!r}: this field takes ${{{site.kind}:NAME}} as the whole value"
+
+
+def reference_problems(settings: dict) -> list[tuple[str, str]]:
+    """(message, field) for each `${kind:...}` outside a field that takes a reference or not the
+    whole value. Other `${...}` (shell, Spark, SQL, job parameters) are not bricksync's."""
+    sites = {(id(site.container), site.field) for site in reference_sites(settings)}
+    out: list[tuple[str, str]] = [(why, site.location) for site in reference_sites(settings)
+                                  if (why := _site_problem(site))]
+
+    def visit(container: dict | list, key: object, value: str, where: str) -> None:
+        if "${" not in value or not has_reference(value):
+            return
+        if (id(container), key) in sites:
+            return  # checked above
+        literal = "$" + value if PLACEHOLDER_RE.match(value) else "the text with $${ for each ${"
+        out.append((f"{value!r} is a bricksync reference (${{{'|'.join(KINDS)}:NAME}}), which only fields "
+                    f"naming a cluster, pool, policy, warehouse, pipeline or job take, as their whole value; "
+                    f"for literal text write {literal!r}", where))
+
+    def walk(node: object, where: str) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for k, v in items:
+            if isinstance(node, dict):
+                sub = f"{where}.{k}" if where else str(k)
+            else:
+                label = v.get("task_key", v.get("job_cluster_key", k)) if isinstance(v, dict) else k
+                sub = f"{where}[{label}]"
+            if isinstance(v, str):
+                visit(node, k, v, sub)  # type: ignore[arg-type]
+            else:
+                walk(v, sub)
+
+    walk(settings, "")
+    return out
 
 
 def validate_doc(doc: StateDoc, schema: SchemaTable | None = None) -> list[Problem]:
@@ -79,12 +112,8 @@ def validate_doc(doc: StateDoc, schema: SchemaTable | None = None) -> list[Probl
                                 line=doc.lines.get("permissions") or None))
     if _clean_strings(doc.settings):
         return problems
-    for where, value in _strings(doc.settings, ""):
-        if "${" not in value:
-            continue
-        for token in ANY_PLACEHOLDER_RE.findall(value):
-            if token != value or parse_placeholder(value) is None:
-                fail(f"malformed reference {token!r}: use ${{{'|'.join(KINDS)}:NAME}} as the whole value", where)
+    for message, where in reference_problems(doc.settings):
+        fail(message, where)
     for where, why in find_secrets(doc.settings):
         fail(f"{why}", where)
     return problems

@@ -14,8 +14,10 @@ import json
 import logging
 import os
 import socket
+import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,8 +25,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+import requests
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.clock import RealClock
+from databricks.sdk.config import Config
 from databricks.sdk.errors import (
     BadRequest,
     DatabricksError,
@@ -39,6 +43,7 @@ from databricks.sdk.errors import (
 
 from .config import WorkspaceRef
 from .errors import BricksyncError, Problem, WorkspaceError
+from .limits import Limits
 from .references import Inventory
 
 log = logging.getLogger("bricksync.workspace")
@@ -90,7 +95,8 @@ def normalize_host(host: str | None) -> str:
     if not host:
         return ""
     parts = urlsplit(host if "://" in host else f"https://{host}")
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    netloc = parts.netloc.rpartition("@")[2]  # userinfo is a credential: never compared, never printed
+    return f"{parts.scheme}://{netloc}".lower()
 
 
 class _WouldRetry(Exception):
@@ -123,14 +129,69 @@ class CallStats:
         return sum(self.counts.values())
 
 
+class _CallFailed(Exception):
+    """Raised by _BoundedClock instead of a sleep bricksync will not wait out."""
+
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem
+
+
+class _BoundedClock(RealClock):
+    """The SDK's retry loop, bounded (the SDK asks its clock to sleep from inside its `except`
+    block, so the error being retried is at hand): a `Retry-After` over the cap, or a workspace
+    unreachable for longer than the connect budget, ends the call instead of stalling the run."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.local = threading.local()
+
+    def begin(self) -> None:
+        self.local.started = time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        err = sys.exc_info()[1]
+        retry_after = getattr(err, "retry_after_secs", None)
+        if retry_after is not None and retry_after > self.limits.max_retry_wait:
+            raise _CallFailed(f"the workspace asked to wait {retry_after}s before retrying "
+                              f"({type(err).__name__}); that is over the limit of {self.limits.max_retry_wait:g}s "
+                              "(BRICKSYNC_MAX_RETRY_WAIT): try again later, or raise the limit")
+        if isinstance(err, (requests.ConnectionError, requests.Timeout)):
+            waited = time.monotonic() - getattr(self.local, "started", time.monotonic())
+            if waited + seconds > self.limits.connect_timeout:
+                raise _CallFailed(f"unreachable ({_reason(err)}; gave up after {waited:.1f}s); limits: "
+                                  f"BRICKSYNC_CONNECT_TIMEOUT={self.limits.connect_timeout:g}s, "
+                                  f"BRICKSYNC_HTTP_TIMEOUT={self.limits.http_timeout:g}s")
+        super().sleep(seconds)
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, requests.Timeout):
+        return "no answer in time"
+    text = str(err)
+    for marker in ("Connection refused", "Name or service not known", "No route to host", "Connection reset",
+                   "Temporary failure in name resolution", "Network is unreachable", "Remote end closed"):
+        if marker in text:
+            return marker.lower()
+    return type(err).__name__
+
+
 class Workspace:
-    def __init__(self, client: WorkspaceClient, label: str = "workspace"):
-        self.client = client
+    def __init__(self, client: WorkspaceClient, label: str = "workspace", limits: Limits | None = None):
         self.label = label
         self.stats = CallStats()
+        self.limits = limits or Limits.from_env()
+        # Copies of the client's config (auth and host kept) with bounded timeouts and retries.
         cfg = client.config.copy()
-        cfg._clock = _NoRetryClock()  # see _NoRetryClock; the copy keeps auth, host and timeouts
-        self._once = WorkspaceClient(config=cfg)
+        cfg.http_timeout_seconds = self.limits.http_timeout
+        cfg.retry_timeout_seconds = max(1, int(self.limits.retry_timeout))
+        self._clock = _BoundedClock(self.limits)
+        cfg._clock = self._clock
+        self.client = WorkspaceClient(config=cfg)
+        once = cfg.copy()
+        once._clock = _NoRetryClock()  # see _NoRetryClock
+        self._once = WorkspaceClient(config=once)
+        self.run_id = uuid.uuid4().hex  # marks the apply lock this run writes
 
     @classmethod
     def connect(cls, ref: WorkspaceRef, label: str) -> Workspace:
@@ -138,13 +199,19 @@ class Workspace:
         # check_host() enforces; passing both would silently send the calls to `host`.
         # BRICKSYNC_AUTH=env (CI): ignore profiles; host from config, credentials from the env.
         profile = None if os.environ.get("BRICKSYNC_AUTH", "").lower() == "env" else ref.profile
-        kwargs = {"profile": profile} if profile else {"host": ref.host} if ref.host else {}
+        # Userinfo in a host is never a Databricks credential: it is not passed on (nor logged by the SDK).
+        host = normalize_host(ref.host) if ref.host else None
+        kwargs: dict[str, Any] = {"profile": profile} if profile else {"host": host} if host else {}
+        limits = Limits.from_env()
+        # The SDK probes the host while it builds its config: bounded by the connect budget too.
+        kwargs.update(http_timeout_seconds=min(limits.http_timeout, limits.connect_timeout),
+                      retry_timeout_seconds=max(1, int(limits.connect_timeout)))
         try:
-            client = WorkspaceClient(**kwargs)
+            client = WorkspaceClient(config=Config(**kwargs))
         except ValueError as exc:  # the SDK's message masks credentials ("token=***")
             raise WorkspaceError(Problem(f"cannot configure the {label} workspace ({ref.describe()}): {exc}")) \
                 from None
-        return cls(client, label)
+        return cls(client, label, limits)
 
     @property
     def host(self) -> str:
@@ -166,8 +233,18 @@ class Workspace:
         client = self._once if once else self.client
         for attempt in range(1, IDEMPOTENT_500_RETRIES + 2):
             started = time.perf_counter()
+            self._clock.begin()
             try:
                 return client.api_client.do(method, path, query=query, body=body, raw=raw)  # type: ignore[return-value]
+            except _CallFailed as exc:
+                raise WorkspaceError(Problem(f"{method} {path} on the {self.label} workspace at {self.host}: "
+                                             f"{exc.problem}")) from None
+            except (TimeoutError, requests.RequestException) as exc:
+                if once:
+                    raise
+                cause = exc.__cause__ or exc
+                raise WorkspaceError(Problem(f"{method} {path} on the {self.label} workspace at {self.host}: gave up "
+                                             f"({_reason(cause)}: {_short(cause)})")) from None
             except InternalError:
                 if once or attempt > IDEMPOTENT_500_RETRIES:
                     raise
@@ -271,12 +348,26 @@ class Workspace:
             if isinstance(last, DatabricksError) and not _outcome_unknown(last):
                 raise _api_error(last, "create job", settings.get("name"))
             if not isinstance(last, TooManyRequests):
-                existing = find_existing()
+                try:
+                    existing = find_existing()
+                except (BricksyncError, DatabricksError, OSError, TimeoutError) as exc:
+                    # The job may exist: sending the create again could duplicate it. Stop here;
+                    # a re-run looks it up by key again and converges.
+                    detail = exc.render() if isinstance(exc, BricksyncError) else _short(exc)
+                    raise WorkspaceError(Problem(
+                        f"create: the outcome is unknown ({_short(last)}) and the look-up by key failed too "
+                        f"({detail}); the job may have been created. Not sent again: re-run apply, which finds it "
+                        "by its key and converges (no duplicate)", job=settings.get("name"))) from None
                 if existing is not None:
                     log.info("create of %r: response lost, job %s exists; not sending again",
                              settings.get("name"), existing)
                     return existing, True
             wait = getattr(last, "retry_after_secs", None)
+            if wait is not None and wait > self.limits.max_retry_wait:
+                raise WorkspaceError(Problem(
+                    f"create on the {self.label} workspace at {self.host}: the workspace asked to wait {wait}s before "
+                    f"retrying; that is over the limit of {self.limits.max_retry_wait:g}s (BRICKSYNC_MAX_RETRY_WAIT): "
+                    "try again later, or raise the limit", job=settings.get("name")))
             time.sleep(min(10.0, float(wait) if wait is not None else 0.5 * attempt))
         raise WorkspaceError(f"create job {settings.get('name')!r}: gave up after {attempts} attempts: "
                              f"{_short(last)}")
@@ -447,7 +538,7 @@ class Workspace:
         """Create the lock file; the workspace refuses when it exists (import without overwrite),
         so two applies cannot both hold it. Returns what was written."""
         holder = {"holder": f"{getpass.getuser()}@{socket.gethostname()}", "host": socket.gethostname(),
-                  "pid": os.getpid(), "purpose": purpose,
+                  "pid": os.getpid(), "purpose": purpose, "run_id": self.run_id,
                   "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         content = base64.b64encode(json.dumps(holder).encode()).decode()
         try:
@@ -456,6 +547,10 @@ class Workspace:
                 "path": self.lock_path(target), "format": "AUTO", "content": content, "overwrite": False})
         except ResourceAlreadyExists:
             current = self.read_lock(target) or {}
+            if current.get("run_id") == self.run_id:
+                # Our own write: its response was lost (e.g. a 503) and the SDK sent it again.
+                log.info("the lock of %s is already ours (a retried write had been applied)", target)
+                return current
             if _dead_local_holder(current) and self.release_lock(target):
                 log.warning("took over the lock of %s: its holder %s (pid %s) is no longer running",
                             target, current.get("holder"), current.get("pid"))

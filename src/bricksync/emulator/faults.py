@@ -23,6 +23,7 @@ class FaultRule:
     after: run the handler first (the write happens), then fault: the response is lost.
     drop: close the connection without any response (what a network cut looks like).
     retry_after: seconds for the Retry-After header (429/503).
+    skip: let the first N matching calls through, then fault.
     probability: fault each matching call with this probability (seeded RNG of the server).
     """
 
@@ -36,7 +37,9 @@ class FaultRule:
     drop: bool = False
     retry_after: int | None = None
     probability: float = 1.0
+    skip: int = 0  # let this many matching calls through first (e.g. fault a look-up, not the plan's read)
     fired: int = 0
+    seen: int = 0
 
     def matches(self, method: str, path: str) -> bool:
         return bool(re.fullmatch(self.method, method) and re.fullmatch(self.path, path))
@@ -50,7 +53,7 @@ class FaultRule:
 
     @classmethod
     def parse(cls, spec: str) -> FaultRule:
-        """CLI form: 'METHOD PATH STATUS [count=N] [after] [drop] [retry_after=S] [p=0.1]'."""
+        """CLI form: 'METHOD PATH STATUS [count=N] [after] [drop] [retry_after=S] [p=0.1] [skip=N]'."""
         parts = spec.split()
         if len(parts) < 3:
             raise ValueError(f"fault rule {spec!r}: expected 'METHOD PATH STATUS [options]'")
@@ -63,6 +66,8 @@ class FaultRule:
                 rule.drop = True
             elif name == "count":
                 rule.count = None if value in ("inf", "") else int(value)
+            elif name == "skip":
+                rule.skip = int(value)
             elif name == "retry_after":
                 rule.retry_after = int(value)
             elif name == "p":
@@ -107,6 +112,9 @@ class Faults:
         with self._lock:
             for rule in self.rules:
                 if not rule.matches(method, path):
+                    continue
+                if rule.seen < rule.skip:
+                    rule.seen += 1
                     continue
                 if rule.count is not None and rule.fired >= rule.count:
                     continue

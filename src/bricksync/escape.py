@@ -1,0 +1,73 @@
+"""Escaping of every value bricksync prints, for the medium it goes to. Pure.
+
+Values come from state files, prod jobs and workspace error messages: a job description
+with a newline and `##vso[task.setvariable ...]` must not become a line of its own in a
+pipeline log (Azure Pipelines runs `##vso[` and `##[` lines as commands), nor close a
+Markdown code fence, nor break a table, nor colour the terminal.
+
+- terminal and logs: control characters as `\\n`, `\\r`, `\\t`, `\\xNN` (so one value is one line),
+  `##` as `#\\x23` (no logging command can come from data), rich markup `[` escaped;
+- Markdown: the same, plus Markdown/HTML punctuation escaped in text, code spans and fences
+  that are longer than any backtick run in their content.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_CONTROL = {c: _NAMED.get(chr(c), f"\\x{c:02x}") for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029", 0xFEFF: "\\ufeff"})
+_MD_PUNCT = re.compile(r"([\\`*_{}\[\]<>()#+!|~@])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def one_line(text: object) -> str:
+    """Control characters escaped: the value can neither start a new line nor move the cursor."""
+    return str(text).translate(_CONTROL)
+
+
+def no_commands(text: str) -> str:
+    """No `##` survives: Azure Pipelines reads `##vso[` anywhere and `##[` at a line start as commands."""
+    return text.replace("##", "#\\x23") if "##" in text else text
+
+
+def log_text(text: object) -> str:
+    """For a log line or a plain (un-marked-up) output line."""
+    return no_commands(one_line(text))
+
+
+def term(text: object) -> str:
+    """For a rich console: one line, no commands, no markup."""
+    return log_text(text).replace("[", r"\[")
+
+
+def md_text(text: object) -> str:
+    """Inline Markdown text (table cells, headings, list items): every character shows as itself."""
+    return _MD_PUNCT.sub(r"\\\1", log_text(text)).replace("&", "&amp;")
+
+
+def md_html(text: object) -> str:
+    """Text inside an HTML element of a Markdown document (e.g. <summary>)."""
+    return html.escape(log_text(text), quote=True)
+
+
+def _longest_run(text: str) -> int:
+    return max((len(m) for m in _BACKTICKS.findall(text)), default=0)
+
+
+def md_code(text: object) -> str:
+    """An inline code span its content cannot close."""
+    body = log_text(text)
+    ticks = "`" * (_longest_run(body) + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") else ""
+    return f"{ticks}{pad}{body}{pad}{ticks}"
+
+
+def md_fence(lines: Iterable[str], info: str = "") -> list[str]:
+    """A fenced code block whose fence is longer than any backtick run in its content."""
+    body = [log_text(line) for line in lines]
+    fence = "`" * max(3, max((_longest_run(line) for line in body), default=0) + 1)
+    return [f"{fence}{info}", *body, fence]
