@@ -214,6 +214,17 @@ class Workspace:
             if not token:
                 return out
 
+    def job_outlines(self) -> Iterator[dict]:
+        """Every job without its task list (name, tags and the other top-level settings): one
+        call per 100 jobs. What a look-up by tag needs when the name cannot be trusted."""
+        token = None
+        while True:
+            page = self._list_page(token, expand=False)
+            yield from page.get("jobs", [])
+            token = page.get("next_page_token")
+            if not token:
+                return
+
     # --- jobs: writing ------------------------------------------------------------------
     def create_job(self, settings: dict, find_existing: Callable[[], int | None],
                    attempts: int = 8) -> tuple[int, bool]:
