@@ -219,19 +219,22 @@ def _confirm(question: str) -> bool:
 
 
 def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, prune: bool, adopt: bool,
-               parallelism: int) -> int:
+               parallelism: int, allow_empty_state: bool = False, allow_mass_delete: bool = False) -> int:
     from .desired import DesiredState
 
     with contextlib.ExitStack() as stack:
         # Opened first: state/ is read while the SDK is imported and the target is read.
         desired = None if plan_file else stack.enter_context(DesiredState(cfg.state_dir))
         return _apply_with(cfg, target, desired, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                           parallelism=parallelism)
+                           parallelism=parallelism, allow_empty_state=allow_empty_state,
+                           allow_mass_delete=allow_mass_delete)
 
 
 def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None, yes: bool, prune: bool,
-                adopt: bool, parallelism: int) -> int:
+                adopt: bool, parallelism: int, allow_empty_state: bool = False,
+                allow_mass_delete: bool = False) -> int:
     from .apply import execute_plan
+    from .guards import check_prune
     from .plan import Plan
     from .reconcile import connect_target, live_fingerprint, plan_target
     from .report import print_plan
@@ -264,7 +267,14 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
         print_plan(the_plan, out)
         writes = [a for a in the_plan.actions if a.writes]
         deletes = the_plan.of("orphan") if prune else []
+        if deletes:  # before the first write: an empty or gutted state/ must not empty the target
+            check_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
+                        max_percent=target_cfg.max_prune_percent)
+        conflicts = the_plan.of("conflict")
         if not writes and not deletes:
+            if conflicts:  # their changes are not deployed: that is not success
+                _report_conflicts(conflicts)
+                return 1
             out.print("[green]Nothing to apply.[/green]")
             return 0
         if deletes:
@@ -285,7 +295,15 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
     out.print(table)
     out.print(f"{sum(o.ok for o in result.outcomes)} done, {len(result.failed)} failed in {elapsed:.2f}s "
               f"(writes only); {ws.stats.total} API calls in all")
-    return 1 if result.failed else 0
+    if conflicts:
+        _report_conflicts(conflicts)
+    return 1 if result.failed or conflicts else 0
+
+
+def _report_conflicts(conflicts: list) -> None:
+    err.print(f"[red]error:[/red] {len(conflicts)} key(s) in conflict, not applied (several jobs carry one key): "
+              + ", ".join(f"{a.key} (jobs {', '.join(map(str, a.job_ids))})" for a in conflicts)
+              + ". Delete the extra jobs (or remove their bricksync-key tag) and apply again.")
 
 
 @cli.command()
@@ -295,12 +313,17 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
 @click.option("--prune", is_flag=True, help="Also delete managed jobs that have no state file.")
 @click.option("--adopt", is_flag=True, help="Take over unmanaged jobs with the same name.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
+@click.option("--allow-empty-state", is_flag=True,
+              help="Let --prune run although state/ holds no job (it deletes every managed job).")
+@click.option("--allow-mass-delete", is_flag=True,
+              help="Let --prune delete more than the target's max_prune_percent of its managed jobs.")
 @click.pass_context
 def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, prune: bool, adopt: bool,
-          parallelism: int) -> None:
+          parallelism: int, allow_empty_state: bool, allow_mass_delete: bool) -> None:
     """Create and update target jobs to match state/ (only what the plan needs)."""
     sys.exit(_run_apply(_config(ctx), target, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                        parallelism=parallelism))
+                        parallelism=parallelism, allow_empty_state=allow_empty_state,
+                        allow_mass_delete=allow_mass_delete))
 
 
 # --- drift --------------------------------------------------------------------------------

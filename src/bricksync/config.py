@@ -68,6 +68,7 @@ class TargetConfig(WorkspaceRef):
     run_as: dict[str, str] = field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     prune: bool = False
+    max_prune_percent: float = 20.0  # prune refuses to delete more of the managed jobs at once
 
     def compute_name(self, kind: str, source_name: str) -> str:
         """Target name for a source compute name: mapped, or the same name (seed step 12)."""
@@ -96,6 +97,7 @@ class Config:
 # --- validation ----------------------------------------------------------------------------
 
 STR, BOOL, STRMAP, ANYMAP = "a string", "true or false", "a mapping of strings", "a mapping"
+PERCENT = "a percentage (a number from 0 to 100)"
 SCHEMA: dict[str, Any] = {
     "source": {
         "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL,
@@ -104,6 +106,7 @@ SCHEMA: dict[str, Any] = {
     "state_dir": STR,
     "targets": {"*": {
         "profile": STR, "host": STR, "path_rewrites": STRMAP, "run_as": STRMAP, "prune": BOOL,
+        "max_prune_percent": PERCENT,
         "overrides": {"*": ANYMAP},
         "compute": {k: STRMAP for k in COMPUTE_KINDS},
     }},
@@ -140,6 +143,8 @@ def _check(node: Any, spec: Any, where: str, file: str, line: int | None, proble
             fail("expected a mapping of names to strings")
     elif spec == ANYMAP and node is not None and not isinstance(node, dict):
         fail("expected a mapping")
+    elif spec == PERCENT and (isinstance(node, bool) or not isinstance(node, (int, float)) or not 0 <= node <= 100):
+        fail(f"expected {PERCENT}, got {node!r}")
 
 
 def _env_pairs(value: str, var: str) -> dict[str, str]:
@@ -217,6 +222,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
             path_rewrites=dict(t.get("path_rewrites") or {}), compute=compute,
             run_as=dict(t.get("run_as") or {}), overrides=dict(t.get("overrides") or {}),
             prune=bool(t.get("prune", False)),
+            max_prune_percent=float(t.get("max_prune_percent", 20.0)),
         )
         _apply_env(target, env)
         for prefix in target.path_rewrites:
