@@ -1,7 +1,7 @@
 """The bricksync command line: export, validate, plan, apply, drift, comment, unlock, emulator, demo.
 
-Exit codes (Terraform's): 0 success / no changes, 1 error, 2 changes present (plan with
---detailed-exitcode, drift with --fail-on-drift).
+Exit codes (Terraform's): 0 success / no changes, 1 error (usage errors included), 2 changes
+present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing else.
 """
 
 from __future__ import annotations
@@ -43,12 +43,27 @@ def _setup_logging(debug: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
+USAGE_EXIT = 1  # click's own is 2, which here means "changes present" (plan --detailed-exitcode)
+
+
 class _Group(click.Group):
-    """Turns every failure into one redacted message and exit code 1 (a traceback only with --debug)."""
+    """Turns every failure into one redacted message and exit code 1 (a traceback only with --debug).
+    Usage errors (unknown option, missing --target, ...) exit 1 too: 2 keeps one meaning."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = USAGE_EXIT
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a sub-command's arguments (parsed here, not in make_context)
+            exc.exit_code = USAGE_EXIT
+            raise
         except BricksyncError as exc:
             err.print(f"[red]error:[/red] {_esc(exc.render())}")
             sys.exit(1)
