@@ -23,7 +23,7 @@ from . import __version__
 from .config import Config, load_config
 from .errors import BricksyncError
 from .secrets import RedactingFilter, redact
-from .state import read_output, write_output
+from .state import STDIO, check_output_path, read_output, write_output
 from .ui import err, out, progress
 
 log = logging.getLogger("bricksync")
@@ -183,6 +183,18 @@ def validate(ctx: click.Context) -> None:
 
 # --- plan ---------------------------------------------------------------------------------
 
+def _outputs_checked(*paths: str | None) -> Any:
+    """Check every report path before any work (a link, FIFO, device or missing folder is an
+    error naming it). Returns the console for the human-readable output: stderr when a report
+    goes to stdout ('-'), so that stdout holds the report alone."""
+    given = [p for p in paths if p]
+    for path in given:
+        check_output_path(path)
+    if given.count(STDIO) > 1:
+        raise click.UsageError("only one report can go to stdout ('-')")
+    return err if STDIO in given else out
+
+
 def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, kind: str,
                    awaiting: list[dict] | None = None) -> None:
     from .report import report_json, report_markdown
@@ -196,9 +208,12 @@ def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, 
 
 @cli.command()
 @click.option("--target", "-t", required=True, help="Target name from the config.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write the JSON report here.")
-@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False), help="Write Markdown here.")
-@click.option("--out", "plan_file", type=click.Path(dir_okay=False), help="Save the plan for `apply PLANFILE`.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the JSON report here ('-': stdout).")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write Markdown here ('-': stdout).")
+@click.option("--out", "plan_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Save the plan for `apply PLANFILE` ('-': stdout).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--adopt", is_flag=True, help="Plan to take over unmanaged jobs with the same name.")
 @click.pass_context
@@ -207,6 +222,7 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
     """Show what apply would change in a target."""
     from .desired import DesiredState
 
+    human = _outputs_checked(json_file, markdown_file, plan_file)
     cfg = _config(ctx)
     with DesiredState(cfg.state_dir) as desired:  # before the SDK is imported: see desired.py
         from .reconcile import connect_target, plan_target
@@ -215,11 +231,13 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
         ws = connect_target(cfg, target)
         with progress(f"Reading {target} jobs") as advance:
             the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance)
-    print_plan(the_plan, out)
+    print_plan(the_plan, human)
     _write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
         write_output(plan_file, json.dumps(the_plan.to_dict(), indent=1) + "\n")
-        out.print(f"Saved the plan to {plan_file}: apply it with `bricksync apply --target {target} {plan_file}`")
+        if plan_file != STDIO:
+            human.print(f"Saved the plan to {_esc(plan_file)}: apply it with "
+                        f"`bricksync apply --target {target} {_esc(plan_file)}`")
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
 
@@ -322,7 +340,7 @@ def _report_conflicts(conflicts: list) -> None:
 
 
 @cli.command()
-@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--target", "-t", required=True, help="Target name from the config.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--prune", is_flag=True, help="Also delete managed jobs that have no state file.")
@@ -345,8 +363,10 @@ def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, pru
 
 @cli.command()
 @click.option("--target", "-t", required=True, help="Target name from the config.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write the JSON report here.")
-@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False), help="Write Markdown here.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the JSON report here ('-': stdout).")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write Markdown here ('-': stdout).")
 @click.option("--fail-on-drift", is_flag=True, help="Exit 2 when anything drifted.")
 @click.option("--heal", is_flag=True, help="Apply what the plan would (same code path as apply --yes).")
 @click.option("--source/--no-source", "check_source", default=True, show_default=True,
@@ -357,6 +377,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     """The scheduled check: report where the target differs from state/."""
     from .desired import DesiredState
 
+    human = _outputs_checked(json_file, markdown_file)
     cfg = _config(ctx)
     with DesiredState(cfg.state_dir) as desired:
         from .reconcile import connect_target, plan_target
@@ -367,15 +388,15 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     from .report import azure_lines, in_azure_pipelines, print_plan
 
     awaiting = awaiting_export(cfg) if check_source else None
-    print_plan(the_plan, out, title="Drift")
+    print_plan(the_plan, human, title="Drift")
     if awaiting:
-        out.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
+        human.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
                   + ", ".join(f"{j['key']} ({j['status']})" for j in awaiting))
     elif awaiting is None and check_source:
-        out.print("[dim]source workspace not checked (unreachable or not configured)[/dim]")
+        human.print("[dim]source workspace not checked (unreachable or not configured)[/dim]")
     _write_reports(the_plan, json_file, markdown_file, "drift", awaiting)
     if in_azure_pipelines():
-        summary = markdown_file and str(Path(markdown_file).resolve())
+        summary = markdown_file and markdown_file != STDIO and str(Path(markdown_file).resolve())
         for line in azure_lines(the_plan, summary_file=summary, kind="drift"):
             click.echo(redact(line))
     drifted = the_plan.has_changes or bool(awaiting)

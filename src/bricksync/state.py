@@ -11,6 +11,7 @@ import functools
 import hashlib
 import os
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,14 +102,71 @@ def _write_atomic(path: Path, text: str, prefix: str) -> None:
         raise
 
 
-def write_output(path: str | Path, text: str) -> None:
-    """A report or saved plan."""
+STDIO = "-"  # as an output path: stdout; as a plan file to read: stdin
+MAX_PLAN_BYTES = 1 << 30
+
+
+def check_output_path(path: str | Path) -> None:
+    """Refuse what a report must not replace or cannot be written to, before any work: a
+    symbolic link, FIFO, socket, device node or directory at the path, or a missing folder."""
+    if str(path) == STDIO:
+        return
     target = Path(path)
-    _write_atomic(target, text, prefix=f".{target.name}.")
+    try:
+        info = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):  # the folder check below says which
+        info = None
+    except OSError as exc:
+        raise BricksyncError(Problem(f"cannot write here: {exc.strerror}", file=str(path))) from None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise BricksyncError(Problem("is a symbolic link: reports are written to regular files only (remove the "
+                                         "link or choose another path; '-' writes to stdout)", file=str(path)))
+        if not stat.S_ISREG(info.st_mode):
+            raise BricksyncError(Problem(f"is not a regular file ({_kind(info.st_mode)}): reports are written to "
+                                         "regular files only ('-' writes to stdout)", file=str(path)))
+    parent = target.parent
+    if not parent.is_dir():
+        what = "does not exist" if not os.path.lexists(parent) else "is not a folder"
+        raise BricksyncError(Problem(f"cannot write the file: the folder {parent} {what} (create it first)",
+                                     file=str(path)))
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def write_output(path: str | Path, text: str) -> None:
+    """A report or saved plan: atomically into a regular file, or to stdout for '-'."""
+    if str(path) == STDIO:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    check_output_path(path)
+    target = Path(path)
+    try:
+        _write_atomic(target, text, prefix=f".{target.name}.")
+    except OSError as exc:  # e.g. a read-only folder: name the file, no traceback
+        raise BricksyncError(Problem(f"cannot write the file: {exc.strerror}", file=str(path))) from None
 
 
 def read_output(path: str | Path) -> str:
-    return Path(path).read_text(encoding="utf-8")
+    """A saved plan ('-': stdin). Only a regular file is read (a FIFO or /dev/zero is refused)."""
+    if str(path) == STDIO:
+        return sys.stdin.read()
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise BricksyncError(Problem(f"cannot read the file: {exc.strerror}", file=str(path))) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BricksyncError(Problem(f"is not a regular file ({_kind(info.st_mode)})", file=str(path)))
+        return fh.read(MAX_PLAN_BYTES).decode("utf-8")
 
 
 # Files in state/jobs/ that are not state and not a mistake: git's placeholder, and the
