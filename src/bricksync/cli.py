@@ -278,7 +278,7 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
     if plan_file:
         try:
             saved = Plan.from_dict(json.loads(read_output(plan_file)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:  # (JSON nested too deep)
             raise BricksyncError(f"{plan_file}: not a bricksync plan file ({type(exc).__name__})") from None
         if saved.target != target:
             raise BricksyncError(f"{plan_file}: the plan is for target '{saved.target}', not '{target}'")
