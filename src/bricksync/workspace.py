@@ -318,7 +318,7 @@ class Workspace:
     def acquire_lock(self, target: str, purpose: str) -> dict:
         """Create the lock file; the workspace refuses when it exists (import without overwrite),
         so two applies cannot both hold it. Returns what was written."""
-        holder = {"holder": f"{getpass.getuser()}@{socket.gethostname()}", "host": socket.gethostname(),
+        holder = {"holder": f"{holder_name()}@{socket.gethostname()}", "host": socket.gethostname(),
                   "pid": os.getpid(), "purpose": purpose,
                   "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         content = base64.b64encode(json.dumps(holder).encode()).decode()
@@ -355,6 +355,20 @@ class Workspace:
             return True
         except NotFound:
             return False
+
+
+def holder_name() -> str:
+    """Who runs this, for the lock: the login name (LOGNAME, USER, ... then the password
+    database), else the numeric uid. Containers often run as a uid with no passwd entry,
+    where getpass.getuser() raises; that must not stop an apply."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no passwd entry (OSError from Python 3.13), no pwd module
+        name = ""
+    if name:
+        return name
+    getuid = getattr(os, "getuid", None)
+    return f"uid{getuid()}" if getuid else "unknown"
 
 
 _TOKEN_KEY = b'"next_page_token"'
