@@ -176,7 +176,7 @@ def validate(ctx: click.Context) -> None:
     with DesiredState(cfg.state_dir) as desired:
         from .reconcile import validate_state
 
-        count = validate_state(desired)
+        count = validate_state(desired, cfg)
     out.print(f"[green]ok[/green]: {ctx.obj['config_path']} and {count} state file(s) are valid "
               f"({len(cfg.targets)} target(s): {', '.join(sorted(cfg.targets)) or 'none'})")
 

@@ -27,7 +27,7 @@ from .config import TargetConfig
 from .errors import BricksyncError, Problem
 from .normalize import digest, normalize_settings
 from .references import Inventory
-from .render import render
+from .render import override_problems, render
 from .schema import SchemaTable
 from .state import StateDoc, StateStore, parse_state, read_state_file
 from .validate import DocLinks, validate_doc
@@ -80,10 +80,12 @@ class StateSlice:
                 except (KeyError, BricksyncError):
                     pass
                 problems.extend(found)
+            if not found and target is not None and inventory is None:  # validate: each target's overrides
+                problems.extend(override_problems(doc, target, schema))
             links = DocLinks.of(doc)
             # A `${job:KEY}` needs the target's job IDs, which only the main process has.
             ready = not found and not links.job_edges and target is not None and inventory is not None
-            out.append(Summary(links, _digest_for(doc, target, inventory) if ready else None))
+            out.append(Summary(links, _digest_for(doc, target, inventory, schema) if ready else None))
         return out, problems
 
     def full(self, keys: set[str]) -> list[StateDoc]:
@@ -91,10 +93,10 @@ class StateSlice:
         return [replace(parse_state(self.raw[d.file], d.file), node=None) for d in self.docs if d.key in keys]
 
 
-def _digest_for(doc: StateDoc, target: Any, inventory: Any) -> str | None:
+def _digest_for(doc: StateDoc, target: Any, inventory: Any, schema: SchemaTable | None = None) -> str | None:
     """Digest of the canonical rendering (rendered in place: doc.settings is spent), or None
     when rendering has problems to report (the main process renders it again and reports)."""
-    settings, problems = render(doc, target, inventory, {}, in_place=True)
+    settings, problems = render(doc, target, inventory, {}, in_place=True, schema=schema)
     if problems:
         return None
     return digest(normalize_settings(settings, ordered=False, copy=False))  # only hashed

@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 from .bulk import bulk_data
 from .config import Config
 from .desired import DesiredState, Summary
-from .errors import BricksyncError
+from .errors import BricksyncError, Problem
 from .normalize import digest, normalize_job
+from .overrides import check_overrides
 from .plan import Plan, Unchanged, build_plan, fingerprint
 from .render import managed_key
 from .schema import schema_table
@@ -30,10 +31,29 @@ def checked(desired: DesiredState) -> list[Summary]:
     return summaries
 
 
-def validate_state(desired: DesiredState) -> int:
-    """Offline checks of state/ (no target): the number of valid documents."""
+def validate_state(desired: DesiredState, cfg: Config | None = None) -> int:
+    """Offline checks of state/ and, with `cfg`, of every target's overrides (as paths and
+    types, then applied to each document): the number of valid documents."""
     desired.request(schema_table(), None, None)
-    return len(checked(desired))
+    summaries = checked(desired)
+    if cfg is not None:
+        problems = []
+        for target in cfg.targets.values():
+            found = target_problems(cfg, target.name, summaries)
+            if not found:
+                desired.request(schema_table(), target, None)
+                found = desired.summaries()[1]
+            problems.extend(found)
+        if problems:
+            raise BricksyncError(problems)
+    return len(summaries)
+
+
+def target_problems(cfg: Config, target_name: str, summaries: list[Summary]) -> list[Problem]:
+    """A target's overrides checked against the schema and the state keys (once per target)."""
+    target = cfg.target(target_name)
+    return check_overrides(target_name, target.overrides, schema_table(), {s.key for s in summaries},
+                           str(cfg.path))
 
 
 def connect_target(cfg: Config, target_name: str) -> Workspace:
@@ -79,6 +99,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         desired.request(schema_table(), target, inventory)
     fetched = time.perf_counter()
     summaries = checked(desired)
+    config_problems = target_problems(cfg, target_name, summaries)  # reported with the plan's own, all at once
     loaded = time.perf_counter()
     unchanged = _unchanged(summaries, live, digests)
     docs = desired.docs({s.key for s in summaries} - {u.key for u in unchanged})
@@ -91,8 +112,8 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
               "full, plan built in %.2fs", target_name, len(live), fetched - started, loaded - fetched, len(docs),
               len(summaries), time.perf_counter() - loaded)
-    if problems:
-        raise BricksyncError(problems)
+    if config_problems or problems:
+        raise BricksyncError(config_problems + problems)
     return plan
 
 

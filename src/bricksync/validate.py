@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from .errors import Problem, did_you_mean
+from .jobrules import check_rules
 from .keys import KEY_RE
 from .references import ANY_PLACEHOLDER_RE, parse_placeholder, reference_sites
 from .schema import SchemaTable, check_job_settings
@@ -72,6 +73,8 @@ def validate_doc(doc: StateDoc, schema: SchemaTable | None = None) -> list[Probl
     problems.extend(check_job_settings(doc.node if doc.node is not None else doc.settings, file=doc.file,
                                        job=name, line=doc.lines.get("job"), table=schema))
     for message, where in _tag_problems(doc.settings.get("tags")):
+        fail(message, where)
+    for message, where in check_rules(doc.settings, schema):  # what jobs/create refuses beyond types
         fail(message, where)
     if _clean_strings(doc.settings):
         return problems
