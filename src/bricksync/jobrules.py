@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .errors import did_you_mean
 from .schema import SchemaTable, schema_table
 
 MAX_TASKS = 1000
@@ -172,8 +173,6 @@ def _task_rules(task: dict, where: str, kinds: tuple[str, ...], clusters: set[st
 
 
 def _close(word: Any, choices: Any) -> str:
-    from .errors import did_you_mean
-
     return did_you_mean(str(word), sorted(choices)) if isinstance(word, str) else ""
 
 
