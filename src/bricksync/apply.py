@@ -9,7 +9,7 @@ key before it is sent again, so a re-run or a retry never makes a duplicate.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -57,9 +57,21 @@ def create_layers(creates: list[Action]) -> list[list[Action]]:
     return layers
 
 
-def _find_by_key(ws: Workspace, name: str, key: str) -> int | None:
-    matches = [int(j["job_id"]) for j in ws.jobs_named(name)
-               if ((j.get("settings") or {}).get("tags") or {}).get(KEY_TAG) == key]
+def _tagged(jobs: Iterable[dict], key: str) -> list[int]:
+    return [int(j["job_id"]) for j in jobs if ((j.get("settings") or {}).get("tags") or {}).get(KEY_TAG) == key]
+
+
+def find_by_key(ws: Workspace, settings: dict, key: str) -> int | None:
+    """The job carrying this key, after a create whose response was lost. By the tag alone:
+    the name sent (overrides may rename a job; a nameless job is named by the service) only
+    narrows a first, cheap look-up. When that finds nothing, every job is listed (one call per
+    100 jobs): a create is sent again only once the key is known to be nowhere."""
+    name = settings.get("name")
+    if isinstance(name, str) and name.strip():
+        matches = _tagged(ws.jobs_named(name), key)
+        if matches:
+            return min(matches)
+    matches = _tagged(ws.job_outlines(), key)
     return min(matches) if matches else None
 
 
@@ -97,7 +109,7 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
             return record(Outcome(action.key, "create", action.name, None, False,
                                   f"skipped: job(s) it runs were not created: {', '.join(missing)}"))
         try:
-            job_id, recovered = ws.create_job(settings, lambda: _find_by_key(ws, action.name, action.key))
+            job_id, recovered = ws.create_job(settings, lambda: find_by_key(ws, settings, action.key))
         except BricksyncError as exc:
             return record(Outcome(action.key, "create", action.name, None, False, exc.render()))
         job_ids[action.key] = job_id

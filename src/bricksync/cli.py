@@ -1,7 +1,7 @@
 """The bricksync command line: export, validate, plan, apply, drift, comment, unlock, emulator, demo.
 
-Exit codes (Terraform's): 0 success / no changes, 1 error, 2 changes present (plan with
---detailed-exitcode, drift with --fail-on-drift).
+Exit codes (Terraform's): 0 success / no changes, 1 error (usage errors included), 2 changes
+present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing else.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .config import Config, load_config
 from .errors import BricksyncError
 from .escape import no_commands, term
 from .secrets import RedactingFilter, redact
-from .state import read_output, write_output
+from .state import STDIO, check_output_path, read_output, write_output
 from .ui import err, out, progress
 
 log = logging.getLogger("bricksync")
@@ -45,12 +45,27 @@ def _setup_logging(debug: bool) -> None:
     logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
+USAGE_EXIT = 1  # click's own is 2, which here means "changes present" (plan --detailed-exitcode)
+
+
 class _Group(click.Group):
-    """Turns every failure into one redacted message and exit code 1 (a traceback only with --debug)."""
+    """Turns every failure into one redacted message and exit code 1 (a traceback only with --debug).
+    Usage errors (unknown option, missing --target, ...) exit 1 too: 2 keeps one meaning."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = USAGE_EXIT
+            raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a sub-command's arguments (parsed here, not in make_context)
+            exc.exit_code = USAGE_EXIT
+            raise
         except BricksyncError as exc:
             err.print(f"[red]error:[/red] {_esc(exc.render())}")
             sys.exit(1)
@@ -165,12 +180,24 @@ def validate(ctx: click.Context) -> None:
     with DesiredState(cfg.state_dir) as desired:
         from .reconcile import validate_state
 
-        count = validate_state(desired)
+        count = validate_state(desired, cfg)
     out.print(f"[green]ok[/green]: {term(ctx.obj['config_path'])} and {count} state file(s) are valid "
               f"({len(cfg.targets)} target(s): {', '.join(sorted(cfg.targets)) or 'none'})")
 
 
 # --- plan ---------------------------------------------------------------------------------
+
+def _outputs_checked(*paths: str | None) -> Any:
+    """Check every report path before any work (a link, FIFO, device or missing folder is an
+    error naming it). Returns the console for the human-readable output: stderr when a report
+    goes to stdout ('-'), so that stdout holds the report alone."""
+    given = [p for p in paths if p]
+    for path in given:
+        check_output_path(path)
+    if given.count(STDIO) > 1:
+        raise click.UsageError("only one report can go to stdout ('-')")
+    return err if STDIO in given else out
+
 
 def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, kind: str,
                    awaiting: list[dict] | None = None) -> None:
@@ -185,9 +212,12 @@ def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, 
 
 @cli.command()
 @click.option("--target", "-t", required=True, help="Target name from the config.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write the JSON report here.")
-@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False), help="Write Markdown here.")
-@click.option("--out", "plan_file", type=click.Path(dir_okay=False), help="Save the plan for `apply PLANFILE`.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the JSON report here ('-': stdout).")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write Markdown here ('-': stdout).")
+@click.option("--out", "plan_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Save the plan for `apply PLANFILE` ('-': stdout).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--adopt", is_flag=True, help="Plan to take over unmanaged jobs with the same name.")
 @click.option("--refresh-permissions", is_flag=True,
@@ -200,6 +230,7 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
     """Show what apply would change in a target."""
     from .desired import DesiredState
 
+    human = _outputs_checked(json_file, markdown_file, plan_file)
     cfg = _config(ctx)
     with DesiredState(cfg.state_dir) as desired:  # before the SDK is imported: see desired.py
         from .reconcile import connect_target, plan_target
@@ -209,13 +240,14 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
         with progress(f"Reading {target} jobs") as advance:
             the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
                                    refresh_acls=refresh_permissions, strict_paths=strict_paths)
-    print_plan(the_plan, out)
+    print_plan(the_plan, human)
     _azure_warnings(the_plan)
     _write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
         write_output(plan_file, json.dumps(the_plan.to_dict(), indent=1) + "\n")
-        out.print(f"Saved the plan to {term(plan_file)}: apply it with `bricksync apply --target {term(target)} "
-                  f"{term(plan_file)}`")
+        if plan_file != STDIO:
+            human.print(f"Saved the plan to {term(plan_file)}: apply it with "
+                        f"`bricksync apply --target {term(target)} {term(plan_file)}`")
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
 
@@ -239,19 +271,23 @@ def _confirm(question: str) -> bool:
 
 
 def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, prune: bool, adopt: bool,
-               parallelism: int, refresh_acls: bool = False, strict_paths: bool = False) -> int:
+               parallelism: int, refresh_acls: bool = False, strict_paths: bool = False,
+               allow_empty_state: bool = False, allow_mass_delete: bool = False) -> int:
     from .desired import DesiredState
 
     with contextlib.ExitStack() as stack:
         # Opened first: state/ is read while the SDK is imported and the target is read.
         desired = None if plan_file else stack.enter_context(DesiredState(cfg.state_dir))
         return _apply_with(cfg, target, desired, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                           parallelism=parallelism, refresh_acls=refresh_acls, strict_paths=strict_paths)
+                           parallelism=parallelism, refresh_acls=refresh_acls, strict_paths=strict_paths,
+                           allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete)
 
 
 def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None, yes: bool, prune: bool,
-                adopt: bool, parallelism: int, refresh_acls: bool = False, strict_paths: bool = False) -> int:
+                adopt: bool, parallelism: int, refresh_acls: bool = False, strict_paths: bool = False,
+                allow_empty_state: bool = False, allow_mass_delete: bool = False) -> int:
     from .apply import execute_plan, write_index
+    from .guards import check_prune
     from .plan import Plan
     from .reconcile import connect_target, live_fingerprint, plan_target
     from .report import print_plan
@@ -262,7 +298,7 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
     if plan_file:
         try:
             saved = Plan.from_dict(json.loads(read_output(plan_file)))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:  # (JSON nested too deep)
             raise BricksyncError(f"{plan_file}: not a bricksync plan file ({type(exc).__name__})") from None
         if saved.target != target:
             raise BricksyncError(f"{plan_file}: the plan is for target '{saved.target}', not '{target}'")
@@ -286,8 +322,15 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
         _azure_warnings(the_plan)
         writes = [a for a in the_plan.actions if a.writes]
         deletes = the_plan.of("orphan") if prune else []
+        if deletes:  # before the first write: an empty or gutted state/ must not empty the target
+            check_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
+                        max_percent=target_cfg.max_prune_percent)
+        conflicts = the_plan.of("conflict")
         if not writes and not deletes:
             write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
+            if conflicts:  # their changes are not deployed: that is not success
+                _report_conflicts(conflicts)
+                return 1
             out.print("[green]Nothing to apply.[/green]")
             return 0
         if deletes:
@@ -308,14 +351,22 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
     out.print(table)
     out.print(f"{sum(o.ok for o in result.outcomes)} done, {len(result.failed)} failed in {elapsed:.2f}s "
               f"(writes only); {ws.stats.total} API calls in all")
+    if conflicts:
+        _report_conflicts(conflicts)
     if result.failed:
         out.print(f"Next step: fix what the failures say, then re-run `bricksync apply --target {term(target)}`: it "
                   "re-reads the target and converges (jobs are found by their key, nothing is created twice).")
-    return 1 if result.failed else 0
+    return 1 if result.failed or conflicts else 0
+
+
+def _report_conflicts(conflicts: list) -> None:
+    err.print(f"[red]error:[/red] {len(conflicts)} key(s) in conflict, not applied (several jobs carry one key): "
+              + ", ".join(f"{term(a.key)} (jobs {', '.join(map(str, a.job_ids))})" for a in conflicts)
+              + ". Delete the extra jobs (or remove their bricksync-key tag) and apply again.")
 
 
 @cli.command()
-@click.argument("plan_file", required=False, type=click.Path(dir_okay=False))
+@click.argument("plan_file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--target", "-t", required=True, help="Target name from the config.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--prune", is_flag=True, help="Also delete managed jobs that have no state file.")
@@ -324,20 +375,28 @@ def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None
 @click.option("--refresh-permissions", is_flag=True,
               help="Read every managed job's permissions (finds grants made by hand; drift always does).")
 @click.option("--strict-paths", is_flag=True, help=STRICT_PATHS_HELP)
+@click.option("--allow-empty-state", is_flag=True,
+              help="Let --prune run although state/ holds no job (it deletes every managed job).")
+@click.option("--allow-mass-delete", is_flag=True,
+              help="Let --prune delete more than the target's max_prune_percent of its managed jobs.")
 @click.pass_context
 def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, prune: bool, adopt: bool,
-          parallelism: int, refresh_permissions: bool, strict_paths: bool) -> None:
+          parallelism: int, refresh_permissions: bool, strict_paths: bool, allow_empty_state: bool,
+          allow_mass_delete: bool) -> None:
     """Create and update target jobs to match state/ (only what the plan needs)."""
     sys.exit(_run_apply(_config(ctx), target, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                        parallelism=parallelism, refresh_acls=refresh_permissions, strict_paths=strict_paths))
+                        parallelism=parallelism, refresh_acls=refresh_permissions, strict_paths=strict_paths,
+                        allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete))
 
 
 # --- drift --------------------------------------------------------------------------------
 
 @cli.command()
 @click.option("--target", "-t", required=True, help="Target name from the config.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Write the JSON report here.")
-@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False), help="Write Markdown here.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write the JSON report here ('-': stdout).")
+@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Write Markdown here ('-': stdout).")
 @click.option("--fail-on-drift", is_flag=True, help="Exit 2 when anything drifted.")
 @click.option("--heal", is_flag=True, help="Apply what the plan would (same code path as apply --yes).")
 @click.option("--source/--no-source", "check_source", default=True, show_default=True,
@@ -349,6 +408,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     """The scheduled check: report where the target differs from state/."""
     from .desired import DesiredState
 
+    human = _outputs_checked(json_file, markdown_file)
     cfg = _config(ctx)
     with DesiredState(cfg.state_dir) as desired:
         from .reconcile import connect_target, plan_target
@@ -360,15 +420,15 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     from .report import azure_lines, in_azure_pipelines, print_plan
 
     awaiting = awaiting_export(cfg) if check_source else None
-    print_plan(the_plan, out, title="Drift")
+    print_plan(the_plan, human, title="Drift")
     if awaiting:
-        out.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
-                  + ", ".join(f"{term(j['key'])} ({term(j['status'])})" for j in awaiting))
+        human.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
+                    + ", ".join(f"{term(j['key'])} ({term(j['status'])})" for j in awaiting))
     elif awaiting is None and check_source:
-        out.print("[dim]source workspace not checked (unreachable or not configured)[/dim]")
+        human.print("[dim]source workspace not checked (unreachable or not configured)[/dim]")
     _write_reports(the_plan, json_file, markdown_file, "drift", awaiting)
     if in_azure_pipelines():
-        summary = markdown_file and str(Path(markdown_file).resolve())
+        summary = markdown_file and markdown_file != STDIO and str(Path(markdown_file).resolve())
         for line in azure_lines(the_plan, summary_file=summary, kind="drift"):
             click.echo(redact(line))
     drifted = the_plan.has_changes or bool(awaiting)

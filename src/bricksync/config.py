@@ -102,11 +102,13 @@ class TargetConfig(WorkspaceRef):
     principals: dict[str, str] = field(default_factory=dict)
     permissions_add: list[Entry] = field(default_factory=list)
 
+    objects: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in OBJECT_KINDS})
+    budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
+    max_prune_percent: float = 20.0  # prune refuses to delete more of the managed jobs at once
+
     def principal_mapping(self) -> dict[str, str]:
         """One mapping for run_as and permissions: `principals` over `run_as`."""
         return {**self.run_as, **self.principals}
-    objects: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in OBJECT_KINDS})
-    budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
 
     def compute_name(self, kind: str, source_name: str) -> str:
         """Target name for a source compute (or object) name: mapped, or the same name (seed step 12)."""
@@ -138,6 +140,7 @@ class Config:
 # --- validation ----------------------------------------------------------------------------
 
 STR, BOOL, STRMAP, ANYMAP, LIST = "a string", "true or false", "a mapping of strings", "a mapping", "a list"
+PERCENT = "a percentage (a number from 0 to 100)"
 SCHEMA: dict[str, Any] = {
     "source": {
         "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL,
@@ -146,6 +149,7 @@ SCHEMA: dict[str, Any] = {
     "state_dir": STR,
     "targets": {"*": {
         "profile": STR, "host": STR, "path_rewrites": STRMAP, "run_as": STRMAP, "prune": BOOL,
+        "max_prune_percent": PERCENT,
         "overrides": {"*": ANYMAP},
         "compute": {k: STRMAP for k in COMPUTE_KINDS},
         "permissions": STR, "principals": STRMAP, "permissions_add": LIST,
@@ -186,6 +190,8 @@ def _check(node: Any, spec: Any, where: str, file: str, line: int | None, proble
         fail("expected a mapping")
     elif spec == LIST and node is not None and not isinstance(node, list):
         fail("expected a list")
+    elif spec == PERCENT and (isinstance(node, bool) or not isinstance(node, (int, float)) or not 0 <= node <= 100):
+        fail(f"expected {PERCENT}, got {node!r}")
 
 
 def _env_pairs(value: str, var: str) -> dict[str, str]:
@@ -289,6 +295,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
             permissions=t.get("permissions", "ignore"), principals=dict(t.get("principals") or {}),
             objects={k: dict((t.get("objects") or {}).get(k) or {}) for k in OBJECT_KINDS},
             budget_policies=dict(t.get("budget_policies") or {}),
+            max_prune_percent=float(t.get("max_prune_percent", 20.0)),
         )
         added = t.get("permissions_add")
         for where, message in check_entries(added):

@@ -27,7 +27,7 @@ from .config import TargetConfig
 from .errors import BricksyncError, Problem
 from .normalize import digest, normalize_settings
 from .references import Inventory, path_sites, referenced_kinds
-from .render import render
+from .render import override_problems, render
 from .schema import SchemaTable
 from .state import StateDoc, StateStore, parse_state, read_state_file
 from .validate import DocLinks, validate_doc
@@ -82,11 +82,13 @@ class StateSlice:
                 except (KeyError, BricksyncError):
                     pass
                 problems.extend(found)
+            if not found and target is not None and inventory is None:  # validate: each target's overrides
+                problems.extend(override_problems(doc, target, schema))
             links = DocLinks.of(doc)
             # A `${job:KEY}` needs the target's job IDs, which only the main process has.
             ready = not found and not links.job_edges and target is not None and inventory is not None
             found_paths: list[tuple[str, str]] | None = [] if paths else None
-            out.append(Summary(links, _digest_for(doc, target, inventory, found_paths) if ready else None,
+            out.append(Summary(links, _digest_for(doc, target, inventory, found_paths, schema) if ready else None,
                                permissions=doc.permissions, paths=tuple(found_paths or ())))
         return out, problems
 
@@ -100,11 +102,11 @@ class StateSlice:
 
 
 def _digest_for(doc: StateDoc, target: Any, inventory: Any,
-                paths: list[tuple[str, str]] | None = None) -> str | None:
+                paths: list[tuple[str, str]] | None = None, schema: SchemaTable | None = None) -> str | None:
     """Digest of the canonical rendering (rendered in place: doc.settings is spent), or None
     when rendering has problems to report (the main process renders it again and reports).
     `paths`: filled with (field, path) of the rendered workspace paths."""
-    settings, problems = render(doc, target, inventory, {}, in_place=True)
+    settings, problems = render(doc, target, inventory, {}, in_place=True, schema=schema)
     if problems:
         return None
     if paths is not None:

@@ -188,6 +188,7 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
     result = build_export(cfg, ws, store, on_page)
     ack = cfg.source.acknowledge if acknowledge is None else acknowledge
     _classify(result, store, git)
+    _refuse_overwriting_uncommitted(result, store, git or _git_or_none(cfg))
     if git and commit and not dry_run and result.changed:
         # A branch only when there is something to commit; switched to before writing, so the
         # checkout never meets our own edits. Then compare again: the branch may have them.
@@ -232,6 +233,22 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
         list(pool.map(lambda j: ws.set_job_tags(j.job_id, {**now[j.job_id][1], tag: "false"}), still))
     result.acknowledged.extend(j.key for j in still)
     return result
+
+
+def _refuse_overwriting_uncommitted(result: ExportResult, store: StateStore, git: GitRepo | None) -> None:
+    """A state file export would rewrite must hold no uncommitted work (a hand edit, staged
+    or not): the export would destroy it. Checked before anything is written or switched."""
+    if git is None:
+        return
+    to_write = [j for j in result.exported if store.read_bytes(j.key) != j.text.encode()]
+    if not to_write:
+        return
+    dirty = git.uncommitted(store.jobs_dir)
+    hit = [store.display(store.path_for(j.key)) for j in to_write if git.key_of(store.path_for(j.key)) in dirty]
+    if hit:
+        raise BricksyncError([Problem("has uncommitted changes (staged or not) that export would overwrite; "
+                                      "commit, stash or discard them (git stash / git checkout -- FILE), then "
+                                      "export again. Nothing was written.", file=f) for f in hit])
 
 
 def _current(ws: Workspace, job_ids: set[int]) -> dict[int, tuple[str, dict]]:

@@ -19,6 +19,13 @@ class Unusual(Exception):
     """Input outside the subset handled here: let a full YAML parser decide."""
 
 
+class TooDeep(Exception):
+    """Containers nested deeper than MAX_DEPTH: refused (the careful parser names the line)."""
+
+
+MAX_DEPTH = 50  # a job's settings nest about 10 deep; recursion past ~450 would crash Python
+
+
 _INT_RE = re.compile(r"^[-+]?[0-9]+$")
 _FLOAT_RE = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
 # Other forms ruamel's YAML 1.2 resolver turns into numbers or dates (0x1F, 1_000, .inf, 2024-01-01).
@@ -103,10 +110,12 @@ class _Lines:
                 raise Unusual
         self.n = len(self.lines)
 
-    def block(self, i: int, indent: int) -> tuple[Any, int]:
-        return self.sequence(i, indent) if self.lines[i][1] else self.mapping(i, indent)
+    def block(self, i: int, indent: int, depth: int) -> tuple[Any, int]:
+        if depth > MAX_DEPTH:
+            raise TooDeep
+        return self.sequence(i, indent, depth) if self.lines[i][1] else self.mapping(i, indent, depth)
 
-    def mapping(self, i: int, indent: int) -> tuple[dict, int]:
+    def mapping(self, i: int, indent: int, depth: int = 1) -> tuple[dict, int]:
         out: dict[str, Any] = {}
         lines, n = self.lines, self.n
         while i < n:
@@ -119,14 +128,14 @@ class _Lines:
             if value is not None:
                 out[key] = _scalar(value)
             elif i < n and (lines[i][0] > indent or (lines[i][0] == indent and lines[i][1])):
-                out[key], i = self.block(i, lines[i][0])
+                out[key], i = self.block(i, lines[i][0], depth + 1)
             else:
                 out[key] = None
         if i < n and lines[i][0] > indent:
             raise Unusual
         return out, i
 
-    def sequence(self, i: int, indent: int) -> tuple[list, int]:
+    def sequence(self, i: int, indent: int, depth: int = 1) -> tuple[list, int]:
         out: list[Any] = []
         lines, n = self.lines, self.n
         while i < n:
@@ -135,7 +144,9 @@ class _Lines:
                 break
             if key is not None:  # `- key: value`: a mapping whose first line starts two columns in
                 lines[i] = (indent + 2, False, key, value)
-                mapping, i = self.mapping(i, indent + 2)
+                if depth + 1 > MAX_DEPTH:
+                    raise TooDeep
+                mapping, i = self.mapping(i, indent + 2, depth + 1)
                 out.append(mapping)
             else:
                 out.append(_scalar(value))  # type: ignore[arg-type]
@@ -146,11 +157,11 @@ class _Lines:
 
 
 def load(text: str) -> Any:
-    """Plain data from YAML text in the subset; raises Unusual outside it."""
+    """Plain data from YAML text in the subset; raises Unusual outside it, TooDeep past MAX_DEPTH."""
     lines = _Lines(text)
     if not lines.n or lines.lines[0][0] != 0:
         raise Unusual
-    value, end = lines.block(0, 0)
+    value, end = lines.block(0, 0, 1)
     if end != lines.n:
         raise Unusual
     return value

@@ -19,6 +19,7 @@ READ_ONLY = {"job_id", "creator_user_name", "run_as_user_name", "created_time", 
              "deployment"}
 
 JOB_DEFAULTS: dict[str, Any] = {
+    "name": "Untitled",  # jobs/create: "An optional name for the job. The default value is Untitled."
     "email_notifications": {},
     "webhook_notifications": {},
     "notification_settings": {},

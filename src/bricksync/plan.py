@@ -191,7 +191,7 @@ def fingerprint(live_jobs: list[dict], digests: dict[int, str] | None = None) ->
 
 def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inventory: Inventory, *,
                host: str = "", adopt: bool = False, unchanged: list[Unchanged] | None = None,
-               digests: dict[int, str] | None = None) -> tuple[Plan, list[Problem]]:
+               digests: dict[int, str] | None = None, schema: Any = None) -> tuple[Plan, list[Problem]]:
     """The plan, and every problem that stops it (all of them, not the first). `unchanged`:
     documents the caller already found equal to their live job (no-ops, not rendered again);
     `digests`: live job id -> digest of its canonical settings, where already computed."""
@@ -211,7 +211,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
     watched = [j for jobs in managed.values() for j in jobs]
     for doc in sorted(docs, key=lambda d: d.key):
         name = str(doc.settings.get("name", doc.key))
-        settings, render_problems = render(doc, target, inventory, job_ids)
+        settings, render_problems = render(doc, target, inventory, job_ids, schema=schema)
         problems.extend(render_problems)
         if render_problems:
             continue

@@ -12,8 +12,9 @@ from .aclplan import apply_acls, to_read, wanted
 from .bulk import bulk_data
 from .config import Config, TargetConfig
 from .desired import DesiredState, Summary
-from .errors import BricksyncError
+from .errors import BricksyncError, Problem
 from .normalize import digest, normalize_job
+from .overrides import check_overrides
 from .permissions import Identity
 from .plan import ORDER, Plan, Unchanged, build_plan, fingerprint
 from .preflight import PathUse, preflight, task_of
@@ -35,10 +36,29 @@ def checked(desired: DesiredState) -> list[Summary]:
     return summaries
 
 
-def validate_state(desired: DesiredState) -> int:
-    """Offline checks of state/ (no target): the number of valid documents."""
+def validate_state(desired: DesiredState, cfg: Config | None = None) -> int:
+    """Offline checks of state/ and, with `cfg`, of every target's overrides (as paths and
+    types, then applied to each document): the number of valid documents."""
     desired.request(schema_table(), None, None)
-    return len(checked(desired))
+    summaries = checked(desired)
+    if cfg is not None:
+        problems = []
+        for target in cfg.targets.values():
+            found = target_problems(cfg, target.name, summaries)
+            if not found:
+                desired.request(schema_table(), target, None)
+                found = desired.summaries()[1]
+            problems.extend(found)
+        if problems:
+            raise BricksyncError(problems)
+    return len(summaries)
+
+
+def target_problems(cfg: Config, target_name: str, summaries: list[Summary]) -> list[Problem]:
+    """A target's overrides checked against the schema and the state keys (once per target)."""
+    target = cfg.target(target_name)
+    return check_overrides(target_name, target.overrides, schema_table(), {s.key for s in summaries},
+                           str(cfg.path))
 
 
 def connect_target(cfg: Config, target_name: str) -> Workspace:
@@ -107,6 +127,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         desired.request(schema_table(), target, inventory, paths=all_paths)
     fetched = time.perf_counter()
     summaries = checked(desired)
+    config_problems = target_problems(cfg, target_name, summaries)  # reported with the plan's own, all at once
     loaded = time.perf_counter()
     unchanged = _unchanged(summaries, live, digests)
     docs = desired.docs({s.key for s in summaries} - {u.key for u in unchanged})
@@ -119,8 +140,8 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
               "full, plan built in %.2fs", target_name, len(live), fetched - started, loaded - fetched, len(docs),
               len(summaries), time.perf_counter() - loaded)
-    if problems:
-        raise BricksyncError(problems)
+    if config_problems or problems:
+        raise BricksyncError(config_problems + problems)
     if acls:
         want, acl_problems = wanted(summaries, target, me)
         if acl_problems:  # the service would refuse these: named now, before any write

@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, TargetConfig
 from .errors import Problem, did_you_mean
+from .jobrules import check_rules
 from .normalize import clone
 from .references import (
     Inventory,
@@ -23,6 +24,7 @@ from .references import (
     rewrite_path,
     unescape_literal,
 )
+from .schema import SchemaTable
 from .state import StateDoc
 
 KEY_TAG = "bricksync-key"
@@ -43,7 +45,9 @@ def _set_dotted(settings: dict, dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     node = settings
     for part in parts[:-1]:
-        node = node.setdefault(part, {})
+        if node.get(part) is None:
+            node[part] = {}
+        node = node[part]
         if not isinstance(node, dict):
             raise ValueError(f"'{part}' is not a mapping")
     if value is None:
@@ -57,24 +61,60 @@ def principal(value: str) -> dict[str, str]:
     return {"service_principal_name": value} if UUID_RE.match(value) else {"user_name": value}
 
 
+def apply_overrides(settings: dict, target: TargetConfig, key: str) -> tuple[bool, list[tuple[str, str]]]:
+    """The target's overrides for this key applied to `settings` in place: (any applied,
+    [(message, field)] of those that could not be)."""
+    applied, failed = False, []
+    for scope in ("*", key):
+        for dotted, value in (target.overrides.get(scope) or {}).items():
+            try:
+                _set_dotted(settings, dotted, value)
+                applied = True
+            except ValueError as exc:
+                failed.append((f"override of targets.{target.name}.overrides.{scope}: {exc}", dotted))
+    return applied, failed
+
+
+def override_problems(doc: StateDoc, target: TargetConfig, schema: SchemaTable | None = None) -> list[Problem]:
+    """What jobs/create would refuse in this document once the target's overrides apply
+    (offline: `validate` runs it per target; `plan` gets the same from render())."""
+    settings = clone(doc.settings)
+    applied, failed = apply_overrides(settings, target, doc.key)
+    if not (applied or failed):
+        return []
+    _own(settings, doc.key)
+    return _rule_problems(doc, settings, target, schema, failed)
+
+
+def _own(settings: dict, key: str) -> None:
+    """The ownership tags that make a job bricksync's (sent in the same call that creates it)."""
+    settings["tags"] = {**(settings.get("tags") or {}), KEY_TAG: key, MANAGED_TAG: MANAGED_VALUE}
+
+
+def _rule_problems(doc: StateDoc, settings: dict, target: TargetConfig, schema: SchemaTable | None,
+                   failed: list[tuple[str, str]]) -> list[Problem]:
+    name = settings.get("name", doc.key)
+    out = [Problem(message, file=doc.file or None, job=name, field=where) for message, where in failed]
+    for message, where in check_rules(settings, schema):
+        out.append(Problem(f"{message} (with targets.{target.name}.overrides applied)", file=doc.file or None,
+                           job=name, field=where))
+    return out
+
+
 def render(doc: StateDoc, target: TargetConfig, inventory: Inventory, job_ids: dict[str, int], *,
-           in_place: bool = False) -> tuple[dict, list[Problem]]:
+           in_place: bool = False, schema: SchemaTable | None = None) -> tuple[dict, list[Problem]]:
     """(settings for the target, problems). A `${job:KEY}` whose job does not exist yet in
     the target stays a placeholder: apply creates that job first and fills it in.
-    `in_place`: render doc.settings itself (the caller has no further use for them)."""
+    `in_place`: render doc.settings itself (the caller has no further use for them).
+    `schema`: the JobSettings table, where it came from another process."""
     settings = doc.settings if in_place else clone(doc.settings)
-    name = settings.get("name", doc.key)
     problems: list[Problem] = []
+    overridden, failed = apply_overrides(settings, target, doc.key)
+    name = settings.get("name", doc.key)
 
     def fail(message: str, where: str) -> None:
         problems.append(Problem(message, file=doc.file or None, job=name, field=where))
 
-    for scope in ("*", doc.key):
-        for dotted, value in (target.overrides.get(scope) or {}).items():
-            try:
-                _set_dotted(settings, dotted, value)
-            except ValueError as exc:
-                fail(f"override of targets.{target.name}.overrides.{scope}: {exc}", dotted)
     for site in path_sites(settings):
         site.set(rewrite_path(str(site.value), target.path_rewrites))
     for site in reference_sites(settings):
@@ -110,7 +150,12 @@ def render(doc: StateDoc, target: TargetConfig, inventory: Inventory, job_ids: d
         mapping = target.principal_mapping()  # run_as and permissions share one mapping
         if current in mapping:
             settings["run_as"] = principal(mapping[current])
-    settings["tags"] = {**(settings.get("tags") or {}), KEY_TAG: doc.key, MANAGED_TAG: MANAGED_VALUE}
+    _own(settings, doc.key)
+    if overridden or failed:
+        # The document passed every check as written; overrides can break what jobs/create
+        # requires (a depends_on, a limit), so the settings as they will be sent are checked
+        # again before anything is written. Without overrides, rendering only maps names.
+        problems.extend(_rule_problems(doc, settings, target, schema, failed))
     return settings, problems
 
 

@@ -6,16 +6,19 @@ deterministic, so an unchanged job writes the same bytes.
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import os
+import stat
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import BricksyncError, Problem, did_you_mean
-from .yamlio import dump, line_of, parse, plain
+from .yamlio import MAX_BYTES, dump, line_of, parse, plain
 
 HEADER = """\
 Managed by bricksync: desired settings of one Databricks job.
@@ -112,19 +115,115 @@ def _write_atomic(path: Path, text: str, prefix: str) -> None:
         raise
 
 
-def write_output(path: str | Path, text: str) -> None:
-    """A report or saved plan."""
+STDIO = "-"  # as an output path: stdout; as a plan file to read: stdin
+MAX_PLAN_BYTES = 1 << 30
+
+
+def check_output_path(path: str | Path) -> None:
+    """Refuse what a report must not replace or cannot be written to, before any work: a
+    symbolic link, FIFO, socket, device node or directory at the path, or a missing folder."""
+    if str(path) == STDIO:
+        return
     target = Path(path)
-    _write_atomic(target, text, prefix=f".{target.name}.")
+    try:
+        info = os.lstat(target)
+    except (FileNotFoundError, NotADirectoryError):  # the folder check below says which
+        info = None
+    except OSError as exc:
+        raise BricksyncError(Problem(f"cannot write here: {exc.strerror}", file=str(path))) from None
+    if info is not None:
+        if stat.S_ISLNK(info.st_mode):
+            raise BricksyncError(Problem("is a symbolic link: reports are written to regular files only (remove the "
+                                         "link or choose another path; '-' writes to stdout)", file=str(path)))
+        if not stat.S_ISREG(info.st_mode):
+            raise BricksyncError(Problem(f"is not a regular file ({_kind(info.st_mode)}): reports are written to "
+                                         "regular files only ('-' writes to stdout)", file=str(path)))
+    parent = target.parent
+    if not parent.is_dir():
+        what = "does not exist" if not os.path.lexists(parent) else "is not a folder"
+        raise BricksyncError(Problem(f"cannot write the file: the folder {parent} {what} (create it first)",
+                                     file=str(path)))
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def write_output(path: str | Path, text: str) -> None:
+    """A report or saved plan: atomically into a regular file, or to stdout for '-'."""
+    if str(path) == STDIO:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    check_output_path(path)
+    target = Path(path)
+    try:
+        _write_atomic(target, text, prefix=f".{target.name}.")
+    except OSError as exc:  # e.g. a read-only folder: name the file, no traceback
+        raise BricksyncError(Problem(f"cannot write the file: {exc.strerror}", file=str(path))) from None
 
 
 def read_output(path: str | Path) -> str:
-    return Path(path).read_text(encoding="utf-8")
+    """A saved plan ('-': stdin). Only a regular file is read (a FIFO or /dev/zero is refused)."""
+    if str(path) == STDIO:
+        return sys.stdin.read()
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise BricksyncError(Problem(f"cannot read the file: {exc.strerror}", file=str(path))) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BricksyncError(Problem(f"is not a regular file ({_kind(info.st_mode)})", file=str(path)))
+        return fh.read(MAX_PLAN_BYTES).decode("utf-8")
+
+
+# Files in state/jobs/ that are not state and not a mistake: git's placeholder, and the
+# temporary files of an atomic write a killed process left behind.
+IGNORED_FILES = frozenset({".gitkeep", ".keep"})
+
+
+def _ignored(name: str) -> bool:
+    return name in IGNORED_FILES or (name.startswith(".") and name.endswith(".tmp"))
 
 
 def read_state_file(path: str) -> bytes:
-    """The bytes of one state file (for readers elsewhere, e.g. desired.py's workers)."""
-    return Path(path).read_bytes()
+    """The bytes of one state file (for readers elsewhere, e.g. desired.py's workers).
+
+    Opened without following a symbolic link and without blocking (a FIFO would wait for a
+    writer forever), checked to be a regular file, and read no further than the size limit
+    (a link to /dev/zero must not exhaust memory): whatever replaced the file since it was
+    listed, nothing but a regular file inside state/ is read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise BricksyncError(Problem(LINK_MESSAGE, file=_display(path))) from None
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise BricksyncError(Problem(NOT_REGULAR_MESSAGE, file=_display(path)))
+        if info.st_size > MAX_BYTES:
+            raise BricksyncError(Problem(f"file is {info.st_size} bytes; the limit is {MAX_BYTES}",
+                                         file=_display(path)))
+        return fh.read(MAX_BYTES + 1)
+
+
+LINK_MESSAGE = "is a symbolic link: state files must be regular files inside the repository (not followed)"
+NOT_REGULAR_MESSAGE = "is not a regular file (a directory, FIFO, socket or device): not read"
+
+
+def _display(path: str | Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
 
 
 class StateStore:
@@ -138,9 +237,48 @@ class StateStore:
         return self.jobs_dir / f"{key}.yml"
 
     def files(self) -> list[Path]:
-        if not self.jobs_dir.is_dir():
+        """Every state file, once the directory is known to be sound. Anything that is not
+        what bricksync reads is an error naming it, never skipped: a skipped file would make
+        its job an orphan (and `apply --prune` would delete it)."""
+        problems = self._layout_problems(self.dir, "state_dir", required=True)
+        if problems or not os.path.lexists(self.jobs_dir):
+            if problems:
+                raise BricksyncError(problems)
             return []
-        return sorted([*self.jobs_dir.glob("*.yml"), *self.jobs_dir.glob("*.yaml")])
+        problems = self._layout_problems(self.jobs_dir, "state_dir/jobs", required=True)
+        if problems:
+            raise BricksyncError(problems)
+        out: list[Path] = []
+        with os.scandir(self.jobs_dir) as entries:
+            for entry in sorted(entries, key=lambda e: e.name):
+                path = self.jobs_dir / entry.name
+                if _ignored(entry.name):
+                    continue
+                if entry.is_symlink():
+                    problems.append(Problem(LINK_MESSAGE, file=self.display(path)))
+                elif not entry.is_file(follow_symlinks=False):
+                    problems.append(Problem(NOT_REGULAR_MESSAGE, file=self.display(path)))
+                elif not entry.name.endswith(".yml"):
+                    stem = entry.name.rsplit(".", 1)[0] if "." in entry.name else entry.name
+                    problems.append(Problem(f"not a state file name: state files are named <key>.yml (lower-case "
+                                            f"'.yml'); rename it to {stem.lower()}.yml or move it out of "
+                                            f"{self.display(self.jobs_dir)}", file=self.display(path)))
+                else:
+                    out.append(path)
+        if problems:
+            raise BricksyncError(problems)
+        return out
+
+    def _layout_problems(self, path: Path, what: str, *, required: bool) -> list[Problem]:
+        if os.path.islink(path):
+            return [Problem(f"{what} is a symbolic link (to {os.readlink(path)}): it must be a real directory "
+                            "inside the repository", file=self.display(path))]
+        if not path.exists():
+            return [Problem(f"{what} does not exist (a typo in the config's state_dir?); create it to start "
+                            "from no state", file=self.display(path))] if required else []
+        if not path.is_dir():
+            return [Problem(f"{what} is not a directory", file=self.display(path))]
+        return []
 
     def read_all(self, *, lines: bool = False) -> tuple[list[StateDoc], list[Problem]]:
         """Every state document, and the problems of the files that could not be read. (Plans
@@ -155,7 +293,7 @@ class StateStore:
 
     def read_bytes(self, key: str) -> bytes | None:
         path = self.path_for(key)
-        return path.read_bytes() if path.is_file() else None
+        return read_state_file(str(path)) if os.path.lexists(path) else None
 
     def display(self, path: Path) -> str:
         try:
@@ -164,8 +302,12 @@ class StateStore:
             return str(path)
 
     def write(self, key: str, text: str) -> Path:
+        """Atomically, never through a link: the new file replaces whatever entry is there."""
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
+        problems = self._layout_problems(self.jobs_dir, "state_dir/jobs", required=True)
+        if problems:
+            raise BricksyncError(problems)
         _write_atomic(path, text, prefix=f".{key}.")
         return path
 
@@ -211,6 +353,26 @@ class GitRepo:
             parts = meta.split()
             if len(parts) == 3 and parts[1] == "blob":
                 out[path] = parts[2]
+        return out
+
+    def uncommitted(self, directory: Path) -> set[str]:
+        """Paths (as committed_blobs() names them) under `directory` whose working-tree or index
+        content differs from HEAD, untracked files included: work nobody has committed yet."""
+        import git
+
+        try:
+            listing = self.repo.git.status("--porcelain=v1", "-z", "--untracked-files=all", "--",
+                                           self.rel(directory))
+        except git.GitCommandError as exc:
+            raise GitError(f"git status failed: {(exc.stderr or exc.stdout).strip()}") from None
+        out: set[str] = set()
+        entries = iter(listing.split("\0"))
+        for entry in entries:
+            if len(entry) < 4:
+                continue
+            out.add(entry[3:])
+            if entry[0] in "RC":  # a rename or copy: its source path follows
+                out.add(next(entries, ""))
         return out
 
     def key_of(self, path: Path) -> str:

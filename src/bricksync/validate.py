@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from .errors import Problem, did_you_mean
+from .jobrules import check_rules
 from .keys import KEY_RE
 from .permissions import check_entries
 from .references import KINDS, PLACEHOLDER_RE, Site, has_reference, parse_placeholder, reference_sites
@@ -110,6 +111,8 @@ def validate_doc(doc: StateDoc, schema: SchemaTable | None = None) -> list[Probl
     for where, message in check_entries(doc.permissions):
         problems.append(Problem(message, file=doc.file, job=name, field=f"permissions{where}",
                                 line=doc.lines.get("permissions") or None))
+    for message, where in check_rules(doc.settings, schema):  # what jobs/create refuses beyond types
+        fail(message, where)
     if _clean_strings(doc.settings):
         return problems
     for message, where in reference_problems(doc.settings):

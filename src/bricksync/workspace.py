@@ -328,6 +328,17 @@ class Workspace:
             if not token:
                 return out
 
+    def job_outlines(self) -> Iterator[dict]:
+        """Every job without its task list (name, tags and the other top-level settings): one
+        call per 100 jobs. What a look-up by tag needs when the name cannot be trusted."""
+        token = None
+        while True:
+            page = self._list_page(token, expand=False)
+            yield from page.get("jobs", [])
+            token = page.get("next_page_token")
+            if not token:
+                return
+
     # --- jobs: writing ------------------------------------------------------------------
     def create_job(self, settings: dict, find_existing: Callable[[], int | None],
                    attempts: int = 8) -> tuple[int, bool]:
@@ -537,7 +548,7 @@ class Workspace:
     def acquire_lock(self, target: str, purpose: str) -> dict:
         """Create the lock file; the workspace refuses when it exists (import without overwrite),
         so two applies cannot both hold it. Returns what was written."""
-        holder = {"holder": f"{getpass.getuser()}@{socket.gethostname()}", "host": socket.gethostname(),
+        holder = {"holder": f"{holder_name()}@{socket.gethostname()}", "host": socket.gethostname(),
                   "pid": os.getpid(), "purpose": purpose, "run_id": self.run_id,
                   "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         content = base64.b64encode(json.dumps(holder).encode()).decode()
@@ -590,6 +601,20 @@ class Unanswerable(Exception):
 def _no_such_api(err: DatabricksError) -> bool:
     """A 404 about the endpoint (ENDPOINT_NOT_FOUND...), not the documented RESOURCE_DOES_NOT_EXIST of a path."""
     return err.error_code != "RESOURCE_DOES_NOT_EXIST"
+
+
+def holder_name() -> str:
+    """Who runs this, for the lock: the login name (LOGNAME, USER, ... then the password
+    database), else the numeric uid. Containers often run as a uid with no passwd entry,
+    where getpass.getuser() raises; that must not stop an apply."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no passwd entry (OSError from Python 3.13), no pwd module
+        name = ""
+    if name:
+        return name
+    getuid = getattr(os, "getuid", None)
+    return f"uid{getuid()}" if getuid else "unknown"
 
 
 _TOKEN_KEY = b'"next_page_token"'

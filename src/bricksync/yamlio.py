@@ -30,7 +30,7 @@ from ruamel.yaml.nodes import ScalarNode
 
 from . import fastyaml
 from .errors import BricksyncError, Problem
-from .fastyaml import Unusual, plain_scalar
+from .fastyaml import MAX_DEPTH, TooDeep, Unusual, plain_scalar
 
 MAX_BYTES = 2 * 1024 * 1024  # a 1000-task job renders to well under this
 MAX_EVENTS = 2_000_000
@@ -71,14 +71,20 @@ def parse(data: bytes, file: str, *, lines: bool = False) -> Any:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise BricksyncError(Problem(f"not valid UTF-8 (byte {exc.start})", file=file, line=line)) from None
+    # Nesting is limited on every path (TooDeep: the careful parser then names the line), so
+    # no reader and nothing downstream that walks the data recursively meets RecursionError.
     if not lines:
         try:
             return fastyaml.load(text)  # the subset bricksync writes, line by line (no anchors in it)
+        except TooDeep:
+            return _parse_careful(text, file)
         except Exception:
             pass
     if not lines and not _ANCHOR_RE.search(data):
         try:
             return _load_events(text)  # libyaml's events
+        except TooDeep:
+            return _parse_careful(text, file)
         except Exception:
             pass
     return _parse_careful(text, file)
@@ -116,6 +122,8 @@ def _load_events(text: str) -> Any:
         elif kind is MappingStartEvent or kind is SequenceStartEvent:
             if event.tag is not None and not event.implicit:
                 raise Unusual
+            if len(stack) >= MAX_DEPTH:
+                raise TooDeep
             stack.append([{} if kind is MappingStartEvent else [], _NO_KEY])
             continue
         elif kind is MappingEndEvent or kind is SequenceEndEvent:
@@ -143,9 +151,18 @@ def _load_events(text: str) -> Any:
 
 def _parse_careful(text: str, file: str) -> Any:
     yaml = _yaml()
+    depth = 0
     try:
         for n, event in enumerate(yaml.parse(io.StringIO(text))):
-            if isinstance(event, AliasEvent):
+            if isinstance(event, (MappingStartEvent, SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:  # before ruamel's recursive constructor sees it
+                    line = event.start_mark.line + 1 if event.start_mark else None
+                    raise BricksyncError(Problem(f"nested deeper than {MAX_DEPTH} levels (mappings and lists "
+                                                 "inside each other); not read", file=file, line=line))
+            elif isinstance(event, (MappingEndEvent, SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(event, AliasEvent):
                 line = event.start_mark.line + 1 if event.start_mark else None
                 raise BricksyncError(Problem("YAML aliases (*name) are not allowed", file=file, line=line))
             if n > MAX_EVENTS:

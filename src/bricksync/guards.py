@@ -1,0 +1,42 @@
+"""Guards against deleting what should not be deleted (apply --prune). Pure.
+
+A state directory that reads as empty (a wrong checkout, a bad merge, files renamed to
+something bricksync does not read) turns every managed job into an orphan; prune would then
+delete production. Two limits stand in the way, each lifted only by its own flag."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .errors import BricksyncError, Problem
+
+if TYPE_CHECKING:
+    from .plan import Plan
+
+
+def managed_count(plan: Plan) -> int:
+    """Live jobs carrying a bricksync key that the plan saw."""
+    return (len(plan.of("no-op")) + len(plan.of("update")) + len(plan.of("orphan"))
+            + sum(len(a.job_ids) for a in plan.of("conflict")))
+
+
+def check_prune(plan: Plan, *, allow_empty_state: bool, allow_mass_delete: bool, max_percent: float) -> None:
+    """Raise unless the plan's deletes (its orphans) pass both limits."""
+    deletes = len(plan.of("orphan"))
+    if not deletes:
+        return
+    wanted = len([a for a in plan.actions if a.action != "orphan"])
+    problems = []
+    if wanted == 0 and not allow_empty_state:
+        problems.append(Problem(
+            f"state/ holds no job, so prune would delete all {deletes} managed job(s) of target '{plan.target}'. "
+            "If that is really meant, pass --allow-empty-state (and --allow-mass-delete)"))
+    managed = managed_count(plan)
+    share = 100.0 * deletes / managed if managed else 100.0
+    if share > max_percent and not allow_mass_delete:
+        problems.append(Problem(
+            f"prune would delete {deletes} of {managed} managed job(s) of target '{plan.target}' ({share:.0f}%), "
+            f"more than max_prune_percent ({max_percent:g}%, targets.{plan.target}.max_prune_percent). "
+            "Check state/ first; if it is right, pass --allow-mass-delete"))
+    if problems:
+        raise BricksyncError(problems)
