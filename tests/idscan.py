@@ -54,6 +54,8 @@ def scan_state_files(root: Path) -> list[str]:
     """Every exported state file under `root` with a raw ID: 'file: field = value'."""
     found = []
     for path in sorted(root.rglob("state/jobs/*.yml")):
+        if path.is_symlink() or not path.is_file():
+            continue  # a test's link or FIFO (one leads to /dev/zero): export never writes those
         text = path.read_text(errors="replace")
         if not text.startswith("# Managed by bricksync"):
             continue  # not written by export
