@@ -9,15 +9,22 @@ key before it is sent again, so a re-run or a retry never makes a duplicate.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .aclplan import new_index
-from .errors import BricksyncError, Problem
+from .errors import ApplyCancelled, BricksyncError, PlanFileError, Problem, StalePlanError
 from .plan import Action, Plan
 from .render import KEY_TAG, fill_jobs, pending_jobs
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .desired import DesiredState
 
 log = logging.getLogger("bricksync.apply")
 
@@ -35,6 +42,12 @@ class Outcome:
 @dataclass
 class ApplyResult:
     outcomes: list[Outcome] = field(default_factory=list)
+    # Filled by run_apply (the whole apply step); execute_plan fills only the outcomes.
+    plan: Plan | None = None
+    applied: bool = True  # False: nothing to write or delete (the plan was empty, or held only conflicts)
+    conflicts: list[Action] = field(default_factory=list)  # keys several jobs carry: not applied
+    elapsed: float = 0.0  # seconds spent writing
+    api_calls: int = 0  # every workspace call of the step, reads included
 
     @property
     def failed(self) -> list[Outcome]:
@@ -177,3 +190,77 @@ def write_index(plan: Plan, ws: Workspace, result: ApplyResult | None = None) ->
         ws.write_acl_index(plan.target, new_index(plan, ok))
     except BricksyncError as exc:  # only costs the next plan some reads
         log.warning("permissions index not written: %s", exc.render())
+
+
+# --- the whole apply step (what `bricksync apply` does; the CLI and Project both call it) ------------
+
+Confirm = Callable[[Plan, list[Action], list[Action]], bool]  # (plan, writes, deletes) -> go ahead?
+Progress = Callable[[str], AbstractContextManager]  # label -> context giving advance(n) (ui.progress)
+
+
+def no_progress(label: str) -> AbstractContextManager:
+    return nullcontext(None)
+
+
+def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: DesiredState | None = None,
+              source: str | None = None, prune: bool = False, adopt: bool = False, parallelism: int = 8,
+              refresh_acls: bool = False, strict_paths: bool = False, allow_empty_state: bool = False,
+              allow_mass_delete: bool = False, confirm: Confirm | None = None,
+              on_plan: Callable[[Plan], None] | None = None, progress: Progress = no_progress) -> ApplyResult:
+    """Apply a saved `plan` (checked: same target, same host, target unchanged since) or plan from
+    `desired` now and apply that, holding the target's lock throughout. Prune guards run before the
+    first write; `confirm` (None: go ahead) is asked only when there is something to write or delete.
+    `source` names the plan file in messages."""
+    from .reconcile import connect_target
+
+    where = f"{source}: " if source else ""
+    if plan is not None and plan.target != target:
+        raise PlanFileError(f"{where}the plan is for target '{plan.target}', not '{target}'")
+    target_cfg = cfg.target(target)
+    prune = prune or target_cfg.prune
+    ws = connect_target(cfg, target)
+    if plan is not None and plan.host != ws.host:
+        raise PlanFileError(f"{where}the plan was made against {plan.host}, not {ws.host}")
+    ws.acquire_lock(target, purpose="apply")
+    try:
+        the_plan = _checked_or_new_plan(cfg, target, ws, plan, desired, where, adopt=adopt, progress=progress,
+                                        refresh_acls=refresh_acls, strict_paths=strict_paths)
+        if on_plan:
+            on_plan(the_plan)
+        writes = [a for a in the_plan.actions if a.writes]
+        deletes = the_plan.of("orphan") if prune else []
+        if deletes:  # before the first write: an empty or gutted state/ must not empty the target
+            from .guards import check_prune
+
+            check_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
+                        max_percent=target_cfg.max_prune_percent)
+        conflicts = the_plan.of("conflict")
+        if not writes and not deletes:
+            write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
+            return ApplyResult(plan=the_plan, applied=False, conflicts=conflicts, api_calls=ws.stats.total)
+        if confirm is not None and not confirm(the_plan, writes, deletes):
+            raise ApplyCancelled("apply cancelled")
+        started = time.perf_counter()
+        result = execute_plan(the_plan, ws, parallelism=parallelism, prune=prune)
+        result.elapsed = time.perf_counter() - started
+    finally:
+        ws.release_lock(target)
+    result.plan, result.conflicts, result.api_calls = the_plan, conflicts, ws.stats.total
+    return result
+
+
+def _checked_or_new_plan(cfg: Config, target: str, ws: Workspace, plan: Plan | None, desired: DesiredState | None,
+                         where: str, *, adopt: bool, progress: Progress, refresh_acls: bool,
+                         strict_paths: bool) -> Plan:
+    """Under the lock: a saved plan still matching the live target, or a fresh plan."""
+    from .reconcile import live_fingerprint, plan_target
+
+    if plan is not None:
+        if live_fingerprint(plan, ws) != plan.fingerprint:
+            raise StalePlanError(f"{where}the target changed since this plan was made (stale plan); run plan again")
+        return plan
+    if desired is None:
+        raise BricksyncError("apply needs a saved plan or the state to plan from")
+    with progress(f"Reading {target} jobs") as advance:
+        return plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
+                           refresh_acls=refresh_acls, strict_paths=strict_paths)

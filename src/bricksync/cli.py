@@ -6,43 +6,25 @@ present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import sys
-import time
 import traceback
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from . import __version__
-from .config import Config, load_config
-from .errors import BricksyncError
-from .escape import no_commands, term
-from .secrets import RedactingFilter, redact
+from .errors import BricksyncError, ExportError, PlanFileError
+from .escape import term
+from .project import DEFAULT_CONFIG, Project
+from .secrets import redact
 from .state import STDIO, check_output_path, read_output, write_output
-from .ui import err, out, progress
+from .ui import err, esc, out, progress, setup_logging
 
 log = logging.getLogger("bricksync")
-DEFAULT_CONFIG = "config/bricksync.yml"
-EXPORT_ROWS = 50  # export lists this many jobs, then counts the rest
 STRICT_PATHS_HELP = "A task path missing in the target is an error (exit 1), not a warning."
-
-
-def _setup_logging(debug: bool) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(logging.DEBUG if debug else logging.WARNING)
-    # The SDK warns when a host has no /.well-known/databricks-config; that is not the user's problem.
-    logging.getLogger("databricks.sdk").setLevel(logging.DEBUG if debug else logging.ERROR)
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
 
 
 USAGE_EXIT = 1  # click's own is 2, which here means "changes present" (plan --detailed-exitcode)
@@ -67,21 +49,15 @@ class _Group(click.Group):
             exc.exit_code = USAGE_EXIT
             raise
         except BricksyncError as exc:
-            err.print(f"[red]error:[/red] {_esc(exc.render())}")
+            err.print(f"[red]error:[/red] {esc(exc.render())}")
             sys.exit(1)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:
             if ctx.obj and ctx.obj.get("debug"):
-                err.print(_esc(redact(traceback.format_exc())))
-            err.print(f"[red]error:[/red] {_esc(redact(f'{type(exc).__name__}: {exc}'))}")
+                err.print(esc(redact(traceback.format_exc())))
+            err.print(f"[red]error:[/red] {esc(redact(f'{type(exc).__name__}: {exc}'))}")
             sys.exit(1)
-
-
-def _esc(text: str) -> str:
-    """For text whose line structure is ours (a list of problems): values inside are already one
-    line each (Problem escapes them); no markup, no logging command."""
-    return no_commands(text).replace("[", r"\[")
 
 
 @click.group(cls=_Group)
@@ -94,11 +70,11 @@ def cli(ctx: click.Context, config_path: str, debug: bool) -> None:
     """Declarative GitOps sync for Databricks Jobs: export -> PR -> plan -> apply -> drift."""
     ctx.ensure_object(dict)
     ctx.obj.update(config_path=config_path, debug=debug)
-    _setup_logging(debug)
+    setup_logging(debug)
 
 
-def _config(ctx: click.Context) -> Config:
-    return load_config(ctx.obj["config_path"])
+def _project(ctx: click.Context) -> Project:
+    return Project(ctx.obj["config_path"])
 
 
 # --- export -------------------------------------------------------------------------------
@@ -112,59 +88,21 @@ def _config(ctx: click.Context) -> Config:
 @click.pass_context
 def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, no_ack: bool, dry_run: bool) -> None:
     """Snapshot the tagged jobs of the source workspace into state/."""
-    from .export import run_export
-    from .workspace import Workspace
+    from .report import export_lines, export_table, rejected_lines
 
-    cfg = _config(ctx)
-    ws = Workspace.connect(cfg.source, label="source")
-    ws.check_host(cfg.source.host, "source")
-    with progress("Reading source jobs") as advance:
-        result = run_export(cfg, ws, branch=branch, commit=not no_commit, push=push,
-                            acknowledge=False if no_ack else None, dry_run=dry_run, on_page=advance)
-    table = Table(title=f"Export from {ws.host}: {result.scanned} jobs read, {len(result.exported)} selected "
-                        f"and valid, {len(result.rejected)} rejected", box=None, header_style="bold")
-    for col in ("status", "key", "job", "detail"):
-        table.add_column(col)
-    verb = "would be " if dry_run else ""
-    # Thousands of rows help nobody: past EXPORT_ROWS, show changes first and count the rest.
-    shown = result.exported if len(result.exported) <= EXPORT_ROWS else \
-        [j for j in result.exported if j.status != "unchanged"][:EXPORT_ROWS]
-    acknowledged = set(result.acknowledged)
-    for job in shown:
-        style = {"added": "green", "changed": "yellow", "unchanged": "dim"}[job.status]
-        acked = " · acknowledged" if job.key in acknowledged else ""
-        table.add_row(f"[{style}]{verb}{job.status}[/]", term(job.key), term(job.name),
-                      f"source job {job.job_id}{acked}")
-    if len(shown) < len(result.exported):
-        listed = {j.key for j in shown}
-        rest = Counter(j.status for j in result.exported if j.key not in listed)
-        table.add_row("[dim]...[/]", "", ", ".join(f"{n} more {status}" for status, n in sorted(rest.items())),
-                      f"{len(acknowledged)} acknowledged" if acknowledged else "")
-    for name, problems in result.rejected:
-        table.add_row("[red]rejected[/]", "", term(name), _esc("; ".join(str(p).split(": ", 1)[-1]
-                                                                        if p.job else str(p) for p in problems)))
-    out.print(table)
-    if result.commit:
-        pushed = " and pushed" if result.pushed else ""
-        out.print(f"Committed {result.commit[:12]} on branch {term(result.branch)}{pushed}")
-    elif result.exported and not dry_run and not no_commit:
-        out.print("Nothing new to commit: state/ already matches the source.")
-    if dry_run and result.changed:
-        keys = [j.key for j in result.changed]
-        more = f" and {len(keys) - EXPORT_ROWS} more" if len(keys) > EXPORT_ROWS else ""
-        out.print(f"Would commit on {term(result.branch or branch or 'the export branch')}: "
-                  + term(", ".join(keys[:EXPORT_ROWS])) + more)
-        if (cfg.source.acknowledge and not no_ack):
-            keys = [j.key for j in result.exported]
-            more = f" and {len(keys) - EXPORT_ROWS} more" if len(keys) > EXPORT_ROWS else ""
-            out.print("Would acknowledge (set the tag to false): " + term(", ".join(keys[:EXPORT_ROWS])) + more)
-    for note in result.notes:
-        out.print(f"[dim]{term(note)}[/dim]")
+    project = _project(ctx)
+    try:
+        result = project.export(branch=branch, commit=not no_commit, push=push,
+                                acknowledge=False if no_ack else None, dry_run=dry_run, progress=progress)
+    except ExportError as exc:  # the table still shows what was exported
+        result = exc.result
+    out.print(export_table(result, dry_run=dry_run))
+    for line in export_lines(result, dry_run=dry_run, commit=not no_commit, branch=branch,
+                             acknowledge=project.config.source.acknowledge and not no_ack):
+        out.print(line)
     if result.rejected:
-        err.print(f"[red]error:[/red] {len(result.rejected)} job(s) rejected:")
-        for name, problems in result.rejected:
-            for p in problems:
-                err.print(f"  - {_esc(str(p)) if p.job else term(name) + ': ' + _esc(str(p))}")
+        for line in rejected_lines(result):
+            err.print(line)
         sys.exit(1)
 
 
@@ -174,13 +112,9 @@ def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, 
 @click.pass_context
 def validate(ctx: click.Context) -> None:
     """Check config and every state file offline (no workspace needed)."""
-    from .desired import DesiredState
-
-    cfg = _config(ctx)
-    with DesiredState(cfg.state_dir) as desired:
-        from .reconcile import validate_state
-
-        count = validate_state(desired, cfg)
+    project = _project(ctx)
+    count = project.validate()
+    cfg = project.config
     out.print(f"[green]ok[/green]: {term(ctx.obj['config_path'])} and {count} state file(s) are valid "
               f"({len(cfg.targets)} target(s): {', '.join(sorted(cfg.targets)) or 'none'})")
 
@@ -228,18 +162,11 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
          plan_file: str | None, detailed_exitcode: bool, adopt: bool, refresh_permissions: bool,
          strict_paths: bool) -> None:
     """Show what apply would change in a target."""
-    from .desired import DesiredState
-
     human = _outputs_checked(json_file, markdown_file, plan_file)
-    cfg = _config(ctx)
-    with DesiredState(cfg.state_dir) as desired:  # before the SDK is imported: see desired.py
-        from .reconcile import connect_target, plan_target
-        from .report import print_plan
+    the_plan = _project(ctx).plan(target, adopt=adopt, refresh_permissions=refresh_permissions,
+                                  strict_paths=strict_paths, progress=progress)
+    from .report import print_plan
 
-        ws = connect_target(cfg, target)
-        with progress(f"Reading {target} jobs") as advance:
-            the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
-                                   refresh_acls=refresh_permissions, strict_paths=strict_paths)
     print_plan(the_plan, human)
     _azure_warnings(the_plan)
     _write_reports(the_plan, json_file, markdown_file, "plan")
@@ -270,99 +197,41 @@ def _confirm(question: str) -> bool:
     return answer.strip() == "yes"
 
 
-def _run_apply(cfg: Config, target: str, *, plan_file: str | None, yes: bool, prune: bool, adopt: bool,
-               parallelism: int, refresh_acls: bool = False, strict_paths: bool = False,
-               allow_empty_state: bool = False, allow_mass_delete: bool = False) -> int:
-    from .desired import DesiredState
+def _run_apply(project: Project, target: str, *, plan_file: str | None, yes: bool, **options: Any) -> int:
+    """Apply through the façade, printing as the plan is shown, before asking and after. Returns the exit code."""
+    from .report import apply_summary, apply_table, conflicts_line, print_plan
 
-    with contextlib.ExitStack() as stack:
-        # Opened first: state/ is read while the SDK is imported and the target is read.
-        desired = None if plan_file else stack.enter_context(DesiredState(cfg.state_dir))
-        return _apply_with(cfg, target, desired, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                           parallelism=parallelism, refresh_acls=refresh_acls, strict_paths=strict_paths,
-                           allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete)
-
-
-def _apply_with(cfg: Config, target: str, desired: Any, *, plan_file: str | None, yes: bool, prune: bool,
-                adopt: bool, parallelism: int, refresh_acls: bool = False, strict_paths: bool = False,
-                allow_empty_state: bool = False, allow_mass_delete: bool = False) -> int:
-    from .apply import execute_plan, write_index
-    from .guards import check_prune
-    from .plan import Plan
-    from .reconcile import connect_target, live_fingerprint, plan_target
-    from .report import print_plan
-
-    target_cfg = cfg.target(target)
-    prune = prune or target_cfg.prune
-    saved = None
-    if plan_file:
-        try:
-            saved = Plan.from_dict(json.loads(read_output(plan_file)))
-        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:  # (JSON nested too deep)
-            raise BricksyncError(f"{plan_file}: not a bricksync plan file ({type(exc).__name__})") from None
-        if saved.target != target:
-            raise BricksyncError(f"{plan_file}: the plan is for target '{saved.target}', not '{target}'")
-    elif not yes and not sys.stdin.isatty():
+    saved = Project.read_plan(plan_file) if plan_file else None
+    if saved and saved.target != target:
+        raise PlanFileError(f"{plan_file}: the plan is for target '{saved.target}', not '{target}'")
+    if not saved and not yes and not sys.stdin.isatty():
         raise BricksyncError("no terminal to confirm on: pass --yes, or a plan file saved by `plan --out`")
-    ws = connect_target(cfg, target)
-    if saved and saved.host != ws.host:
-        raise BricksyncError(f"{plan_file}: the plan was made against {saved.host}, not {ws.host}")
-    ws.acquire_lock(target, purpose="apply")
-    try:
-        if saved:
-            if live_fingerprint(saved, ws) != saved.fingerprint:
-                raise BricksyncError(f"{plan_file}: the target changed since this plan was made (stale plan); "
-                                     "run plan again")
-            the_plan = saved
-        else:
-            with progress(f"Reading {target} jobs") as advance:
-                the_plan = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
-                                       refresh_acls=refresh_acls, strict_paths=strict_paths)
+
+    def shown(the_plan: Any) -> None:
         print_plan(the_plan, out)
         _azure_warnings(the_plan)
-        writes = [a for a in the_plan.actions if a.writes]
-        deletes = the_plan.of("orphan") if prune else []
-        if deletes:  # before the first write: an empty or gutted state/ must not empty the target
-            check_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
-                        max_percent=target_cfg.max_prune_percent)
-        conflicts = the_plan.of("conflict")
-        if not writes and not deletes:
-            write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
-            if conflicts:  # their changes are not deployed: that is not success
-                _report_conflicts(conflicts)
-                return 1
-            out.print("[green]Nothing to apply.[/green]")
-            return 0
+
+    def confirm(the_plan: Any, writes: list, deletes: list) -> bool:
         if deletes:
             out.print("[red]Will delete (prune):[/red] " + ", ".join(f"{term(a.key)} (job {a.job_id})" for a in deletes))
-        if not (yes or saved) and not _confirm(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?"):
-            raise BricksyncError("apply cancelled")
-        started = time.perf_counter()
-        result = execute_plan(the_plan, ws, parallelism=parallelism, prune=prune)
-        elapsed = time.perf_counter() - started
-    finally:
-        ws.release_lock(target)
-    table = Table(title=f"Apply to '{term(target)}'", box=None, header_style="bold")
-    for col in ("result", "action", "key", "job id", "detail"):
-        table.add_column(col)
-    for o in sorted(result.outcomes, key=lambda o: (o.ok, o.key)):
-        table.add_row("[green]ok[/]" if o.ok else "[red]failed[/]", o.action, term(o.key), str(o.job_id or ""),
-                      term(o.detail))
-    out.print(table)
-    out.print(f"{sum(o.ok for o in result.outcomes)} done, {len(result.failed)} failed in {elapsed:.2f}s "
-              f"(writes only); {ws.stats.total} API calls in all")
-    if conflicts:
-        _report_conflicts(conflicts)
+        return bool(yes or saved) or _confirm(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?")
+
+    result = project.apply(saved, target=target, source=plan_file, confirm=confirm, on_plan=shown,
+                           progress=progress, **options)
+    if not result.applied:
+        if result.conflicts:  # their changes are not deployed: that is not success
+            err.print(conflicts_line(result.conflicts))
+            return 1
+        out.print("[green]Nothing to apply.[/green]")
+        return 0
+    out.print(apply_table(result, target))
+    out.print(apply_summary(result))
+    if result.conflicts:
+        err.print(conflicts_line(result.conflicts))
     if result.failed:
         out.print(f"Next step: fix what the failures say, then re-run `bricksync apply --target {term(target)}`: it "
                   "re-reads the target and converges (jobs are found by their key, nothing is created twice).")
-    return 1 if result.failed or conflicts else 0
-
-
-def _report_conflicts(conflicts: list) -> None:
-    err.print(f"[red]error:[/red] {len(conflicts)} key(s) in conflict, not applied (several jobs carry one key): "
-              + ", ".join(f"{term(a.key)} (jobs {', '.join(map(str, a.job_ids))})" for a in conflicts)
-              + ". Delete the extra jobs (or remove their bricksync-key tag) and apply again.")
+    return 1 if result.failed or result.conflicts else 0
 
 
 @cli.command()
@@ -384,8 +253,8 @@ def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, pru
           parallelism: int, refresh_permissions: bool, strict_paths: bool, allow_empty_state: bool,
           allow_mass_delete: bool) -> None:
     """Create and update target jobs to match state/ (only what the plan needs)."""
-    sys.exit(_run_apply(_config(ctx), target, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                        parallelism=parallelism, refresh_acls=refresh_permissions, strict_paths=strict_paths,
+    sys.exit(_run_apply(_project(ctx), target, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
+                        parallelism=parallelism, refresh_permissions=refresh_permissions, strict_paths=strict_paths,
                         allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete))
 
 
@@ -406,20 +275,12 @@ def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, pru
 def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
           fail_on_drift: bool, heal: bool, check_source: bool, strict_paths: bool) -> None:
     """The scheduled check: report where the target differs from state/."""
-    from .desired import DesiredState
-
     human = _outputs_checked(json_file, markdown_file)
-    cfg = _config(ctx)
-    with DesiredState(cfg.state_dir) as desired:
-        from .reconcile import connect_target, plan_target
-
-        ws = connect_target(cfg, target)
-        # hand-made grants are drift: every ACL is read
-        the_plan = plan_target(cfg, target, ws, desired, refresh_acls=True, strict_paths=strict_paths, all_paths=True)
-    from .drift import awaiting_export
+    project = _project(ctx)
+    found = project.drift(target, check_source=check_source, strict_paths=strict_paths)
     from .report import azure_lines, in_azure_pipelines, print_plan
 
-    awaiting = awaiting_export(cfg) if check_source else None
+    the_plan, awaiting = found.plan, found.awaiting
     print_plan(the_plan, human, title="Drift")
     if awaiting:
         human.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
@@ -431,13 +292,12 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
         summary = markdown_file and markdown_file != STDIO and str(Path(markdown_file).resolve())
         for line in azure_lines(the_plan, summary_file=summary, kind="drift"):
             click.echo(redact(line))
-    drifted = the_plan.has_changes or bool(awaiting)
     if heal and the_plan.has_changes:
-        code = _run_apply(cfg, target, plan_file=None, yes=True, prune=False, adopt=False, parallelism=8,
-                          refresh_acls=True, strict_paths=strict_paths)
+        code = _run_apply(project, target, plan_file=None, yes=True, refresh_permissions=True,
+                          strict_paths=strict_paths)
         if code:
             sys.exit(code)
-    if fail_on_drift and drifted:
+    if fail_on_drift and found.drifted:
         sys.exit(2)
 
 
@@ -448,11 +308,8 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
 @click.pass_context
 def unlock(ctx: click.Context, target: str) -> None:
     """Clear a stale apply lock (only when no apply is running against the target)."""
-    from .reconcile import connect_target
-
-    ws = connect_target(_config(ctx), target)
-    holder = ws.read_lock(target)
-    if ws.release_lock(target):
+    holder = _project(ctx).unlock(target)
+    if holder is not None:
         out.print(f"Released the lock of '{term(target)}' (held by {term(holder.get('holder') if holder else '?')}).")
     else:
         out.print(f"'{term(target)}' was not locked.")
@@ -482,7 +339,7 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
     try:
         pr = pull_request_from_env()
     except NotAPullRequest as exc:
-        out.print(f"{_esc(str(exc))}: nothing posted.")
+        out.print(f"{esc(str(exc))}: nothing posted.")
         return
     sections, missing = [], []
     for path in plan_files:
@@ -502,11 +359,11 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
         failures.append(exc.render())
     try:
         client.post_status(result.state, result.description(), pr.build_url)
-        out.print(f"Status bricksync/plan: {result.state} ({_esc(result.description())}).")
+        out.print(f"Status bricksync/plan: {result.state} ({esc(result.description())}).")
     except AzdoError as exc:
         failures.append(exc.render())
     if result.failed:
-        out.print(f"[yellow]The plan failed ({_esc(result.reason)}): the status says so; the plan step's own "
+        out.print(f"[yellow]The plan failed ({esc(result.reason)}): the status says so; the plan step's own "
                   "exit code is the build's verdict.[/yellow]")
     if failures:
         if in_azure_pipelines():
@@ -566,7 +423,9 @@ def demo(keep: str | None) -> None:
     """The whole loop on two emulated workspaces: export -> commit -> plan -> apply -> drift."""
     from .demo import run_demo
 
-    sys.exit(run_demo(keep))
+    # demo runs the commands as a user types them, through this CLI (passed in: demo imports no shell)
+    sys.exit(run_demo(keep, run=lambda *args: cli.main(args=list(args), prog_name="bricksync",
+                                                         standalone_mode=False)))
 
 
 def main() -> None:

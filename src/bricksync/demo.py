@@ -6,14 +6,14 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from rich.rule import Rule
 from rich.table import Table
 
-from .ui import out
+from .ui import out, setup_logging
 
 DEMO_TOKEN = "dapi-demo-0000"
 
@@ -28,13 +28,15 @@ def _chdir(path: Path) -> Iterator[None]:
         os.chdir(old)
 
 
-def _run(*args: str) -> int:
-    """Run a bricksync command in-process, as a user would type it."""
-    from .cli import cli
+Runner = Callable[..., object]  # runs one bricksync command in-process: run("plan", "--target", "prod")
 
+
+def _run(run: Runner, *args: str) -> int:
+    """Run a bricksync command in-process, as a user would type it (the CLI passes its own runner:
+    demo imports no shell, so cli -> demo is the only direction)."""
     out.print(f"\n[bold cyan]$ bricksync {' '.join(args)}[/bold cyan]")
     try:
-        cli.main(args=list(args), prog_name="bricksync", standalone_mode=False)
+        run(*args)
         code = 0
     except SystemExit as exc:
         code = int(exc.code or 0)
@@ -80,12 +82,11 @@ def init_repo(root: Path, remote: Path, config_text: str) -> None:
     repo.git.push("origin", "main")
 
 
-def run_demo(keep: str | None = None) -> int:
-    from .cli import _setup_logging
+def run_demo(keep: str | None = None, *, run: Runner) -> int:
     from .emulator import EmulatorServer
     from .emulator.seed import config_yaml, deploy_paths, seed_source, seed_target
 
-    _setup_logging(debug=False)  # quiet the SDK's host-metadata warning for the demo's own clients
+    setup_logging(debug=False)  # quiet the SDK's host-metadata warning for the demo's own clients
     started = time.monotonic()
     base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bricksync-demo-"))
     base.mkdir(parents=True, exist_ok=True)
@@ -114,7 +115,7 @@ def run_demo(keep: str | None = None) -> int:
 
         with _chdir(repo):
             out.print(Rule("1. export: tagged test jobs -> state/ on a branch (a PR to review)"))
-            _run("export", "--push")
+            _run(run, "export", "--push")
             out.print(_git(repo, "log", "--stat", "-1", "--format=%h %s%n%b"))
             first = sorted((repo / "state" / "jobs").glob("*.yml"))[0]
             out.print(f"\n[bold]{first.relative_to(repo)}[/bold]")
@@ -126,13 +127,13 @@ def run_demo(keep: str | None = None) -> int:
             _git(repo, "merge", "-q", "--ff-only", branch)
 
             out.print(Rule("2. validate and plan against prod"))
-            _run("validate")
-            _run("plan", "--target", "prod")
+            _run(run, "validate")
+            _run(run, "plan", "--target", "prod")
             out.print(Rule("3. apply"))
-            _run("apply", "--target", "prod", "--yes")
+            _run(run, "apply", "--target", "prod", "--yes")
             out.print(_jobs_table("Jobs in prod after apply", prod.client()))
             out.print(Rule("4. plan again: nothing to do (no perpetual diff)"))
-            _run("plan", "--target", "prod", "--detailed-exitcode")
+            _run(run, "plan", "--target", "prod", "--detailed-exitcode")
 
             out.print(Rule("5. someone edits a prod job by hand"))
             w = prod.client()
@@ -141,11 +142,11 @@ def run_demo(keep: str | None = None) -> int:
                 "max_concurrent_runs": 5, "schedule": {"quartz_cron_expression": "0 0 5 * * ?",
                                                        "timezone_id": "Europe/Amsterdam", "pause_status": "PAUSED"}}})
             out.print(f"updated job {job.job_id}: max_concurrent_runs 5, schedule paused at 05:00")
-            _run("drift", "--target", "prod", "--markdown", str(base / "drift.md"), "--json", str(base / "drift.json"))
+            _run(run, "drift", "--target", "prod", "--markdown", str(base / "drift.md"), "--json", str(base / "drift.json"))
             out.print(f"[dim]Markdown report: {base / 'drift.md'}; JSON report: {base / 'drift.json'}[/dim]")
             out.print(Rule("6. apply reverts the hand edit; drift is clean"))
-            _run("apply", "--target", "prod", "--yes")
-            code = _run("drift", "--target", "prod", "--fail-on-drift")
+            _run(run, "apply", "--target", "prod", "--yes")
+            code = _run(run, "drift", "--target", "prod", "--fail-on-drift")
         out.print(Rule(f"demo finished in {time.monotonic() - started:.1f}s"))
         return 0 if code == 0 else 1
     finally:

@@ -56,3 +56,43 @@ class BricksyncError(Exception):
 
 class WorkspaceError(BricksyncError):
     """A workspace call failed in a way bricksync cannot recover from."""
+
+
+# Typed per domain (for library callers, e.g. `except StalePlanError`); all are BricksyncError, so the
+# CLI's one handler and every `except BricksyncError` keep working, with the same messages.
+
+
+class PlanError(BricksyncError):
+    """A plan cannot be used as given."""
+
+
+class PlanFileError(PlanError):
+    """Not a plan file, or a plan saved for another target or host."""
+
+
+class StalePlanError(PlanError):
+    """The target changed since the saved plan was made: plan again."""
+
+
+class ApplyError(BricksyncError):
+    """Apply refused to start or to go on."""
+
+
+class ApplyCancelled(ApplyError):
+    """The confirmation said no (or there was nobody to ask)."""
+
+
+class PruneRefused(ApplyError):
+    """A prune guard (empty state/, too many deletes) stopped apply before its first write."""
+
+
+class LockedError(ApplyError):
+    """Another run holds the target's apply lock."""
+
+
+class ExportError(BricksyncError):
+    """Export found jobs it cannot write (the result is on `.result`)."""
+
+    def __init__(self, problems: Problem | str | list[Problem], result: object = None):
+        super().__init__(problems)
+        self.result = result

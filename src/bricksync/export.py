@@ -47,6 +47,7 @@ class ExportResult:
     acknowledged: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     scanned: int = 0
+    host: str = ""  # the source workspace read (set by Project.export)
 
     @property
     def changed(self) -> list[ExportedJob]:

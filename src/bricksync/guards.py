@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .errors import BricksyncError, Problem
+from .errors import Problem, PruneRefused
 
 if TYPE_CHECKING:
     from .plan import Plan
@@ -39,4 +39,4 @@ def check_prune(plan: Plan, *, allow_empty_state: bool, allow_mass_delete: bool,
             f"more than max_prune_percent ({max_percent:g}%, targets.{plan.target}.max_prune_percent). "
             "Check state/ first; if it is right, pass --allow-mass-delete"))
     if problems:
-        raise BricksyncError(problems)
+        raise PruneRefused(problems)

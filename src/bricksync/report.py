@@ -7,7 +7,7 @@ is versioned (REPORT_VERSION) and documented in the README.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +15,10 @@ from rich.table import Table
 from .escape import log_text, md_code, md_fence, md_html, md_text, term
 from .plan import Action, Plan
 from .secrets import strip_userinfo
+
+if TYPE_CHECKING:
+    from .apply import ApplyResult
+    from .export import ExportResult
 
 REPORT_VERSION = 1
 SYMBOL = {"create": "+", "update": "~", "adopt": "~", "orphan": "!", "conflict": "x", "no-op": "=",
@@ -173,3 +177,91 @@ def azure_lines(plan: Plan, *, summary_file: str | None = None, kind: str = "dri
         lines.append("##vso[task.complete result=SucceededWithIssues;]"
                      f"{_vso_escape(plan.headline())}")
     return lines
+
+
+# --- export and apply results on the terminal (the CLI prints them; rich markup, values escaped) ---
+
+EXPORT_ROWS = 50  # export lists this many jobs, then counts the rest
+
+
+def export_table(result: ExportResult, *, dry_run: bool) -> Table:
+    from collections import Counter
+
+    from .ui import esc
+
+    table = Table(title=f"Export from {result.host}: {result.scanned} jobs read, {len(result.exported)} selected "
+                        f"and valid, {len(result.rejected)} rejected", box=None, header_style="bold")
+    for col in ("status", "key", "job", "detail"):
+        table.add_column(col)
+    verb = "would be " if dry_run else ""
+    # Thousands of rows help nobody: past EXPORT_ROWS, show changes first and count the rest.
+    shown = result.exported if len(result.exported) <= EXPORT_ROWS else \
+        [j for j in result.exported if j.status != "unchanged"][:EXPORT_ROWS]
+    acknowledged = set(result.acknowledged)
+    for job in shown:
+        style = {"added": "green", "changed": "yellow", "unchanged": "dim"}[job.status]
+        acked = " · acknowledged" if job.key in acknowledged else ""
+        table.add_row(f"[{style}]{verb}{job.status}[/]", term(job.key), term(job.name),
+                      f"source job {job.job_id}{acked}")
+    if len(shown) < len(result.exported):
+        listed = {j.key for j in shown}
+        rest = Counter(j.status for j in result.exported if j.key not in listed)
+        table.add_row("[dim]...[/]", "", ", ".join(f"{n} more {status}" for status, n in sorted(rest.items())),
+                      f"{len(acknowledged)} acknowledged" if acknowledged else "")
+    for name, problems in result.rejected:
+        table.add_row("[red]rejected[/]", "", term(name), esc("; ".join(str(p).split(": ", 1)[-1]
+                                                                       if p.job else str(p) for p in problems)))
+    return table
+
+
+def _first_keys(keys: list[str]) -> str:
+    more = f" and {len(keys) - EXPORT_ROWS} more" if len(keys) > EXPORT_ROWS else ""
+    return term(", ".join(keys[:EXPORT_ROWS])) + more
+
+
+def export_lines(result: ExportResult, *, dry_run: bool, commit: bool, acknowledge: bool,
+                 branch: str | None) -> list[str]:
+    """The lines under the export table: the commit, what a dry run would do, notes."""
+    lines = []
+    if result.commit:
+        pushed = " and pushed" if result.pushed else ""
+        lines.append(f"Committed {result.commit[:12]} on branch {term(result.branch)}{pushed}")
+    elif result.exported and not dry_run and commit:
+        lines.append("Nothing new to commit: state/ already matches the source.")
+    if dry_run and result.changed:
+        lines.append(f"Would commit on {term(result.branch or branch or 'the export branch')}: "
+                     + _first_keys([j.key for j in result.changed]))
+        if acknowledge:
+            lines.append("Would acknowledge (set the tag to false): " + _first_keys([j.key for j in result.exported]))
+    lines.extend(f"[dim]{term(note)}[/dim]" for note in result.notes)
+    return lines
+
+
+def rejected_lines(result: ExportResult) -> list[str]:
+    from .ui import esc
+
+    lines = [f"[red]error:[/red] {len(result.rejected)} job(s) rejected:"]
+    for name, problems in result.rejected:
+        lines.extend(f"  - {esc(str(p)) if p.job else term(name) + ': ' + esc(str(p))}" for p in problems)
+    return lines
+
+
+def apply_table(result: ApplyResult, target: str) -> Table:
+    table = Table(title=f"Apply to '{term(target)}'", box=None, header_style="bold")
+    for col in ("result", "action", "key", "job id", "detail"):
+        table.add_column(col)
+    for o in sorted(result.outcomes, key=lambda o: (o.ok, o.key)):
+        table.add_row("[green]ok[/]" if o.ok else "[red]failed[/]", o.action, term(o.key), str(o.job_id or ""),
+                      term(o.detail))
+    return table
+
+
+def apply_summary(result: ApplyResult) -> str:
+    return (f"{sum(o.ok for o in result.outcomes)} done, {len(result.failed)} failed in {result.elapsed:.2f}s "
+            f"(writes only); {result.api_calls} API calls in all")
+
+
+def conflicts_line(conflicts: list[Action]) -> str:
+    return (f"[red]error:[/red] {len(conflicts)} key(s) in conflict, not applied (several jobs carry one key): "
+            + ", ".join(f"{term(a.key)} (jobs {', '.join(map(str, a.job_ids))})" for a in conflicts)
+            + ". Delete the extra jobs (or remove their bricksync-key tag) and apply again.")

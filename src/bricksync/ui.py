@@ -49,3 +49,26 @@ def progress(description: str, total: float | None = None):
                   transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+def setup_logging(debug: bool) -> None:
+    """Log lines to stderr, redacted; the SDK's and urllib3's chatter only with --debug."""
+    import logging
+
+    from .secrets import RedactingFilter
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    # The SDK warns when a host has no /.well-known/databricks-config; that is not the user's problem.
+    logging.getLogger("databricks.sdk").setLevel(logging.DEBUG if debug else logging.ERROR)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if debug else logging.ERROR)
+
+
+def esc(text: str) -> str:
+    """For text whose line structure is ours (a list of problems): values inside are already one
+    line each (Problem escapes them); no markup, no logging command."""
+    return no_commands(text).replace("[", r"\[")

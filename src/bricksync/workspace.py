@@ -42,7 +42,7 @@ from databricks.sdk.errors import (
 )
 
 from .config import WorkspaceRef
-from .errors import BricksyncError, Problem, WorkspaceError
+from .errors import BricksyncError, LockedError, Problem, WorkspaceError
 from .limits import Limits
 from .references import Inventory
 
@@ -566,7 +566,7 @@ class Workspace:
                 log.warning("took over the lock of %s: its holder %s (pid %s) is no longer running",
                             target, current.get("holder"), current.get("pid"))
                 return self.acquire_lock(target, purpose)
-            raise BricksyncError(Problem(
+            raise LockedError(Problem(
                 f"target '{target}' is locked by {current.get('holder', 'another run')} "
                 f"({current.get('purpose', '?')}, since {current.get('since', '?')}). If that run is "
                 f"dead, clear the lock with: bricksync unlock --target {target}")) from None

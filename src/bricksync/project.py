@@ -1,0 +1,175 @@
+"""The library API beside the CLI: one `Project` per config file (in the spirit of SQLMesh's Context).
+
+    from bricksync.project import Project
+    p = Project("config/bricksync.yml")
+    result = p.export()                 # ExportResult (raises ExportError when jobs are rejected)
+    plan = p.plan("prod")               # Plan
+    if plan.has_changes:
+        applied = p.apply(plan)         # ApplyResult; raises StalePlanError if prod moved since
+    report = p.drift("prod")            # DriftResult(plan, awaiting)
+
+Every failure is a BricksyncError (typed subclasses in errors.py: PlanFileError, StalePlanError,
+ApplyCancelled, PruneRefused, LockedError, ExportError, WorkspaceError). Nothing is printed:
+progress, the plan shown before confirmation and the confirmation itself are callbacks (the CLI
+passes its terminal ones). Modules are imported inside the methods, as the CLI always did: state/
+is opened (desired.py reads it in worker processes) before the SDK is imported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import Config, load_config
+from .errors import BricksyncError, ExportError, PlanFileError
+
+if TYPE_CHECKING:
+    from .apply import ApplyResult, Confirm, Progress
+    from .export import ExportResult
+    from .plan import Plan
+
+DEFAULT_CONFIG = "config/bricksync.yml"
+
+
+@dataclass
+class DriftResult:
+    plan: Plan
+    awaiting: list[dict] | None  # tagged source jobs that differ from state/; None: source not checked
+
+    @property
+    def drifted(self) -> bool:
+        return self.plan.has_changes or bool(self.awaiting)
+
+
+def _no_progress(label: str) -> AbstractContextManager:  # apply.no_progress, without importing apply early
+    return nullcontext(None)
+
+
+class Project:
+    """One bricksync project: a config file, its state/ directory and git checkout, its targets."""
+
+    def __init__(self, config_path: str | Path = DEFAULT_CONFIG) -> None:
+        self.config_path = str(config_path)
+        self.config: Config = load_config(self.config_path)  # BricksyncError naming file:line on bad config
+
+    # -- offline -----------------------------------------------------------------------------------
+
+    def validate(self) -> int:
+        """Config and every state file, offline. Returns the number of valid state files."""
+        from .desired import DesiredState
+
+        with DesiredState(self.config.state_dir) as desired:
+            from .reconcile import validate_state
+
+            return validate_state(desired, self.config)
+
+    @staticmethod
+    def load_plan(text: str, *, source: str = "<plan>") -> Plan:
+        """A plan saved by `plan --out` (Plan.to_dict as JSON)."""
+        from .plan import Plan
+
+        try:
+            return Plan.from_dict(json.loads(text))
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # (JSON nested too deep)
+            raise PlanFileError(f"{source}: not a bricksync plan file ({type(exc).__name__})") from None
+
+    @staticmethod
+    def read_plan(path: str) -> Plan:
+        """A plan file ('-': stdin) saved by `plan --out`."""
+        from .state import read_output
+
+        try:
+            text = read_output(path)
+        except OSError as exc:
+            raise PlanFileError(f"{path}: not a bricksync plan file ({type(exc).__name__})") from None
+        return Project.load_plan(text, source=path)
+
+    # -- source -> git -----------------------------------------------------------------------------
+
+    def export(self, *, branch: str | None = None, commit: bool = True, push: bool = False,
+               acknowledge: bool | None = None, dry_run: bool = False,
+               progress: Progress = _no_progress) -> ExportResult:
+        """Tagged source jobs -> state/ -> a commit (and the tags acknowledged). Raises ExportError
+        (with `.result`: what was still written and committed) when jobs were rejected."""
+        from .export import run_export
+        from .workspace import Workspace
+
+        ws = Workspace.connect(self.config.source, label="source")
+        ws.check_host(self.config.source.host, "source")
+        with progress("Reading source jobs") as advance:
+            result = run_export(self.config, ws, branch=branch, commit=commit, push=push,
+                                acknowledge=acknowledge, dry_run=dry_run, on_page=advance)
+        result.host = ws.host
+        if result.rejected:
+            problems = [p for _, found in result.rejected for p in found]
+            raise ExportError(problems, result=result)
+        return result
+
+    # -- git -> target -----------------------------------------------------------------------------
+
+    def plan(self, target: str, *, adopt: bool = False, refresh_permissions: bool = False,
+             strict_paths: bool = False, progress: Progress = _no_progress) -> Plan:
+        """What apply would change in a target."""
+        from .desired import DesiredState
+
+        with DesiredState(self.config.state_dir) as desired:  # before the SDK import: see desired.py
+            from .reconcile import connect_target, plan_target
+
+            ws = connect_target(self.config, target)
+            with progress(f"Reading {target} jobs") as advance:
+                return plan_target(self.config, target, ws, desired, adopt=adopt, on_page=advance,
+                                   refresh_acls=refresh_permissions, strict_paths=strict_paths)
+
+    def apply(self, plan: Plan | None = None, *, target: str | None = None, source: str | None = None,
+              prune: bool = False, adopt: bool = False, parallelism: int = 8, refresh_permissions: bool = False,
+              strict_paths: bool = False, allow_empty_state: bool = False, allow_mass_delete: bool = False,
+              confirm: Confirm | None = None, on_plan: Callable[[Plan], None] | None = None,
+              progress: Progress = _no_progress) -> ApplyResult:
+        """Apply a saved plan (checked: same target, same host, target unchanged since), or plan
+        `target` now and apply it. `confirm=None` applies without asking. `result.applied` is False
+        when there was nothing to write; `result.failed` / `result.conflicts` say what did not land."""
+        if plan is None and target is None:
+            raise BricksyncError("apply needs a plan or a target")
+        target = target or plan.target  # type: ignore[union-attr]
+        options = dict(source=source, prune=prune, adopt=adopt, parallelism=parallelism,
+                       refresh_acls=refresh_permissions, strict_paths=strict_paths,
+                       allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
+                       confirm=confirm, on_plan=on_plan, progress=progress)
+        if plan is not None:
+            from .apply import run_apply
+
+            return run_apply(self.config, target, plan=plan, **options)
+        from .desired import DesiredState
+
+        with DesiredState(self.config.state_dir) as desired:  # read while the SDK is imported
+            from .apply import run_apply
+
+            return run_apply(self.config, target, desired=desired, **options)
+
+    def drift(self, target: str, *, check_source: bool = True, strict_paths: bool = False) -> DriftResult:
+        """The scheduled check: every ACL read and every path checked, plus (with `check_source`)
+        the tagged source jobs awaiting export."""
+        from .desired import DesiredState
+
+        with DesiredState(self.config.state_dir) as desired:
+            from .reconcile import connect_target, plan_target
+
+            ws = connect_target(self.config, target)
+            # hand-made grants are drift: every ACL is read
+            the_plan = plan_target(self.config, target, ws, desired, refresh_acls=True, strict_paths=strict_paths,
+                                   all_paths=True)
+        from .drift import awaiting_export
+
+        return DriftResult(the_plan, awaiting_export(self.config) if check_source else None)
+
+    def unlock(self, target: str) -> dict | None:
+        """Clear a stale apply lock: the lock it released ({} when unreadable), None when unlocked."""
+        from .reconcile import connect_target
+
+        ws = connect_target(self.config, target)
+        holder = ws.read_lock(target)
+        return (holder or {}) if ws.release_lock(target) else None
