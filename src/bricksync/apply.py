@@ -88,6 +88,7 @@ def find_by_key(ws: Workspace, settings: dict, key: str) -> int | None:
     return min(matches) if matches else None
 
 
+# long: create/update/delete are closures sharing one pool, result and id table; split, they would pass all three
 def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool = False,
                  known_job_ids: dict[str, int] | None = None,
                  on_done: Callable[[Outcome], None] | None = None) -> ApplyResult:

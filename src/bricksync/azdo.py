@@ -313,3 +313,49 @@ def _retry_after(resp: requests.Response) -> float | None:
 
 def _host(url: str) -> str:
     return url.split("/", 3)[2] if "://" in url else url
+
+
+# --- `bricksync comment`: every target's plan as one pull-request comment, and the status ----------
+
+
+@dataclass
+class CommentPosted:
+    """What `post_plan_comment` did; the CLI prints it (escaped) and exits 1 on `failures`."""
+
+    pull_request: int
+    outcome: Any  # prcomment.Outcome: the status state, description, and why the plan failed
+    comment: tuple[str, int] | None = None  # (action, thread) when the comment was posted
+    status_set: bool = False
+    failures: list[str] | None = None
+
+
+def post_plan_comment(plan_files: list[str], plan_exit_code: int | None,
+                      env: Mapping[str, str] = os.environ) -> CommentPosted:
+    """Raises NotAPullRequest outside a pull-request run (nothing to post to)."""
+    from pathlib import Path
+
+    from .prcomment import compose_comment, outcome, parse_plan_markdown
+    from .state import read_output
+
+    pr = pull_request_from_env(env)
+    sections, missing = [], []
+    for path in plan_files:
+        if not Path(path).is_file():
+            missing.append(path)  # includes an unmatched glob: the plan wrote nothing
+            continue
+        sections.append(parse_plan_markdown(read_output(path), path))
+    sections.sort(key=lambda s: s.target)
+    result = outcome(sections, plan_exit_code, missing)
+    body = compose_comment(result, build=pr.build_number, commit=pr.commit, build_url=pr.build_url)
+    client = AzdoClient(pr)
+    posted = CommentPosted(pr.pull_request_id, result, failures=[])
+    try:
+        posted.comment = client.upsert_comment(body)
+    except AzdoError as exc:
+        posted.failures.append(exc.render())
+    try:
+        client.post_status(result.state, result.description(), pr.build_url)
+        posted.status_set = True
+    except AzdoError as exc:
+        posted.failures.append(exc.render())
+    return posted

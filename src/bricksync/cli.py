@@ -20,7 +20,7 @@ from .errors import BricksyncError, ExportError, PlanFileError
 from .escape import term
 from .project import DEFAULT_CONFIG, Project
 from .secrets import redact
-from .state import STDIO, check_output_path, read_output, write_output
+from .state import STDIO, check_output_path, write_output
 from .ui import err, esc, out, progress, setup_logging
 
 log = logging.getLogger("bricksync")
@@ -330,38 +330,22 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
     Exits 0 when both are posted (or outside a pull-request run), 1 when posting failed: the plan's
     own exit code stays with the plan step.
     """
-    from .azdo import AzdoClient, AzdoError, NotAPullRequest, pull_request_from_env
-    from .prcomment import compose_comment, outcome, parse_plan_markdown
+    from .azdo import NotAPullRequest, post_plan_comment
     from .report import _vso_escape, in_azure_pipelines
 
     if not azure_devops:
         raise click.UsageError("name where to post: --azure-devops (the only platform so far)")
     try:
-        pr = pull_request_from_env()
+        posted = post_plan_comment(list(plan_files), plan_exit_code)
     except NotAPullRequest as exc:
         out.print(f"{esc(str(exc))}: nothing posted.")
         return
-    sections, missing = [], []
-    for path in plan_files:
-        if not Path(path).is_file():
-            missing.append(path)  # includes an unmatched glob: the plan wrote nothing
-            continue
-        sections.append(parse_plan_markdown(read_output(path), path))
-    sections.sort(key=lambda s: s.target)
-    result = outcome(sections, plan_exit_code, missing)
-    body = compose_comment(result, build=pr.build_number, commit=pr.commit, build_url=pr.build_url)
-    client = AzdoClient(pr)
-    failures: list[str] = []
-    try:
-        action, thread = client.upsert_comment(body)
-        out.print(f"{action.capitalize()} the plan comment on pull request {pr.pull_request_id} (thread {thread}).")
-    except AzdoError as exc:
-        failures.append(exc.render())
-    try:
-        client.post_status(result.state, result.description(), pr.build_url)
+    result, failures = posted.outcome, posted.failures or []
+    if posted.comment:
+        action, thread = posted.comment
+        out.print(f"{action.capitalize()} the plan comment on pull request {posted.pull_request} (thread {thread}).")
+    if posted.status_set:
         out.print(f"Status bricksync/plan: {result.state} ({esc(result.description())}).")
-    except AzdoError as exc:
-        failures.append(exc.render())
     if result.failed:
         out.print(f"[yellow]The plan failed ({esc(result.reason)}): the status says so; the plan step's own "
                   "exit code is the build's verdict.[/yellow]")
@@ -393,6 +377,7 @@ def emulator_serve(port: int, host: str, token: str | None, state_file: str | No
                    faults: tuple[str, ...], seed_demo: bool) -> None:
     """Serve one emulated workspace until interrupted."""
     from .emulator import DEFAULT_TOKEN, EmulatorServer, FaultRule
+    from .emulator.server import serve_until_interrupted
 
     server = EmulatorServer(host=host, port=port, token=token or DEFAULT_TOKEN, latency_ms=latency_ms,
                             state_file=state_file)
@@ -401,20 +386,7 @@ def emulator_serve(port: int, host: str, token: str | None, state_file: str | No
             server.faults.add(FaultRule.parse(spec))
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--fault") from None
-    if seed_demo:
-        from .emulator.seed import seed_source
-
-        server.start()
-        seed_source(server.client())
-    shown = "the one given with --token" if token else DEFAULT_TOKEN  # the fixed default is no secret
-    err.print(f"Emulated workspace at {server.url} (bearer token: {shown}). Ctrl-C to stop.")
-    try:
-        if server._thread:
-            server._thread.join()
-        else:
-            server.serve_forever()
-    except KeyboardInterrupt:
-        server.stop()
+    serve_until_interrupted(server, seed_demo=seed_demo, token_given=bool(token), announce=err.print)
 
 
 @cli.command()

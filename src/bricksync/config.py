@@ -254,6 +254,7 @@ def project_root(config_path: Path) -> Path:
     return parent.parent if parent.name == "config" else parent
 
 
+# long: one pass over the config's sections collecting every problem before raising (all, not the first)
 def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) -> Config:
     """Config bytes -> Config. Pure but for `env` (os.environ when None)."""
     env = os.environ if env is None else env

@@ -82,6 +82,7 @@ def init_repo(root: Path, remote: Path, config_text: str) -> None:
     repo.git.push("origin", "main")
 
 
+# long: a script read top to bottom (the numbered steps of the demo), not logic to split
 def run_demo(keep: str | None = None, *, run: Runner) -> int:
     from .emulator import EmulatorServer
     from .emulator.seed import config_yaml, deploy_paths, seed_source, seed_target

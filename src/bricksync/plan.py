@@ -189,6 +189,7 @@ def fingerprint(live_jobs: list[dict], digests: dict[int, str] | None = None) ->
     return hashlib.sha256(json.dumps(canon).encode()).hexdigest()
 
 
+# long: the hot path of plan, one pass over docs and live jobs collecting every problem
 def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inventory: Inventory, *,
                host: str = "", adopt: bool = False, unchanged: list[Unchanged] | None = None,
                digests: dict[int, str] | None = None, schema: Any = None) -> tuple[Plan, list[Problem]]:

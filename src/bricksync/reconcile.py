@@ -88,6 +88,7 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredSt
     return plan
 
 
+# long: plan's pipeline in order (pages, render, preflight, overlapped ACL reads); split, it would hand state along
 def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *, adopt: bool,
                  on_page, refresh_acls: bool, acl_pool: ThreadPoolExecutor,
                  all_paths: bool = False) -> tuple[Plan, list[PathUse]]:

@@ -74,6 +74,7 @@ def create_job(w: Any, settings: dict) -> int:
     return int(w.api_client.do("POST", "/api/2.2/jobs/create", body=settings)["job_id"])
 
 
+# long: a data table (the seeded jobs), not logic
 def source_jobs(ids: dict[str, dict[str, str]], root: str = "/Workspace/dev") -> list[dict]:
     """The source jobs, in creation order; `run_job_task` targets are filled in by seed_source."""
     nb = f"{root}/sales"

@@ -8,6 +8,7 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -212,3 +213,22 @@ class EmulatorServer:
         from databricks.sdk import WorkspaceClient
 
         return WorkspaceClient(host=self.url, token=self.token, auth_type="pat", **kwargs)
+
+
+def serve_until_interrupted(server: EmulatorServer, *, seed_demo: bool, token_given: bool,
+                            announce: Callable[[str], None]) -> None:
+    """`bricksync emulator serve`: optionally seed sample jobs, say where it listens, serve until Ctrl-C."""
+    if seed_demo:
+        from .seed import seed_source
+
+        server.start()
+        seed_source(server.client())
+    shown = "the one given with --token" if token_given else DEFAULT_TOKEN  # the fixed default is no secret
+    announce(f"Emulated workspace at {server.url} (bearer token: {shown}). Ctrl-C to stop.")
+    try:
+        if server._thread:
+            server._thread.join()
+        else:
+            server.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()

@@ -255,6 +255,7 @@ def _paged(items: list[dict], key: str, query: dict, page_size_field: str = "pag
     return out
 
 
+# long: the route table, one line per endpoint
 def _routes() -> list[tuple[str, str, Handler]]:
     J = "/api/2.2/jobs"  # also served at 2.1 below: older clients
     routes: list[tuple[str, str, Handler]] = [
