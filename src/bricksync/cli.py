@@ -24,7 +24,16 @@ from .state import STDIO, check_output_path, write_output
 from .ui import err, esc, out, progress, setup_logging
 
 log = logging.getLogger("bricksync")
-STRICT_PATHS_HELP = "A task path missing in the target is an error (exit 1), not a warning."
+# Options several commands share (same flag, same help everywhere).
+TARGET = click.option("--target", "-t", required=True, help="Target name from the config.")
+JSON = click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
+                    help="Write the JSON report here ('-': stdout).")
+MARKDOWN = click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
+                        help="Write Markdown here ('-': stdout).")
+REFRESH_PERMISSIONS = click.option("--refresh-permissions", is_flag=True, help="Read every managed job's "
+                                   "permissions (finds grants made by hand; drift always does).")
+STRICT_PATHS = click.option("--strict-paths", is_flag=True,
+                            help="A task path missing in the target is an error (exit 1), not a warning.")
 
 
 USAGE_EXIT = 1  # click's own is 2, which here means "changes present" (plan --detailed-exitcode)
@@ -145,18 +154,15 @@ def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, 
 
 
 @cli.command()
-@click.option("--target", "-t", required=True, help="Target name from the config.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write the JSON report here ('-': stdout).")
-@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write Markdown here ('-': stdout).")
+@TARGET
+@JSON
+@MARKDOWN
 @click.option("--out", "plan_file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Save the plan for `apply PLANFILE` ('-': stdout).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
 @click.option("--adopt", is_flag=True, help="Plan to take over unmanaged jobs with the same name.")
-@click.option("--refresh-permissions", is_flag=True,
-              help="Read every managed job's permissions (finds grants made by hand; drift always does).")
-@click.option("--strict-paths", is_flag=True, help=STRICT_PATHS_HELP)
+@REFRESH_PERMISSIONS
+@STRICT_PATHS
 @click.pass_context
 def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
          plan_file: str | None, detailed_exitcode: bool, adopt: bool, refresh_permissions: bool,
@@ -236,14 +242,13 @@ def _run_apply(project: Project, target: str, *, plan_file: str | None, yes: boo
 
 @cli.command()
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
-@click.option("--target", "-t", required=True, help="Target name from the config.")
+@TARGET
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--prune", is_flag=True, help="Also delete managed jobs that have no state file.")
 @click.option("--adopt", is_flag=True, help="Take over unmanaged jobs with the same name.")
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
-@click.option("--refresh-permissions", is_flag=True,
-              help="Read every managed job's permissions (finds grants made by hand; drift always does).")
-@click.option("--strict-paths", is_flag=True, help=STRICT_PATHS_HELP)
+@REFRESH_PERMISSIONS
+@STRICT_PATHS
 @click.option("--allow-empty-state", is_flag=True,
               help="Let --prune run although state/ holds no job (it deletes every managed job).")
 @click.option("--allow-mass-delete", is_flag=True,
@@ -261,16 +266,14 @@ def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, pru
 # --- drift --------------------------------------------------------------------------------
 
 @cli.command()
-@click.option("--target", "-t", required=True, help="Target name from the config.")
-@click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write the JSON report here ('-': stdout).")
-@click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
-              help="Write Markdown here ('-': stdout).")
+@TARGET
+@JSON
+@MARKDOWN
 @click.option("--fail-on-drift", is_flag=True, help="Exit 2 when anything drifted.")
 @click.option("--heal", is_flag=True, help="Apply what the plan would (same code path as apply --yes).")
 @click.option("--source/--no-source", "check_source", default=True, show_default=True,
               help="Also report tagged source jobs that differ from state/ (when the source is reachable).")
-@click.option("--strict-paths", is_flag=True, help=STRICT_PATHS_HELP)
+@STRICT_PATHS
 @click.pass_context
 def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
           fail_on_drift: bool, heal: bool, check_source: bool, strict_paths: bool) -> None:
@@ -304,7 +307,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
 # --- unlock -------------------------------------------------------------------------------
 
 @cli.command()
-@click.option("--target", "-t", required=True, help="Target name from the config.")
+@TARGET
 @click.pass_context
 def unlock(ctx: click.Context, target: str) -> None:
     """Clear a stale apply lock (only when no apply is running against the target)."""
