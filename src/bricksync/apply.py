@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .aclplan import new_index
 from .errors import ApplyCancelled, BricksyncError, PlanFileError, Problem, StalePlanError
-from .plan import Action, Plan
+from .plan import Action, ActionKind, Plan
 from .render import KEY_TAG, fill_jobs, pending_jobs
 from .workspace import Workspace
 
@@ -229,13 +229,13 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
         if on_plan:
             on_plan(the_plan)
         writes = [a for a in the_plan.actions if a.writes]
-        deletes = the_plan.of("orphan") if prune else []
+        deletes = the_plan.of(ActionKind.ORPHAN) if prune else []
         if deletes:  # before the first write: an empty or gutted state/ must not empty the target
             from .guards import check_prune
 
             check_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
                         max_percent=target_cfg.max_prune_percent)
-        conflicts = the_plan.of("conflict")
+        conflicts = the_plan.of(ActionKind.CONFLICT)
         if not writes and not deletes:
             write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
             return ApplyResult(plan=the_plan, applied=False, conflicts=conflicts, api_calls=ws.stats.total)

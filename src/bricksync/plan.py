@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -25,6 +26,20 @@ from .state import StateDoc
 
 PLAN_VERSION = 1
 IDENTITY_KEYS = ("task_key", "job_cluster_key", "environment_key")
+
+
+class ActionKind(StrEnum):
+    """What a plan does with one key. A str: JSON, Markdown and saved plans carry the bare value
+    ("create"), and comparisons with plain strings keep working."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    ADOPT = "adopt"
+    NO_OP = "no-op"
+    ORPHAN = "orphan"
+    CONFLICT = "conflict"
+
+
 ORDER = {"create": 0, "update": 1, "adopt": 1, "orphan": 2, "conflict": 3, "no-op": 4}
 
 
@@ -50,7 +65,7 @@ class Change:
 @dataclass
 class Action:
     key: str
-    action: str  # create | update | adopt | no-op | orphan | conflict
+    action: ActionKind  # create | update | adopt | no-op | orphan | conflict (a plain str is converted)
     name: str
     job_id: int | None = None
     settings: dict | None = None  # what apply sends (jobs/create or jobs/reset); None on a permissions-only update
@@ -64,9 +79,12 @@ class Action:
     acl_replace: bool = False
     acl_digest: str | None = None
 
+    def __post_init__(self) -> None:
+        self.action = ActionKind(self.action)  # ValueError on an unknown kind (a saved plan: "not a plan file")
+
     @property
     def writes(self) -> bool:
-        return self.action in ("create", "update", "adopt")
+        return self.action in (ActionKind.CREATE, ActionKind.UPDATE, ActionKind.ADOPT)
 
 
 @dataclass(frozen=True)
