@@ -100,3 +100,20 @@ def test_every_facade_error_is_a_bricksync_error(facade: Project) -> None:
     assert facade.plan("prod").has_changes  # nothing was applied
     with pytest.raises(BricksyncError):
         facade.plan("no-such-target")
+
+
+def test_no_module_imports_the_cli_not_even_lazily() -> None:
+    """cli -> demo/project/... only: demo gets its command runner from the CLI (issue 15's cycle)."""
+    import ast
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parent.parent / "src" / "bricksync"
+    offenders = []
+    for path in src.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.module in ("cli", "bricksync.cli") or (node.module in (None, "bricksync")
+                                                          and any(a.name == "cli" for a in node.names)):
+                offenders.append(f"{path.relative_to(src)}:{node.lineno}")
+    assert offenders == []
