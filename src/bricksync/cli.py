@@ -1,4 +1,5 @@
-"""The bricksync command line: export, validate, plan, apply, drift, comment, unlock, emulator, demo.
+"""The bricksync command line: export, validate, plan, apply, drift, capture, import, comment, unlock, emulator,
+demo.
 
 Exit codes (Terraform's): 0 success / no changes, 1 error (usage errors included), 2 changes
 present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing else.
@@ -285,6 +286,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
 
     the_plan, awaiting = found.plan, found.awaiting
     print_plan(the_plan, human, title="Drift")
+    _print_settle(the_plan, target)
     if awaiting:
         human.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
                     + ", ".join(f"{term(j['key'])} ({term(j['status'])})" for j in awaiting))
@@ -302,6 +304,107 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
             sys.exit(code)
     if fail_on_drift and found.drifted:
         sys.exit(2)
+
+
+# --- capture and import --------------------------------------------------------------------
+
+def _print_capture(result: Any, target: str, dry_run: bool) -> None:
+    verb = "would be " if dry_run else ""
+    title = f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, " \
+            f"{len(result.refused)} refused, {len(result.unchanged)} unchanged"
+    table = Table(title=title, box=None, header_style="bold")
+    for col in ("status", "key", "job", "detail"):
+        table.add_column(col)
+    for job in result.captured[:EXPORT_ROWS]:
+        fields = ", ".join(job.fields[:6]) + (f" (+{len(job.fields) - 6})" if len(job.fields) > 6 else "")
+        table.add_row(f"[green]{verb}{job.status}[/]", job.key, _esc(job.name),
+                      _esc(f"{target} job {job.job_id}: {fields}"))
+    if len(result.captured) > EXPORT_ROWS:
+        table.add_row("[dim]...[/]", "", f"{len(result.captured) - EXPORT_ROWS} more", "")
+    for key, problems in result.refused:
+        table.add_row("[red]refused[/]", _esc(key), "", _esc("; ".join(p.message for p in problems)))
+    out.print(table)
+    if result.commit:
+        pushed = " and pushed" if result.pushed else ""
+        out.print(f"Committed {result.commit[:12]} on branch {result.branch}{pushed}")
+    for note in result.notes:
+        out.print(f"[dim]{_esc(note)}[/dim]")
+    if result.refused:
+        err.print(f"[red]error:[/red] {len(result.refused)} job(s) refused (their files are left as they are):")
+        for key, problems in result.refused:
+            for p in problems:
+                err.print(f"  - {_esc(key)}: {_esc(str(p))}")
+
+
+@cli.command()
+@click.argument("keys", nargs=-1)
+@click.option("--target", "-t", required=True, help="Target name from the config.")
+@click.option("--branch", help="Branch to commit on (default bricksync/capture-<target>-<UTC date>).")
+@click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.pass_context
+def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str | None, push: bool,
+            dry_run: bool) -> None:
+    """Accept drift: write the live settings of drifted managed jobs (all, or KEYS) into state/."""
+    from .capture import build_capture, write_result
+    from .reconcile import connect_target
+
+    cfg = _config(ctx)
+    ws = connect_target(cfg, target)
+    result = build_capture(cfg, target, ws, list(keys) or None)
+    write_result(cfg, result, branch=branch, push=push, dry_run=dry_run)
+    _print_capture(result, target, dry_run)
+    if not result.captured and not result.refused:
+        out.print("Nothing to capture: every selected job matches its state file.")
+    if result.refused:
+        sys.exit(1)
+
+
+@cli.command("import")
+@click.option("--target", "-t", required=True, help="Target name from the config.")
+@click.option("--all", "all_jobs", is_flag=True, help="Every unmanaged job of the target.")
+@click.option("--name", "pattern", help="Unmanaged jobs whose name matches this glob (case-insensitive).")
+@click.option("--job-id", "job_ids", multiple=True, type=int, help="This unmanaged job (repeatable).")
+@click.option("--branch", help="Branch to commit on (default bricksync/import-<target>-<UTC date>).")
+@click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.pass_context
+def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None, job_ids: tuple[int, ...],
+            branch: str | None, push: bool, dry_run: bool) -> None:
+    """Take unmanaged target jobs under management: state files, adopted in place on apply."""
+    from .capture import build_import, write_result
+    from .reconcile import connect_target
+
+    if sum((all_jobs, pattern is not None, bool(job_ids))) != 1:
+        raise click.UsageError("give exactly one of --all, --name PATTERN, --job-id ID...")
+    cfg = _config(ctx)
+    ws = connect_target(cfg, target)
+    result = build_import(cfg, target, ws, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids))
+    write_result(cfg, result, branch=branch, push=push, dry_run=dry_run)
+    _print_capture(result, target, dry_run)
+    if not result.captured and not result.refused:
+        out.print("Nothing to import: no unmanaged job matched (or their files are already written).")
+    elif result.adopted and not dry_run:
+        out.print(f"On apply, {len(result.adopted)} job(s) are adopted in place (tagged with their key, not "
+                  "re-created).")
+    if result.refused:
+        sys.exit(1)
+
+
+def _print_settle(the_plan: Any, target: str) -> None:
+    """For each drifted job, the command that accepts the drift beside the one that reverts it."""
+    import shlex
+
+    drifted = the_plan.of("update")
+    if not drifted:
+        return
+    t = shlex.quote(target)
+    out.print("To settle each drifted job: accept it into git, or revert the workspace to git:")
+    for a in drifted[:EXPORT_ROWS]:
+        out.print(_esc(f"  {a.key}: accept `bricksync capture --target {t} {shlex.quote(a.key)}`"
+                       f" · revert `bricksync apply --target {t}`"))
+    if len(drifted) > EXPORT_ROWS:
+        out.print(_esc(f"  ... and {len(drifted) - EXPORT_ROWS} more: `bricksync capture --target {t}` accepts all"))
 
 
 # --- unlock -------------------------------------------------------------------------------

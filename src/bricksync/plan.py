@@ -210,10 +210,13 @@ def fingerprint(live_jobs: list[dict], digests: dict[int, str] | None = None) ->
 # long: the hot path of plan, one pass over docs and live jobs collecting every problem
 def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inventory: Inventory, *,
                host: str = "", adopt: bool = False, unchanged: list[Unchanged] | None = None,
-               digests: dict[int, str] | None = None, schema: Any = None) -> tuple[Plan, list[Problem]]:
+               digests: dict[int, str] | None = None, schema: Any = None,
+               adopt_ids: dict[str, int] | None = None) -> tuple[Plan, list[Problem]]:
     """The plan, and every problem that stops it (all of them, not the first). `unchanged`:
     documents the caller already found equal to their live job (no-ops, not rendered again);
-    `digests`: live job id -> digest of its canonical settings, where already computed."""
+    `digests`: live job id -> digest of its canonical settings, where already computed.
+    `adopt_ids`: key -> live job ID recorded by `bricksync import` (state/adopt/<target>.yml):
+    that unmanaged job is adopted in place, whatever its name."""
     plan = Plan(target=target.name, host=host)
     problems: list[Problem] = []
     managed: dict[str, list[dict]] = {}
@@ -226,6 +229,11 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             name = str((job.get("settings") or {}).get("name", "")).lower()
             unmanaged_by_name.setdefault(name, []).append(job)
     job_ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
+    live_by_id = {int(j["job_id"]): j for j in live}
+    adopt_ids = {k: v for k, v in (adopt_ids or {}).items() if k not in managed}
+    for key, job_id in adopt_ids.items():  # imported jobs: their IDs are known before they are adopted
+        if job_id in live_by_id and not managed_key(live_by_id[job_id]):
+            job_ids[key] = job_id
     unchanged = unchanged or []
     watched = [j for jobs in managed.values() for j in jobs]
     for doc in sorted(docs, key=lambda d: d.key):
@@ -242,6 +250,24 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                 f"{len(ids)} jobs carry {KEY_TAG}={doc.key} ({', '.join(map(str, ids))}); left alone. "
                 "Delete the extra ones (or remove their tag) and plan again."]))
             continue
+        if not current and doc.key in adopt_ids:
+            recorded = live_by_id.get(adopt_ids[doc.key])
+            owner = managed_key(recorded) if recorded else None
+            if recorded is not None and owner is None:
+                watched.append(recorded)
+                action = _update(doc, recorded, settings, desired, "adopt")
+                action.notes = [f"adopts job {recorded['job_id']} in place (recorded by bricksync import): it will "
+                                f"carry {KEY_TAG}={doc.key}"]
+                plan.actions.append(action)
+                continue
+            if owner is not None:
+                plan.actions.append(Action(doc.key, "conflict", name, job_ids=[int(recorded["job_id"])],
+                                           file=doc.file, notes=[
+                    f"bricksync import recorded job {recorded['job_id']} for adoption, but it carries "
+                    f"{KEY_TAG}={owner}; left alone. Fix state/adopt/ and plan again."]))
+                continue
+            plan.warnings.append(f"'{name}': job {adopt_ids[doc.key]} recorded for adoption no longer exists; "
+                                 "it will be created")
         if not current:
             namesakes = unmanaged_by_name.get(name.lower(), [])
             if adopt and len(namesakes) == 1:

@@ -62,10 +62,15 @@ class Project:
         """Config and every state file, offline. Returns the number of valid state files."""
         from .desired import DesiredState
 
+        from .state import read_adoptions
+
         with DesiredState(self.config.state_dir) as desired:
             from .reconcile import validate_state
 
-            return validate_state(desired, self.config)
+            count = validate_state(desired, self.config)
+        for name in self.config.targets:  # adoption records written by `bricksync import`
+            read_adoptions(self.config.state_dir, name)
+        return count
 
     @staticmethod
     def load_plan(text: str, *, source: str = "<plan>") -> Plan:

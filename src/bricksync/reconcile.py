@@ -21,6 +21,7 @@ from .preflight import PathUse, preflight, task_of
 from .references import Inventory, path_sites
 from .render import managed_key, render
 from .schema import schema_table
+from .state import read_adoptions
 from .validate import check_across
 from .workspace import ACL_READERS, Unanswerable, Workspace
 
@@ -137,7 +138,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     live = [j if j["job_id"] in outline_only else marshal.loads(packed.pop(j["job_id"])) for j in live]
     del packed
     plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, unchanged=unchanged,
-                                digests=digests)
+                                digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name))
     log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
               "full, plan built in %.2fs", target_name, len(live), fetched - started, loaded - fetched, len(docs),
               len(summaries), time.perf_counter() - loaded)

@@ -428,3 +428,56 @@ class GitRepo:
             self.repo.git.push(remote, f"{branch}:{branch}")
         except git.GitCommandError as exc:
             raise GitError(f"git push of '{branch}' to '{remote}' failed: {exc.stderr.strip()}") from None
+
+
+# --- adoption records (written by `bricksync import`, read by plan) ---------------------------
+
+ADOPT_HEADER = """\
+Written by `bricksync import`: jobs of this target that apply adopts in place.
+key: the target job's ID. Apply tags that job with its key instead of creating a new one;
+once applied, an entry is inert (the job carries its key) and may be deleted."""
+
+
+def adoption_path(state_dir: Path, target: str) -> Path:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in target)
+    return Path(state_dir) / "adopt" / f"{safe}.yml"
+
+
+def read_adoptions(state_dir: Path, target: str) -> dict[str, int]:
+    """key -> target job ID to adopt; {} when there is no record. Bad content is an error."""
+    path = adoption_path(state_dir, target)
+    if not path.is_file():
+        return {}
+    file = os.path.relpath(path) if path.is_absolute() else str(path)
+    raw = parse(path.read_bytes(), file)
+    adopt = raw.get("adopt") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or set(raw) - {"target", "adopt"} or not isinstance(adopt, dict):
+        raise BricksyncError(Problem("expected 'target' and an 'adopt' mapping of key: job ID", file=file))
+    problems = [Problem("expected a job ID (an integer)", file=file, field=f"adopt.{k}")
+                for k, v in adopt.items() if not isinstance(v, int) or isinstance(v, bool)]
+    if problems:
+        raise BricksyncError(problems)
+    return {str(k): int(v) for k, v in adopt.items()}
+
+
+def write_adoptions(state_dir: Path, target: str, adopt: dict[str, int]) -> Path:
+    path = adoption_path(state_dir, target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = dump({"target": target, "adopt": {k: adopt[k] for k in sorted(adopt)}}, header=ADOPT_HEADER)
+    _write_atomic(path, text, prefix=f".{path.stem}.")
+    return path
+
+
+def dirty_paths(git: GitRepo, paths: list[Path]) -> set[Path]:
+    """Those of `paths` with uncommitted changes (staged, unstaged or untracked)."""
+    if not paths:
+        return set()
+    by_rel = {git.key_of(p): p for p in paths}
+    dirs = sorted({git.rel(Path(p).parent) for p in paths})  # a few folders, not 10,000 paths
+    listing = git.repo.git.status("--porcelain", "-z", "--untracked-files=all", "--", *dirs)
+    out = set()
+    for entry in listing.split("\0"):
+        rel = entry[3:] if len(entry) > 3 else ""
+        if rel in by_rel:
+            out.add(by_rel[rel])
+    return out

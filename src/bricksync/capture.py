@@ -1,0 +1,315 @@
+"""bricksync capture / import: live target jobs -> state/ files -> a commit on a branch.
+
+The other way to settle drift: accept the live job into git instead of reverting it. The
+target is only read; the source workspace is never contacted. Each job goes through the
+exact inverse of render (inverse.py); a job it cannot express exactly is refused with the
+reason and its file left alone. Files are written in export's form (same bytes for the same
+settings), only ours are committed, and a state file with uncommitted changes is never
+overwritten. Import also records, per target, which live job each new file adopts, so apply
+tags that job with its key instead of creating another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .bulk import bulk_data
+from .config import Config
+from .errors import BricksyncError, Problem
+from .inverse import invert_job
+from .keys import assign_keys
+from .normalize import normalize_job, normalize_settings
+from .plan import field_changes
+from .references import parse_placeholder, reference_sites
+from .render import managed_key, render
+from .state import (
+    GitRepo,
+    StateDoc,
+    StateStore,
+    adoption_path,
+    dirty_paths,
+    parse_state,
+    read_adoptions,
+    render_state,
+    write_adoptions,
+)
+from .validate import validate_docs
+from .workspace import Workspace
+
+MESSAGE_JOBS = 200  # jobs listed in a commit message; the rest are counted
+MESSAGE_FIELDS = 20  # fields listed per job
+
+
+@dataclass
+class CapturedJob:
+    key: str
+    name: str
+    job_id: int
+    status: str  # added | changed
+    text: str
+    fields: list[str] = field(default_factory=list)  # state fields that change
+
+
+@dataclass
+class CaptureResult:
+    kind: str  # capture | import
+    target: str
+    captured: list[CapturedJob] = field(default_factory=list)
+    refused: list[tuple[str, list[Problem]]] = field(default_factory=list)  # (key or name, reasons)
+    unchanged: list[str] = field(default_factory=list)
+    adopted: dict[str, int] = field(default_factory=dict)  # import: key -> target job ID
+    branch: str | None = None
+    commit: str | None = None
+    pushed: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def default_branch(kind: str, target: str) -> str:
+    return f"bricksync/{kind}-{target}-{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
+
+
+def _read(cfg: Config, ws: Workspace, store: StateStore) -> tuple[list[StateDoc], list[dict], object]:
+    with bulk_data():
+        docs, problems = store.read_all()
+        if problems:
+            raise BricksyncError(problems)
+        live = ws.list_jobs()
+    return docs, live, ws.inventory()
+
+
+def _managed(live: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for job in live:
+        key = managed_key(job)
+        if key:
+            out.setdefault(key, []).append(job)
+    return out
+
+
+def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] | None = None) -> CaptureResult:
+    """Managed jobs whose live settings differ from their state file (all, or `keys`), inverted.
+    Reads the target; writes nothing."""
+    target = cfg.target(target_name)
+    store = StateStore(cfg.state_dir)
+    docs, live, inventory = _read(cfg, ws, store)
+    result = CaptureResult("capture", target_name)
+    by_key = {d.key: d for d in docs}
+    managed = _managed(live)
+    job_ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
+    job_keys = {v: k for k, v in job_ids.items()}
+    wanted = sorted(set(keys)) if keys else sorted(by_key)
+    new_docs = dict(by_key)
+    for key in wanted:
+        doc, jobs = by_key.get(key), managed.get(key, [])
+        if doc is None:
+            why = "no state file for this key" + (" (an orphan in the target: restore its file from git history, "
+                                                  "or delete the job with apply --prune)" if jobs else "")
+            result.refused.append((key, [Problem(why, file=store.display(store.path_for(key)))]))
+            continue
+        if len(jobs) != 1:
+            if keys or jobs:  # all keys: a job not created yet is apply's business, not drift
+                why = "no job in the target carries this key (apply creates it)" if not jobs else \
+                    f"{len(jobs)} target jobs carry this key ({', '.join(str(j['job_id']) for j in jobs)})"
+                result.refused.append((key, [Problem(why, file=doc.file)]))
+            continue
+        job = jobs[0]
+        rendered, problems = render(doc, target, inventory, job_ids)
+        if not problems and normalize_settings(rendered, ordered=False) == normalize_job(job, ordered=False):
+            result.unchanged.append(key)
+            continue
+        settings, problems = invert_job(job, key=key, target=target, inventory=inventory, job_keys=job_keys,
+                                        job_ids=job_ids, existing=doc.settings)
+        if problems:
+            result.refused.append((key, [_in_file(p, doc.file) for p in problems]))
+            continue
+        new = StateDoc(key=key, settings=settings or {}, source_job_id=doc.source_job_id)
+        text = render_state(new)
+        new_docs[key] = parse_state(text.encode(), doc.file)
+        result.captured.append(CapturedJob(key, str((settings or {}).get("name", key)), int(job["job_id"]),
+                                           "changed", text, _fields(doc.settings, settings or {})))
+    _drop_invalid(result, new_docs, store)
+    return result
+
+
+def select_unmanaged(live: list[dict], *, all_jobs: bool, pattern: str | None, job_ids: list[int]) -> list[dict]:
+    """The unmanaged jobs an import takes. An asked-for ID that is missing or managed is an error."""
+    by_id = {int(j["job_id"]): j for j in live}
+    problems = []
+    for jid in job_ids:
+        if jid not in by_id:
+            problems.append(Problem(f"job {jid} does not exist in the target"))
+        elif managed_key(by_id[jid]):
+            problems.append(Problem(f"job {jid} is already managed (key {managed_key(by_id[jid])}): use capture"))
+    if problems:
+        raise BricksyncError(problems)
+    out = []
+    for job in live:
+        if managed_key(job):
+            continue
+        name = str((job.get("settings") or {}).get("name", ""))
+        if all_jobs or int(job["job_id"]) in job_ids or (
+                pattern is not None and fnmatch.fnmatchcase(name.lower(), pattern.lower())):
+            out.append(job)
+    return sorted(out, key=lambda j: int(j["job_id"]))
+
+
+def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool = False,
+                 pattern: str | None = None, job_ids: list[int] | None = None) -> CaptureResult:
+    """Unmanaged target jobs -> new state documents and their adoption record. Writes nothing."""
+    target = cfg.target(target_name)
+    store = StateStore(cfg.state_dir)
+    docs, live, inventory = _read(cfg, ws, store)
+    result = CaptureResult("import", target_name)
+    chosen = select_unmanaged(live, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids or []))
+    recorded = read_adoptions(cfg.state_dir, target_name)
+    by_key = {d.key: d for d in docs}
+    # A job imported before (not applied yet) keeps its key; other keys are new, as export makes them.
+    known = {jid: key for key, jid in recorded.items() if key in by_key}
+    names = [(int(j["job_id"]), str((j.get("settings") or {}).get("name", ""))) for j in chosen]
+    keys = assign_keys(names, known, set(by_key))
+    managed = _managed(live)
+    ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
+    ids.update({keys[int(j["job_id"])]: int(j["job_id"]) for j in chosen})
+    job_keys = {v: k for k, v in ids.items()}
+    inverted: dict[str, tuple[dict, dict]] = {}
+    for job in chosen:
+        key = keys[int(job["job_id"])]
+        settings, problems = invert_job(job, key=key, target=target, inventory=inventory, job_keys=job_keys,
+                                        job_ids=ids)
+        if problems:
+            result.refused.append((key, [_in_file(p, store.display(store.path_for(key))) for p in problems]))
+        else:
+            inverted[key] = (job, settings or {})
+    # A state file not applied yet with the same name would create a second job beside this one.
+    pending = {str(d.settings.get("name", "")).lower(): d for d in docs if d.key not in managed}
+    for key in sorted(inverted):
+        name = str(inverted[key][1].get("name", "")).lower()
+        if name in pending and pending[name].key != key:
+            del inverted[key]
+            result.refused.append((key, [Problem(
+                f"state file {pending[name].file} (not applied yet) has the same name: apply would create a second "
+                f"job beside this one; adopt it into that file instead (apply --adopt)")]))
+    _refuse_runners_of_refused(result, inverted, {keys[int(j["job_id"])] for j in chosen})
+    new_docs = dict(by_key)
+    for key, (job, settings) in sorted(inverted.items()):
+        text = render_state(StateDoc(key=key, settings=settings))
+        file = store.display(store.path_for(key))
+        new_docs[key] = parse_state(text.encode(), file)
+        old = by_key.get(key)
+        result.captured.append(CapturedJob(key, str(settings.get("name", key)), int(job["job_id"]),
+                                           "changed" if old else "added", text,
+                                           _fields(old.settings if old else {}, settings)))
+    _drop_invalid(result, new_docs, store)
+    result.adopted = {j.key: j.job_id for j in result.captured}
+    return result
+
+
+def _refuse_runners_of_refused(result: CaptureResult, inverted: dict[str, tuple[dict, dict]],
+                               batch: set[str]) -> None:
+    """A job that runs an imported job whose import was refused would point at nothing."""
+    changed = True
+    while changed:
+        changed = False
+        for key in sorted(inverted):
+            missing = sorted({ref[1] for site in reference_sites(inverted[key][1])
+                              if site.kind == "job" and (ref := parse_placeholder(site.value))
+                              and ref[1] in batch and ref[1] not in inverted})
+            if missing:
+                del inverted[key]
+                result.refused.append((key, [Problem(f"runs {', '.join(missing)}, whose import was refused")]))
+                changed = True
+
+
+def _drop_invalid(result: CaptureResult, new_docs: dict[str, StateDoc], store: StateStore) -> None:
+    """Refuse the documents `bricksync validate` would reject (checked as the whole set will be)."""
+    bad: dict[str | None, list[Problem]] = {}
+    for problem in validate_docs(list(new_docs.values())):
+        bad.setdefault(problem.file, []).append(problem)
+    keep = []
+    for job in result.captured:
+        problems = bad.get(store.display(store.path_for(job.key)))
+        if problems:
+            result.refused.append((job.key, problems))
+        else:
+            keep.append(job)
+    result.captured = keep
+
+
+def _fields(before: dict, after: dict) -> list[str]:
+    return sorted({c.path for c in field_changes(before, after)})
+
+
+def _in_file(problem: Problem, file: str) -> Problem:
+    return Problem(problem.message, file=problem.file or file, line=problem.line, job=problem.job,
+                   field=problem.field)
+
+
+def commit_message(result: CaptureResult) -> str:
+    verb = "captured from" if result.kind == "capture" else "imported from"
+    lines = [f"bricksync {result.kind}: {len(result.captured)} job(s) {verb} {result.target}", ""]
+    for job in result.captured[:MESSAGE_JOBS]:
+        lines.append(f"- {job.key} ({job.name}, {result.target} job {job.job_id}):")
+        lines.extend(f"    {f}" for f in job.fields[:MESSAGE_FIELDS])
+        if len(job.fields) > MESSAGE_FIELDS:
+            lines.append(f"    ... and {len(job.fields) - MESSAGE_FIELDS} more fields")
+    if len(result.captured) > MESSAGE_JOBS:
+        lines.append(f"- ... and {len(result.captured) - MESSAGE_JOBS} more jobs (see the diff)")
+    if result.adopted:
+        lines += ["", f"Apply adopts these {len(result.adopted)} job(s) in place "
+                      f"(state/adopt/{adoption_path(Path('.'), result.target).name})."]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = None, commit: bool = True,
+                 push: bool = False, dry_run: bool = False) -> CaptureResult:
+    """Write the files (never one with uncommitted changes), commit them on a branch, push."""
+    store = StateStore(cfg.state_dir)
+    branch = branch or default_branch(result.kind, result.target)
+    try:
+        git: GitRepo | None = GitRepo(cfg.root)
+    except BricksyncError:
+        if commit and not dry_run:
+            raise
+        git = None  # no repository: nothing to commit, nothing can be uncommitted
+    # Unchanged bytes are nothing to write (a capture of a reformatted file may be).
+    still = []
+    for job in result.captured:
+        if store.read_bytes(job.key) == job.text.encode():
+            result.unchanged.append(job.key)
+        else:
+            still.append(job)
+    result.captured = still
+    adopt_file = adoption_path(cfg.state_dir, result.target)
+    if git is not None and result.captured:
+        paths = [store.path_for(j.key) for j in result.captured] + ([adopt_file] if result.adopted else [])
+        dirty = dirty_paths(git, paths)
+        if adopt_file in dirty:
+            raise BricksyncError(Problem("has uncommitted changes: commit or discard them first",
+                                         file=store.display(adopt_file)))
+        for job in [j for j in result.captured if store.path_for(j.key) in dirty]:
+            result.captured.remove(job)
+            result.refused.append((job.key, [Problem("has uncommitted changes: not overwritten (commit or discard "
+                                                     "them, then run again)", file=store.display(store.path_for(job.key)))]))
+    if result.kind == "import":
+        result.adopted = {j.key: j.job_id for j in result.captured}
+    if not result.captured:
+        return result
+    if dry_run:
+        result.notes.append("dry run: nothing written or committed")
+        return result
+    if git is not None and commit:
+        git.switch_to(branch)
+        result.branch = branch
+    paths = [store.write(j.key, j.text) for j in result.captured]
+    if result.adopted:
+        recorded = read_adoptions(cfg.state_dir, result.target)
+        paths.append(write_adoptions(cfg.state_dir, result.target, {**recorded, **result.adopted}))
+    if git is not None and commit:
+        result.commit = git.commit(paths, commit_message(result))
+        if push:
+            git.push(branch)
+            result.pushed = True
+    return result

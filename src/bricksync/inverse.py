@@ -1,0 +1,221 @@
+"""Live target settings -> a state document: the exact inverse of render. Pure.
+
+Used by `capture` (managed jobs that drifted) and `import` (unmanaged jobs). Each step undoes
+one step of render.py: target IDs -> target names -> source names (inverse compute map),
+target paths -> source paths (inverse path rewrites, longest prefix first), job IDs ->
+`${job:KEY}`, run_as through the inverse principal map, the target's overrides and the
+ownership tags taken out. Whatever the inverse cannot express exactly is refused with the
+reason, never written approximately; and as the last word, the document is rendered again
+and must give back the live settings field for field (the round-trip check).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import TargetConfig
+from .errors import Problem
+from .normalize import clone, normalize_job, normalize_settings
+from .plan import field_changes
+from .references import Inventory, canonical_path, is_under, path_sites, placeholder, reference_sites, rewrite_path
+from .render import CONFIG_KEY, KEY_TAG, MANAGED_TAG, MANAGED_VALUE, _set_dotted, principal, render
+from .secrets import find_secrets
+from .state import StateDoc
+
+OWNERSHIP_TAGS = (KEY_TAG, MANAGED_TAG)
+_MISSING = object()
+
+
+def invert_path(path: str, rewrites: dict[str, str]) -> tuple[str | None, str | None]:
+    """(source path, error) for a target path: the rewrite whose target prefix is longest.
+    Refused: no rewrite leads there, two rewrites lead to the same prefix, or the result
+    would not render back to exactly `path` (another, longer source prefix would win)."""
+    if not rewrites:
+        return path, None  # render leaves every path as it is
+    canon = canonical_path(path)
+    hits: dict[str, list[str]] = {}
+    for src, dst in rewrites.items():
+        if is_under(path, dst):
+            hits.setdefault(canonical_path(dst).rstrip("/"), []).append(src)
+    if not hits:
+        targets = ", ".join(sorted(set(rewrites.values())))
+        return None, f"path {path} is outside every path rewrite target ({targets}): no source path renders to it"
+    prefix = max(hits, key=len)
+    if len(hits[prefix]) > 1:
+        return None, (f"path {path}: several path rewrites lead to {prefix} ({', '.join(sorted(hits[prefix]))}); "
+                      "the source path is ambiguous")
+    source = hits[prefix][0].rstrip("/") + canon[len(prefix):]
+    back = rewrite_path(source, rewrites)
+    if back != path:
+        return None, f"path {path} maps back to {source}, which renders as {back}: not expressible exactly"
+    return source, None
+
+
+def invert_compute(target: TargetConfig, kind: str, target_name: str) -> tuple[str | None, str | None]:
+    """(source name, error) for a target compute name. A name no mapping leads to is its own
+    source name (plan resolves unmapped names as they are)."""
+    mapping = target.compute.get(CONFIG_KEY[kind], {})
+    sources = sorted(src for src, dst in mapping.items() if dst == target_name)
+    where = f"targets.{target.name}.compute.{CONFIG_KEY[kind]}"
+    if len(sources) > 1:
+        return None, f"{kind} '{target_name}' is the mapping of several names ({', '.join(sources)}) in {where}"
+    if sources:
+        return sources[0], None
+    if target_name in mapping:
+        return None, (f"{kind} '{target_name}' is mapped to '{mapping[target_name]}' in {where}: no source name "
+                      "renders to it")
+    return target_name, None
+
+
+def invert_run_as(target: TargetConfig, run_as: Any) -> tuple[Any, str | None]:
+    """(state run_as, error) through the inverse of the target's run_as map."""
+    if not (isinstance(run_as, dict) and len(run_as) == 1):
+        return run_as, None
+    value = next(iter(run_as.values()))
+    sources = sorted(src for src, dst in target.run_as.items() if dst == value)
+    where = f"targets.{target.name}.run_as"
+    if len(sources) > 1:
+        return None, f"run_as {value} is the mapping of several principals ({', '.join(sources)}) in {where}"
+    if sources:
+        if principal(value) != run_as:
+            return None, f"run_as {run_as} is not what {where} renders for {sources[0]} ({principal(value)})"
+        return principal(sources[0]), None
+    if value in target.run_as:
+        return None, f"run_as {value} is mapped to {target.run_as[value]} in {where}: no source principal renders to it"
+    return run_as, None
+
+
+def _get_dotted(settings: dict, dotted: str) -> Any:
+    node: Any = settings
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _unset_dotted(settings: dict, dotted: str) -> None:
+    """Remove a dotted path, and the mappings it leaves empty (render would make them again)."""
+    parts = dotted.split(".")
+    chain = [settings]
+    for part in parts[:-1]:
+        nxt = chain[-1].get(part)
+        if not isinstance(nxt, dict):
+            return
+        chain.append(nxt)
+    chain[-1].pop(parts[-1], None)
+    for depth in range(len(parts) - 1, 0, -1):
+        if chain[depth] == {}:
+            chain[depth - 1].pop(parts[depth - 1], None)
+
+
+def effective_overrides(target: TargetConfig, key: str) -> dict[str, Any]:
+    """The overrides render applies to this key, in render's order (the key's win)."""
+    out: dict[str, Any] = {}
+    for scope in ("*", key):
+        for dotted, value in (target.overrides.get(scope) or {}).items():
+            out.pop(dotted, None)
+            out[dotted] = value
+    return out
+
+
+def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventory, job_keys: dict[int, str],
+               job_ids: dict[str, int], existing: dict | None = None) -> tuple[dict | None, list[Problem]]:
+    """(canonical state settings, problems) for one live target job.
+
+    `job_keys`: target job ID -> key of every job that is (or is being) managed; `job_ids` its
+    inverse, for the round-trip render. `existing`: the job's current state settings
+    (capture), whose values under the target's overrides are kept (the live ones are the
+    override's, not the job's own)."""
+    settings_in = job.get("settings") or {}
+    name = str(settings_in.get("name", job.get("job_id")))
+    problems: list[Problem] = []
+
+    def fail(message: str, where: str | None) -> None:
+        problems.append(Problem(message, job=name, field=where))
+
+    owner = (settings_in.get("tags") or {}).get(MANAGED_TAG)
+    if owner is not None and owner != MANAGED_VALUE:
+        fail(f"tag {MANAGED_TAG}={owner} would be replaced by bricksync's ownership tag", f"tags.{MANAGED_TAG}")
+    live = normalize_job(job, drop_tags=OWNERSHIP_TAGS)
+    settings = clone(live)
+
+    overrides = effective_overrides(target, key)
+    for dotted, value in overrides.items():
+        probe = clone(live)
+        try:
+            _set_dotted(probe, dotted, value)
+        except ValueError as exc:
+            fail(f"override targets.{target.name}.overrides: {exc}", dotted)
+            continue
+        if normalize_settings(probe, ordered=False) != normalize_settings(live, ordered=False):
+            now = _get_dotted(live, dotted)
+            shown = "(unset)" if now is _MISSING else repr(now)
+            fail(f"live value {shown} differs from the target's override {dotted} = {value!r}: a state file "
+                 f"cannot express it (change targets.{target.name}.overrides instead)", dotted)
+            continue
+        # The live value is the override's; the job's own value is the one state has.
+        kept = _get_dotted(existing, dotted) if existing is not None else _MISSING
+        if kept is _MISSING:
+            _unset_dotted(settings, dotted)
+        else:
+            _set_dotted(settings, dotted, clone(kept))
+
+    for site in path_sites(settings):
+        source, error = invert_path(str(site.value), target.path_rewrites)
+        if error:
+            fail(error, site.location)
+        else:
+            site.set(source)
+    for site in reference_sites(settings):
+        if site.kind == "job":
+            ref_key = job_keys.get(_as_int(site.value))
+            if ref_key is None:
+                fail(f"runs job {site.value}, which bricksync does not manage in '{target.name}' "
+                     "(import it too)", site.location)
+            else:
+                site.set(placeholder("job", ref_key))
+            continue
+        target_name, error = inventory.name_of(site.kind, site.value)
+        if error is None and target_name is not None:
+            source_name, error = invert_compute(target, site.kind, target_name)
+        if error:
+            fail(error, site.location)
+        else:
+            site.set(placeholder(site.kind, source_name))  # type: ignore[arg-type]
+    if "run_as" in settings:
+        run_as, error = invert_run_as(target, settings["run_as"])
+        if error:
+            fail(error, "run_as")
+        else:
+            settings["run_as"] = run_as
+    for where, why in find_secrets(settings):
+        fail(f"refusing to write {why}", where)
+    if problems:
+        return None, problems
+
+    settings = normalize_settings(settings)  # the order and form export writes
+    problems = round_trip(settings, job, key=key, target=target, inventory=inventory, job_ids=job_ids)
+    return (None, problems) if problems else (settings, [])
+
+
+def round_trip(settings: dict, job: dict, *, key: str, target: TargetConfig, inventory: Inventory,
+               job_ids: dict[str, int]) -> list[Problem]:
+    """The proof: the document rendered for the target is the live job, field for field."""
+    name = str((job.get("settings") or {}).get("name", job.get("job_id")))
+    rendered, problems = render(StateDoc(key=key, settings=settings), target, inventory, job_ids)
+    if problems:
+        return problems
+    got = normalize_settings(rendered, drop_tags=OWNERSHIP_TAGS, ordered=False)
+    want = normalize_job(job, drop_tags=OWNERSHIP_TAGS, ordered=False)
+    if got == want:
+        return []
+    shown = "; ".join(c.describe() for c in field_changes(want, got)[:5])
+    return [Problem(f"the captured document would not render back to the live job exactly ({shown})", job=name)]
+
+
+def _as_int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return -1

@@ -1,0 +1,311 @@
+"""capture and import: live prod -> state/ -> commit, proven by a no-op plan (two emulators, real SDK)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from bricksync.emulator.seed import seed_source, seed_target
+from bricksync.state import read_adoptions
+
+from .conftest import Project, make_project
+
+
+def jobs_by_name(ws) -> dict[str, dict]:
+    return {j["settings"]["name"]: j for j in ws.workspace.jobs.jobs.values()}
+
+
+def update(ws, job_id: int, **new_settings) -> None:
+    ws.client().api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job_id, "new_settings": new_settings})
+
+
+def ids(ws, kind: str) -> dict[str, str]:
+    from bricksync.emulator.workspace import RESOURCES
+
+    _, name_field = RESOURCES[kind]
+    return {r[name_field]: ident for ident, r in ws.workspace.resources[kind].items()}
+
+
+def source_requests(p: Project) -> int:
+    return sum(p.test.faults.counts().values())
+
+
+@pytest.fixture
+def applied(project: Project) -> Project:
+    seed_source(project.test.client())
+    seed_target(project.prod.client())
+    assert project.run("export", "--branch", "main").code == 0
+    res = project.run("apply", "--target", "prod", "--yes")
+    assert res.code == 0, res.output
+    return project
+
+
+def hand_edit(ws, *, root: str, cluster: str) -> None:
+    """The hand edits of the issue, in one workspace's terms: a notebook path, compute, a schedule, a task."""
+    jobs = jobs_by_name(ws)
+    etl = jobs["Daily sales ETL"]
+    tasks = copy.deepcopy(etl["settings"]["tasks"])
+    for t in tasks:
+        if t["task_key"] == "transform":
+            t["notebook_task"]["notebook_path"] = f"{root}/sales/transform_v2"
+    tasks.append({"task_key": "audit", "job_cluster_key": "etl", "depends_on": [{"task_key": "publish"}],
+                  "notebook_task": {"notebook_path": f"{root}/sales/audit"}})
+    schedule = {**etl["settings"]["schedule"], "quartz_cron_expression": "0 15 3 * * ?"}
+    update(ws, etl["job_id"], tasks=tasks, schedule=schedule)
+    c360 = jobs["Customer 360 scoring"]
+    tasks = copy.deepcopy(c360["settings"]["tasks"])
+    for t in tasks:
+        if t["task_key"] == "features":
+            t["existing_cluster_id"] = ids(ws, "cluster")[cluster]
+    update(ws, c360["job_id"], tasks=tasks)
+
+
+def test_capture_round_trip_makes_the_next_plan_a_no_op(applied: Project) -> None:
+    p = applied
+    before = p.state_files
+    hand_edit(p.prod, root="/Workspace/prod", cluster="ml-gpu")
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 2 and "2 to update" in res.output
+    res = p.run("drift", "--target", "prod", "--no-source")
+    assert "accept `bricksync capture --target prod daily-sales-etl` · revert `bricksync apply --target prod`" \
+        in res.output
+    p.test.faults.reset_log()
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 0, res.output
+    assert source_requests(p) == 0  # the source workspace is never contacted
+    repo = p.repo
+    assert repo.active_branch.name == f"bricksync/capture-prod-{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
+    message = repo.head.commit.message
+    assert "daily-sales-etl (Daily sales ETL, prod job" in message
+    assert "tasks[transform].notebook_task.notebook_path" in message and "schedule.quartz_cron_expression" in message
+    assert "tasks[features].existing_cluster_id" in message and "tasks[audit]" in message
+    changed = sorted(repo.head.commit.stats.files)
+    assert changed == ["state/jobs/customer-360-scoring.yml", "state/jobs/daily-sales-etl.yml"]
+    after = p.state_files
+    assert {k for k in before if before[k] != after[k]} == {"customer-360-scoring.yml", "daily-sales-etl.yml"}
+    etl = after["daily-sales-etl.yml"].decode()
+    assert "notebook_path: /Workspace/dev/sales/transform_v2" in etl and "0 15 3 * * ?" in etl
+    assert "notebook_path: /Workspace/dev/sales/audit" in etl
+    assert "existing_cluster_id: ${cluster:ml-gpu}" in after["customer-360-scoring.yml"].decode()
+    assert "bricksync-key" not in etl and "managed-by" not in etl
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 0 and "0 to create, 0 to update, 0 orphans, 5 unchanged" in res.output, res.output
+    assert p.run("validate").code == 0
+    assert not repo.is_dirty(untracked_files=True)
+    # Nothing drifted any more: a second capture writes and commits nothing.
+    head = repo.head.commit.hexsha
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 0 and "Nothing to capture" in res.output and repo.head.commit.hexsha == head
+
+
+def test_capture_bytes_equal_an_export_of_the_same_settings(applied: Project) -> None:
+    p = applied
+    hand_edit(p.prod, root="/Workspace/prod", cluster="ml-gpu")
+    assert p.run("capture", "--target", "prod", "--push").code == 0
+    captured = p.state_files
+    branch = p.repo.active_branch.name
+    assert p.repo.git.ls_remote("origin", branch)  # --push pushed it
+    # The same edits made in the source, exported: the very same bytes (git sees no change).
+    hand_edit(p.test, root="/Workspace/dev", cluster="ml-gpu")
+    managed = {j["settings"]["name"] for j in p.prod.workspace.jobs.jobs.values()
+               if "bricksync-key" in (j["settings"].get("tags") or {})}
+    for job in jobs_by_name(p.test).values():
+        tags = job["settings"].get("tags") or {}
+        if job["settings"]["name"] in managed:
+            update(p.test, job["job_id"], tags={**tags, "PROD_MIGRATION": "true"})
+    res = p.run("export", "--no-ack", "--no-commit")
+    assert res.code == 0, res.output
+    assert p.state_files == captured
+    assert not p.repo.is_dirty(untracked_files=True)
+
+
+def test_capture_of_given_keys_only(applied: Project) -> None:
+    p = applied
+    hand_edit(p.prod, root="/Workspace/prod", cluster="ml-gpu")
+    before = p.state_files
+    res = p.run("capture", "--target", "prod", "customer-360-scoring")
+    assert res.code == 0, res.output
+    after = p.state_files
+    assert {k for k in before if before[k] != after[k]} == {"customer-360-scoring.yml"}
+    res = p.run("capture", "--target", "prod", "no-such-key")
+    assert res.code == 1 and "no state file for this key" in res.output
+
+
+# --- refusals: each case the inverse cannot express exactly ----------------------------------
+
+def _edit_task(ws, job_name: str, task_key: str, edit) -> None:
+    job = jobs_by_name(ws)[job_name]
+    tasks = copy.deepcopy(job["settings"]["tasks"])
+    for t in tasks:
+        if t["task_key"] == task_key:
+            edit(t)
+    update(ws, job["job_id"], tasks=tasks)
+
+
+def _refused(p: Project, reason: str, key: str = "daily-sales-etl") -> None:
+    before = p.state_files
+    head = p.repo.head.commit.hexsha
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 1, res.output
+    assert reason in " ".join(res.output.split()), res.output
+    assert f"{key}:" in res.output
+    assert p.state_files[f"{key}.yml"] == before[f"{key}.yml"]  # never written approximately
+    assert p.repo.head.commit.hexsha == head or key not in p.repo.head.commit.message
+
+
+def test_refuses_a_path_outside_every_rewrite(applied: Project) -> None:
+    _edit_task(applied.prod, "Daily sales ETL", "transform",
+               lambda t: t["notebook_task"].update(notebook_path="/Shared/hotfix/transform"))
+    _refused(applied, "is outside every path rewrite target")
+
+
+def test_refuses_a_run_job_of_an_unmanaged_job(applied: Project) -> None:
+    p = applied
+    adhoc = jobs_by_name(p.prod)["Ad-hoc prod report"]["job_id"]
+    _edit_task(p.prod, "Nightly orchestrator", "sales", lambda t: t["run_job_task"].update(job_id=adhoc))
+    _refused(p, f"runs job {adhoc}, which bricksync does not manage", key="nightly-orchestrator")
+
+
+def test_refuses_a_live_value_that_an_override_sets(applied: Project) -> None:
+    p = applied
+    cfg = (p.root / "config" / "bricksync.yml").read_text()
+    p.write_config(cfg.replace("overrides: {}", 'overrides: {"*": {schedule.pause_status: PAUSED}}'))
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    etl = jobs_by_name(p.prod)["Daily sales ETL"]
+    update(p.prod, etl["job_id"], schedule={**etl["settings"]["schedule"], "pause_status": "UNPAUSED"})
+    _refused(p, "differs from the target's override schedule.pause_status = 'PAUSED'")
+    # A drift elsewhere in a job under the override is captured, and keeps the source's own value.
+    update(p.prod, etl["job_id"], schedule={**etl["settings"]["schedule"], "pause_status": "PAUSED",
+                                            "quartz_cron_expression": "0 0 4 * * ?"})
+    assert p.run("capture", "--target", "prod").code == 0
+    text = p.state_files["daily-sales-etl.yml"].decode()
+    assert "0 0 4 * * ?" in text and "pause_status: UNPAUSED" in text  # the source's value, not the override's
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+
+
+def test_refuses_through_a_non_injective_compute_map(applied: Project) -> None:
+    p = applied
+    cfg = (p.root / "config" / "bricksync.yml").read_text()
+    p.write_config(cfg.replace("clusters: {dev-shared: prod-shared}", "clusters: {dev-shared: prod-shared, "
+                                                                      "old-shared: prod-shared}"))
+    _edit_task(p.prod, "Customer 360 scoring", "features", lambda t: t.update(max_retries=1))
+    _refused(p, "cluster 'prod-shared' is the mapping of several names (dev-shared, old-shared)",
+             key="customer-360-scoring")
+
+
+def test_refuses_a_literal_secret(applied: Project) -> None:
+    _edit_task(applied.prod, "Daily sales ETL", "ingest",
+               lambda t: t["notebook_task"]["base_parameters"].update(password="hunter2-literal"))
+    _refused(applied, "refusing to write a literal value under a key named like a secret")
+
+
+def test_refuses_to_overwrite_uncommitted_changes(applied: Project) -> None:
+    p = applied
+    hand_edit(p.prod, root="/Workspace/prod", cluster="ml-gpu")
+    path = p.root / "state" / "jobs" / "daily-sales-etl.yml"
+    edited = path.read_bytes() + b"# my unfinished edit\n"
+    path.write_bytes(edited)
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 1 and "has uncommitted changes" in res.output
+    assert path.read_bytes() == edited
+    assert sorted(p.repo.head.commit.stats.files) == ["state/jobs/customer-360-scoring.yml"]
+
+
+# --- import -----------------------------------------------------------------------------------
+
+N_IMPORT = 50
+
+
+def _imported_jobs(ids_: dict[str, dict[str, str]], root: str, tags: dict[str, str]) -> list[dict]:
+    """50 jobs; every job but each fifth runs the one before it (chains of five)."""
+    out = []
+    for i in range(N_IMPORT):
+        tasks = [{"task_key": "main", "existing_cluster_id": ids_["cluster"][("prod-shared" if "prod" in root
+                                                                             else "dev-shared")],
+                  "notebook_task": {"notebook_path": f"{root}/legacy/job_{i:02d}"}}]
+        if i % 5:
+            tasks.append({"task_key": "previous", "depends_on": [{"task_key": "main"}],
+                          "run_job_task": {"job_id": -1}})
+        out.append({"name": f"Legacy job {i:02d}", "tags": {"team": "legacy", **tags}, "max_concurrent_runs": 2,
+                    "schedule": {"quartz_cron_expression": f"0 {i} 5 * * ?", "timezone_id": "UTC"},
+                    "tasks": tasks})
+    return out
+
+
+def _create_chain(ws, jobs: list[dict]) -> list[int]:
+    made: list[int] = []
+    for settings in jobs:
+        for t in settings["tasks"]:
+            if "run_job_task" in t:
+                t["run_job_task"]["job_id"] = made[-1]
+        made.append(int(ws.client().api_client.do("POST", "/api/2.2/jobs/create", body=settings)["job_id"]))
+    return made
+
+
+def test_import_of_50_unmanaged_jobs_adopts_them_in_place(applied: Project, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    p = applied
+    prod_ids = _create_chain(p.prod, _imported_jobs({"cluster": ids(p.prod, "cluster")}, "/Workspace/prod", {}))
+    others = {jid: json.dumps(j, sort_keys=True) for jid, j in p.prod.workspace.jobs.jobs.items()
+              if int(jid) not in prod_ids}
+    count = len(p.prod.workspace.jobs.jobs)
+    p.test.faults.reset_log()
+    res = p.run("import", "--target", "prod", "--name", "legacy JOB *")
+    assert res.code == 0, res.output
+    assert source_requests(p) == 0
+    assert p.repo.active_branch.name.startswith("bricksync/import-prod-")
+    files = {k: v for k, v in p.state_files.items() if k.startswith("legacy-job-")}
+    assert len(files) == N_IMPORT
+    assert "run_job_task: {job_id: ${job:legacy-job-00}}" in files["legacy-job-01.yml"].decode() or \
+        "job_id: ${job:legacy-job-00}" in files["legacy-job-01.yml"].decode()
+    assert "notebook_path: /Workspace/dev/legacy/job_07" in files["legacy-job-07.yml"].decode()
+    assert read_adoptions(p.root / "state", "prod") == {f"legacy-job-{i:02d}": prod_ids[i] for i in range(N_IMPORT)}
+    assert p.run("validate").code == 0
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 2 and f"0 to create, {N_IMPORT} to update" in res.output, res.output
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    assert len(p.prod.workspace.jobs.jobs) == count  # adopted in place: no job created, none duplicated
+    for i, jid in enumerate(prod_ids):
+        tags = p.prod.workspace.jobs.jobs[jid]["settings"]["tags"]
+        assert tags["bricksync-key"] == f"legacy-job-{i:02d}"
+    for jid, text in others.items():  # other jobs (managed and unmanaged) untouched
+        assert json.dumps(p.prod.workspace.jobs.jobs[jid], sort_keys=True) == text
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 0 and f"0 to create, 0 to update, 0 orphans, {N_IMPORT + 5} unchanged" in res.output
+
+    # Byte for byte what an export of the same jobs from a source workspace writes (but for the
+    # source_job_id line, which only an export knows).
+    _create_chain(p.test, _imported_jobs({"cluster": ids(p.test, "cluster")}, "/Workspace/dev",
+                                         {"PROD_MIGRATION": "true"}))
+    (tmp_path / "other").mkdir()
+    other = make_project(tmp_path / "other", p.test, p.prod, monkeypatch)
+    res = other.run("export", "--branch", "main", "--no-ack")
+    assert res.code == 0, res.output
+    exported = {k: v for k, v in other.state_files.items() if k.startswith("legacy-job-")}
+    assert len(exported) == N_IMPORT
+    for name, data in exported.items():
+        without_id = b"".join(line for line in data.splitlines(keepends=True) if b"source_job_id:" not in line)
+        assert without_id == files[name], name
+
+
+def test_import_refuses_a_job_that_runs_an_unimported_job(applied: Project) -> None:
+    p = applied
+    adhoc = jobs_by_name(p.prod)["Ad-hoc prod report"]["job_id"]
+    chain = _imported_jobs({"cluster": ids(p.prod, "cluster")}, "/Workspace/prod", {})[:3]
+    made = _create_chain(p.prod, chain)
+    res = p.run("import", "--target", "prod", "--job-id", str(made[1]), "--job-id", str(made[2]))
+    # job 01 runs job 00, which is not imported; job 02 runs job 01, whose import is refused.
+    assert res.code == 1
+    text = " ".join(res.output.split())
+    assert f"runs job {made[0]}, which bricksync does not manage" in text
+    assert "runs legacy-job-01, whose import was refused" in text
+    assert not any(k.startswith("legacy-job") for k in p.state_files)
+    res = p.run("import", "--target", "prod", "--job-id", str(adhoc), "--dry-run")
+    assert res.code == 0 and "would be added" in res.output and "ad-hoc-prod-report.yml" not in p.state_files
+    res = p.run("import", "--target", "prod", "--job-id", str(jobs_by_name(p.prod)["Daily sales ETL"]["job_id"]))
+    assert res.code == 1 and "is already managed (key daily-sales-etl): use capture" in res.output
+    assert p.run("import", "--target", "prod").code == 2  # no selection: a usage error

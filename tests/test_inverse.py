@@ -1,0 +1,93 @@
+"""The inverse of render, piece by piece (pure): each inexact case is refused, never approximated."""
+
+from __future__ import annotations
+
+from bricksync.config import TargetConfig
+from bricksync.inverse import invert_compute, invert_job, invert_path, invert_run_as, round_trip
+from bricksync.references import Inventory
+
+REWRITES = {"/Workspace/dev": "/Workspace/prod", "/Workspace/dev/x": "/Workspace/other"}
+
+
+def target(**kw) -> TargetConfig:
+    t = TargetConfig(name="prod", path_rewrites=dict(REWRITES))
+    for k, v in kw.items():
+        setattr(t, k, v)
+    return t
+
+
+def test_paths_invert_longest_prefix_first_and_exactly() -> None:
+    assert invert_path("/Workspace/prod/sales/a", REWRITES) == ("/Workspace/dev/sales/a", None)
+    assert invert_path("/Workspace/other/b", REWRITES) == ("/Workspace/dev/x/b", None)
+    # /Workspace/prod/x/nb would come back as /Workspace/dev/x/nb, which renders to /Workspace/other/nb.
+    source, error = invert_path("/Workspace/prod/x/nb", REWRITES)
+    assert source is None and "renders as /Workspace/other/nb" in error
+    source, error = invert_path("/Shared/nb", REWRITES)
+    assert source is None and "outside every path rewrite target" in error
+    source, error = invert_path("/prod/a", {"/Workspace/dev": "/Workspace/prod"})  # spelled otherwise
+    assert source is None and "renders as /Workspace/prod/a" in error
+    both = {"/Workspace/dev": "/Workspace/prod", "/Workspace/qa": "/Workspace/prod"}
+    source, error = invert_path("/Workspace/prod/a", both)
+    assert source is None and "several path rewrites" in error
+    assert invert_path("/anything", {}) == ("/anything", None)
+
+
+def test_compute_names_invert_through_the_map() -> None:
+    t = target(compute={"clusters": {"dev-shared": "prod-shared", "a": "b", "c": "b"}})
+    assert invert_compute(t, "cluster", "prod-shared") == ("dev-shared", None)
+    assert invert_compute(t, "cluster", "ml-gpu") == ("ml-gpu", None)  # no counterpart: as is
+    assert "mapping of several names (a, c)" in invert_compute(t, "cluster", "b")[1]
+    assert "no source name renders to it" in invert_compute(t, "cluster", "dev-shared")[1]
+
+
+def test_run_as_inverts_through_the_principal_map() -> None:
+    sp = "6f1c0b7e-2d4a-4c1e-9a53-0c2f6b1d8e77"
+    t = target(run_as={"alice@example.com": sp, "bob@example.com": "carol@example.com",
+                       "dave@example.com": "carol@example.com"})
+    assert invert_run_as(t, {"service_principal_name": sp}) == ({"user_name": "alice@example.com"}, None)
+    assert "is not what" in invert_run_as(t, {"user_name": sp})[1]
+    assert "several principals" in invert_run_as(t, {"user_name": "carol@example.com"})[1]
+    assert invert_run_as(t, {"user_name": "erin@example.com"}) == ({"user_name": "erin@example.com"}, None)
+    assert "no source principal renders to it" in invert_run_as(t, {"user_name": "alice@example.com"})[1]
+
+
+def _job(**settings) -> dict:
+    return {"job_id": 7, "creator_user_name": "ci@example.com", "settings": {
+        "name": "J", "tags": {"bricksync-key": "j", "managed-by": "bricksync"}, **settings}}
+
+
+def test_round_trip_is_the_last_word() -> None:
+    inv = Inventory()
+    t = target()
+    job = _job(max_concurrent_runs=3)
+    assert round_trip({"name": "J", "max_concurrent_runs": 3}, job, key="j", target=t, inventory=inv, job_ids={}) == []
+    problems = round_trip({"name": "J", "max_concurrent_runs": 4}, job, key="j", target=t, inventory=inv, job_ids={})
+    assert problems and "would not render back" in problems[0].message and "max_concurrent_runs" in problems[0].message
+
+
+def test_overrides_are_taken_out_and_a_differing_live_value_refused() -> None:
+    inv = Inventory()
+    t = target(overrides={"*": {"max_concurrent_runs": 2}, "j": {"schedule.pause_status": "PAUSED"}})
+    sched = {"quartz_cron_expression": "0 0 1 * * ?", "timezone_id": "UTC", "pause_status": "PAUSED"}
+    settings, problems = invert_job(_job(max_concurrent_runs=2, schedule=sched), key="j", target=t, inventory=inv,
+                                    job_keys={}, job_ids={},
+                                    existing={"name": "J", "schedule": {**sched, "pause_status": "UNPAUSED"}})
+    assert problems == []
+    assert "max_concurrent_runs" not in settings and settings["schedule"]["pause_status"] == "UNPAUSED"
+    assert "tags" not in settings  # the ownership tags are not the job's own
+    settings, problems = invert_job(_job(max_concurrent_runs=5), key="j", target=t, inventory=inv, job_keys={},
+                                    job_ids={})
+    assert settings is None and any("differs from the target's override max_concurrent_runs" in p.message
+                                    for p in problems)
+
+
+def test_another_owner_tag_and_unmanaged_job_ids_are_refused() -> None:
+    t = target()
+    job = _job(tasks=[{"task_key": "a", "run_job_task": {"job_id": 99}}])
+    job["settings"]["tags"] = {"managed-by": "terraform"}
+    settings, problems = invert_job(job, key="j", target=t, inventory=Inventory(), job_keys={}, job_ids={})
+    messages = " ".join(p.message for p in problems)
+    assert settings is None and "managed-by=terraform" in messages and "runs job 99" in messages
+    settings, problems = invert_job(_job(tasks=[{"task_key": "a", "run_job_task": {"job_id": 99}}]), key="j",
+                                    target=t, inventory=Inventory(), job_keys={99: "other"}, job_ids={"other": 99})
+    assert problems == [] and settings["tasks"][0]["run_job_task"]["job_id"] == "${job:other}"
