@@ -62,7 +62,7 @@ def test_pipeline_validates_and_a_broken_copy_does_not(validator: jsonschema.Dra
 def pipeline_commands() -> list[list[str]]:
     commands = []
     for line in PIPELINE.read_text().splitlines():
-        match = re.match(r"(?:- script: )?bricksync ((?:export|validate|plan|apply|drift|comment)\b[^|]*)",
+        match = re.match(r"(?:- script: )?bricksync ((?:export|validate|plan|apply|drift|comment|capture)\b[^|]*)",
                          line.strip())
         if match:
             args = match.group(1).replace('"$t"', "prod").replace('"$branch"', "bricksync/export-1")
@@ -73,7 +73,7 @@ def pipeline_commands() -> list[list[str]]:
 
 def test_every_bricksync_command_in_the_pipeline_parses_with_the_real_cli() -> None:
     commands = pipeline_commands()
-    assert {c[0] for c in commands} == {"export", "validate", "plan", "apply", "drift", "comment"}
+    assert {c[0] for c in commands} == {"export", "validate", "plan", "apply", "drift", "comment", "capture"}
     for args in commands:
         ctx = cli.make_context("bricksync", list(args))
         sub = cli.get_command(ctx, args[0])
