@@ -138,6 +138,12 @@ def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventor
     if owner is not None and owner != MANAGED_VALUE:
         fail(f"tag {MANAGED_TAG}={owner} would be replaced by bricksync's ownership tag", f"tags.{MANAGED_TAG}")
     live = normalize_job(job, drop_tags=OWNERSHIP_TAGS)
+    # First, before any message quotes a live value: nothing that looks like a secret goes further.
+    secrets = list(find_secrets(live))
+    for where, why in secrets:
+        fail(f"refusing to write {why}", where)
+    if secrets:
+        return None, problems
     settings = clone(live)
 
     overrides = effective_overrides(target, key)
@@ -189,8 +195,6 @@ def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventor
             fail(error, "run_as")
         else:
             settings["run_as"] = run_as
-    for where, why in find_secrets(settings):
-        fail(f"refusing to write {why}", where)
     if problems:
         return None, problems
 
