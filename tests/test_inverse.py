@@ -91,3 +91,20 @@ def test_another_owner_tag_and_unmanaged_job_ids_are_refused() -> None:
     settings, problems = invert_job(_job(tasks=[{"task_key": "a", "run_job_task": {"job_id": 99}}]), key="j",
                                     target=t, inventory=Inventory(), job_keys={99: "other"}, job_ids={"other": 99})
     assert problems == [] and settings["tasks"][0]["run_job_task"]["job_id"] == "${job:other}"
+
+
+def test_plan_adopts_a_recorded_job_by_id_and_never_one_another_key_owns() -> None:
+    from bricksync.plan import build_plan
+    from bricksync.state import StateDoc
+
+    t = TargetConfig(name="prod")
+    doc = StateDoc(key="legacy", settings={"name": "Legacy", "max_concurrent_runs": 2}, file="state/jobs/legacy.yml")
+    unmanaged = {"job_id": 5, "settings": {"name": "Renamed since", "max_concurrent_runs": 2}}
+    plan, problems = build_plan([doc], [unmanaged], t, Inventory(), adopt_ids={"legacy": 5})
+    assert problems == [] and [(a.action, a.job_id) for a in plan.actions] == [("adopt", 5)]
+    assert [c.path for c in plan.actions[0].changes] == ["name", "tags"] and 5 in plan.watched
+    owned = {"job_id": 5, "settings": {"name": "Legacy", "tags": {"bricksync-key": "other"}}}
+    plan, _ = build_plan([doc], [owned], t, Inventory(), adopt_ids={"legacy": 5})
+    assert [a.action for a in plan.actions if a.key == "legacy"] == ["conflict"]
+    plan, _ = build_plan([doc], [], t, Inventory(), adopt_ids={"legacy": 5})  # gone: created, with a warning
+    assert [a.action for a in plan.actions] == ["create"] and "no longer exists" in plan.warnings[0]

@@ -310,8 +310,8 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
 
 def _print_capture(result: Any, target: str, dry_run: bool) -> None:
     verb = "would be " if dry_run else ""
-    title = f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, " \
-            f"{len(result.refused)} refused, {len(result.unchanged)} unchanged"
+    title = _esc(f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, "
+                 f"{len(result.refused)} refused, {len(result.unchanged)} unchanged")
     table = Table(title=title, box=None, header_style="bold")
     for col in ("status", "key", "job", "detail"):
         table.add_column(col)
@@ -326,7 +326,7 @@ def _print_capture(result: Any, target: str, dry_run: bool) -> None:
     out.print(table)
     if result.commit:
         pushed = " and pushed" if result.pushed else ""
-        out.print(f"Committed {result.commit[:12]} on branch {result.branch}{pushed}")
+        out.print(_esc(f"Committed {result.commit[:12]} on branch {result.branch}{pushed}"))
     for note in result.notes:
         out.print(f"[dim]{_esc(note)}[/dim]")
     if result.refused:
