@@ -239,7 +239,9 @@ def _drop_invalid(result: CaptureResult, new_docs: dict[str, StateDoc], store: S
 
 
 def _fields(before: dict, after: dict) -> list[str]:
-    return sorted({c.path for c in field_changes(before, after)})
+    if not before:  # a new file: its top-level fields
+        return sorted(after)
+    return sorted({c.path for c in field_changes(before, after) if c.path})
 
 
 def _in_file(problem: Problem, file: str) -> Problem:
