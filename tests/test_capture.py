@@ -62,6 +62,7 @@ def hand_edit(ws, *, root: str, cluster: str) -> None:
         if t["task_key"] == "features":
             t["existing_cluster_id"] = ids(ws, "cluster")[cluster]
     update(ws, c360["job_id"], tasks=tasks)
+    update(ws, jobs["ML training (git)"]["job_id"], timeout_seconds=3600)  # runs as a mapped principal
 
 
 def test_capture_round_trip_makes_the_next_plan_a_no_op(applied: Project) -> None:
@@ -69,7 +70,7 @@ def test_capture_round_trip_makes_the_next_plan_a_no_op(applied: Project) -> Non
     before = p.state_files
     hand_edit(p.prod, root="/Workspace/prod", cluster="ml-gpu")
     res = p.run("plan", "--target", "prod", "--detailed-exitcode")
-    assert res.code == 2 and "2 to update" in res.output
+    assert res.code == 2 and "3 to update" in res.output
     res = p.run("drift", "--target", "prod", "--no-source")
     assert "accept `bricksync capture --target prod daily-sales-etl` · revert `bricksync apply --target prod`" \
         in res.output
@@ -84,9 +85,13 @@ def test_capture_round_trip_makes_the_next_plan_a_no_op(applied: Project) -> Non
     assert "tasks[transform].notebook_task.notebook_path" in message and "schedule.quartz_cron_expression" in message
     assert "tasks[features].existing_cluster_id" in message and "tasks[audit]" in message
     changed = sorted(repo.head.commit.stats.files)
-    assert changed == ["state/jobs/customer-360-scoring.yml", "state/jobs/daily-sales-etl.yml"]
+    assert changed == ["state/jobs/customer-360-scoring.yml", "state/jobs/daily-sales-etl.yml",
+                       "state/jobs/ml-training-git.yml"]
     after = p.state_files
-    assert {k for k in before if before[k] != after[k]} == {"customer-360-scoring.yml", "daily-sales-etl.yml"}
+    assert {k for k in before if before[k] != after[k]} == {"customer-360-scoring.yml", "daily-sales-etl.yml",
+                                                            "ml-training-git.yml"}
+    ml = after["ml-training-git.yml"].decode()
+    assert "service_principal_name: 0f3c7f1e-8f4e-4a3a-b8a1-2d2f5e9c1a10" in ml and "timeout_seconds: 3600" in ml
     etl = after["daily-sales-etl.yml"].decode()
     assert "notebook_path: /Workspace/dev/sales/transform_v2" in etl and "0 15 3 * * ?" in etl
     assert "notebook_path: /Workspace/dev/sales/audit" in etl
@@ -212,7 +217,8 @@ def test_refuses_to_overwrite_uncommitted_changes(applied: Project) -> None:
     res = p.run("capture", "--target", "prod")
     assert res.code == 1 and "has uncommitted changes" in res.output
     assert path.read_bytes() == edited
-    assert sorted(p.repo.head.commit.stats.files) == ["state/jobs/customer-360-scoring.yml"]
+    assert sorted(p.repo.head.commit.stats.files) == ["state/jobs/customer-360-scoring.yml",
+                                                      "state/jobs/ml-training-git.yml"]
 
 
 # --- import -----------------------------------------------------------------------------------
