@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import TargetConfig
+from . import config as config_module
+from .config import COMPUTE_KINDS, TargetConfig
 from .errors import Problem
 from .normalize import clone, normalize_job, normalize_settings
 from .plan import field_changes
 from .references import Inventory, canonical_path, is_under, path_sites, placeholder, reference_sites, rewrite_path
-from .render import CONFIG_KEY, KEY_TAG, MANAGED_TAG, MANAGED_VALUE, _set_dotted, principal, render
+from .render import KEY_TAG, MANAGED_TAG, MANAGED_VALUE, _set_dotted, principal, render
 from .secrets import find_secrets
 from .state import StateDoc
 
@@ -54,9 +55,8 @@ def invert_path(path: str, rewrites: dict[str, str]) -> tuple[str | None, str | 
 def invert_compute(target: TargetConfig, kind: str, target_name: str) -> tuple[str | None, str | None]:
     """(source name, error) for a target compute name. A name no mapping leads to is its own
     source name (plan resolves unmapped names as they are)."""
-    mapping = target.compute.get(CONFIG_KEY[kind], {})
+    mapping, where = _name_mapping(target, kind)
     sources = sorted(src for src, dst in mapping.items() if dst == target_name)
-    where = f"targets.{target.name}.compute.{CONFIG_KEY[kind]}"
     if len(sources) > 1:
         return None, f"{kind} '{target_name}' is the mapping of several names ({', '.join(sources)}) in {where}"
     if sources:
@@ -65,6 +65,17 @@ def invert_compute(target: TargetConfig, kind: str, target_name: str) -> tuple[s
         return None, (f"{kind} '{target_name}' is mapped to '{mapping[target_name]}' in {where}: no source name "
                       "renders to it")
     return target_name, None
+
+
+def _name_mapping(target: TargetConfig, kind: str) -> tuple[dict[str, str], str]:
+    """The target's source name -> target name map for a reference kind, and where it is configured
+    (compute kinds under `compute:`; any other mapped kind the config defines under its section)."""
+    sections = [("compute", COMPUTE_KINDS), ("objects", getattr(config_module, "OBJECT_KINDS", {}))]
+    for attr, kinds in sections:
+        for key, ref_kind in kinds.items():
+            if ref_kind == kind:
+                return dict((getattr(target, attr, None) or {}).get(key) or {}), f"targets.{target.name}.{attr}.{key}"
+    return {}, f"targets.{target.name}"
 
 
 def invert_run_as(target: TargetConfig, run_as: Any) -> tuple[Any, str | None]:
