@@ -75,9 +75,11 @@ def test_capture_round_trip_makes_the_next_plan_a_no_op(applied: Project) -> Non
     assert "accept `bricksync capture --target prod daily-sales-etl` · revert `bricksync apply --target prod`" \
         in res.output
     p.test.faults.reset_log()
+    p.prod.faults.reset_log()
     res = p.run("capture", "--target", "prod")
     assert res.code == 0, res.output
     assert source_requests(p) == 0  # the source workspace is never contacted
+    assert not [c for c in p.prod.faults.counts() if not c.startswith("GET ")]  # the target is only read
     repo = p.repo
     assert repo.active_branch.name == f"bricksync/capture-prod-{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
     message = repo.head.commit.message
