@@ -322,3 +322,16 @@ def test_import_refuses_a_job_that_runs_an_unimported_job(applied: Project) -> N
     res = p.run("import", "--target", "prod", "--job-id", str(jobs_by_name(p.prod)["Daily sales ETL"]["job_id"]))
     assert res.code == 1 and "is already managed (key daily-sales-etl): use capture" in res.output
     assert p.run("import", "--target", "prod").code == 2  # no selection: a usage error
+
+
+def test_import_refuses_a_job_a_pending_state_file_would_duplicate(applied: Project) -> None:
+    p = applied
+    adhoc = jobs_by_name(p.prod)["Ad-hoc prod report"]["job_id"]
+    pending = p.root / "state" / "jobs" / "adhoc.yml"
+    pending.write_text("bricksync: {key: adhoc}\njob: {name: Ad-hoc prod report}\n")
+    p.repo.git.add(str(pending))
+    p.repo.git.commit("-m", "a state file not applied yet")
+    res = p.run("import", "--target", "prod", "--job-id", str(adhoc))
+    assert res.code == 1 and "(not applied yet) has the same name" in " ".join(res.output.split())
+    assert "ad-hoc-prod-report.yml" not in p.state_files
+    assert not (p.root / "state" / "adopt").exists()
