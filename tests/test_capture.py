@@ -278,6 +278,9 @@ def test_import_of_50_unmanaged_jobs_adopts_them_in_place(applied: Project, tmp_
     assert "notebook_path: /Workspace/dev/legacy/job_07" in files["legacy-job-07.yml"].decode()
     assert read_adoptions(p.root / "state", "prod") == {f"legacy-job-{i:02d}": prod_ids[i] for i in range(N_IMPORT)}
     assert p.run("validate").code == 0
+    head = p.repo.head.commit.hexsha  # importing again before apply: same keys, nothing new
+    res = p.run("import", "--target", "prod", "--name", "legacy JOB *")
+    assert res.code == 0 and "Nothing to import" in res.output and p.repo.head.commit.hexsha == head
     res = p.run("plan", "--target", "prod", "--detailed-exitcode")
     assert res.code == 2 and f"0 to create, {N_IMPORT} to update" in res.output, res.output
     assert p.run("apply", "--target", "prod", "--yes").code == 0

@@ -98,7 +98,8 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
     result = CaptureResult("capture", target_name)
     by_key = {d.key: d for d in docs}
     managed = _managed(live)
-    job_ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
+    job_ids = _adopting(cfg, target_name, live, managed)
+    job_ids.update({k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1})
     job_keys = {v: k for k, v in job_ids.items()}
     wanted = sorted(set(keys)) if keys else sorted(by_key)
     new_docs = dict(by_key)
@@ -132,6 +133,13 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
                                            "changed", text, _fields(doc.settings, settings or {})))
     _drop_invalid(result, new_docs, store)
     return result
+
+
+def _adopting(cfg: Config, target_name: str, live: list[dict], managed: dict[str, list[dict]]) -> dict[str, int]:
+    """key -> ID of the jobs `import` recorded that apply has not adopted yet (plan counts them too)."""
+    unmanaged = {int(j["job_id"]) for j in live if not managed_key(j)}
+    return {k: v for k, v in read_adoptions(cfg.state_dir, target_name).items()
+            if k not in managed and v in unmanaged}
 
 
 def select_unmanaged(live: list[dict], *, all_jobs: bool, pattern: str | None, job_ids: list[int]) -> list[dict]:
@@ -171,7 +179,8 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
     names = [(int(j["job_id"]), str((j.get("settings") or {}).get("name", ""))) for j in chosen]
     keys = assign_keys(names, known, set(by_key))
     managed = _managed(live)
-    ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
+    ids = _adopting(cfg, target_name, live, managed)
+    ids.update({k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1})
     ids.update({keys[int(j["job_id"])]: int(j["job_id"]) for j in chosen})
     job_keys = {v: k for k, v in ids.items()}
     inverted: dict[str, tuple[dict, dict]] = {}
