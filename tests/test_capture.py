@@ -338,3 +338,76 @@ def test_import_refuses_a_job_a_pending_state_file_would_duplicate(applied: Proj
     assert res.code == 1 and "(not applied yet) has the same name" in " ".join(res.output.split())
     assert "ad-hoc-prod-report.yml" not in p.state_files
     assert not (p.root / "state" / "adopt").exists()
+
+
+# --- permissions (issue 11's `permissions:` through the inverse principal mapping) -------------
+
+def test_capture_and_import_carry_permissions_through_the_inverse_mapping(tmp_path: Path, test_ws, prod_ws,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from .test_permissions import PERMS, config, direct, prod_id, source_job
+
+    p = make_project(tmp_path, test_ws, prod_ws, monkeypatch, config(prod_ws.url))
+    test_ws.workspace.add_principals(users=["alice@example.com", "bob@example.com", "carol@example.com"],
+                                     groups=["data-eng"])
+    prod_ws.workspace.add_principals(users=["alice.prod@example.com", "bob@example.com", "carol@example.com"],
+                                     groups=["data-eng-prod", "ops"])
+    acl = [{"user_name": "alice@example.com", "permission_level": "IS_OWNER"},
+           {"group_name": "data-eng", "permission_level": "CAN_VIEW"},
+           {"user_name": "bricksync@example.com", "permission_level": "CAN_MANAGE"}]
+    src_id = source_job(p, "Perm job", acl)
+    assert p.run("export", "--branch", "main").code == 0
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    job_id = prod_id(p, "perm-job")
+    # Hand edits in prod: a mapped group raised, a user with no source counterpart added.
+    p.prod.client().api_client.do("PATCH", f"{PERMS}/{job_id}", body={"access_control_list": [
+        {"group_name": "data-eng-prod", "permission_level": "CAN_MANAGE_RUN"},
+        {"user_name": "carol@example.com", "permission_level": "CAN_VIEW"}]})
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode", "--refresh-permissions").code == 2
+    p.test.faults.reset_log()
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 0, res.output
+    assert source_requests(p) == 0
+    text = p.state_files["perm-job.yml"].decode()
+    assert "- user_name: alice@example.com\n  level: IS_OWNER\n" in text  # mapped back
+    assert "- group_name: data-eng\n  level: CAN_MANAGE_RUN\n" in text and "carol@example.com\n  level: CAN_VIEW" in text
+    assert "ops" not in text  # what permissions_add grants every job is not the job's own
+    assert "permissions" in p.repo.head.commit.message
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode", "--refresh-permissions")
+    assert res.code == 0, res.output
+    # The same grants made in the source export to the very same bytes.
+    captured = p.state_files
+    w = p.test.client()
+    w.api_client.do("PATCH", f"{PERMS}/{src_id}", body={"access_control_list": [
+        {"group_name": "data-eng", "permission_level": "CAN_MANAGE_RUN"},
+        {"user_name": "carol@example.com", "permission_level": "CAN_VIEW"}]})
+    w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": src_id, "new_settings": {
+        "tags": {"PROD_MIGRATION": "true"}}})
+    assert p.run("export", "--no-ack", "--no-commit").code == 0
+    assert p.state_files == captured
+    # A grant below what permissions_add gives every job cannot come from any state file: refused.
+    p.prod.client().api_client.do("PATCH", f"{PERMS}/{job_id}", body={"access_control_list": [
+        {"group_name": "ops", "permission_level": "CAN_VIEW"}]})
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 1 and "below the CAN_MANAGE_RUN that targets.prod.permissions_add grants" in \
+        " ".join(res.output.split()), res.output
+    assert p.state_files == captured
+    # Import: an unmanaged prod job's grants come back in source names; adopted, the plan is a no-op.
+    made = int(p.prod.client().api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Legacy perms", "tasks": [{"task_key": "t", "notebook_task": {
+            "notebook_path": "/Workspace/prod/x"}}]})["job_id"])
+    p.prod.client().api_client.do("PUT", f"{PERMS}/{made}", body={"access_control_list": [
+        {"user_name": "alice.prod@example.com", "permission_level": "IS_OWNER"},
+        {"user_name": "bricksync@example.com", "permission_level": "CAN_MANAGE"},
+        {"group_name": "ops", "permission_level": "CAN_MANAGE_RUN"}]})
+    res = p.run("import", "--target", "prod", "--job-id", str(made))
+    assert res.code == 0, res.output
+    text = p.state_files["legacy-perms.yml"].decode()
+    assert "permissions:\n- user_name: alice@example.com\n  level: IS_OWNER\n- user_name: bricksync@example.com\n" \
+           "  level: CAN_MANAGE\njob:" in text
+    # the ops grant by hand above still differs for perm-job: restore it, then apply adopts the import.
+    p.prod.client().api_client.do("PATCH", f"{PERMS}/{job_id}", body={"access_control_list": [
+        {"group_name": "ops", "permission_level": "CAN_MANAGE_RUN"}]})
+    assert p.run("apply", "--target", "prod", "--yes", "--refresh-permissions").code == 0
+    assert direct(p.prod, made)["user_name:alice.prod@example.com"] == "IS_OWNER"
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode", "--refresh-permissions")
+    assert res.code == 0 and "0 to create, 0 to update" in res.output, res.output

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bricksync.config import TargetConfig
-from bricksync.inverse import invert_compute, invert_job, invert_path, invert_run_as, round_trip
+from bricksync.inverse import invert_compute, invert_job, invert_path, invert_permissions, invert_run_as, round_trip
 from bricksync.references import Inventory
 
 REWRITES = {"/Workspace/dev": "/Workspace/prod", "/Workspace/dev/x": "/Workspace/other"}
@@ -108,3 +108,35 @@ def test_plan_adopts_a_recorded_job_by_id_and_never_one_another_key_owns() -> No
     assert [a.action for a in plan.actions if a.key == "legacy"] == ["conflict"]
     plan, _ = build_plan([doc], [], t, Inventory(), adopt_ids={"legacy": 5})  # gone: created, with a warning
     assert [a.action for a in plan.actions] == ["create"] and "no longer exists" in plan.warnings[0]
+
+
+def test_literal_references_budget_policies_and_unmappable_ids() -> None:
+    t = target(budget_policies={"analytics": "bp-prod-1", "a": "bp-dup", "b": "bp-dup"})
+    job = _job(budget_policy_id="bp-prod-1", tasks=[{"task_key": "a", "notebook_task": {
+        "notebook_path": "/Workspace/prod/n", "base_parameters": {"x": "${cluster:literal}"}}}])
+    settings, problems = invert_job(job, key="j", target=t, inventory=Inventory(), job_keys={}, job_ids={})
+    assert problems == [], problems
+    assert settings["budget_policy_id"] == "${budget_policy:analytics}"
+    assert settings["tasks"][0]["notebook_task"]["base_parameters"]["x"] == "$${cluster:literal}"  # kept literal
+    settings, problems = invert_job(_job(budget_policy_id="bp-dup"), key="j", target=t, inventory=Inventory(),
+                                    job_keys={}, job_ids={})
+    assert settings is None and "named 2 times" in problems[0].message
+    job = _job(trigger={"job_completion": {"jobs": [{"job_id": 5}]}})
+    settings, problems = invert_job(job, key="j", target=t, inventory=Inventory(), job_keys={}, job_ids={})
+    refused = [p for p in problems if "cannot map between workspaces" in p.message]
+    assert settings is None and refused, problems
+
+
+def test_permissions_invert_through_the_principal_map_without_added_grants() -> None:
+    from bricksync.permissions import entry
+
+    acl = {"access_control_list": [
+        {"user_name": "alice.prod@example.com", "all_permissions": [{"permission_level": "IS_OWNER", "inherited": False}]},
+        {"group_name": "ops", "all_permissions": [{"permission_level": "CAN_MANAGE_RUN", "inherited": False}]},
+        {"group_name": "admins", "all_permissions": [{"permission_level": "CAN_MANAGE", "inherited": True}]}]}
+    t = target(permissions="manage", principals={"alice@example.com": "alice.prod@example.com"},
+               permissions_add=[entry("group_name", "ops", "CAN_MANAGE_RUN")])
+    assert invert_permissions(acl, t, None) == ([{"user_name": "alice@example.com", "level": "IS_OWNER"}], [])
+    t.principals["alice2@example.com"] = "alice.prod@example.com"  # not injective: refused
+    perms, problems = invert_permissions(acl, t, None)
+    assert perms is None and "mapping of several principals" in problems[0]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .bulk import bulk_data
 from .config import Config
 from .errors import BricksyncError, Problem
-from .inverse import invert_job
+from .inverse import invert_job, invert_permissions
 from .keys import assign_keys
 from .normalize import normalize_job, normalize_settings
 from .plan import field_changes
@@ -37,7 +38,7 @@ from .state import (
     write_adoptions,
 )
 from .validate import validate_docs
-from .workspace import Workspace
+from .workspace import ACL_READERS, Workspace
 
 MESSAGE_JOBS = 200  # jobs listed in a commit message; the rest are counted
 MESSAGE_FIELDS = 20  # fields listed per job
@@ -102,6 +103,10 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
     job_ids.update({k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1})
     job_keys = {v: k for k, v in job_ids.items()}
     wanted = sorted(set(keys)) if keys else sorted(by_key)
+    # Permissions are compared only where the target manages them and the file lists them (as plan).
+    acl_ids = [int(managed[k][0]["job_id"]) for k in wanted if k in by_key and len(managed.get(k, [])) == 1
+               and by_key[k].permissions is not None] if target.permissions != "ignore" else []
+    acls = _read_acls(ws, acl_ids)
     new_docs = dict(by_key)
     for key in wanted:
         doc, jobs = by_key.get(key), managed.get(key, [])
@@ -117,20 +122,33 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
                 result.refused.append((key, [Problem(why, file=doc.file)]))
             continue
         job = jobs[0]
+        name = str(doc.settings.get("name", key))
         rendered, problems = render(doc, target, inventory, job_ids)
-        if not problems and normalize_settings(rendered, ordered=False) == normalize_job(job, ordered=False):
+        same = not problems and normalize_settings(rendered, ordered=False) == normalize_job(job, ordered=False)
+        perms, acl_problems = doc.permissions, []
+        acl = acls.get(int(job["job_id"]))
+        if isinstance(acl, Problem):
+            acl_problems = [acl.message]
+        elif acl is not None:
+            perms, acl_problems = invert_permissions(acl, target, doc.permissions)
+        if same and not acl_problems and perms == doc.permissions:
             result.unchanged.append(key)
             continue
-        settings, problems = invert_job(job, key=key, target=target, inventory=inventory, job_keys=job_keys,
-                                        job_ids=job_ids, existing=doc.settings)
+        settings: dict | None = doc.settings
+        if not same:
+            settings, problems = invert_job(job, key=key, target=target, inventory=inventory, job_keys=job_keys,
+                                            job_ids=job_ids, existing=doc.settings)
+        problems = list(problems if not same else []) + [
+            Problem(m, job=name, field="permissions") for m in acl_problems]
         if problems:
             result.refused.append((key, [_in_file(p, doc.file) for p in problems]))
             continue
-        new = StateDoc(key=key, settings=settings or {}, source_job_id=doc.source_job_id)
+        new = StateDoc(key=key, settings=settings or {}, source_job_id=doc.source_job_id, permissions=perms)
         text = render_state(new)
         new_docs[key] = parse_state(text.encode(), doc.file)
+        fields = _fields(doc.settings, settings or {}) + (["permissions"] if perms != doc.permissions else [])
         result.captured.append(CapturedJob(key, str((settings or {}).get("name", key)), int(job["job_id"]),
-                                           "changed", text, _fields(doc.settings, settings or {})))
+                                           "changed", text, fields))
     _drop_invalid(result, new_docs, store)
     return result
 
@@ -184,14 +202,24 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
     ids.update({keys[int(j["job_id"])]: int(j["job_id"]) for j in chosen})
     job_keys = {v: k for k, v in ids.items()}
     inverted: dict[str, tuple[dict, dict]] = {}
+    acls = _read_acls(ws, [int(j["job_id"]) for j in chosen])  # as export reads the source's
+    permissions: dict[str, list[dict] | None] = {}
     for job in chosen:
         key = keys[int(job["job_id"])]
+        name = str((job.get("settings") or {}).get("name", key))
         settings, problems = invert_job(job, key=key, target=target, inventory=inventory, job_keys=job_keys,
                                         job_ids=ids)
+        acl = acls.get(int(job["job_id"]))
+        perms, acl_problems = (None, [acl.message]) if isinstance(acl, Problem) else \
+            invert_permissions(acl or {}, target, None)
+        if acl_problems and target.permissions == "ignore":
+            perms, acl_problems = None, []  # not managed in this target: the file does not list them
+        problems = [*problems, *(Problem(m, job=name, field="permissions") for m in acl_problems)]
         if problems:
             result.refused.append((key, [_in_file(p, store.display(store.path_for(key))) for p in problems]))
         else:
             inverted[key] = (job, settings or {})
+            permissions[key] = perms
     # A state file not applied yet with the same name would create a second job beside this one.
     pending = {str(d.settings.get("name", "")).lower(): d for d in docs if d.key not in managed}
     for key in sorted(inverted):
@@ -204,7 +232,7 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
     _refuse_runners_of_refused(result, inverted, {keys[int(j["job_id"])] for j in chosen})
     new_docs = dict(by_key)
     for key, (job, settings) in sorted(inverted.items()):
-        text = render_state(StateDoc(key=key, settings=settings))
+        text = render_state(StateDoc(key=key, settings=settings, permissions=permissions[key]))
         file = store.display(store.path_for(key))
         new_docs[key] = parse_state(text.encode(), file)
         old = by_key.get(key)
@@ -214,6 +242,20 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
     _drop_invalid(result, new_docs, store)
     result.adopted = {j.key: j.job_id for j in result.captured}
     return result
+
+
+def _read_acls(ws: Workspace, job_ids: list[int]) -> dict[int, dict | Problem]:
+    """job id -> its ACL response, or the problem that stopped the read (that job is refused)."""
+    def one(job_id: int) -> dict | Problem:
+        try:
+            return ws.job_permissions(job_id)
+        except BricksyncError as exc:
+            return Problem(exc.render())
+
+    if not job_ids:
+        return {}
+    with ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as pool:
+        return dict(zip(job_ids, pool.map(one, job_ids), strict=True))
 
 
 def _refuse_runners_of_refused(result: CaptureResult, inverted: dict[str, tuple[dict, dict]],

@@ -13,12 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import config as config_module
-from .config import COMPUTE_KINDS, TargetConfig
+from .config import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, TargetConfig
 from .errors import Problem
 from .normalize import clone, normalize_job, normalize_settings
+from .permissions import RANK, UUID_RE, Entry, desired, diff, entry, from_api, from_state, to_state
 from .plan import field_changes
-from .references import Inventory, canonical_path, is_under, path_sites, placeholder, reference_sites, rewrite_path
+from .references import (
+    Inventory,
+    canonical_path,
+    escape_literal,
+    is_under,
+    map_strings,
+    path_sites,
+    placeholder,
+    reference_sites,
+    refused_sites,
+    rewrite_path,
+)
 from .render import KEY_TAG, MANAGED_TAG, MANAGED_VALUE, _set_dotted, principal, render
 from .secrets import find_secrets
 from .state import StateDoc
@@ -70,7 +81,7 @@ def invert_compute(target: TargetConfig, kind: str, target_name: str) -> tuple[s
 def _name_mapping(target: TargetConfig, kind: str) -> tuple[dict[str, str], str]:
     """The target's source name -> target name map for a reference kind, and where it is configured
     (compute kinds under `compute:`; any other mapped kind the config defines under its section)."""
-    sections = [("compute", COMPUTE_KINDS), ("objects", getattr(config_module, "OBJECT_KINDS", {}))]
+    sections = [("compute", COMPUTE_KINDS), ("objects", OBJECT_KINDS)]
     for attr, kinds in sections:
         for key, ref_kind in kinds.items():
             if ref_kind == kind:
@@ -83,16 +94,17 @@ def invert_run_as(target: TargetConfig, run_as: Any) -> tuple[Any, str | None]:
     if not (isinstance(run_as, dict) and len(run_as) == 1):
         return run_as, None
     value = next(iter(run_as.values()))
-    sources = sorted(src for src, dst in target.run_as.items() if dst == value)
-    where = f"targets.{target.name}.run_as"
+    mapping = target.principal_mapping()  # run_as and permissions share one mapping (render's)
+    sources = sorted(src for src, dst in mapping.items() if dst == value)
+    where = f"targets.{target.name}.run_as/principals"
     if len(sources) > 1:
         return None, f"run_as {value} is the mapping of several principals ({', '.join(sources)}) in {where}"
     if sources:
         if principal(value) != run_as:
             return None, f"run_as {run_as} is not what {where} renders for {sources[0]} ({principal(value)})"
         return principal(sources[0]), None
-    if value in target.run_as:
-        return None, f"run_as {value} is mapped to {target.run_as[value]} in {where}: no source principal renders to it"
+    if value in mapping:
+        return None, f"run_as {value} is mapped to {mapping[value]} in {where}: no source principal renders to it"
     return run_as, None
 
 
@@ -156,6 +168,8 @@ def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventor
     if secrets:
         return None, problems
     settings = clone(live)
+    # A live value that looks like a bricksync reference is literal text: kept escaped ($${...}), as export does.
+    map_strings(settings, escape_literal)
 
     overrides = effective_overrides(target, key)
     for dotted, value in overrides.items():
@@ -193,6 +207,16 @@ def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventor
             else:
                 site.set(placeholder("job", ref_key))
             continue
+        if site.kind == BUDGET_KIND:  # account objects: each side names its own in the config
+            names = sorted(n for n, i in target.budget_policies.items() if str(i) == str(site.value))
+            source_name, error = (names[0], None) if len(names) == 1 else (None, (
+                f"budget policy ID {site.value} is named {len(names)} times in targets.{target.name}.budget_policies"
+                if names else f"budget policy ID {site.value} is not named in targets.{target.name}.budget_policies"))
+            if error:
+                fail(error, site.location)
+            else:
+                site.set(placeholder(site.kind, source_name))  # type: ignore[arg-type]
+            continue
         target_name, error = inventory.name_of(site.kind, site.value)
         if error is None and target_name is not None:
             source_name, error = invert_compute(target, site.kind, target_name)
@@ -200,6 +224,8 @@ def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventor
             fail(error, site.location)
         else:
             site.set(placeholder(site.kind, source_name))  # type: ignore[arg-type]
+    for where, what in refused_sites(settings):
+        fail(f"holds {what}, which bricksync cannot map between workspaces", where)
     if "run_as" in settings:
         run_as, error = invert_run_as(target, settings["run_as"])
         if error:
@@ -234,3 +260,70 @@ def _as_int(value: object) -> int:
         return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return -1
+
+
+# --- permissions ---------------------------------------------------------------------------------
+
+def _source_principal(e: Entry, mapping: dict[str, str], known_kinds: dict[str, str]) -> tuple[Entry | None, str | None]:
+    """The state entry that map_principal turns into `e` (the inverse of the principal mapping)."""
+    sources = sorted(src for src, dst in mapping.items() if dst == e.name)
+    if len(sources) > 1:
+        return None, f"{e.label} is the mapping of several principals ({', '.join(sources)})"
+    if not sources:
+        if e.name in mapping:
+            return None, f"{e.label} is mapped to {mapping[e.name]}: no source principal renders to it"
+        return e, None
+    src = sources[0]
+    if e.kind == "group_name":
+        return entry("group_name", src, e.level), None
+    kind = known_kinds.get(src) or ("service_principal_name" if UUID_RE.match(src) else "user_name")
+    return entry(kind, src, e.level), None
+
+
+def invert_permissions(acl: dict, target: TargetConfig, existing: list[dict] | None) -> tuple[list[dict] | None,
+                                                                                              list[str]]:
+    """(state `permissions:`, problems) for a live job's ACL response, through the inverse of the
+    target's principal mapping, without what `permissions_add` grants. The result must give back
+    the live ACL under the target's mode (the round-trip check of permissions); `existing` is kept
+    when it still does (so an unchanged ACL never rewrites the list)."""
+    mode = target.permissions if target.permissions in ("manage", "additive") else "manage"
+    added = target.permissions_add if target.permissions != "ignore" else []
+    mapping = target.principal_mapping()
+    live = from_api(acl)
+
+    def left(state: list[dict]) -> list[str]:
+        d = diff(live, desired(from_state(state), mapping, added), mode)
+        return [f"{op} permissions[{label}]: {before} -> {after}" for op, label, before, after in d.changes] \
+            if d.send is not None else []
+
+    if existing is not None and not left(existing):
+        return existing, []
+    by_person = {a.person: a for a in added}
+    known: dict[str, str] = {}  # the kind the state already gives a principal name
+    for item in existing or []:
+        for k in ("user_name", "service_principal_name"):
+            if isinstance(item.get(k), str):
+                known[item[k]] = k
+    out: list[Entry] = []
+    problems: list[str] = []
+    for e in live:
+        grant = by_person.get(e.person)
+        if grant is not None:
+            if RANK[e.level] < RANK[grant.level]:
+                problems.append(f"{e.label} has {e.level}, below the {grant.level} that "
+                                f"targets.{target.name}.permissions_add grants")
+                continue
+            if e.level == grant.level:
+                continue  # what the target adds to every job is not the job's own
+        source, error = _source_principal(e, mapping, known)
+        if error:
+            problems.append(error)
+        else:
+            out.append(source)  # type: ignore[arg-type]
+    if problems:
+        return None, problems
+    state = to_state(out)
+    rest = left(state)
+    if rest:
+        return None, ["the captured permissions would not give back the live ACL (" + "; ".join(rest[:5]) + ")"]
+    return state, []
