@@ -310,30 +310,30 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
 
 def _print_capture(result: Any, target: str, dry_run: bool) -> None:
     verb = "would be " if dry_run else ""
-    title = _esc(f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, "
+    title = term(f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, "
                  f"{len(result.refused)} refused, {len(result.unchanged)} unchanged")
     table = Table(title=title, box=None, header_style="bold")
     for col in ("status", "key", "job", "detail"):
         table.add_column(col)
     for job in result.captured[:EXPORT_ROWS]:
         fields = ", ".join(job.fields[:6]) + (f" (+{len(job.fields) - 6})" if len(job.fields) > 6 else "")
-        table.add_row(f"[green]{verb}{job.status}[/]", job.key, _esc(job.name),
-                      _esc(f"{target} job {job.job_id}: {fields}"))
+        table.add_row(f"[green]{verb}{job.status}[/]", term(job.key), term(job.name),
+                      term(f"{target} job {job.job_id}: {fields}"))
     if len(result.captured) > EXPORT_ROWS:
         table.add_row("[dim]...[/]", "", f"{len(result.captured) - EXPORT_ROWS} more", "")
     for key, problems in result.refused:
-        table.add_row("[red]refused[/]", _esc(key), "", _esc("; ".join(p.message for p in problems)))
+        table.add_row("[red]refused[/]", term(key), "", term("; ".join(p.message for p in problems)))
     out.print(table)
     if result.commit:
         pushed = " and pushed" if result.pushed else ""
-        out.print(_esc(f"Committed {result.commit[:12]} on branch {result.branch}{pushed}"))
+        out.print(term(f"Committed {result.commit[:12]} on branch {result.branch}{pushed}"))
     for note in result.notes:
-        out.print(f"[dim]{_esc(note)}[/dim]")
+        out.print(f"[dim]{term(note)}[/dim]")
     if result.refused:
         err.print(f"[red]error:[/red] {len(result.refused)} job(s) refused (their files are left as they are):")
         for key, problems in result.refused:
             for p in problems:
-                err.print(f"  - {_esc(key)}: {_esc(str(p))}")
+                err.print(f"  - {term(key)}: {_esc(str(p))}")
 
 
 @cli.command()
@@ -401,10 +401,10 @@ def _print_settle(the_plan: Any, target: str) -> None:
     t = shlex.quote(target)
     out.print("To settle each drifted job: accept it into git, or revert the workspace to git:")
     for a in drifted[:EXPORT_ROWS]:
-        out.print(_esc(f"  {a.key}: accept `bricksync capture --target {t} {shlex.quote(a.key)}`"
+        out.print(term(f"  {a.key}: accept `bricksync capture --target {t} {shlex.quote(a.key)}`"
                        f" · revert `bricksync apply --target {t}`"))
     if len(drifted) > EXPORT_ROWS:
-        out.print(_esc(f"  ... and {len(drifted) - EXPORT_ROWS} more: `bricksync capture --target {t}` accepts all"))
+        out.print(term(f"  ... and {len(drifted) - EXPORT_ROWS} more: `bricksync capture --target {t}` accepts all"))
 
 
 # --- unlock -------------------------------------------------------------------------------
