@@ -20,6 +20,7 @@ from pathlib import Path
 from .bulk import bulk_data
 from .config import Config
 from .errors import BricksyncError, Problem
+from .escape import one_line
 from .inverse import invert_job, invert_permissions
 from .keys import assign_keys
 from .normalize import normalize_job, normalize_settings
@@ -304,8 +305,8 @@ def commit_message(result: CaptureResult) -> str:
     verb = "captured from" if result.kind == "capture" else "imported from"
     lines = [f"bricksync {result.kind}: {len(result.captured)} job(s) {verb} {result.target}", ""]
     for job in result.captured[:MESSAGE_JOBS]:
-        lines.append(f"- {job.key} ({job.name}, {result.target} job {job.job_id}):")
-        lines.extend(f"    {f}" for f in job.fields[:MESSAGE_FIELDS])
+        lines.append(f"- {job.key} ({one_line(job.name)}, {result.target} job {job.job_id}):")
+        lines.extend(f"    {one_line(f)}" for f in job.fields[:MESSAGE_FIELDS])
         if len(job.fields) > MESSAGE_FIELDS:
             lines.append(f"    ... and {len(job.fields) - MESSAGE_FIELDS} more fields")
     if len(result.captured) > MESSAGE_JOBS:
