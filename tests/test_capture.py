@@ -324,7 +324,8 @@ def test_import_refuses_a_job_that_runs_an_unimported_job(applied: Project) -> N
     assert res.code == 0 and "would be added" in res.output and "ad-hoc-prod-report.yml" not in p.state_files
     res = p.run("import", "--target", "prod", "--job-id", str(jobs_by_name(p.prod)["Daily sales ETL"]["job_id"]))
     assert res.code == 1 and "is already managed (key daily-sales-etl): use capture" in res.output
-    assert p.run("import", "--target", "prod").code == 2  # no selection: a usage error
+    res = p.run("import", "--target", "prod")  # no selection: a usage error (exit 1, as every error)
+    assert res.code == 1 and "give exactly one of --all, --name PATTERN, --job-id ID" in res.output
 
 
 def test_import_refuses_a_job_a_pending_state_file_would_duplicate(applied: Project) -> None:

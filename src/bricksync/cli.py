@@ -286,7 +286,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
 
     the_plan, awaiting = found.plan, found.awaiting
     print_plan(the_plan, human, title="Drift")
-    _print_settle(the_plan, target)
+    _print_settle(the_plan, target, human)
     if awaiting:
         human.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
                     + ", ".join(f"{term(j['key'])} ({term(j['status'])})" for j in awaiting))
@@ -391,20 +391,23 @@ def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None
         sys.exit(1)
 
 
-def _print_settle(the_plan: Any, target: str) -> None:
-    """For each drifted job, the command that accepts the drift beside the one that reverts it."""
+def _print_settle(the_plan: Any, target: str, console: Any = None) -> None:
+    """For each drifted job, the command that accepts the drift beside the one that reverts it.
+    `console`: where the human-readable output goes (stderr when a report goes to stdout)."""
     import shlex
+
+    console = console or out
 
     drifted = the_plan.of("update")
     if not drifted:
         return
     t = shlex.quote(target)
-    out.print("To settle each drifted job: accept it into git, or revert the workspace to git:")
+    console.print("To settle each drifted job: accept it into git, or revert the workspace to git:")
     for a in drifted[:EXPORT_ROWS]:
-        out.print(term(f"  {a.key}: accept `bricksync capture --target {t} {shlex.quote(a.key)}`"
+        console.print(term(f"  {a.key}: accept `bricksync capture --target {t} {shlex.quote(a.key)}`"
                        f" · revert `bricksync apply --target {t}`"))
     if len(drifted) > EXPORT_ROWS:
-        out.print(term(f"  ... and {len(drifted) - EXPORT_ROWS} more: `bricksync capture --target {t}` accepts all"))
+        console.print(term(f"  ... and {len(drifted) - EXPORT_ROWS} more: `bricksync capture --target {t}` accepts all"))
 
 
 # --- unlock -------------------------------------------------------------------------------
