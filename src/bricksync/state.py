@@ -446,10 +446,10 @@ def adoption_path(state_dir: Path, target: str) -> Path:
 def read_adoptions(state_dir: Path, target: str) -> dict[str, int]:
     """key -> target job ID to adopt; {} when there is no record. Bad content is an error."""
     path = adoption_path(state_dir, target)
-    if not path.is_file():
+    if not os.path.lexists(path):
         return {}
-    file = os.path.relpath(path) if path.is_absolute() else str(path)
-    raw = parse(path.read_bytes(), file)
+    file = _display(path)
+    raw = parse(read_state_file(str(path)), file)  # never through a link, bounded, like a state file
     adopt = raw.get("adopt") if isinstance(raw, dict) else None
     if not isinstance(raw, dict) or set(raw) - {"target", "adopt"} or not isinstance(adopt, dict):
         raise BricksyncError(Problem("expected 'target' and an 'adopt' mapping of key: job ID", file=file))
@@ -462,6 +462,9 @@ def read_adoptions(state_dir: Path, target: str) -> dict[str, int]:
 
 def write_adoptions(state_dir: Path, target: str, adopt: dict[str, int]) -> Path:
     path = adoption_path(state_dir, target)
+    if os.path.islink(path.parent):
+        raise BricksyncError(Problem("is a symbolic link: it must be a real directory inside the repository",
+                                     file=_display(path.parent)))
     path.parent.mkdir(parents=True, exist_ok=True)
     text = dump({"target": target, "adopt": {k: adopt[k] for k in sorted(adopt)}}, header=ADOPT_HEADER)
     _write_atomic(path, text, prefix=f".{path.stem}.")
@@ -470,14 +473,8 @@ def write_adoptions(state_dir: Path, target: str, adopt: dict[str, int]) -> Path
 
 def dirty_paths(git: GitRepo, paths: list[Path]) -> set[Path]:
     """Those of `paths` with uncommitted changes (staged, unstaged or untracked)."""
-    if not paths:
-        return set()
     by_rel = {git.key_of(p): p for p in paths}
-    dirs = sorted({git.rel(Path(p).parent) for p in paths})  # a few folders, not 10,000 paths
-    listing = git.repo.git.status("--porcelain", "-z", "--untracked-files=all", "--", *dirs)
-    out = set()
-    for entry in listing.split("\0"):
-        rel = entry[3:] if len(entry) > 3 else ""
-        if rel in by_rel:
-            out.add(by_rel[rel])
-    return out
+    dirty: set[str] = set()
+    for folder in sorted({Path(p).parent for p in paths}):  # a few folders, not 10,000 paths
+        dirty |= git.uncommitted(folder)
+    return {p for rel, p in by_rel.items() if rel in dirty}
