@@ -91,6 +91,7 @@ def _managed(live: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
+# long: one pass per key, each refusal named beside the check that makes it
 def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] | None = None) -> CaptureResult:
     """Managed jobs whose live settings differ from their state file (all, or `keys`), inverted.
     Reads the target; writes nothing."""

@@ -308,19 +308,24 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
 
 # --- capture and import --------------------------------------------------------------------
 
+LIST_ROWS = 50  # capture/import and drift's hints list this many jobs, then count the rest
+
+
 def _print_capture(result: Any, target: str, dry_run: bool) -> None:
     verb = "would be " if dry_run else ""
     title = term(f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, "
                  f"{len(result.refused)} refused, {len(result.unchanged)} unchanged")
+    from rich.table import Table
+
     table = Table(title=title, box=None, header_style="bold")
     for col in ("status", "key", "job", "detail"):
         table.add_column(col)
-    for job in result.captured[:EXPORT_ROWS]:
+    for job in result.captured[:LIST_ROWS]:
         fields = ", ".join(job.fields[:6]) + (f" (+{len(job.fields) - 6})" if len(job.fields) > 6 else "")
         table.add_row(f"[green]{verb}{job.status}[/]", term(job.key), term(job.name),
                       term(f"{target} job {job.job_id}: {fields}"))
-    if len(result.captured) > EXPORT_ROWS:
-        table.add_row("[dim]...[/]", "", f"{len(result.captured) - EXPORT_ROWS} more", "")
+    if len(result.captured) > LIST_ROWS:
+        table.add_row("[dim]...[/]", "", f"{len(result.captured) - LIST_ROWS} more", "")
     for key, problems in result.refused:
         table.add_row("[red]refused[/]", term(key), "", term("; ".join(p.message for p in problems)))
     out.print(table)
@@ -333,7 +338,7 @@ def _print_capture(result: Any, target: str, dry_run: bool) -> None:
         err.print(f"[red]error:[/red] {len(result.refused)} job(s) refused (their files are left as they are):")
         for key, problems in result.refused:
             for p in problems:
-                err.print(f"  - {term(key)}: {_esc(str(p))}")
+                err.print(f"  - {term(key)}: {esc(str(p))}")
 
 
 @cli.command()
@@ -349,7 +354,7 @@ def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str 
     from .capture import build_capture, write_result
     from .reconcile import connect_target
 
-    cfg = _config(ctx)
+    cfg = _project(ctx).config
     ws = connect_target(cfg, target)
     result = build_capture(cfg, target, ws, list(keys) or None)
     write_result(cfg, result, branch=branch, push=push, dry_run=dry_run)
@@ -377,7 +382,7 @@ def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None
 
     if sum((all_jobs, pattern is not None, bool(job_ids))) != 1:
         raise click.UsageError("give exactly one of --all, --name PATTERN, --job-id ID...")
-    cfg = _config(ctx)
+    cfg = _project(ctx).config
     ws = connect_target(cfg, target)
     result = build_import(cfg, target, ws, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids))
     write_result(cfg, result, branch=branch, push=push, dry_run=dry_run)
@@ -403,11 +408,11 @@ def _print_settle(the_plan: Any, target: str, console: Any = None) -> None:
         return
     t = shlex.quote(target)
     console.print("To settle each drifted job: accept it into git, or revert the workspace to git:")
-    for a in drifted[:EXPORT_ROWS]:
+    for a in drifted[:LIST_ROWS]:
         console.print(term(f"  {a.key}: accept `bricksync capture --target {t} {shlex.quote(a.key)}`"
                        f" · revert `bricksync apply --target {t}`"))
-    if len(drifted) > EXPORT_ROWS:
-        console.print(term(f"  ... and {len(drifted) - EXPORT_ROWS} more: `bricksync capture --target {t}` accepts all"))
+    if len(drifted) > LIST_ROWS:
+        console.print(term(f"  ... and {len(drifted) - LIST_ROWS} more: `bricksync capture --target {t}` accepts all"))
 
 
 # --- unlock -------------------------------------------------------------------------------

@@ -142,6 +142,7 @@ def effective_overrides(target: TargetConfig, key: str) -> dict[str, Any]:
     return out
 
 
+# long: render's steps undone in render's order, one block each, so the two read side by side
 def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventory, job_keys: dict[int, str],
                job_ids: dict[str, int], existing: dict | None = None) -> tuple[dict | None, list[Problem]]:
     """(canonical state settings, problems) for one live target job.

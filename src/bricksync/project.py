@@ -61,7 +61,6 @@ class Project:
     def validate(self) -> int:
         """Config and every state file, offline. Returns the number of valid state files."""
         from .desired import DesiredState
-
         from .state import read_adoptions
 
         with DesiredState(self.config.state_dir) as desired:
