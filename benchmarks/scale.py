@@ -94,6 +94,37 @@ def write_state(path: Path, resources: dict, jobs: list[dict], id_base: int,
                                 "permissions": permissions, "principals": principals or {}, "seq": 1000}))
 
 
+def bench_project(tmp: Path, src: Emulator, tgt: Emulator, config_text: str) -> tuple[Path, dict[str, str]]:
+    """A git checkout with the config, an empty state/jobs/ (a missing state_dir is an error)
+    and a .databrickscfg pointing at the two emulators; returns it and the environment to run in."""
+    project = tmp / "repo"
+    (project / "config").mkdir(parents=True)
+    (project / "state" / "jobs").mkdir(parents=True)
+    (project / "config" / "bricksync.yml").write_text(config_text)
+    cfg = tmp / "databrickscfg"
+    cfg.write_text(f"[test]\nhost = {src.url}\ntoken = {TOKEN}\n\n[prod]\nhost = {tgt.url}\ntoken = {TOKEN}\n")
+    env = {**os.environ, "DATABRICKS_CONFIG_FILE": str(cfg), "PYTHONPATH": str(HERE.parent / "src"),
+           "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "bench",
+           "GIT_COMMITTER_EMAIL": "b@x"}
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "init"], cwd=project, check=True, env=env)
+    return project, env
+
+
+def measured_runs(project: Path, env: dict[str, str], ws: Emulator, latency: float, args: tuple[str, ...],
+                  repeat: int) -> tuple[list, dict, dict]:
+    """Run a step `repeat` times at `latency`; (all runs, usage and calls of the median-wall run)."""
+    runs = []
+    for _ in range(repeat):
+        ws.latency(latency)
+        ws.reset()
+        usage = run_step(project, env, *args)
+        runs.append((usage, ws.calls()))
+        ws.latency(0)
+    usage, calls = sorted(runs, key=lambda r: r[0]["wall"])[len(runs) // 2]
+    return runs, usage, calls
+
+
 # --- the permissions scenario (issue 11) ----------------------------------------------------
 SP_SRC, SP_TGT = "11111111-2222-4333-8444-555555555555", "99999999-8888-4777-8666-555555555555"
 TEAMS = [f"team{i}" for i in range(40)]
@@ -129,27 +160,11 @@ def bench_permissions(n: int, latency: float, rows: list[dict]) -> None:
     write_state(tmp / "tgt.json", tgt_res, [], 90_000_000, principals=tgt_people)
     src, tgt = Emulator(tmp / "src.json", 0), Emulator(tmp / "tgt.json", 0)
     try:
-        project = tmp / "repo"
-        (project / "config").mkdir(parents=True)
+        project, env = bench_project(tmp, src, tgt, permissions_config("manage"))
         config = project / "config" / "bricksync.yml"
-        config.write_text(permissions_config("manage"))
-        cfg = tmp / "databrickscfg"
-        cfg.write_text(f"[test]\nhost = {src.url}\ntoken = {TOKEN}\n\n[prod]\nhost = {tgt.url}\ntoken = {TOKEN}\n")
-        env = {**os.environ, "DATABRICKS_CONFIG_FILE": str(cfg), "PYTHONPATH": str(HERE.parent / "src"),
-               "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "bench",
-               "GIT_COMMITTER_EMAIL": "b@x"}
-        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
-        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "init"], cwd=project, check=True, env=env)
 
         def measure(label: str, ws: Emulator, *args: str, repeat: int = 1) -> dict:
-            runs = []
-            for _ in range(repeat):
-                ws.latency(latency)
-                ws.reset()
-                usage = run_step(project, env, *args)
-                runs.append((usage, ws.calls()))
-                ws.latency(0)
-            usage, calls = sorted(runs, key=lambda r: r[0]["wall"])[len(runs) // 2]
+            runs, usage, calls = measured_runs(project, env, ws, latency, args, repeat)
             calls = grouped_calls(calls)
             acl_calls = sum(v for k, v in calls.items() if "/permissions/" in k)
             row = {"N": n, "step": label, **usage, "calls": sum(calls.values()), "acl_calls": acl_calls,
@@ -334,30 +349,14 @@ def bench(n: int, latency: float, rows: list[dict]) -> None:
     write_state(tmp / "tgt.json", tgt_res, [], 90_000_000)
     src, tgt = Emulator(tmp / "src.json", 0), Emulator(tmp / "tgt.json", 0)
     try:
-        project = tmp / "repo"
-        (project / "config").mkdir(parents=True)
-        (project / "config" / "bricksync.yml").write_text(config_yaml())
-        cfg = tmp / "databrickscfg"
-        cfg.write_text(f"[test]\nhost = {src.url}\ntoken = {TOKEN}\n\n[prod]\nhost = {tgt.url}\ntoken = {TOKEN}\n")
-        env = {**os.environ, "DATABRICKS_CONFIG_FILE": str(cfg), "PYTHONPATH": str(HERE.parent / "src"),
-               "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "bench",
-               "GIT_COMMITTER_EMAIL": "b@x"}
-        subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
-        subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "init"], cwd=project, check=True, env=env)
+        project, env = bench_project(tmp, src, tgt, config_yaml())
         # list pages + one listing per kind the jobs reference (clusters, pools) + the SDK's host probe
         floor = math.ceil(n / 100) + 2 + 1
         big = 2 * sum(1 for i in range(n) if i % 1000 == 999)  # jobs/get pages for 120-task jobs
 
         def measure(label: str, ws: Emulator, *args: str, budget: int | None = None, repeat: int = 1) -> dict:
             """Run a step (`repeat` times for read-only steps: the run with the median wall time is kept)."""
-            runs = []
-            for _ in range(repeat):
-                ws.latency(latency)
-                ws.reset()
-                usage = run_step(project, env, *args)
-                runs.append((usage, ws.calls()))
-                ws.latency(0)
-            usage, calls = sorted(runs, key=lambda r: r[0]["wall"])[len(runs) // 2]
+            runs, usage, calls = measured_runs(project, env, ws, latency, args, repeat)
             row = {"N": n, "step": label, **usage, "calls": sum(calls.values()), "by_endpoint": calls,
                    "budget": budget, "walls": [r[0]["wall"] for r in runs]}
             rows.append(row)
