@@ -12,42 +12,10 @@ import hashlib
 import json
 from typing import Any
 
-# Fields of a job (outside `settings`) or of settings that the server sets or that only
-# page responses carry.
-READ_ONLY = {"job_id", "creator_user_name", "run_as_user_name", "created_time", "has_more",
-             "next_page_token", "effective_budget_policy_id", "effective_usage_policy_id", "trigger_state",
-             "deployment"}
+from . import defaults as _defaults
 
-JOB_DEFAULTS: dict[str, Any] = {
-    "name": "Untitled",  # jobs/create: "An optional name for the job. The default value is Untitled."
-    "email_notifications": {},
-    "webhook_notifications": {},
-    "notification_settings": {},
-    "timeout_seconds": 0,
-    "max_concurrent_runs": 1,
-    "format": "MULTI_TASK",
-    "queue": {"enabled": True},
-}
-TASK_DEFAULTS: dict[str, Any] = {
-    "run_if": "ALL_SUCCESS",
-    "timeout_seconds": 0,
-    "email_notifications": {},
-    "webhook_notifications": {},
-    "notification_settings": {},
-    "disable_auto_optimization": False,
-}
-CLUSTER_DEFAULTS: dict[str, Any] = {
-    "data_security_mode": "SINGLE_USER",
-    "enable_elastic_disk": False,
-}
-# Cloud attribute blocks the service fills in when a cluster spec has none.
-DEFAULT_CLOUD_ATTRIBUTES: dict[str, list[dict]] = {
-    "azure_attributes": [{"availability": "ON_DEMAND_AZURE", "first_on_demand": 1, "spot_bid_max_price": -1}],
-    "aws_attributes": [{"availability": "SPOT_WITH_FALLBACK", "first_on_demand": 1, "zone_id": "auto"}],
-    "gcp_attributes": [{"availability": "ON_DEMAND_GCP"}],
-}
-SOURCED_TASKS = ("notebook_task", "spark_python_task", "dbt_task")
-TASK_TYPES_WITH_INNER = ("for_each_task",)
+# The server defaults and read-only fields live in one table, with their sources: defaults.py.
+READ_ONLY = _defaults.READ_ONLY
 
 FIRST_KEYS = ("name", "task_key", "job_cluster_key", "description")
 LAST_KEYS = ("job_clusters", "tasks")
@@ -68,45 +36,29 @@ def _ordered(value: Any) -> Any:
     return value
 
 
-def _drop_defaults(obj: dict, defaults: dict[str, Any]) -> None:
-    for key, default in defaults.items():
-        if key in obj and obj[key] == default:
-            del obj[key]
-
-
 def _drop_empty(obj: dict) -> None:
     for key in [k for k, v in obj.items() if v is None or v == []]:
         del obj[key]
 
 
 def _normalize_cluster(cluster: dict) -> dict:
-    cluster = dict(cluster)  # copy-on-write: see normalize_settings(copy=False)
-    cluster.pop("apply_policy_default_values", None)
-    _drop_defaults(cluster, CLUSTER_DEFAULTS)
-    for attr, defaults in DEFAULT_CLOUD_ATTRIBUTES.items():
-        if cluster.get(attr) in defaults:
-            del cluster[attr]
-    for field in ("custom_tags", "spark_conf", "spark_env_vars"):
-        if cluster.get(field) == {}:
-            del cluster[field]
+    # copy-on-write (see normalize_settings(copy=False)): strip_defaults returns new containers
+    cluster = _defaults.strip_defaults(cluster, "cluster")
+    for field in _defaults.WRITE_ONLY_CLUSTER:
+        cluster.pop(field, None)
     _drop_empty(cluster)
     return cluster
 
 
-def _normalize_task(task: dict, git: bool) -> dict:
-    task = dict(task)
-    _drop_defaults(task, TASK_DEFAULTS)
-    for kind in SOURCED_TASKS:
-        sub = task.get(kind)
-        if isinstance(sub, dict) and sub.get("source") == ("GIT" if git else "WORKSPACE"):
-            task[kind] = {k: v for k, v in sub.items() if k != "source"}
+def _normalize_task(task: dict, git: bool, place: str = "task") -> dict:
+    task = _defaults.strip_defaults(task, place, git=git)
     if isinstance(task.get("depends_on"), list):
         task["depends_on"] = sorted(task["depends_on"], key=lambda d: str(d.get("task_key", "")))
     if isinstance(task.get("new_cluster"), dict):
         task["new_cluster"] = _normalize_cluster(task["new_cluster"])
     for_each = task.get("for_each_task")
     if isinstance(for_each, dict) and isinstance(for_each.get("task"), dict):
-        task["for_each_task"] = {**for_each, "task": _normalize_task(for_each["task"], git)}
+        task["for_each_task"] = {**for_each, "task": _normalize_task(for_each["task"], git, "inner_task")}
     _drop_empty(task)
     return task
 
@@ -130,7 +82,7 @@ def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), order
     s = clone(settings) if copy else dict(settings)
     for key in READ_ONLY:
         s.pop(key, None)
-    _drop_defaults(s, JOB_DEFAULTS)
+    s = _defaults.strip_defaults(s, "job")
     git = "git_source" in s
     tasks = [_normalize_task(t, git) for t in s.get("tasks") or [] if isinstance(t, dict)]
     if tasks:

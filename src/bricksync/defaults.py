@@ -1,0 +1,171 @@
+"""The Jobs API's server defaults: ONE table, each entry with where it came from. Pure.
+
+A value is dropped at normalization only when it equals the default *at that place*: the
+same field can be a default on a job and meaningful elsewhere. Places: the job's settings,
+a task, the inner task of a `for_each_task`, a cluster spec (`job_clusters[].new_cluster`,
+`tasks[].new_cluster`). Keys are dotted paths inside the place (`schedule.pause_status`);
+an object left empty by dropping its defaulted leaves is dropped when `{}` is its default.
+
+Sources (abbreviated in the comments):
+- RAD: /work/shared/real-api-defaults.md (real jobs/get responses and UI exports, numbered);
+  its evidence is summarised in the README section "Server defaults".
+- SDK: databricks-sdk 0.162 docstrings (generated from the Jobs API 2.2 / Clusters API reference).
+- CLI-CS: databricks/cli bundle/configsync/defaults.go (`serverSideDefaults`).
+- CLI-RM: databricks/cli bundle/config/mutator/resourcemutator/resource_mutator.go (defaults
+  "the same as for terraform provider", v1.75.0 jobs/resource_job.go).
+- TF: terraform-provider-databricks cluster docs ("Backend default value is ...").
+
+Deliberately NOT defaults (kept as meaningful values):
+- `new_cluster.data_security_mode`: SINGLE_USER, NONE, LEGACY_SINGLE_USER_STANDARD and
+  DATA_SECURITY_MODE_AUTO all appear in real GETs (RAD 01/03/04/05/08/15); no document states a
+  default and CLI-CS marks it "computed on some workspaces". An explicit access mode is kept.
+- `new_cluster.enable_elastic_disk`: `true` and `false` both appear (RAD 01/03 vs 04/08/11/17).
+- `new_cluster.spark_env_vars.PYSPARK_PYTHON`: added by the UI (RAD 03-05/17/19), not by the
+  service; no document names it a default.
+- `azure_attributes.availability` / `first_on_demand`: no documented default (only a fixture, RAD 11).
+- `deployment` (settable: bundles set it) and `edit_mode: UI_LOCKED`.
+- `run_as`: dropped only when it names the job's creator (normalize.runs_as_creator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Depends:
+    """A default that depends on the object it sits in: fn(obj, git) -> the default value.
+    `obj` is the place's object (task or cluster spec), `git` whether the job has git_source."""
+
+    fn: Callable[[dict, bool], Any]
+
+
+# "If the value is empty, the task will use GIT if git_source is defined and WORKSPACE
+# otherwise" (SDK NotebookTask/SparkPythonTask/DbtTask/SqlTaskFile.source). With git_source,
+# WORKSPACE is meaningful (RAD 04) and kept.
+SOURCE = Depends(lambda obj, git: "GIT" if git else "WORKSPACE")
+# "If left unspecified, the runtime engine defaults to standard unless the spark_version
+# contains -photon-, in which case Photon will be used." (SDK ClusterSpec.runtime_engine)
+RUNTIME_ENGINE = Depends(lambda obj, git: "PHOTON" if "-photon-" in str(obj.get("spark_version", "")) else "STANDARD")
+
+# Fields outside `settings` or in it that the server sets (never sent, never compared).
+READ_ONLY = frozenset({
+    "job_id", "creator_user_name", "run_as_user_name", "created_time",  # SDK Job; RAD "always"
+    "run_as_owner",  # RAD 01-08 (true in UI-era GETs); not a JobSettings field
+    "has_more", "next_page_token",  # paging (SDK Job, API 2.2)
+    "effective_budget_policy_id", "effective_usage_policy_id",  # SDK Job: read-only
+    "trigger_state",  # SDK Job: read-only trigger runtime state
+})
+
+JOB: dict[str, Any] = {
+    "name": "Untitled",  # jobs/create: "An optional name for the job. The default value is Untitled."
+    "format": "MULTI_TASK",  # SDK: "ignored in Create/Update/Reset ... always MULTI_TASK"; RAD every GET
+    "timeout_seconds": 0,  # SDK: "A value of 0 means no timeout"; RAD 01-08, 10, 11, 15
+    "max_concurrent_runs": 1,  # CLI-RM / TF default 1; RAD 01-08, 10-13, 15
+    "queue.enabled": True,  # CLI-RM: "queueing by default, following the behavior from API 2.2+"; RAD 09/10/15/17
+    "queue": {},
+    "email_notifications.no_alert_for_skipped_runs": False,  # CLI-CS emptyEmailNotifications; RAD 01-09, 17-20
+    "email_notifications": {},  # RAD 11/12/15 (API-created jobs)
+    "webhook_notifications": {},  # CLI-CS; RAD 01-03, 06-09, 15, 17, 26
+    "notification_settings.no_alert_for_skipped_runs": False,  # RAD 10 (jobs/list), 16 (docs example)
+    "notification_settings.no_alert_for_canceled_runs": False,  # RAD 10, 16
+    "notification_settings": {},
+    "performance_target": "PERFORMANCE_OPTIMIZED",  # CLI-CS serverSideDefaults
+    "edit_mode": "EDITABLE",  # SDK JobEditMode: EDITABLE "can be modified" (a job without it is editable); UI_LOCKED kept
+    "schedule.pause_status": "UNPAUSED",  # CLI-RM (TF default); RAD 11, 15
+    "trigger.pause_status": "UNPAUSED",  # CLI-RM (TF default)
+    "continuous.pause_status": "UNPAUSED",  # CLI-RM (TF default)
+}
+
+TASK: dict[str, Any] = {
+    "run_if": "ALL_SUCCESS",  # CLI-CS; RAD 01, 06, 09, 15, 17, 26
+    "timeout_seconds": 0,  # CLI-CS zeroOrNil; RAD 01-09, 15, 17-20, 26
+    "disabled": False,  # CLI-CS; SDK: "If set to true, the task will not run"
+    "disable_auto_optimization": False,  # SDK: "An option to disable auto optimization in serverless"
+    "max_retries": 0,  # SDK Task.max_retries: "the value 0 means to never retry" (absent: no retries)
+    "min_retry_interval_millis": 0,  # SDK: "The default behavior is that unsuccessful runs are immediately retried."
+    "retry_on_timeout": False,  # SDK: "The default behavior is to not retry on timeout."
+    "depends_on": [],  # RAD 16 (root tasks in the docs example)
+    "email_notifications.no_alert_for_skipped_runs": False,  # CLI-CS emptyEmailNotifications; RAD 24
+    "email_notifications": {},  # CLI-CS; RAD 01-09, 15, 17-20, 26
+    "webhook_notifications": {},  # CLI-CS; RAD 09, 17, 26
+    "notification_settings.no_alert_for_skipped_runs": False,  # RAD 01, 02, 08, 09, 18, 26
+    "notification_settings.no_alert_for_canceled_runs": False,  # RAD 01, 02, 08, 09, 18, 26
+    "notification_settings.alert_on_last_attempt": False,  # RAD 01, 02, 08, 09, 18, 26
+    "notification_settings": {},  # RAD 26 ({} also seen)
+    "notebook_task.source": SOURCE,  # CLI-CS (WORKSPACE); SDK; RAD 01-08, 15, 17-20
+    "spark_python_task.source": SOURCE,  # SDK SparkPythonTask.source
+    "dbt_task.source": SOURCE,  # SDK DbtTask.source
+    "sql_task.file.source": SOURCE,  # SDK SqlTaskFile.source; RAD 26
+    "pipeline_task.full_refresh": False,  # CLI-CS; RAD 18, 20
+    "dbt_task.schema": "default",  # CLI-RM; SDK DbtTask.schema: "If not provided, the `default` schema is used."
+}
+
+# for_each_task.task: the same defaults (CLI-CS lists them for for_each_task.task separately;
+# RAD 22 shows the inner task carrying run_if, timeout_seconds and the notification blocks).
+INNER_TASK: dict[str, Any] = dict(TASK)
+
+CLUSTER: dict[str, Any] = {
+    "cluster_name": "",  # RAD 01, 03, 05, 08 (UI job clusters); the service names job clusters itself
+    "runtime_engine": RUNTIME_ENGINE,  # SDK ClusterSpec.runtime_engine; RAD 01, 03-05, 08, 17
+    "aws_attributes.availability": "SPOT_WITH_FALLBACK",  # TF: "Backend default value is SPOT_WITH_FALLBACK"; RAD 01-08
+    "aws_attributes.first_on_demand": 1,  # TF: "Backend default value is 1"; RAD 01/03/04/08
+    "aws_attributes.zone_id": "auto",  # SDK AwsAttributes.zone_id: "if not specified, the zone 'auto' will be used"
+    "aws_attributes.spot_bid_price_percent": 100,  # SDK: "If not specified, the default value is 100."
+    "aws_attributes.ebs_volume_count": 0,  # RAD 01/03/04/08: filled by the service (no EBS volumes)
+    "aws_attributes": {},
+    "azure_attributes.spot_bid_max_price": -1,  # SDK AzureAttributes: "If not specified, the default value is -1"
+    "azure_attributes": {},
+    "gcp_attributes": {},
+    "custom_tags": {},  # an empty map is no map
+    "spark_conf": {},
+    "spark_env_vars": {},
+}
+
+# Accepted on write, never returned on read: not comparable, always dropped.
+# (CLI resources.yml "not_returned_by_api"; RAD)
+WRITE_ONLY_CLUSTER = frozenset({"apply_policy_default_values"})
+
+PLACES: dict[str, dict[str, Any]] = {"job": JOB, "task": TASK, "inner_task": INNER_TASK, "cluster": CLUSTER}
+
+
+def _depth_first(table: dict[str, Any]) -> list[tuple[list[str], Any]]:
+    """Deepest paths first, so a block emptied of its defaults is then dropped itself."""
+    return sorted(((k.split("."), v) for k, v in table.items()), key=lambda kv: -len(kv[0]))
+
+
+_ORDERED = {place: _depth_first(table) for place, table in PLACES.items()}
+
+
+def strip_defaults(obj: dict, place: str, *, git: bool = False) -> dict:
+    """`obj` without the values equal to its place's defaults. Copy-on-write: `obj` and the
+    containers it shares are never changed; changed containers are new dicts."""
+    out = dict(obj)
+    for parts, default in _ORDERED[place]:
+        _drop(out, parts, default, out, git)
+    return out
+
+
+def _drop(node: dict, parts: list[str], default: Any, place_obj: dict, git: bool) -> None:
+    head = parts[0]
+    if head not in node:
+        return
+    if len(parts) > 1:
+        child = node[head]
+        if not isinstance(child, dict) or parts[1] not in child:
+            return
+        node[head] = dict(child)  # copy before editing: the input is shared
+        _drop(node[head], parts[1:], default, place_obj, git)
+        return
+    value = node[head]
+    expected = default.fn(place_obj, git) if isinstance(default, Depends) else default
+    # bool is an int in Python: `False == 0` must not make `disabled: 0` a default (and vice versa)
+    if value == expected and isinstance(value, bool) == isinstance(expected, bool):
+        del node[head]
+
+
+def fields_of(place: str) -> list[str]:
+    """The dotted default paths of a place (for docs and tests)."""
+    return list(PLACES[place])
