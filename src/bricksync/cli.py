@@ -487,14 +487,16 @@ def emulator() -> None:
 @click.option("--fault", "faults", multiple=True,
               help="Fault rule 'METHOD PATH STATUS [count=N] [after] [drop] [retry_after=S] [p=0.1]'.")
 @click.option("--seed", "seed_demo", is_flag=True, help="Seed sample compute and jobs (test workspace flavour).")
+@click.option("--id-base", type=click.IntRange(min=1), default=None,
+              help="First job ID (default: random per process, so two emulators never share IDs).")
 def emulator_serve(port: int, host: str, token: str | None, state_file: str | None, latency_ms: float,
-                   faults: tuple[str, ...], seed_demo: bool) -> None:
+                   faults: tuple[str, ...], seed_demo: bool, id_base: int | None) -> None:
     """Serve one emulated workspace until interrupted."""
     from .emulator import DEFAULT_TOKEN, EmulatorServer, FaultRule
     from .emulator.server import serve_until_interrupted
 
     server = EmulatorServer(host=host, port=port, token=token or DEFAULT_TOKEN, latency_ms=latency_ms,
-                            state_file=state_file)
+                            state_file=state_file, id_base=id_base)
     for spec in faults:
         try:
             server.faults.add(FaultRule.parse(spec))

@@ -37,13 +37,23 @@ TASK_TYPES = (
     "clean_rooms_notebook_task", "dashboard_task", "power_bi_task", "gen_ai_compute_task",
     "dbt_cloud_task", "dbt_platform_task",
 )
-# Task types with a `source` (WORKSPACE or GIT) the service fills when absent.
-SOURCED_TASKS = ("notebook_task", "spark_python_task", "dbt_task")
-CLOUD_ATTRIBUTES = ("aws_attributes", "azure_attributes", "gcp_attributes")
-AZURE_DEFAULT_ATTRIBUTES = {"availability": "ON_DEMAND_AZURE", "first_on_demand": 1, "spot_bid_max_price": -1}
+# Task sub-objects with a `source` (WORKSPACE or GIT) the service fills when absent: "If the
+# value is empty, the task will use GIT if git_source is defined and WORKSPACE otherwise"
+# (SDK NotebookTask/SparkPythonTask/DbtTask/SqlTaskFile); real GETs carry it (real-api-defaults.md).
+SOURCED = (("notebook_task",), ("spark_python_task",), ("dbt_task",), ("sql_task", "file"))
 
 # Fields of a jobs/create or reset request that are not settings.
 NON_SETTINGS = ("access_control_list", "job_id")
+MAX_CONCURRENT_RUNS = 1000  # JobSettings.max_concurrent_runs: "This value cannot exceed 1000."
+MAX_NAME_BYTES = 4096  # JobSettings.name: "The maximum length is 4096 bytes in UTF-8 encoding."
+# Required fields per task type (Jobs API 2.2 reference: fields marked required).
+REQUIRED = {
+    "notebook_task": ("notebook_path",), "spark_python_task": ("python_file",),
+    "python_wheel_task": ("package_name", "entry_point"), "pipeline_task": ("pipeline_id",),
+    "run_job_task": ("job_id",), "dbt_task": ("commands",), "for_each_task": ("inputs", "task"),
+    "condition_task": ("op", "left", "right"), "sql_task": ("warehouse_id",),
+    "dashboard_task": ("dashboard_id",),
+}
 
 
 def encode_token(value: dict) -> str:
@@ -61,20 +71,25 @@ def decode_token(token: str) -> dict:
 
 
 def _fill_cluster_defaults(cluster: dict) -> None:
-    cluster.pop("apply_policy_default_values", None)  # accepted, never returned
-    if not any(attr in cluster for attr in CLOUD_ATTRIBUTES):
-        cluster["azure_attributes"] = dict(AZURE_DEFAULT_ATTRIBUTES)
-    cluster.setdefault("data_security_mode", "SINGLE_USER")
-    cluster.setdefault("enable_elastic_disk", False)
+    # Accepted, never returned (databricks/cli resources.yml "not_returned_by_api"). Nothing is
+    # filled: access mode, elastic disk and cloud attributes vary by workspace and cloud
+    # (real-api-defaults.md), so inventing them would hide what a real workspace does.
+    cluster.pop("apply_policy_default_values", None)
 
 
 def _fill_task_defaults(task: dict, has_git_source: bool) -> None:
+    # What real jobs/get responses carry on every task (real-api-defaults.md "Task-level").
     task.setdefault("run_if", "ALL_SUCCESS")
     task.setdefault("timeout_seconds", 0)
     task.setdefault("email_notifications", {})
-    for kind in SOURCED_TASKS:
-        if kind in task:
-            task[kind].setdefault("source", "GIT" if has_git_source else "WORKSPACE")
+    task.setdefault("webhook_notifications", {})
+    task.setdefault("notification_settings", {})
+    for path in SOURCED:
+        sub = task
+        for part in path:
+            sub = sub.get(part) if isinstance(sub, dict) else None
+        if isinstance(sub, dict):
+            sub.setdefault("source", "GIT" if has_git_source else "WORKSPACE")
     if "depends_on" in task:
         task["depends_on"] = sorted(task["depends_on"], key=lambda d: d.get("task_key", ""))
     if "new_cluster" in task:
@@ -85,13 +100,14 @@ def _fill_task_defaults(task: dict, has_git_source: bool) -> None:
 
 
 def fill_defaults(settings: dict) -> dict:
-    """What the service stores for the settings it was sent."""
+    """What the service stores for the settings it was sent (real-api-defaults.md; the
+    databricks/cli fake server's jobFixUps)."""
     settings.setdefault("name", "Untitled")
     settings.setdefault("email_notifications", {})
     settings.setdefault("webhook_notifications", {})
     settings.setdefault("timeout_seconds", 0)
     settings.setdefault("max_concurrent_runs", 1)
-    settings.setdefault("format", "MULTI_TASK")
+    settings["format"] = "MULTI_TASK"  # "ignored in Create/Update/Reset ... always MULTI_TASK"
     settings.setdefault("queue", {"enabled": True})
     has_git = "git_source" in settings
     for task in settings.get("tasks", []):
@@ -100,6 +116,30 @@ def fill_defaults(settings: dict) -> dict:
         if "new_cluster" in jc:
             _fill_cluster_defaults(jc["new_cluster"])
     return settings
+
+
+def known_fields(settings: dict) -> dict:
+    """Settings without the fields JobSettings does not have, at any depth: the service parses
+    requests into its typed messages and silently drops what they lack. Enum fields holding a
+    value outside the enum are refused (400), as the service does."""
+    from ..schema import ROOT, schema_table  # the SDK's dataclasses: the API's own types
+
+    table = schema_table()
+
+    def walk(value: Any, desc: tuple, where: str) -> Any:
+        kind = desc[0]
+        if kind == "obj" and isinstance(value, dict):
+            fields = table[desc[1]]
+            return {k: walk(v, fields[k], f"{where}.{k}" if where else k) for k, v in value.items() if k in fields}
+        if kind == "list" and isinstance(value, list):
+            return [walk(v, desc[1], f"{where}[{i}]") for i, v in enumerate(value)]
+        if kind == "map" and isinstance(value, dict):
+            return {k: walk(v, desc[1], f"{where}.{k}") for k, v in value.items()}
+        if kind == "enum" and value is not None and value not in desc[2]:
+            raise invalid(f"Invalid value {value!r} for {where}: expected one of {', '.join(sorted(desc[2]))}.")
+        return value
+
+    return walk(settings, ("obj", ROOT), "")
 
 
 class Referents:
@@ -127,6 +167,10 @@ def _validate_task(task: Any, keys: set[str], cluster_keys: set[str], refs: Refe
     kinds = [k for k in TASK_TYPES if k in task]
     if len(kinds) != 1:
         raise invalid(f"Task {key} must have exactly one task type, found {kinds or 'none'}")
+    sub = task[kinds[0]]
+    for field in REQUIRED.get(kinds[0], ()):
+        if not isinstance(sub, dict) or sub.get(field) in (None, "", []):
+            raise invalid(f"Task {key}: {kinds[0]}.{field} is required.")
     for dep in task.get("depends_on", []):
         if not isinstance(dep, dict) or dep.get("task_key") not in keys:
             raise invalid(f"Task {key} depends on {dep!r}, which is not a task of this job.")
@@ -170,6 +214,19 @@ def _check_no_cycle(tasks: list[dict]) -> None:
 def validate_settings(settings: Any, refs: Referents) -> None:
     if not isinstance(settings, dict):
         raise invalid("Job settings must be an object")
+    triggers = [k for k in ("schedule", "trigger", "continuous") if settings.get(k) is not None]
+    if len(triggers) > 1:  # JobSettings: one way to start runs
+        raise invalid(f"Only one of schedule, trigger and continuous can be set; got {', '.join(triggers)}.")
+    schedule = settings.get("schedule")
+    if schedule is not None and not (isinstance(schedule, dict) and schedule.get("quartz_cron_expression")
+                                     and schedule.get("timezone_id")):
+        raise invalid("schedule.quartz_cron_expression and schedule.timezone_id are required.")
+    runs = settings.get("max_concurrent_runs")
+    if runs is not None and (not isinstance(runs, int) or isinstance(runs, bool) or not 0 <= runs <= MAX_CONCURRENT_RUNS):
+        raise invalid(f"max_concurrent_runs must be between 0 and {MAX_CONCURRENT_RUNS}; got {runs!r}.")
+    name = settings.get("name")
+    if name is not None and (not isinstance(name, str) or len(name.encode()) > MAX_NAME_BYTES):
+        raise invalid(f"The job name must be a string of at most {MAX_NAME_BYTES} bytes.")
     tags = settings.get("tags", {})
     if not isinstance(tags, dict):
         raise invalid("tags must be an object")
@@ -230,13 +287,14 @@ class JobStore:
     def _base(job: dict) -> dict:
         return {k: v for k, v in job.items() if k != "settings"}
 
-    def get(self, job_id: Any, page_token: str | None = None) -> dict:
+    def get(self, job_id: Any, page_token: str | None = None, paged: bool = True) -> dict:
+        """`paged`: API 2.2 pages tasks and job clusters past 100; 2.0/2.1 return them all."""
         job = self._require(job_id)
         settings = job["settings"]
         offset = decode_token(page_token)["o"] if page_token else 0
         tasks = settings.get("tasks", [])
         clusters = settings.get("job_clusters", [])
-        end = offset + ARRAY_PAGE
+        end = offset + ARRAY_PAGE if paged else max(len(tasks), len(clusters), 1)
         if offset == 0:
             page = {k: copy.deepcopy(v) for k, v in settings.items() if k not in ("tasks", "job_clusters")}
         else:  # later pages carry only the next slices of the paged arrays
@@ -250,19 +308,26 @@ class JobStore:
             result["next_page_token"] = encode_token({"o": end})
         return result
 
-    def list(self, limit: Any, page_token: str | None, expand_tasks: bool, name: str | None) -> dict:
+    def list(self, limit: Any, page_token: str | None, expand_tasks: bool, name: str | None,
+             offset: Any = None, paged: bool = True) -> dict:
+        """`offset`: the deprecated offset paging older clients use (the legacy databricks-cli's
+        `jobs list --all` adds the page length to it until `has_more` is false)."""
         try:
             lim = 20 if limit in (None, "") else int(limit)
+            skip = 0 if offset in (None, "") or page_token else int(offset)
         except ValueError as exc:
-            raise invalid(f"Invalid limit {limit!r}") from exc
+            raise invalid(f"Invalid limit {limit!r} or offset {offset!r}") from exc
         if lim < 1 or lim > PAGE_LIMIT_MAX:
             raise invalid(f"limit must be between 1 and {PAGE_LIMIT_MAX}; got {lim}")
+        if skip < 0:
+            raise invalid(f"offset must not be negative; got {skip}")
         after = decode_token(page_token)["after"] if page_token else None
         ids = sorted(self.jobs)
         if name is not None:
             ids = [i for i in ids if self.jobs[i]["settings"].get("name", "").lower() == name.lower()]
         if after is not None:
             ids = [i for i in ids if i > after]
+        ids = ids[skip:]
         page_ids, rest = ids[:lim], ids[lim:]
         out = []
         for jid in page_ids:
@@ -275,8 +340,9 @@ class JobStore:
             if expand_tasks:
                 for arr in ("tasks", "job_clusters"):
                     if arr in settings:
-                        entry[arr] = settings[arr][:ARRAY_PAGE]
-                if len(settings.get("tasks", [])) > ARRAY_PAGE or len(settings.get("job_clusters", [])) > ARRAY_PAGE:
+                        entry[arr] = settings[arr][:ARRAY_PAGE] if paged else settings[arr]
+                if paged and (len(settings.get("tasks", [])) > ARRAY_PAGE
+                              or len(settings.get("job_clusters", [])) > ARRAY_PAGE):
                     item["has_more"] = True
             out.append(item)
         result: dict = {"jobs": out} if out else {}
@@ -287,26 +353,29 @@ class JobStore:
 
     # --- writing -------------------------------------------------------------------------
     def create(self, body: dict, refs: Referents) -> dict:
-        settings = {k: copy.deepcopy(v) for k, v in body.items() if k not in NON_SETTINGS}
+        settings = known_fields({k: copy.deepcopy(v) for k, v in body.items() if k not in NON_SETTINGS})
         validate_settings(settings, refs)
         jid = self.next_id
         self.next_id += 1
-        self.jobs[jid] = {
-            "job_id": jid,
-            "creator_user_name": self.user,
-            "run_as_user_name": (settings.get("run_as") or {}).get("user_name")
-            or (settings.get("run_as") or {}).get("service_principal_name") or self.user,
-            "created_time": self.clock_ms(),
-            "settings": fill_defaults(settings),
-        }
+        self.jobs[jid] = {"job_id": jid, "creator_user_name": self.user, "created_time": self.clock_ms()}
+        self._set_run_as(self.jobs[jid], settings)
+        self.jobs[jid]["settings"] = fill_defaults(settings)
         return {"job_id": jid}
 
-    def _store(self, job: dict, settings: dict, refs: Referents) -> None:
-        validate_settings(settings, refs)
-        job["settings"] = fill_defaults(settings)
+    @staticmethod
+    def _set_run_as(job: dict, settings: dict) -> None:
+        """run_as_user_name always; run_as_owner: whether the job runs as its owner (true in
+        real GETs of jobs without another run_as, real-api-defaults.md)."""
         run_as = settings.get("run_as") or {}
         job["run_as_user_name"] = run_as.get("user_name") or run_as.get("service_principal_name") or job[
             "creator_user_name"]
+        job["run_as_owner"] = job["run_as_user_name"] == job["creator_user_name"]
+
+    def _store(self, job: dict, settings: dict, refs: Referents) -> None:
+        settings = known_fields(settings)
+        validate_settings(settings, refs)
+        self._set_run_as(job, settings)
+        job["settings"] = fill_defaults(settings)
 
     def reset(self, body: dict, refs: Referents) -> dict:
         job = self._require(body.get("job_id"))

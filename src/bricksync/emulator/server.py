@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import secrets
 import socket
 import threading
 import time
@@ -154,14 +155,22 @@ class _Server(ThreadingHTTPServer):
     emulator: EmulatorServer
 
 
+def random_id_base() -> int:
+    """A random 15-digit start for job IDs, with room for a million jobs below 10**15."""
+    return secrets.SystemRandom().randrange(10**14, 10**15 - 10**6)
+
+
 class EmulatorServer:
     """One emulated workspace on a loopback port. Use as a context manager or start()/stop()."""
 
     def __init__(self, name: str = "workspace", *, host: str = "127.0.0.1", port: int = 0,
                  token: str = DEFAULT_TOKEN, latency_ms: float = 0, state_file: str | Path | None = None,
-                 id_base: int = 1000, seed: int = 0, user: str = "bricksync@example.com",
+                 id_base: int | None = None, seed: int = 0, user: str = "bricksync@example.com",
                  readonly_tokens: tuple[str, ...] = ()):
-        self.workspace = EmulatedWorkspace(name=name, user=user, id_base=id_base)
+        # Each process its own ID space (random unless given), like real workspaces, whose job
+        # IDs are 15-16 digits: an ID copied unmapped from one emulator to another is not found.
+        self.id_base = id_base if id_base is not None else random_id_base()
+        self.workspace = EmulatedWorkspace(name=name, user=user, id_base=self.id_base)
         self.token = token
         self.readonly_tokens = readonly_tokens
         self.latency_ms = latency_ms

@@ -1,6 +1,6 @@
 """One emulated workspace: its resources and the REST routes that read and write them.
 
-Paths are the ones databricks-sdk calls (jobs at /api/2.2, clusters at /api/2.1, pools,
+Paths are the ones databricks-sdk calls (jobs at /api/2.2 -- and 2.1/2.0 --, clusters at /api/2.1, pools,
 policies, warehouses, pipelines, permissions, workspace and SCIM at /api/2.0), with the
 request/response shapes of https://docs.databricks.com/api/workspace/introduction.
 """
@@ -37,6 +37,7 @@ RESOURCES = {
 
 class EmulatedWorkspace:
     def __init__(self, name: str = "workspace", user: str = "bricksync@example.com", id_base: int = 1000):
+        # id_base also seeds the other ID kinds: two workspaces never share a cluster/pool/... ID
         self.name = name
         self.user = user
         self.lock = threading.RLock()
@@ -46,7 +47,7 @@ class EmulatedWorkspace:
         self.directory = acl.Directory(user)
         self.objects: dict[str, dict] = {"/": {"object_type": "DIRECTORY", "path": "/", "object_id": 1}}
         self._seq = 0
-        self._prefix = hashlib.sha1(name.encode()).hexdigest()[:4]
+        self._prefix = hashlib.sha1(f"{name}:{id_base}".encode()).hexdigest()[:4]
 
     # --- references ----------------------------------------------------------------------
     def exists(self, kind: str, ident: str) -> bool:
@@ -257,11 +258,15 @@ def _paged(items: list[dict], key: str, query: dict, page_size_field: str = "pag
 
 # long: the route table, one line per endpoint
 def _routes() -> list[tuple[str, str, Handler]]:
-    J = "/api/2.2/jobs"  # also served at 2.1 below: older clients
+    # Jobs at 2.2 (databricks-sdk) and at 2.1 and 2.0 (older clients: the legacy databricks-cli
+    # calls 2.0 and pages jobs/list by offset). Only 2.2 pages tasks past 100 (API 2.2 updates).
+    J = r"/api/(?P<v>2\.[012])/jobs"
     routes: list[tuple[str, str, Handler]] = [
         ("GET", f"{J}/list", lambda ws, q, b, m: ws.jobs.list(
-            q.get("limit"), q.get("page_token"), _flag(q.get("expand_tasks")), q.get("name"))),
-        ("GET", f"{J}/get", lambda ws, q, b, m: ws.jobs.get(q.get("job_id"), q.get("page_token"))),
+            q.get("limit"), q.get("page_token"), _flag(q.get("expand_tasks")), q.get("name"),
+            offset=q.get("offset"), paged=m["v"] == "2.2")),
+        ("GET", f"{J}/get", lambda ws, q, b, m: ws.jobs.get(q.get("job_id"), q.get("page_token"),
+                                                            paged=m["v"] == "2.2")),
         ("POST", f"{J}/create", lambda ws, q, b, m: _create_job(ws, b)),
         ("POST", f"{J}/reset", lambda ws, q, b, m: ws.jobs.reset(b, ws.referents())),
         ("POST", f"{J}/update", lambda ws, q, b, m: ws.jobs.update(b, ws.referents())),
@@ -269,6 +274,9 @@ def _routes() -> list[tuple[str, str, Handler]]:
         # clusters
         ("GET", "/api/2.1/clusters/list", lambda ws, q, b, m: _paged(
             ws.list_resources("cluster"), "clusters", q)),
+        # 2.0 (legacy databricks-cli `clusters list`): every cluster in one response, no paging
+        ("GET", "/api/2.0/clusters/list", lambda ws, q, b, m: {
+            "clusters": ws.list_resources("cluster")} if ws.resources["cluster"] else {}),
         ("GET", "/api/2.1/clusters/get", lambda ws, q, b, m: ws.get_resource("cluster", q.get("cluster_id"))),
         ("POST", "/api/2.1/clusters/create", lambda ws, q, b, m: ws.create_resource("cluster", b)),
         ("POST", "/api/2.1/clusters/permanent-delete",
@@ -320,7 +328,6 @@ def _routes() -> list[tuple[str, str, Handler]]:
         # identity
         ("GET", "/api/2.0/preview/scim/v2/Me", lambda ws, q, b, m: ws.me()),
     ]
-    routes += [(meth, p.replace("/api/2.2/", "/api/2.1/"), h) for meth, p, h in routes if p.startswith(J)]
     routes += sql_object_routes()
     return routes
 
