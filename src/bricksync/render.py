@@ -41,11 +41,16 @@ def managed_key(job: dict) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
-def _set_dotted(settings: dict, dotted: str, value: Any) -> None:
+def _set_dotted(settings: dict, dotted: str, value: Any, create_parents: bool = True) -> None:
+    """`create_parents=False` (the "*" scope): a job without the parent object is left alone;
+    `schedule.pause_status` on a job with no schedule would make a schedule without a cron
+    expression, which the Jobs API refuses."""
     parts = dotted.split(".")
     node = settings
     for part in parts[:-1]:
         if node.get(part) is None:
+            if not create_parents:
+                return
             node[part] = {}
         node = node[part]
         if not isinstance(node, dict):
@@ -68,7 +73,7 @@ def apply_overrides(settings: dict, target: TargetConfig, key: str) -> tuple[boo
     for scope in ("*", key):
         for dotted, value in (target.overrides.get(scope) or {}).items():
             try:
-                _set_dotted(settings, dotted, value)
+                _set_dotted(settings, dotted, value, create_parents=scope != "*")
                 applied = True
             except ValueError as exc:
                 failed.append((f"override of targets.{target.name}.overrides.{scope}: {exc}", dotted))
