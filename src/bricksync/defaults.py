@@ -169,3 +169,15 @@ def _drop(node: dict, parts: list[str], default: Any, place_obj: dict, git: bool
 def fields_of(place: str) -> list[str]:
     """The dotted default paths of a place (for docs and tests)."""
     return list(PLACES[place])
+
+
+def is_default(place: str, dotted: str, value: Any, obj: dict, *, git: bool = False) -> bool:
+    """Whether `value` at `dotted` inside a `place` object `obj` equals that place's default."""
+    default = PLACES[place].get(dotted, _MISSING)
+    if default is _MISSING:
+        return False
+    expected = default.fn(obj, git) if isinstance(default, Depends) else default
+    return value == expected and isinstance(value, bool) == isinstance(expected, bool)
+
+
+_MISSING = object()

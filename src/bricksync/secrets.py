@@ -136,10 +136,15 @@ CREDENTIAL_ENV = ("DATABRICKS_TOKEN", "DATABRICKS_PASSWORD", "DATABRICKS_CLIENT_
                   "idToken", "servicePrincipalKey")
 
 
+# A key that names or identifies a credential holds its name, not the credential
+# (Unity Catalog's `storage_credential_name` in a published job, issue 16's corpus).
+NAMES_A_SECRET_RE = re.compile(r"[_-](name|id)$", re.IGNORECASE)
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def secret_key(key: str) -> bool:
     """Is this key (a dict key, an env var name, a job parameter name) named like a secret?"""
-    return bool(SECRET_KEY_RE.search(key)) and key.lower() not in NOT_SECRET_KEYS
+    return bool(SECRET_KEY_RE.search(key)) and key.lower() not in NOT_SECRET_KEYS and not NAMES_A_SECRET_RE.search(key)
 
 
 def _looks_literal(value: str) -> bool:
