@@ -65,13 +65,13 @@ JOB: dict[str, Any] = {
     "timeout_seconds": 0,  # SDK: "A value of 0 means no timeout"; RAD 01-08, 10, 11, 15
     "max_concurrent_runs": 1,  # CLI-RM / TF default 1; RAD 01-08, 10-13, 15
     "queue.enabled": True,  # CLI-RM: "queueing by default, following the behavior from API 2.2+"; RAD 09/10/15/17
-    "queue": {},
+    "queue": {},  # what is left of {"enabled": true}
     "email_notifications.no_alert_for_skipped_runs": False,  # CLI-CS emptyEmailNotifications; RAD 01-09, 17-20
     "email_notifications": {},  # RAD 11/12/15 (API-created jobs)
     "webhook_notifications": {},  # CLI-CS; RAD 01-03, 06-09, 15, 17, 26
     "notification_settings.no_alert_for_skipped_runs": False,  # RAD 10 (jobs/list), 16 (docs example)
     "notification_settings.no_alert_for_canceled_runs": False,  # RAD 10, 16
-    "notification_settings": {},
+    "notification_settings": {},  # RAD 10, 16 (what is left of the all-false block)
     "performance_target": "PERFORMANCE_OPTIMIZED",  # CLI-CS serverSideDefaults
     "edit_mode": "EDITABLE",  # SDK JobEditMode: EDITABLE "can be modified" (a job without it is editable); UI_LOCKED kept
     "schedule.pause_status": "UNPAUSED",  # CLI-RM (TF default); RAD 11, 15
@@ -115,13 +115,13 @@ CLUSTER: dict[str, Any] = {
     "aws_attributes.zone_id": "auto",  # SDK AwsAttributes.zone_id: "if not specified, the zone 'auto' will be used"
     "aws_attributes.spot_bid_price_percent": 100,  # SDK: "If not specified, the default value is 100."
     "aws_attributes.ebs_volume_count": 0,  # RAD 01/03/04/08: filled by the service (no EBS volumes)
-    "aws_attributes": {},
+    "aws_attributes": {},  # RAD 01/03/04/08: what is left of the block the service fills
     "azure_attributes.spot_bid_max_price": -1,  # SDK AzureAttributes: "If not specified, the default value is -1"
-    "azure_attributes": {},
-    "gcp_attributes": {},
-    "custom_tags": {},  # an empty map is no map
-    "spark_conf": {},
-    "spark_env_vars": {},
+    "azure_attributes": {},  # an empty block sets nothing
+    "gcp_attributes": {},  # an empty block sets nothing
+    "custom_tags": {},  # an empty map is no map (ClusterSpec maps are optional)
+    "spark_conf": {},  # an empty map is no map
+    "spark_env_vars": {},  # an empty map is no map
 }
 
 # Accepted on write, never returned on read: not comparable, always dropped.
