@@ -131,20 +131,33 @@ WRITE_ONLY_CLUSTER = frozenset({"apply_policy_default_values"})
 PLACES: dict[str, dict[str, Any]] = {"job": JOB, "task": TASK, "inner_task": INNER_TASK, "cluster": CLUSTER}
 
 
-def _depth_first(table: dict[str, Any]) -> list[tuple[list[str], Any]]:
-    """Deepest paths first, so a block emptied of its defaults is then dropped itself."""
-    return sorted(((k.split("."), v) for k, v in table.items()), key=lambda kv: -len(kv[0]))
+def _by_head(table: dict[str, Any]) -> dict[str, list[tuple[list[str], Any]]]:
+    """First key -> its entries, deepest paths first (a block emptied of its defaults is then
+    dropped itself). Normalizing visits only the keys an object has: 10,000 jobs a plan."""
+    out: dict[str, list[tuple[list[str], Any]]] = {}
+    for key, value in table.items():
+        parts = key.split(".")
+        out.setdefault(parts[0], []).append((parts, value))
+    return {head: sorted(entries, key=lambda e: -len(e[0])) for head, entries in out.items()}
 
 
-_ORDERED = {place: _depth_first(table) for place, table in PLACES.items()}
+_HEADS = {place: _by_head(table) for place, table in PLACES.items()}
 
 
 def strip_defaults(obj: dict, place: str, *, git: bool = False) -> dict:
     """`obj` without the values equal to its place's defaults. Copy-on-write: `obj` and the
     containers it shares are never changed; changed containers are new dicts."""
     out = dict(obj)
-    for parts, default in _ORDERED[place]:
-        _drop(out, parts, default, out, git)
+    heads = _HEADS[place]
+    for head in [k for k in obj if k in heads]:
+        for parts, default in heads[head]:
+            if len(parts) > 1:
+                _drop(out, parts, default, out, git)
+            elif head in out:  # the common case, inline: this runs for every task of 10,000 jobs
+                value = out[head]
+                expected = default.fn(out, git) if default.__class__ is Depends else default
+                if value == expected and (value.__class__ is bool) == (expected.__class__ is bool):
+                    del out[head]
     return out
 
 
