@@ -46,7 +46,9 @@ CORPUS = Path(__file__).parent / "corpus"
 DEV, PROD = "/Workspace/dev", "/Workspace/prod"
 SELECT = "PROD_MIGRATION"
 REAL = ("real-get", "ui-export")  # responses as a workspace returned them
-KIND_OF = {"cluster": "cluster", "pool": "pool", "policy": "policy", "warehouse": "warehouse", "pipeline": "pipeline"}
+# Referenced kinds the harness can create in both workspaces (seed.create_compute). A new
+# reference kind (references.reference_sites) needs a way to create one here.
+SEEDED_KINDS = ("cluster", "pool", "policy", "warehouse", "pipeline")
 # Task fields of an API 2.0 single-task job body.
 SINGLE_TASK_FIELDS = (*TASK_TYPES, "new_cluster", "existing_cluster_id", "libraries", "max_retries",
                       "min_retry_interval_millis", "retry_on_timeout")
@@ -200,13 +202,14 @@ class Run:
 
 
 def _ids(kind: str, ident: Any) -> str:
+    """The name a referenced object gets in both workspaces."""
     return f"corpus-{ident}"
 
 
 def _prepare(entries: list[tuple[str, dict]]) -> tuple[dict[str, dict], dict[str, set[str]], set[int]]:
     """Settings per file (multi-task, relocated, tagged) and the names of what they reference."""
     prepared: dict[str, dict] = {}
-    names: dict[str, set[str]] = {k: set() for k in KIND_OF}
+    names: dict[str, set[str]] = {}
     jobs: set[int] = set()
     for file, entry in entries:
         settings = as_multi_task(json.loads(json.dumps(entry["job"]["settings"])))
@@ -219,7 +222,7 @@ def _prepare(entries: list[tuple[str, dict]]) -> tuple[dict[str, dict], dict[str
             if site.kind == "job":
                 jobs.add(int(site.value))
             else:
-                names[site.kind].add(_ids(site.kind, site.value))
+                names.setdefault(site.kind, set()).add(_ids(site.kind, site.value))
         prepared[file] = settings
     return prepared, names, jobs
 
@@ -243,6 +246,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         prepared, names, job_refs = _prepare(corpus())
         tw, pw = test.client(), prod.client()
         wanted = {k: sorted(v) for k, v in names.items() if v}
+        unknown = sorted(set(wanted) - set(SEEDED_KINDS))
+        assert not unknown, f"the corpus references {unknown}: teach the harness (SEEDED_KINDS) to create them"
         t_ids, p_ids = create_compute(tw, wanted), create_compute(pw, wanted)
         by_name = {name: t_ids[kind][name] for kind in t_ids for name in t_ids[kind]}
         r.test_ids = {t_ids[kind][name]: p_ids[kind][name] for kind in t_ids for name in t_ids[kind]}
