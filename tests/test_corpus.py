@@ -517,3 +517,21 @@ def test_real_responses_with_every_default_explicit_in_prod_plan_as_no_op(
     report = json.loads((run.project.root / "plan3.json").read_text())
     changed = {j["key"]: j["changes"] for j in report["jobs"] if j["action"] != "no-op"}
     assert changed == {} and res.code == 0, res.output
+
+
+def test_the_comparison_itself_catches_lost_invented_and_changed_values() -> None:
+    source = {"name": "j", "tasks": [{"task_key": "a", "run_if": "ALL_SUCCESS", "new_cluster": {
+        "spark_version": "15.4", "data_security_mode": "SINGLE_USER", "cluster_name": ""}}]}
+    same = {"name": "j", "format": "MULTI_TASK", "tasks": [{"task_key": "a", "timeout_seconds": 0, "new_cluster": {
+        "spark_version": "15.4", "data_security_mode": "SINGLE_USER"}}]}
+    assert compare(source, same) == []  # only defaults differ
+    lost = json.loads(json.dumps(same))
+    del lost["tasks"][0]["new_cluster"]["data_security_mode"]
+    assert compare(source, lost) == ["lost: tasks[a].new_cluster.data_security_mode = 'SINGLE_USER'"]
+    invented = json.loads(json.dumps(same))
+    invented["tasks"][0]["new_cluster"]["enable_elastic_disk"] = False
+    assert compare(source, invented) == ["invented: tasks[a].new_cluster.enable_elastic_disk = False"]
+    changed = json.loads(json.dumps(same))
+    changed["tasks"][0]["run_if"] = "ALL_DONE"
+    assert compare(source, changed) == ["changed: tasks[a].run_if: 'ALL_SUCCESS' -> 'ALL_DONE'"]
+    assert default_leaves({"name": "j", "tasks": [{"task_key": "a", "disabled": False}]}) == [".tasks[0].disabled"]
