@@ -124,3 +124,11 @@ def test_normalizing_never_changes_its_input() -> None:
     out = normalize_settings(settings, copy=False)
     assert settings == before
     assert out["tasks"][0]["new_cluster"]["aws_attributes"] == {"instance_profile_arn": "arn"}
+
+
+def test_a_trigger_emptied_of_its_defaults_is_still_a_trigger() -> None:
+    """`continuous: {pause_status: UNPAUSED}` is a continuous job: `{}` must stay, not vanish."""
+    out = normalize_settings(job(nb(), continuous={"pause_status": "UNPAUSED"}))
+    assert out["continuous"] == {}
+    out = normalize_settings(job(nb(), trigger={"pause_status": "UNPAUSED", "file_arrival": {"url": "/Volumes/a"}}))
+    assert out["trigger"] == {"file_arrival": {"url": "/Volumes/a"}}
