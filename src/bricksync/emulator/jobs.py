@@ -8,8 +8,14 @@ Rules and their sources:
 - "A maximum of 25 tags can be added to the job", "up to 1000 elements" in tasks, task_key
   "must be unique within its parent job": JobSettings docs (mirrored in databricks-sdk's
   service/jobs.py docstrings).
-- The defaults filled on write are those the official Databricks CLI's fake server mirrors
-  (see DESIGN.md, "The emulator").
+- "This value cannot exceed 1000" (max_concurrent_runs), "The maximum length is 4096 bytes in
+  UTF-8 encoding" (name), enum values, required task fields: the same JobSettings docs. The
+  error messages are ours (the real texts are not documented); the code is the real one.
+- The defaults filled on write are what real jobs/get responses carry (real-api-defaults.md,
+  mirrored by the official Databricks CLI's fake server), and nothing more: no access mode,
+  elastic disk or cloud attribute block on cluster specs (they vary by workspace and cloud).
+- Unknown fields are dropped, as the service's typed request parsing does; the types are
+  databricks-sdk's (generated from the API's OpenAPI spec).
 """
 
 from __future__ import annotations
