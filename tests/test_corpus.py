@@ -13,6 +13,8 @@ Harness rewrites of the corpus (the corpus files are untouched):
 - notebook/file/library paths outside the dev root are relocated into it
   (`/Users/a/b` -> `/Workspace/dev/corpus/Users/a/b`): export refuses paths outside the root,
   and the seed workflow promotes only from that root.
+- the notebooks, files and folders those paths name are created in both emulators (prod at
+  the rewritten path).
 - compute, pipelines and jobs the corpus references by ID are created in both emulators
   under the name `corpus-<original id>` and the source job points at the test ones.
 - API 2.0 single-task bodies (task fields at the top level) become one task `main`: the
@@ -227,6 +229,18 @@ def _prepare(entries: list[tuple[str, dict]]) -> tuple[dict[str, dict], dict[str
     return prepared, names, jobs
 
 
+def _put(server: EmulatorServer, path: str, location: str) -> None:
+    """A workspace object at `path` (seeded in-process: setup, not the code under test)."""
+    ws = server.workspace
+    if location.endswith("project_directory"):
+        ws.mkdirs(path)
+        return
+    ws.mkdirs(path.rsplit("/", 1)[0])
+    notebook = location.endswith("notebook_path")
+    ws.import_object({"path": path, "overwrite": True, "format": "SOURCE" if notebook else "AUTO",
+                      **({"language": "PYTHON"} if notebook else {})})
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     with pytest.MonkeyPatch.context() as mp, EmulatorServer("test", token=TOKEN, id_base=101_000) as test, \
@@ -255,6 +269,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             r.stub_jobs[ref] = int(tw.api_client.do("POST", "/api/2.2/jobs/create", body={
                 "name": f"corpus run target {ref}", "tags": {SELECT: "true"},
                 "tasks": [{"task_key": "noop", "notebook_task": {"notebook_path": f"{DEV}/corpus/noop"}}]})["job_id"])
+        _put(test, f"{DEV}/corpus/noop", "notebook_path")
+        _put(prod, f"{PROD}/corpus/noop", "notebook_path")
+        for settings in prepared.values():  # the notebooks, files and folders they use, in both
+            for site in path_sites(settings):
+                _put(test, str(site.value), site.location)
+                _put(prod, PROD + str(site.value)[len(DEV):], site.location)
         for file, settings in prepared.items():
             for site in reference_sites(settings):
                 site.set(r.stub_jobs[int(site.value)] if site.kind == "job" else by_name[_ids(site.kind, site.value)])
