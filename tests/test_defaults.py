@@ -132,3 +132,44 @@ def test_a_trigger_emptied_of_its_defaults_is_still_a_trigger() -> None:
     assert out["continuous"] == {}
     out = normalize_settings(job(nb(), trigger={"pause_status": "UNPAUSED", "file_arrival": {"url": "/Volumes/a"}}))
     assert out["trigger"] == {"file_arrival": {"url": "/Volumes/a"}}
+
+
+def test_what_the_backend_computes_is_not_drift_unless_state_sets_it() -> None:
+    desired = normalize_settings(job(nb(new_cluster={"spark_version": "15.4", "num_workers": 1}),
+                                     job_clusters=[{"job_cluster_key": "c", "new_cluster": {
+                                         "spark_version": "15.4", "aws_attributes": {"instance_profile_arn": "arn"},
+                                         "data_security_mode": "NONE"}}]), ordered=False)
+    live = normalize_settings(job(nb(new_cluster={"spark_version": "15.4", "num_workers": 1,
+                                                  "data_security_mode": "SINGLE_USER", "enable_elastic_disk": True,
+                                                  "azure_attributes": {"availability": "ON_DEMAND_AZURE"}}),
+                                  job_clusters=[{"job_cluster_key": "c", "new_cluster": {
+                                      "spark_version": "15.4", "data_security_mode": "NONE",
+                                      "aws_attributes": {"instance_profile_arn": "arn", "zone_id": "us-east-1c"}}}]),
+                              ordered=False)
+    assert defaults.ignore_computed(live, desired) == desired
+    # a value state sets is compared: the backend's SINGLE_USER is drift against state's NONE
+    live["job_clusters"][0]["new_cluster"]["data_security_mode"] = "SINGLE_USER"
+    assert defaults.ignore_computed(live, desired) != desired
+    assert live["tasks"][0]["new_cluster"]["data_security_mode"] == "SINGLE_USER"  # input untouched
+
+
+def test_a_prod_job_with_a_computed_access_mode_plans_as_no_op(project, monkeypatch) -> None:
+    """A workspace that fills data_security_mode on job clusters (databricks/cli: "backend sets
+    this when not specified") shows no drift; an explicit state value still wins."""
+    from bricksync.emulator.seed import seed_source, seed_target
+
+    seed_source(project.test.client())
+    seed_target(project.prod.client())
+    assert project.run("export", "--branch", "main").code == 0
+    assert project.run("apply", "--target", "prod", "--yes").code == 0
+    w = project.prod.client()
+    etl = next(j for j in project.prod.workspace.jobs.jobs.values() if j["settings"]["name"] == "Daily sales ETL")
+    settings = copy.deepcopy(etl["settings"])
+    settings["job_clusters"][0]["new_cluster"].update(data_security_mode="SINGLE_USER", enable_elastic_disk=True)
+    w.api_client.do("POST", "/api/2.2/jobs/reset", body={"job_id": etl["job_id"], "new_settings": settings})
+    assert project.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+    state = project.root / "state" / "jobs" / "daily-sales-etl.yml"
+    state.write_text(state.read_text().replace("      num_workers: 4\n",
+                                               "      num_workers: 4\n      data_security_mode: NONE\n"))
+    res = project.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 2 and "data_security_mode" in res.output

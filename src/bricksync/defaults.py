@@ -25,6 +25,8 @@ Deliberately NOT defaults (kept as meaningful values):
 - `azure_attributes.availability` / `first_on_demand`: no documented default (only a fixture, RAD 11).
 - `deployment` (settable: bundles set it) and `edit_mode: UI_LOCKED`.
 - `run_as`: dropped only when it names the job's creator (normalize.runs_as_creator).
+Of these, the cluster fields the backend computes when unset are compared only where state
+sets them (BACKEND_COMPUTED_CLUSTER, ignore_computed).
 """
 
 from __future__ import annotations
@@ -128,6 +130,18 @@ CLUSTER: dict[str, Any] = {
 # (CLI resources.yml "not_returned_by_api"; RAD)
 WRITE_ONLY_CLUSTER = frozenset({"apply_policy_default_values"})
 
+# Cluster-spec fields the backend computes when a request leaves them out: databricks/cli
+# bundle/direct/dresources/resources.yml `backend_defaults` (data_security_mode "backend sets
+# this when not specified"; enable_elastic_disk, enable_local_disk_encryption, node_type_id,
+# driver_node_type_id, driver_instance_pool_id: the Terraform provider's SetComputed) and
+# `ignore_remote_changes` (aws/azure/gcp_attributes: SetSuppressDiff). No single default value,
+# so they are NOT dropped (an explicit value is kept and compared); but a value only the live
+# job has, where state sets none, is the backend's and not drift (see ignore_computed).
+BACKEND_COMPUTED_CLUSTER = frozenset({
+    "data_security_mode", "enable_elastic_disk", "enable_local_disk_encryption", "node_type_id",
+    "driver_node_type_id", "driver_instance_pool_id"})
+CLOUD_BLOCKS = frozenset({"aws_attributes", "azure_attributes", "gcp_attributes"})
+
 PLACES: dict[str, dict[str, Any]] = {"job": JOB, "task": TASK, "inner_task": INNER_TASK, "cluster": CLUSTER}
 
 
@@ -194,3 +208,46 @@ def is_default(place: str, dotted: str, value: Any, obj: dict, *, git: bool = Fa
 
 
 _MISSING = object()
+
+
+def ignore_computed(live: dict, desired: dict) -> dict:
+    """Canonical live settings without what the backend computed where `desired` sets nothing:
+    BACKEND_COMPUTED_CLUSTER fields and cloud attribute blocks (or their leaves) present only
+    in the live cluster spec. Compared after this, a workspace that fills an access mode or a
+    zone on every job cluster shows no drift, while a value state sets is still compared."""
+    out = dict(live)
+
+    def cluster(live_spec: Any, want: Any) -> Any:
+        if not isinstance(live_spec, dict) or not isinstance(want, dict):
+            return live_spec
+        spec = {k: v for k, v in live_spec.items() if k in want or k not in BACKEND_COMPUTED_CLUSTER | CLOUD_BLOCKS}
+        for block in CLOUD_BLOCKS & spec.keys():
+            if isinstance(spec[block], dict) and isinstance(want[block], dict):
+                spec[block] = {k: v for k, v in spec[block].items() if k in want[block]}
+        return spec
+
+    def task(live_task: Any, want: Any) -> Any:
+        if not isinstance(live_task, dict) or not isinstance(want, dict):
+            return live_task
+        t = dict(live_task)
+        if "new_cluster" in t:
+            t["new_cluster"] = cluster(t["new_cluster"], want.get("new_cluster"))
+        inner, want_inner = (t.get("for_each_task") or {}), (want.get("for_each_task") or {})
+        if isinstance(inner, dict) and isinstance(inner.get("task"), dict) and isinstance(want_inner, dict):
+            t["for_each_task"] = {**inner, "task": task(inner["task"], want_inner.get("task"))}
+        return t
+
+    def keyed(items: Any, key: str) -> dict:
+        return {i.get(key): i for i in items if isinstance(i, dict)} if isinstance(items, list) else {}
+
+    if isinstance(live.get("tasks"), list):
+        want_tasks = keyed(desired.get("tasks"), "task_key")
+        out["tasks"] = [task(t, want_tasks.get(t.get("task_key"))) if isinstance(t, dict) else t
+                        for t in live["tasks"]]
+    if isinstance(live.get("job_clusters"), list):
+        want_jcs = keyed(desired.get("job_clusters"), "job_cluster_key")
+        out["job_clusters"] = [
+            {**jc, "new_cluster": cluster(jc.get("new_cluster"), (want_jcs.get(jc.get("job_cluster_key")) or {})
+                                          .get("new_cluster"))} if isinstance(jc, dict) and "new_cluster" in jc else jc
+            for jc in live["job_clusters"]]
+    return out

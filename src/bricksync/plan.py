@@ -17,6 +17,7 @@ from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
 
 from .config import TargetConfig
+from .defaults import ignore_computed
 from .errors import Problem
 from .normalize import digest, normalize_job, normalize_settings, runs_as_creator
 from .references import Inventory
@@ -307,7 +308,8 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
 def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str) -> Action:
     name = str(doc.settings.get("name", doc.key))
     job_id = int(job["job_id"])
-    live = normalize_job(job, ordered=False)
+    # what the backend computed where state sets nothing is not drift (defaults.ignore_computed)
+    live = ignore_computed(normalize_job(job, ordered=False), desired)
     if live == desired:
         return Action(doc.key, "no-op", name, job_id=job_id, file=doc.file)
     payload = dict(settings)
