@@ -54,6 +54,14 @@ def test_bodies_the_api_refuses_are_refused(test_ws: EmulatorServer, settings: d
     create(test_ws, name="x" * 4096, max_concurrent_runs=1000, tags={f"k{i}": "v" for i in range(25)}, tasks=[nb()])
 
 
+def test_git_provider_is_matched_without_case(test_ws: EmulatorServer) -> None:
+    job_id = create(test_ws, name="g", git_source={"git_url": "https://x/y", "git_provider": "github",
+                                                   "git_branch": "main"}, tasks=[nb()])
+    assert get(test_ws, job_id)["settings"]["git_source"]["git_provider"] == "github"
+    with pytest.raises(InvalidParameterValue):
+        create(test_ws, name="g", git_source={"git_url": "https://x/y", "git_provider": "svn"}, tasks=[nb()])
+
+
 def test_reset_and_update_are_validated_too(test_ws: EmulatorServer) -> None:
     job_id = create(test_ws, name="j", tasks=[nb()], schedule={"quartz_cron_expression": "0 0 * * * ?",
                                                                 "timezone_id": "UTC"})

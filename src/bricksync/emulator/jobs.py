@@ -141,7 +141,10 @@ def known_fields(settings: dict) -> dict:
             return [walk(v, desc[1], f"{where}[{i}]") for i, v in enumerate(value)]
         if kind == "map" and isinstance(value, dict):
             return {k: walk(v, desc[1], f"{where}.{k}") for k, v in value.items()}
-        if kind == "enum" and value is not None and value not in desc[2]:
+        if kind == "enum" and value is not None and value not in desc[2] and not (
+                # git_provider is matched without case ("github" works; the databricks/cli fake
+                # server's message lists the providers in lower case)
+                desc[1] == "GitProvider" and str(value).lower() in {v.lower() for v in desc[2]}):
             raise invalid(f"Invalid value {value!r} for {where}: expected one of {', '.join(sorted(desc[2]))}.")
         return value
 
