@@ -44,6 +44,13 @@ def get(server: EmulatorServer, job_id: int, version: str = "2.2") -> dict:
     ({"tasks": [{"task_key": "t", "spark_python_task": {}}]}, "spark_python_task.python_file is required"),
     ({"schedule": {"timezone_id": "UTC"}}, "quartz_cron_expression"),
     ({"tasks": [nb(), nb()]}, "Task key t is not unique"),
+    # fields the API requires (the SDK's dataclass fields without a default), at any depth
+    ({"git_source": {"git_url": "https://x/y"}}, "git_source.git_provider is required"),
+    ({"parameters": [{"name": "p"}]}, "parameters[0].default is required"),
+    ({"queue": {}}, "queue.enabled is required"),
+    ({"health": {"rules": [{"metric": "RUN_DURATION_SECONDS", "op": "GREATER_THAN"}]}},
+     "health.rules[0].value is required"),
+    ({"tasks": [nb(depends_on=[{"outcome": "true"}])]}, "tasks[0].depends_on[0].task_key is required"),
 ])
 def test_bodies_the_api_refuses_are_refused(test_ws: EmulatorServer, settings: dict, message: str) -> None:
     with pytest.raises(InvalidParameterValue) as exc:
@@ -51,7 +58,8 @@ def test_bodies_the_api_refuses_are_refused(test_ws: EmulatorServer, settings: d
     assert message in str(exc.value)
     assert test_ws.workspace.jobs.jobs == {}
     # the limits themselves are accepted
-    create(test_ws, name="x" * 4096, max_concurrent_runs=1000, tags={f"k{i}": "v" for i in range(25)}, tasks=[nb()])
+    create(test_ws, name="x" * 4096, max_concurrent_runs=1000, tags={f"k{i}": "v" for i in range(25)}, tasks=[nb()],
+           parameters=[{"name": "p", "default": ""}])  # an empty default is a default
 
 
 def test_git_provider_is_matched_without_case(test_ws: EmulatorServer) -> None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -124,6 +125,24 @@ def fill_defaults(settings: dict) -> dict:
     return settings
 
 
+@functools.cache
+def _required_fields() -> dict[str, tuple[str, ...]]:
+    """Class name -> fields the API requires: the SDK's dataclass fields without a default
+    (its docstrings say "This field is required." of them)."""
+    import dataclasses
+
+    from databricks.sdk.service import compute, jobs
+
+    out = {}
+    for module in (jobs, compute):
+        for cls in vars(module).values():
+            if dataclasses.is_dataclass(cls) and isinstance(cls, type):
+                out[cls.__name__] = tuple(f.name for f in dataclasses.fields(cls)
+                                          if f.default is dataclasses.MISSING
+                                          and f.default_factory is dataclasses.MISSING)
+    return out
+
+
 def known_fields(settings: dict) -> dict:
     """Settings without the fields JobSettings does not have, at any depth: the service parses
     requests into its typed messages and silently drops what they lack. Enum fields holding a
@@ -131,11 +150,15 @@ def known_fields(settings: dict) -> dict:
     from ..schema import ROOT, schema_table  # the SDK's dataclasses: the API's own types
 
     table = schema_table()
+    required = _required_fields()
 
     def walk(value: Any, desc: tuple, where: str) -> Any:
         kind = desc[0]
         if kind == "obj" and isinstance(value, dict):
             fields = table[desc[1]]
+            for name in required.get(desc[1], ()):
+                if value.get(name) is None:
+                    raise invalid(f"{where + '.' if where else ''}{name} is required.")
             return {k: walk(v, fields[k], f"{where}.{k}" if where else k) for k, v in value.items() if k in fields}
         if kind == "list" and isinstance(value, list):
             return [walk(v, desc[1], f"{where}[{i}]") for i, v in enumerate(value)]
