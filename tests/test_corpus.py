@@ -6,8 +6,11 @@ the source field by field after the rewrites bricksync is expected to make (path
 prod, compute and job IDs test -> prod, ownership tags, the selection tag gone). A field of
 the source missing in prod, or a field in prod the source lacks, is allowed only when it is
 a server default at that place (bricksync/defaults.py): anything else is a lost or invented
-value. Then every corpus job that is a real response is set live in prod WITH all its
-defaults explicit (as returned) and must plan as `no-op` against state written without them.
+value. Then every corpus job that is a real response (real GET, UI export) is rewritten in the
+test workspace without its UI defaults and exported again (state must not change: state
+written without them is the same), and set live in prod WITH every UI default explicit (as a
+UI-created or UI-edited job has them): the plan must be `no-op`. The list of UI defaults used
+there (UI_DEFAULTS) is the test's own, from real-api-defaults.md, independent of defaults.py.
 
 Harness rewrites of the corpus (the corpus files are untouched):
 - notebook/file/library paths outside the dev root are relocated into it
