@@ -18,8 +18,10 @@ Harness rewrites of the corpus (the corpus files are untouched):
   and the seed workflow promotes only from that root.
 - the notebooks, files and folders those paths name are created in both emulators (prod at
   the rewritten path).
-- compute, pipelines and jobs the corpus references by ID are created in both emulators
-  under the name `corpus-<original id>` and the source job points at the test ones.
+- compute, pipelines, SQL queries/alerts/dashboards, notification destinations and jobs the
+  corpus references by ID are created in both emulators under the name `corpus-<original id>`
+  and the source job points at the test ones; budget policies (account objects) are named
+  `corpus-<id>` in the config on both sides (prod with another ID).
 - API 2.0 single-task bodies (task fields at the top level) become one task `main`: the
   Jobs API 2.1+ (which bricksync speaks) presents jobs in the multi-task shape.
 - the selection tag PROD_MIGRATION=true is added.
@@ -30,8 +32,9 @@ One pair of emulators for the module; the corpus goes through one export, plan a
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
-import re
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +49,7 @@ from bricksync.references import canonical_path, path_sites, reference_sites
 from bricksync.state import parse_state
 
 from .conftest import TOKEN, Project, make_project
+from .idscan import scan_state_files
 
 CORPUS = Path(__file__).parent / "corpus"
 DEV, PROD = "/Workspace/dev", "/Workspace/prod"
@@ -53,7 +57,8 @@ SELECT = "PROD_MIGRATION"
 REAL = ("real-get", "ui-export")  # responses as a workspace returned them
 # Referenced kinds the harness can create in both workspaces (seed.create_compute). A new
 # reference kind (references.reference_sites) needs a way to create one here.
-SEEDED_KINDS = ("cluster", "pool", "policy", "warehouse", "pipeline")
+SEEDED_KINDS = ("cluster", "pool", "policy", "warehouse", "pipeline", "query", "alert", "dashboard", "sql_dashboard",
+                "destination")
 # Task fields of an API 2.0 single-task job body.
 SINGLE_TASK_FIELDS = (*TASK_TYPES, "new_cluster", "existing_cluster_id", "libraries", "max_retries",
                       "min_retry_interval_millis", "retry_on_timeout")
@@ -68,6 +73,7 @@ source:
   select: {{tag: PROD_MIGRATION, value: "true"}}
   notebook_root: /Workspace/dev
   acknowledge: true
+  budget_policies: {source_budget}
 state_dir: state
 targets:
   prod:
@@ -75,6 +81,7 @@ targets:
     host: {host}
     path_rewrites: {{/Workspace/dev: /Workspace/prod}}
     compute: {{}}
+    budget_policies: {target_budget}
     run_as: {{}}
     overrides: {{}}
     prune: false
@@ -206,8 +213,16 @@ class Run:
         self.plans: dict[str, dict] = {}
 
 
+BUDGET_IDS: dict[str, str] = {}  # budget policy name -> the corpus's ID (the test side's)
+
+
 def _ids(kind: str, ident: Any) -> str:
-    """The name a referenced object gets in both workspaces."""
+    """The name a referenced object gets in both workspaces. A budget policy's test-side ID is
+    the corpus's own, so its name must not contain it (state is scanned for test IDs)."""
+    if kind == "budget_policy":
+        name = f"corpus-budget-{hashlib.sha1(str(ident).encode()).hexdigest()[:8]}"
+        BUDGET_IDS[name] = str(ident)
+        return name
     return f"corpus-{ident}"
 
 
@@ -258,16 +273,24 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
             mp.setenv(var, "test@example.com")
         mp.setenv("NO_COLOR", "1")
-        project = make_project(tmp_path_factory.mktemp("corpus"), test, prod, mp, CONFIG.format(host=prod.url))
-        r = Run(project)
         prepared, names, job_refs = _prepare(corpus())
-        tw, pw = test.client(), prod.client()
         wanted = {k: sorted(v) for k, v in names.items() if v}
-        unknown = sorted(set(wanted) - set(SEEDED_KINDS))
+        unknown = sorted(set(wanted) - set(SEEDED_KINDS) - {"budget_policy"})
         assert not unknown, f"the corpus references {unknown}: teach the harness (SEEDED_KINDS) to create them"
+        # Budget policies are account objects no workspace lists: each side names its own in the
+        # config (source: the corpus ID; prod: another ID under the same name).
+        budget = {name: (BUDGET_IDS[name], str(uuid.uuid5(uuid.NAMESPACE_URL, name)))
+                  for name in wanted.pop("budget_policy", [])}
+        config = CONFIG.format(host=prod.url, source_budget={n: t for n, (t, _) in budget.items()},
+                               target_budget={n: p for n, (_, p) in budget.items()})
+        project = make_project(tmp_path_factory.mktemp("corpus"), test, prod, mp, config)
+        r = Run(project)
+        tw, pw = test.client(), prod.client()
         t_ids, p_ids = create_compute(tw, wanted), create_compute(pw, wanted)
         by_name = {name: t_ids[kind][name] for kind in t_ids for name in t_ids[kind]}
+        by_name.update({n: t for n, (t, _) in budget.items()})
         r.test_ids = {t_ids[kind][name]: p_ids[kind][name] for kind in t_ids for name in t_ids[kind]}
+        r.test_ids.update(dict(budget.values()))
         for ref in sorted(job_refs):  # run_job targets: small jobs exported alongside
             r.stub_jobs[ref] = int(tw.api_client.do("POST", "/api/2.2/jobs/create", body={
                 "name": f"corpus run target {ref}", "tags": {SELECT: "true"},
@@ -389,8 +412,7 @@ def test_state_files_hold_no_server_defaults_and_no_test_ids(run: Run) -> None:
     ids = set(run.test_ids)
     text = "\n".join(f.read_text() for f in (run.project.root / "state" / "jobs").glob("*.yml"))
     assert [i for i in ids if i in text] == []
-    assert not re.search(r"^\s*(existing_cluster_id|instance_pool_id|driver_instance_pool_id|policy_id|pipeline_id): "
-                         r"[^$]", text, re.M)
+    assert scan_state_files(run.project.root) == []  # no raw workspace ID of any kind (tests/idscan.py)
 
 
 # What real jobs/get responses and UI exports carry that a job written by hand or by a bundle
