@@ -389,6 +389,7 @@ def test_export_plan_apply_plan_is_create_then_no_op(run: Run) -> None:
     assert run.outputs["apply"].startswith("exit 0"), run.outputs["apply"]
     assert run.outputs["plan2"].startswith("exit 0"), run.outputs["plan2"]
     assert run.plans["plan2"]["summary"]["no-op"] == total
+    assert run.plans["plan1"]["warnings"] == []  # every rewritten path exists in prod (preflight)
     assert not run.plans["plan2"]["has_changes"]
 
 
