@@ -190,7 +190,8 @@ def test_refuses_a_live_value_that_an_override_sets(applied: Project) -> None:
                                             "quartz_cron_expression": "0 0 4 * * ?"})
     assert p.run("capture", "--target", "prod").code == 0
     text = p.state_files["daily-sales-etl.yml"].decode()
-    assert "0 0 4 * * ?" in text and "pause_status: UNPAUSED" in text  # the source's value, not the override's
+    # the source's value (UNPAUSED, the server default: not written), not the override's PAUSED
+    assert "0 0 4 * * ?" in text and "pause_status" not in text
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
 
 
