@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bricksync.cli import cli
+from bricksync.core.model import StateDoc
+from bricksync.edges.state import StateStore, render_state
 from bricksync.emulator import EmulatorServer, FaultRule
 from bricksync.emulator.seed import config_yaml, create_compute, create_job
-from bricksync.state import StateDoc, StateStore, render_state
 
 TOKEN = "dapi-reliability-token"
 

@@ -304,14 +304,14 @@ def local_work(url: str, project: Path) -> dict[str, float]:
     document, normalize + digest of every live job, digests compared)."""
     import gc
 
-    from bricksync.config import load_config
-    from bricksync.desired import StateSlice, _digest_for
-    from bricksync.normalize import digest, normalize_job
-    from bricksync.render import managed_key
-    from bricksync.schema import schema_table
-    from bricksync.state import StateStore
-    from bricksync.validate import validate_doc
-    from bricksync.workspace import Workspace
+    from bricksync.commands.desired import StateSlice, _digest_for
+    from bricksync.core.normalize import digest, normalize_job
+    from bricksync.core.render import managed_key
+    from bricksync.core.schema import schema_table
+    from bricksync.core.validate import validate_doc
+    from bricksync.edges.config import load_config
+    from bricksync.edges.state import StateStore
+    from bricksync.edges.workspace import Workspace
 
     ws = Workspace(client(url))
     live, inventory = ws.list_jobs(), ws.inventory()

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from bricksync.core.model import StateDoc
+from bricksync.edges.state import render_state
 from bricksync.emulator.seed import create_compute, seed_target
-from bricksync.state import StateDoc, render_state
 
 from .conftest import Project
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from bricksync.edges.state import read_adoptions
 from bricksync.emulator.seed import seed_source, seed_target
-from bricksync.state import read_adoptions
 
 from .conftest import Project, make_project
 

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from bricksync.cli import cli
-from bricksync.plan import Action, Change, Plan
-from bricksync.prcomment import (
+from bricksync.core.plan import Action, Change, Plan
+from bricksync.core.prcomment import (
     MARKER,
     MAX_COMMENT_CHARS,
     compose_comment,
@@ -23,7 +23,7 @@ from bricksync.prcomment import (
     parse_plan_markdown,
     utf16_len,
 )
-from bricksync.report import report_markdown
+from bricksync.reports.report import report_markdown
 
 from .azdo_fake import BUILD_SERVICE, HUMAN, FakeAzdo, Fault
 

@@ -41,12 +41,12 @@ from typing import Any
 
 import pytest
 
-from bricksync.defaults import is_default
+from bricksync.core.defaults import is_default
+from bricksync.core.references import canonical_path, path_sites, reference_sites
+from bricksync.edges.state import parse_state
 from bricksync.emulator import EmulatorServer
 from bricksync.emulator.jobs import TASK_TYPES
 from bricksync.emulator.seed import create_compute
-from bricksync.references import canonical_path, path_sites, reference_sites
-from bricksync.state import parse_state
 
 from .conftest import TOKEN, Project, make_project
 from .idscan import scan_state_files

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bricksync import defaults
-from bricksync.normalize import normalize_job, normalize_settings
+from bricksync.core import defaults
+from bricksync.core.normalize import normalize_job, normalize_settings
 
 
 def job(*tasks: dict, **settings) -> dict:

@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from bricksync.config import parse_config
-from bricksync.desired import DesiredState
+from bricksync.commands.desired import DesiredState
+from bricksync.core.errors import Problem
+from bricksync.core.model import StateDoc
+from bricksync.core.normalize import normalize_job, normalize_settings
+from bricksync.core.references import Inventory
+from bricksync.core.schema import schema_table
+from bricksync.edges.config import parse_config
+from bricksync.edges.state import StateStore, render_state
 from bricksync.emulator.seed import SOURCE_COMPUTE, TARGET_COMPUTE, config_yaml, source_jobs
-from bricksync.errors import Problem
-from bricksync.normalize import normalize_job, normalize_settings
-from bricksync.references import Inventory
-from bricksync.schema import schema_table
-from bricksync.state import StateDoc, StateStore, render_state
 
 from .conftest import Project
 
@@ -29,7 +30,7 @@ def ids_of(compute: dict[str, list[str]], prefix: str) -> dict[str, dict[str, st
 def state_dir(tmp_path: Path) -> Path:
     """The seeded corpus as state files (one runs other jobs), many times over, plus one job
     naming compute the target lacks."""
-    from bricksync.snapshot import snapshot_job  # the export path: IDs -> names
+    from bricksync.core.snapshot import snapshot_job  # the export path: IDs -> names
 
     store = StateStore(tmp_path / "state")
     src = ids_of(SOURCE_COMPUTE, "src")

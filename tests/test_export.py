@@ -206,7 +206,7 @@ def test_a_job_edited_while_exporting_is_not_acknowledged_and_keeps_its_new_tag(
         project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """Someone edits a tagged job after export read it but before the ack: its change is not in
     the commit, so the tag stays true (the next export takes it) and no tag added meanwhile is lost."""
-    import bricksync.export as export
+    import bricksync.commands.export as export
 
     ids = seed_source(project.test.client())
     etl = ids["Daily sales ETL"]

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
+from bricksync.core.errors import ApplyCancelled, BricksyncError, PlanFileError, StalePlanError
+from bricksync.core.render import KEY_TAG
 from bricksync.emulator.seed import deploy_paths, seed_source, seed_target
-from bricksync.errors import ApplyCancelled, BricksyncError, PlanFileError, StalePlanError
 from bricksync.project import Project
-from bricksync.render import KEY_TAG
 
 from .conftest import Project as Checkout
 

@@ -11,12 +11,13 @@ import random
 
 import pytest
 
-from bricksync import fastyaml
+from bricksync.core import fastyaml
+from bricksync.core.errors import BricksyncError
+from bricksync.core.model import StateDoc
+from bricksync.core.normalize import normalize_settings
+from bricksync.core.yamlio import _emit_direct, _parse_careful, _Unsupported, dump, parse, plain
+from bricksync.edges.state import render_state
 from bricksync.emulator.seed import SOURCE_COMPUTE, source_jobs
-from bricksync.errors import BricksyncError
-from bricksync.normalize import normalize_settings
-from bricksync.state import StateDoc, render_state
-from bricksync.yamlio import _emit_direct, _parse_careful, _Unsupported, dump, parse, plain
 
 TRICKY = ["", " ", "a b", "a: b", "a:b", "a #b", "a#b", "#a", "- a", "-a", "-1", "+1", "0x1F", "1_000", "1e3",
           ".5", "5.", "1.0", "007", ".inf", ".nan", "true", "True", "yes", "no", "null", "~", "2024-01-01",
@@ -140,7 +141,7 @@ def test_parse_and_the_fast_reader_read_a_plain_document_alike() -> None:
 
 def test_direct_emitter_writes_ruamels_bytes() -> None:
     """dump() skips ruamel's representer; the bytes must be exactly what ruamel writes."""
-    from bricksync.yamlio import _fast
+    from bricksync.core.yamlio import _fast
 
     def ruamel_dump(data: object) -> str:
         buf = io.StringIO()

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from bricksync.core.render import KEY_TAG
+from bricksync.edges.workspace import Workspace
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import seed_source, seed_target
-from bricksync.render import KEY_TAG
-from bricksync.workspace import Workspace
 
 from .conftest import Project
 

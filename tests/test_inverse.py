@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from bricksync.config import TargetConfig
-from bricksync.inverse import invert_compute, invert_job, invert_path, invert_permissions, invert_run_as, round_trip
-from bricksync.references import Inventory
+from bricksync.core.inverse import (
+    invert_compute,
+    invert_job,
+    invert_path,
+    invert_permissions,
+    invert_run_as,
+    round_trip,
+)
+from bricksync.core.model import TargetConfig
+from bricksync.core.references import Inventory
 
 REWRITES = {"/Workspace/dev": "/Workspace/prod", "/Workspace/dev/x": "/Workspace/other"}
 
@@ -95,8 +102,8 @@ def test_another_owner_tag_and_unmanaged_job_ids_are_refused() -> None:
 
 
 def test_plan_adopts_a_recorded_job_by_id_and_never_one_another_key_owns() -> None:
-    from bricksync.plan import build_plan
-    from bricksync.state import StateDoc
+    from bricksync.core.model import StateDoc
+    from bricksync.core.plan import build_plan
 
     t = TargetConfig(name="prod")
     doc = StateDoc(key="legacy", settings={"name": "Legacy", "max_concurrent_runs": 2}, file="state/jobs/legacy.yml")
@@ -129,7 +136,7 @@ def test_literal_references_budget_policies_and_unmappable_ids() -> None:
 
 
 def test_permissions_invert_through_the_principal_map_without_added_grants() -> None:
-    from bricksync.permissions import entry
+    from bricksync.core.permissions import entry
 
     acl = {"access_control_list": [
         {"user_name": "alice.prod@example.com", "all_permissions": [{"permission_level": "IS_OWNER", "inherited": False}]},

@@ -10,8 +10,9 @@ import json
 import pytest
 from databricks.sdk.errors import BadRequest
 
-from bricksync.jobrules import check_rules
-from bricksync.state import StateDoc, render_state
+from bricksync.core.jobrules import check_rules
+from bricksync.core.model import StateDoc
+from bricksync.edges.state import render_state
 
 from .conftest import Project
 from .test_bad_input import GOOD, ready, world  # noqa: F401 - the fixture

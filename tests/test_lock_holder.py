@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from bricksync.edges.workspace import holder_name
 from bricksync.emulator import EmulatorServer, FaultRule
 from bricksync.emulator.seed import seed_source, seed_target
-from bricksync.workspace import holder_name
 
 from .conftest import Project, make_project
 

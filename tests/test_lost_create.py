@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
+from bricksync.core.render import KEY_TAG
 from bricksync.emulator import FaultRule
-from bricksync.render import KEY_TAG
 
 from .conftest import Project
 from .test_plan_apply import exported  # noqa: F401 - the fixture

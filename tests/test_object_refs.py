@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from bricksync.edges.workspace import Workspace
 from bricksync.emulator import EmulatorServer, FaultRule
 from bricksync.emulator.seed import create_compute, create_job
-from bricksync.workspace import Workspace
 
 from .conftest import Project, make_project
 from .idscan import id_shaped_fields
@@ -272,8 +272,8 @@ job:
 
 
 def test_config_objects_and_budget_policies_with_env_overrides_and_did_you_mean() -> None:
-    from bricksync.config import parse_config
-    from bricksync.errors import BricksyncError
+    from bricksync.core.errors import BricksyncError
+    from bricksync.edges.config import parse_config
 
     text = config("https://prod.example").encode()
     cfg = parse_config(text, Path("config/bricksync.yml"), env={
@@ -291,9 +291,9 @@ def test_config_objects_and_budget_policies_with_env_overrides_and_did_you_mean(
 @pytest.mark.parametrize("workers", [0, 2])
 def test_state_workers_report_the_kinds_state_references_before_the_plan_request(sql_project,
                                                                                   workers: int) -> None:
-    from bricksync.desired import DesiredState
-    from bricksync.references import Inventory
-    from bricksync.schema import schema_table
+    from bricksync.commands.desired import DesiredState
+    from bricksync.core.references import Inventory
+    from bricksync.core.schema import schema_table
 
     p, src, _ = sql_project
     create_job(p.test.client(), reporting_job(src))
@@ -325,8 +325,8 @@ def _merge(a: dict, b: dict) -> dict:
 
 
 def test_every_row_of_the_reference_tables_is_found_at_job_task_and_for_each_level() -> None:
-    from bricksync.objectrefs import JOB_REFS, JOB_REFUSED, TASK_REFS, TASK_REFUSED
-    from bricksync.references import reference_sites, refused_sites
+    from bricksync.core.objectrefs import JOB_REFS, JOB_REFUSED, TASK_REFS, TASK_REFUSED
+    from bricksync.core.references import reference_sites, refused_sites
 
     task: dict = {"task_key": "t"}
     for path, _ in TASK_REFS + TASK_REFUSED:

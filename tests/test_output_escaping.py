@@ -8,10 +8,10 @@ import re
 
 import pytest
 
+from bricksync.core.escape import md_code, md_fence, md_text, term
+from bricksync.edges.state import parse_state, render_state
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import seed_source, seed_target
-from bricksync.escape import md_code, md_fence, md_text, term
-from bricksync.state import parse_state, render_state
 
 from .conftest import Project
 
@@ -168,8 +168,8 @@ def test_userinfo_in_a_host_is_never_printed(applied: Project, userinfo: str, mo
 def test_every_report_escapes_keys_names_paths_notes_and_warnings(attack: str) -> None:
     from rich.console import Console
 
-    from bricksync.plan import Action, Change, Plan
-    from bricksync.report import azure_lines, print_plan, report_markdown
+    from bricksync.core.plan import Action, Change, Plan
+    from bricksync.reports.report import azure_lines, print_plan, report_markdown
 
     plan = Plan(target="prod", host="https://u:pw@adb-1.azuredatabricks.net", fingerprint="f")
     plan.actions = [

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bricksync.edges.workspace import Workspace, peek_page_token
 from bricksync.emulator import EmulatorServer
-from bricksync.workspace import Workspace, peek_page_token
 
 
 @pytest.mark.parametrize("data,expected", [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bricksync.permissions import (
+from bricksync.core.permissions import (
     Identity,
     check_entries,
     desired,

@@ -13,9 +13,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from bricksync.cli import cli
+from bricksync.core.plan import Action, Change, Plan
 from bricksync.emulator.seed import seed_source, seed_target
-from bricksync.plan import Action, Change, Plan
-from bricksync.report import azure_lines, report_json, report_markdown
+from bricksync.reports.report import azure_lines, report_json, report_markdown
 
 from .conftest import ROOT, SCHEMAS, Project
 
@@ -230,7 +230,7 @@ def test_reports_do_not_mutate_the_plan() -> None:
 def test_terminal_report_snapshot() -> None:
     from rich.console import Console
 
-    from bricksync.report import print_plan
+    from bricksync.reports.report import print_plan
 
     console = Console(record=True, width=160, no_color=True)
     plan = sample_plan()

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from bricksync.core.normalize import normalize_job
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import SP_PROD, seed_source, seed_target
-from bricksync.normalize import normalize_job
 
 from .conftest import Project
 
@@ -231,7 +231,7 @@ def test_overrides_and_env_mappings(exported: Project, monkeypatch: pytest.Monke
 
 def test_apply_lock_blocks_a_second_apply_and_unlock_clears_it(exported: Project) -> None:
     p = exported
-    from bricksync.workspace import Workspace
+    from bricksync.edges.workspace import Workspace
 
     ws = Workspace(p.prod.client(), "prod")
     ws.acquire_lock("prod", purpose="another apply")

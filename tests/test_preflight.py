@@ -10,11 +10,11 @@ import json
 import pytest
 from databricks.sdk.errors import NotFound
 
+from bricksync.commands.preflight import missing_paths
+from bricksync.core.escape import md_text
+from bricksync.core.references import canonical_path
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import seed_source, seed_target
-from bricksync.escape import md_text
-from bricksync.preflight import missing_paths
-from bricksync.references import canonical_path
 
 from .conftest import Project
 
@@ -159,7 +159,7 @@ def test_drift_checks_the_unchanged_jobs_too(exported: Project, monkeypatch: pyt
 
 
 def test_path_sites_cover_alert_files_and_environment_files() -> None:
-    from bricksync.references import path_sites, rewrite_path
+    from bricksync.core.references import path_sites, rewrite_path
 
     settings = {"git_source": {"git_url": "https://example.com/r.git"}, "tasks": [
         {"task_key": "a", "alert_task": {"workspace_path": "/Workspace/dev/alerts/a.dbalert.json"}},

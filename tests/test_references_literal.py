@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from bricksync.core.model import StateDoc
+from bricksync.core.references import KINDS, escape_literal, has_reference, unescape_literal
+from bricksync.core.validate import validate_doc
 from bricksync.emulator.seed import seed_target
-from bricksync.references import KINDS, escape_literal, has_reference, unescape_literal
-from bricksync.state import StateDoc
-from bricksync.validate import validate_doc
 
 from .conftest import Project
 

@@ -8,10 +8,10 @@ import os
 import socket
 import sys
 
+from bricksync.edges.state import parse_state
+from bricksync.edges.workspace import LOCK_DIR, Workspace
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import seed_source
-from bricksync.state import parse_state
-from bricksync.workspace import LOCK_DIR, Workspace
 
 from .conftest import ROOT, Project
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from bricksync.plan import field_changes
-from bricksync.secrets import find_secrets, may_hold_secrets, redact
+from bricksync.core.plan import field_changes
+from bricksync.core.secrets import find_secrets, may_hold_secrets, redact
 
 JWT = ".".join(base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
                for part in ({"alg": "HS256", "typ": "JWT"}, {"sub": "svc", "iat": 1700000000})) + ".c2lnbmF0dXJlLXZhbHVl"
@@ -106,7 +106,7 @@ def test_the_fast_prefilter_never_hides_a_finding() -> None:
 
 def test_checking_10000_clean_documents_is_fast() -> None:
     """validate is a pre-commit hook and plan checks 10k files: the prefilter must stay cheap."""
-    from bricksync.validate import _clean_strings
+    from bricksync.core.validate import _clean_strings
 
     doc = {"name": "Daily sales ETL", "tags": {"team": "sales", "cost-center": "cc-4711"},
            "job_clusters": [{"job_cluster_key": "etl", "new_cluster": {

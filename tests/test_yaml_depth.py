@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from bricksync import fastyaml
-from bricksync.errors import BricksyncError
-from bricksync.fastyaml import MAX_DEPTH
-from bricksync.yamlio import parse
+from bricksync.core import fastyaml
+from bricksync.core.errors import BricksyncError
+from bricksync.core.fastyaml import MAX_DEPTH
+from bricksync.core.yamlio import parse
 
 from .conftest import Project
 from .test_bad_input import ready  # noqa: F401 - the fixture

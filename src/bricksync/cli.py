@@ -17,12 +17,12 @@ from typing import Any
 import click
 
 from . import __version__
-from .errors import BricksyncError, ExportError, PlanFileError
-from .escape import term
+from .core.errors import BricksyncError, ExportError, PlanFileError
+from .core.escape import term
+from .core.secrets import redact
+from .edges.state import STDIO, check_output_path, write_output
 from .project import DEFAULT_CONFIG, Project
-from .secrets import redact
-from .state import STDIO, check_output_path, write_output
-from .ui import err, esc, out, progress, setup_logging
+from .reports.ui import err, esc, out, progress, setup_logging
 
 log = logging.getLogger("bricksync")
 # Options several commands share (same flag, same help everywhere).
@@ -98,7 +98,7 @@ def _project(ctx: click.Context) -> Project:
 @click.pass_context
 def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, no_ack: bool, dry_run: bool) -> None:
     """Snapshot the tagged jobs of the source workspace into state/."""
-    from .report import export_lines, export_table, rejected_lines
+    from .reports.report import export_lines, export_table, rejected_lines
 
     project = _project(ctx)
     try:
@@ -145,7 +145,7 @@ def _outputs_checked(*paths: str | None) -> Any:
 
 def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, kind: str,
                    awaiting: list[dict] | None = None) -> None:
-    from .report import report_json, report_markdown
+    from .reports.report import report_json, report_markdown
 
     if json_file:
         write_output(json_file, json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2) + "\n")
@@ -172,7 +172,7 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
     human = _outputs_checked(json_file, markdown_file, plan_file)
     the_plan = _project(ctx).plan(target, adopt=adopt, refresh_permissions=refresh_permissions,
                                   strict_paths=strict_paths, progress=progress)
-    from .report import print_plan
+    from .reports.report import print_plan
 
     print_plan(the_plan, human)
     _azure_warnings(the_plan)
@@ -188,7 +188,7 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
 
 def _azure_warnings(plan: Any) -> None:
     """In Azure Pipelines, each plan warning (e.g. a missing path) as a run warning."""
-    from .report import azure_warning_lines, in_azure_pipelines
+    from .reports.report import azure_warning_lines, in_azure_pipelines
 
     if in_azure_pipelines():
         for line in azure_warning_lines(plan):
@@ -206,7 +206,7 @@ def _confirm(question: str) -> bool:
 
 def _run_apply(project: Project, target: str, *, plan_file: str | None, yes: bool, **options: Any) -> int:
     """Apply through the façade, printing as the plan is shown, before asking and after. Returns the exit code."""
-    from .report import apply_summary, apply_table, conflicts_line, print_plan
+    from .reports.report import apply_summary, apply_table, conflicts_line, print_plan
 
     saved = Project.read_plan(plan_file) if plan_file else None
     if saved and saved.target != target:
@@ -282,7 +282,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     human = _outputs_checked(json_file, markdown_file)
     project = _project(ctx)
     found = project.drift(target, check_source=check_source, strict_paths=strict_paths)
-    from .report import azure_lines, in_azure_pipelines, print_plan
+    from .reports.report import azure_lines, in_azure_pipelines, print_plan
 
     the_plan, awaiting = found.plan, found.awaiting
     print_plan(the_plan, human, title="Drift")
@@ -351,8 +351,8 @@ def _print_capture(result: Any, target: str, dry_run: bool) -> None:
 def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str | None, push: bool,
             dry_run: bool) -> None:
     """Accept drift: write the live settings of drifted managed jobs (all, or KEYS) into state/."""
-    from .capture import build_capture, write_result
-    from .reconcile import connect_target
+    from .commands.capture import build_capture, write_result
+    from .commands.reconcile import connect_target
 
     cfg = _project(ctx).config
     ws = connect_target(cfg, target)
@@ -377,8 +377,8 @@ def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str 
 def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None, job_ids: tuple[int, ...],
             branch: str | None, push: bool, dry_run: bool) -> None:
     """Take unmanaged target jobs under management: state files, adopted in place on apply."""
-    from .capture import build_import, write_result
-    from .reconcile import connect_target
+    from .commands.capture import build_import, write_result
+    from .commands.reconcile import connect_target
 
     if sum((all_jobs, pattern is not None, bool(job_ids))) != 1:
         raise click.UsageError("give exactly one of --all, --name PATTERN, --job-id ID...")
@@ -444,8 +444,8 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
     Exits 0 when both are posted (or outside a pull-request run), 1 when posting failed: the plan's
     own exit code stays with the plan step.
     """
-    from .azdo import NotAPullRequest, post_plan_comment
-    from .report import _vso_escape, in_azure_pipelines
+    from .edges.azdo import NotAPullRequest, post_plan_comment
+    from .reports.report import _vso_escape, in_azure_pipelines
 
     if not azure_devops:
         raise click.UsageError("name where to post: --azure-devops (the only platform so far)")

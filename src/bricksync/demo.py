@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.rule import Rule
 from rich.table import Table
 
-from .ui import out, setup_logging
+from .reports.ui import out, setup_logging
 
 DEMO_TOKEN = "dapi-demo-0000"
 

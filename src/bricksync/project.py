@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .config import Config, load_config
-from .errors import BricksyncError, ExportError, PlanFileError
+from .core.errors import BricksyncError, ExportError, PlanFileError
+from .edges.config import Config, load_config
 
 if TYPE_CHECKING:
-    from .apply import ApplyResult, Confirm, Progress
-    from .export import ExportResult
-    from .plan import Plan
+    from .commands.apply import ApplyResult, Confirm, Progress
+    from .commands.export import ExportResult
+    from .core.plan import Plan
 
 DEFAULT_CONFIG = "config/bricksync.yml"
 
@@ -60,11 +60,11 @@ class Project:
 
     def validate(self) -> int:
         """Config and every state file, offline. Returns the number of valid state files."""
-        from .desired import DesiredState
-        from .state import read_adoptions
+        from .commands.desired import DesiredState
+        from .edges.state import read_adoptions
 
         with DesiredState(self.config.state_dir) as desired:
-            from .reconcile import validate_state
+            from .commands.reconcile import validate_state
 
             count = validate_state(desired, self.config)
         for name in self.config.targets:  # adoption records written by `bricksync import`
@@ -74,7 +74,7 @@ class Project:
     @staticmethod
     def load_plan(text: str, *, source: str = "<plan>") -> Plan:
         """A plan saved by `plan --out` (Plan.to_dict as JSON)."""
-        from .plan import Plan
+        from .core.plan import Plan
 
         try:
             return Plan.from_dict(json.loads(text))
@@ -84,7 +84,7 @@ class Project:
     @staticmethod
     def read_plan(path: str) -> Plan:
         """A plan file ('-': stdin) saved by `plan --out`."""
-        from .state import read_output
+        from .edges.state import read_output
 
         try:
             text = read_output(path)
@@ -99,8 +99,8 @@ class Project:
                progress: Progress = _no_progress) -> ExportResult:
         """Tagged source jobs -> state/ -> a commit (and the tags acknowledged). Raises ExportError
         (with `.result`: what was still written and committed) when jobs were rejected."""
-        from .export import run_export
-        from .workspace import Workspace
+        from .commands.export import run_export
+        from .edges.workspace import Workspace
 
         ws = Workspace.connect(self.config.source, label="source")
         ws.check_host(self.config.source.host, "source")
@@ -118,10 +118,10 @@ class Project:
     def plan(self, target: str, *, adopt: bool = False, refresh_permissions: bool = False,
              strict_paths: bool = False, progress: Progress = _no_progress) -> Plan:
         """What apply would change in a target."""
-        from .desired import DesiredState
+        from .commands.desired import DesiredState
 
         with DesiredState(self.config.state_dir) as desired:  # before the SDK import: see desired.py
-            from .reconcile import connect_target, plan_target
+            from .commands.reconcile import connect_target, plan_target
 
             ws = connect_target(self.config, target)
             with progress(f"Reading {target} jobs") as advance:
@@ -144,35 +144,35 @@ class Project:
                        allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
                        confirm=confirm, on_plan=on_plan, progress=progress)
         if plan is not None:
-            from .apply import run_apply
+            from .commands.apply import run_apply
 
             return run_apply(self.config, target, plan=plan, **options)
-        from .desired import DesiredState
+        from .commands.desired import DesiredState
 
         with DesiredState(self.config.state_dir) as desired:  # read while the SDK is imported
-            from .apply import run_apply
+            from .commands.apply import run_apply
 
             return run_apply(self.config, target, desired=desired, **options)
 
     def drift(self, target: str, *, check_source: bool = True, strict_paths: bool = False) -> DriftResult:
         """The scheduled check: every ACL read and every path checked, plus (with `check_source`)
         the tagged source jobs awaiting export."""
-        from .desired import DesiredState
+        from .commands.desired import DesiredState
 
         with DesiredState(self.config.state_dir) as desired:
-            from .reconcile import connect_target, plan_target
+            from .commands.reconcile import connect_target, plan_target
 
             ws = connect_target(self.config, target)
             # hand-made grants are drift: every ACL is read
             the_plan = plan_target(self.config, target, ws, desired, refresh_acls=True, strict_paths=strict_paths,
                                    all_paths=True)
-        from .drift import awaiting_export
+        from .commands.drift import awaiting_export
 
         return DriftResult(the_plan, awaiting_export(self.config) if check_source else None)
 
     def unlock(self, target: str) -> dict | None:
         """Clear a stale apply lock: the lock it released ({} when unreadable), None when unlocked."""
-        from .reconcile import connect_target
+        from .commands.reconcile import connect_target
 
         ws = connect_target(self.config, target)
         holder = ws.read_lock(target)

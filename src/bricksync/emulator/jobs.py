@@ -147,7 +147,7 @@ def known_fields(settings: dict) -> dict:
     """Settings without the fields JobSettings does not have, at any depth: the service parses
     requests into its typed messages and silently drops what they lack. Enum fields holding a
     value outside the enum are refused (400), as the service does."""
-    from ..schema import ROOT, schema_table  # the SDK's dataclasses: the API's own types
+    from ..core.schema import ROOT, schema_table  # the SDK's dataclasses: the API's own types
 
     table = schema_table()
     required = _required_fields()

@@ -212,7 +212,7 @@ def deploy_paths(w: Any, root: str = "/Workspace/prod") -> list[str]:
     team's code deployment does before bricksync promotes jobs); returns the paths."""
     import base64
 
-    from ..references import path_sites
+    from ..core.references import path_sites
 
     fake = {kind: {n: "0" for n in names} for kind, names in SOURCE_COMPUTE.items()}
     paths = sorted({str(site.value) for job in source_jobs(fake, root) for site in path_sites(job)

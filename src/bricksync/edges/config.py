@@ -19,106 +19,22 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import BricksyncError, Problem, did_you_mean
-from .permissions import MODES, Entry, check_entries, from_state
-from .yamlio import line_of, parse, plain
+from ..core.errors import BricksyncError, Problem, did_you_mean
+from ..core.model import COMPUTE_KINDS, OBJECT_KINDS, Select, SourceConfig, TargetConfig
+from ..core.permissions import MODES, check_entries, from_state
+from ..core.yamlio import line_of, parse, plain
 
-COMPUTE_KINDS = {  # config key -> reference kind in state files
-    "clusters": "cluster",
-    "instance_pools": "pool",
-    "policies": "policy",
-    "warehouses": "warehouse",
-    "pipelines": "pipeline",
-}
 ENV_KINDS = {"CLUSTERS": "clusters", "INSTANCE_POOLS": "instance_pools", "POLICIES": "policies",
              "WAREHOUSES": "warehouses", "PIPELINES": "pipelines"}
 # Workspace objects jobs point at, mapped like compute (source name -> target name) under `objects:`.
 # Legacy SQL dashboards (sql_task.dashboard) and AI/BI (Lakeview) dashboards (dashboard_task) are
 # different objects with different listings: two kinds, told apart by the field that holds them.
-OBJECT_KINDS = {
-    "queries": "query",
-    "alerts": "alert",
-    "dashboards": "dashboard",
-    "sql_dashboards": "sql_dashboard",
-    "destinations": "destination",
-}
 OBJECT_ENV_KINDS = {key.upper(): key for key in OBJECT_KINDS}  # BRICKSYNC_<TARGET>_QUERIES ...
 # Budget policies are account objects no workspace API lists: each side names its own, name -> ID.
-BUDGET_KIND = "budget_policy"
-
-
-@dataclass
-class Select:
-    tag: str = "PROD_MIGRATION"
-    value: str = "true"
-
-    def matches(self, tags: Mapping[str, Any] | None) -> bool:
-        value = (tags or {}).get(self.tag)
-        return isinstance(value, str) and value.strip().lower() == self.value.lower()
-
-
-@dataclass
-class WorkspaceRef:
-    profile: str | None = None
-    host: str | None = None
-
-    def describe(self) -> str:
-        host = _without_userinfo(self.host) if self.host else ""
-        return " ".join(p for p in (f"profile={self.profile}" if self.profile else "",
-                                    f"host={host}" if host else "") if p) or "default auth"
-
-
-def _without_userinfo(host: str) -> str:
-    scheme, sep, rest = host.partition("://")
-    if not sep:
-        scheme, rest = "", host
-    netloc, slash, path = rest.partition("/")
-    return (f"{scheme}://" if sep else "") + netloc.rpartition("@")[2] + slash + path
-
-
-@dataclass
-class SourceConfig(WorkspaceRef):
-    select: Select = field(default_factory=Select)
-    notebook_root: str = "/Workspace/dev"
-    acknowledge: bool = True
-    budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
-
-
-@dataclass
-class TargetConfig(WorkspaceRef):
-    name: str = ""
-    path_rewrites: dict[str, str] = field(default_factory=dict)
-    compute: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in COMPUTE_KINDS})
-    run_as: dict[str, str] = field(default_factory=dict)
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
-    prune: bool = False
-    # Job permissions (see permissions.py): how they are managed, principal names mapped from the
-    # source (run_as entries serve too; these win), and entries every job gets in this target.
-    permissions: str = "ignore"
-    principals: dict[str, str] = field(default_factory=dict)
-    permissions_add: list[Entry] = field(default_factory=list)
-
-    objects: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in OBJECT_KINDS})
-    budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
-    max_prune_percent: float = 20.0  # prune refuses to delete more of the managed jobs at once
-
-    def principal_mapping(self) -> dict[str, str]:
-        """One mapping for run_as and permissions: `principals` over `run_as`."""
-        return {**self.run_as, **self.principals}
-
-    def compute_name(self, kind: str, source_name: str) -> str:
-        """Target name for a source compute (or object) name: mapped, or the same name (seed step 12)."""
-        for key, ref_kind in COMPUTE_KINDS.items():
-            if ref_kind == kind:
-                return self.compute.get(key, {}).get(source_name, source_name)
-        for key, ref_kind in OBJECT_KINDS.items():
-            if ref_kind == kind:
-                return self.objects.get(key, {}).get(source_name, source_name)
-        return source_name
 
 
 @dataclass

@@ -16,14 +16,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..core.errors import ApplyCancelled, BricksyncError, PlanFileError, Problem, StalePlanError
+from ..core.plan import Action, ActionKind, Plan
+from ..core.render import KEY_TAG, fill_jobs, pending_jobs
+from ..edges.workspace import Workspace
 from .aclplan import new_index
-from .errors import ApplyCancelled, BricksyncError, PlanFileError, Problem, StalePlanError
-from .plan import Action, ActionKind, Plan
-from .render import KEY_TAG, fill_jobs, pending_jobs
-from .workspace import Workspace
 
 if TYPE_CHECKING:
-    from .config import Config
+    from ..edges.config import Config
     from .desired import DesiredState
 
 log = logging.getLogger("bricksync.apply")
@@ -231,7 +231,7 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
         writes = [a for a in the_plan.actions if a.writes]
         deletes = the_plan.of(ActionKind.ORPHAN) if prune else []
         if deletes:  # before the first write: an empty or gutted state/ must not empty the target
-            from .guards import check_prune
+            from ..core.guards import check_prune
 
             check_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
                         max_percent=target_cfg.max_prune_percent)

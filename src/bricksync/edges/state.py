@@ -13,12 +13,12 @@ import os
 import stat
 import sys
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import BricksyncError, Problem, did_you_mean
-from .yamlio import MAX_BYTES, dump, line_of, parse, plain
+from ..core.errors import BricksyncError, Problem, did_you_mean
+from ..core.model import StateDoc
+from ..core.yamlio import MAX_BYTES, dump, line_of, parse, plain
 
 HEADER = """\
 Managed by bricksync: desired settings of one Databricks job.
@@ -28,19 +28,6 @@ field names are the Jobs API's JobSettings). IDs appear as ${kind:NAME}; paths a
 
 TOP_KEYS = ("bricksync", "permissions", "job")
 META_KEYS = ("key", "source_job_id")
-
-
-@dataclass
-class StateDoc:
-    key: str
-    settings: dict
-    source_job_id: int | None = None
-    file: str = ""
-    lines: dict[str, int] = field(default_factory=dict)  # "job" / "job.tasks" -> 1-based line
-    node: Any = None  # parsed settings node (for line numbers)
-    # Direct grants as exported ({user_name|group_name|service_principal_name, level}, sorted);
-    # None: the file has no `permissions:` (the job's permissions are not managed from here).
-    permissions: list[dict] | None = None
 
 
 def render_state(doc: StateDoc) -> str:

@@ -13,8 +13,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from .escape import no_commands
-from .secrets import redact
+from ..core.escape import no_commands
+from ..core.secrets import redact
 
 
 class RedactingConsole(Console):
@@ -55,7 +55,7 @@ def setup_logging(debug: bool) -> None:
     """Log lines to stderr, redacted; the SDK's and urllib3's chatter only with --debug."""
     import logging
 
-    from .secrets import RedactingFilter
+    from ..core.secrets import RedactingFilter
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())

@@ -16,14 +16,13 @@ from typing import Any
 from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
 
-from .config import TargetConfig
 from .defaults import ignore_computed
 from .errors import Problem
+from .model import StateDoc, TargetConfig
 from .normalize import digest, normalize_job, normalize_settings, runs_as_creator
 from .references import Inventory
 from .render import KEY_TAG, managed_key, pending_jobs, principal, render
 from .secrets import REDACTED_CHANGED, redact_change
-from .state import StateDoc
 
 PLAN_VERSION = 1
 IDENTITY_KEYS = ("task_key", "job_cluster_key", "environment_key")

@@ -8,22 +8,23 @@ import re
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from ..core.bulk import bulk_data
+from ..core.errors import BricksyncError, Problem
+from ..core.model import TargetConfig
+from ..core.normalize import digest, normalize_job
+from ..core.overrides import check_overrides
+from ..core.permissions import Identity
+from ..core.plan import ORDER, Plan, Unchanged, build_plan, fingerprint
+from ..core.references import Inventory, path_sites
+from ..core.render import managed_key, render
+from ..core.schema import schema_table
+from ..core.validate import check_across
+from ..edges.config import Config
+from ..edges.state import read_adoptions
+from ..edges.workspace import ACL_READERS, Unanswerable, Workspace
 from .aclplan import apply_acls, to_read, wanted
-from .bulk import bulk_data
-from .config import Config, TargetConfig
 from .desired import DesiredState, Summary
-from .errors import BricksyncError, Problem
-from .normalize import digest, normalize_job
-from .overrides import check_overrides
-from .permissions import Identity
-from .plan import ORDER, Plan, Unchanged, build_plan, fingerprint
 from .preflight import PathUse, preflight, task_of
-from .references import Inventory, path_sites
-from .render import managed_key, render
-from .schema import schema_table
-from .state import read_adoptions
-from .validate import check_across
-from .workspace import ACL_READERS, Unanswerable, Workspace
 
 log = logging.getLogger("bricksync.plan")
 

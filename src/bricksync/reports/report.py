@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from .escape import log_text, md_code, md_fence, md_html, md_text, term
-from .plan import Action, Plan
-from .secrets import strip_userinfo
+from ..core.escape import log_text, md_code, md_fence, md_html, md_text, term
+from ..core.plan import Action, Plan
+from ..core.secrets import strip_userinfo
 
 if TYPE_CHECKING:
-    from .apply import ApplyResult
-    from .export import ExportResult
+    from ..commands.apply import ApplyResult
+    from ..commands.export import ExportResult
 
 REPORT_VERSION = 1
 SYMBOL = {"create": "+", "update": "~", "adopt": "~", "orphan": "!", "conflict": "x", "no-op": "=",

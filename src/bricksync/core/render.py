@@ -11,9 +11,9 @@ import copy
 import re
 from typing import Any
 
-from .config import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, TargetConfig
 from .errors import Problem, did_you_mean
 from .jobrules import check_rules
+from .model import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, StateDoc, TargetConfig
 from .normalize import clone
 from .references import (
     Inventory,
@@ -25,7 +25,6 @@ from .references import (
     unescape_literal,
 )
 from .schema import SchemaTable
-from .state import StateDoc
 
 KEY_TAG = "bricksync-key"
 MANAGED_TAG = "managed-by"

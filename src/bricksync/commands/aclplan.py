@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .config import TargetConfig
-from .desired import Summary
-from .errors import Problem
-from .permissions import (
+from ..core.errors import Problem
+from ..core.model import TargetConfig
+from ..core.permissions import (
     UUID_RE,
     Entry,
     Identity,
@@ -28,7 +27,8 @@ from .permissions import (
     owner_change,
     rule_problems,
 )
-from .plan import Action, Change, Plan
+from ..core.plan import Action, Change, Plan
+from .desired import Summary
 
 ACL_ACTIONS = ("create", "update", "adopt", "no-op")
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, TargetConfig
 from .errors import Problem
+from .model import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, StateDoc, TargetConfig
 from .normalize import clone, normalize_job, normalize_settings
 from .permissions import RANK, UUID_RE, Entry, desired, diff, entry, from_api, from_state, to_state
 from .plan import field_changes
@@ -32,7 +32,6 @@ from .references import (
 )
 from .render import KEY_TAG, MANAGED_TAG, MANAGED_VALUE, _set_dotted, principal, render
 from .secrets import find_secrets
-from .state import StateDoc
 
 OWNERSHIP_TAGS = (KEY_TAG, MANAGED_TAG)
 _MISSING = object()

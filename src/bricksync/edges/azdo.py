@@ -23,9 +23,9 @@ from urllib.parse import quote
 
 import requests
 
-from .errors import BricksyncError
-from .prcomment import find_own_comment
-from .secrets import redact
+from ..core.errors import BricksyncError
+from ..core.prcomment import find_own_comment
+from ..core.secrets import redact
 
 log = logging.getLogger(__name__)
 API_VERSION = "7.1"
@@ -334,7 +334,7 @@ def post_plan_comment(plan_files: list[str], plan_exit_code: int | None,
     """Raises NotAPullRequest outside a pull-request run (nothing to post to)."""
     from pathlib import Path
 
-    from .prcomment import compose_comment, outcome, parse_plan_markdown
+    from ..core.prcomment import compose_comment, outcome, parse_plan_markdown
     from .state import read_output
 
     pr = pull_request_from_env(env)

@@ -8,11 +8,11 @@ from pathlib import PurePath
 from .errors import Problem, did_you_mean
 from .jobrules import check_rules
 from .keys import KEY_RE
+from .model import StateDoc
 from .permissions import check_entries
 from .references import KINDS, PLACEHOLDER_RE, Site, has_reference, parse_placeholder, reference_sites
 from .schema import SchemaTable, check_job_settings
 from .secrets import find_secrets, may_hold_secrets
-from .state import StateDoc
 
 MAX_TAGS = 25
 MANAGED_TAGS = 2  # bricksync-key and managed-by are added in the target

@@ -11,17 +11,18 @@ import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .bulk import bulk_data
-from .config import Config
-from .errors import BricksyncError, Problem
-from .keys import assign_keys
-from .normalize import digest, normalize_job
-from .permissions import from_api, to_state
-from .references import reference_sites
-from .snapshot import snapshot_job
-from .state import GitRepo, StateDoc, StateStore, blob_id, parse_state, render_state
-from .validate import validate_docs
-from .workspace import ACL_READERS, Workspace
+from ..core.bulk import bulk_data
+from ..core.errors import BricksyncError, Problem
+from ..core.keys import assign_keys
+from ..core.model import StateDoc
+from ..core.normalize import digest, normalize_job
+from ..core.permissions import from_api, to_state
+from ..core.references import reference_sites
+from ..core.snapshot import snapshot_job
+from ..core.validate import validate_docs
+from ..edges.config import Config
+from ..edges.state import GitRepo, StateStore, blob_id, parse_state, render_state
+from ..edges.workspace import ACL_READERS, Workspace
 
 MESSAGE_JOBS = 200  # jobs listed by name in a commit message; the rest are counted
 

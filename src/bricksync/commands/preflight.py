@@ -22,9 +22,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from .errors import BricksyncError, Problem
-from .plan import Plan
-from .references import canonical_path, path_sites
+from ..core.errors import BricksyncError, Problem
+from ..core.plan import Plan
+from ..core.references import canonical_path, path_sites
 
 PARALLEL = 8
 

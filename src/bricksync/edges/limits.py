@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import BricksyncError, Problem
+from ..core.errors import BricksyncError, Problem
 
 DEFAULTS = {"BRICKSYNC_HTTP_TIMEOUT": 60.0, "BRICKSYNC_CONNECT_TIMEOUT": 10.0, "BRICKSYNC_MAX_RETRY_WAIT": 120.0,
             "BRICKSYNC_RETRY_TIMEOUT": 300.0}

@@ -41,10 +41,10 @@ from databricks.sdk.errors import (
     Unauthenticated,
 )
 
-from .config import WorkspaceRef
-from .errors import BricksyncError, LockedError, Problem, WorkspaceError
+from ..core.errors import BricksyncError, LockedError, Problem, WorkspaceError
+from ..core.model import WorkspaceRef
+from ..core.references import Inventory
 from .limits import Limits
-from .references import Inventory
 
 log = logging.getLogger("bricksync.workspace")
 

@@ -6,11 +6,11 @@ import logging
 
 from databricks.sdk.errors import DatabricksError
 
-from .config import Config
-from .errors import BricksyncError
+from ..core.errors import BricksyncError
+from ..edges.config import Config
+from ..edges.state import StateStore
+from ..edges.workspace import Workspace
 from .export import build_export
-from .state import StateStore
-from .workspace import Workspace
 
 log = logging.getLogger("bricksync.drift")
 

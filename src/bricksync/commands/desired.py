@@ -23,14 +23,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from .config import TargetConfig
-from .errors import BricksyncError, Problem
-from .normalize import digest, normalize_settings
-from .references import Inventory, path_sites, referenced_kinds
-from .render import override_problems, render
-from .schema import SchemaTable
-from .state import StateDoc, StateStore, parse_state, read_state_file
-from .validate import DocLinks, validate_doc
+from ..core.errors import BricksyncError, Problem
+from ..core.model import StateDoc, TargetConfig
+from ..core.normalize import digest, normalize_settings
+from ..core.references import Inventory, path_sites, referenced_kinds
+from ..core.render import override_problems, render
+from ..core.schema import SchemaTable
+from ..core.validate import DocLinks, validate_doc
+from ..edges.state import StateStore, parse_state, read_state_file
 
 WORKERS_FROM = 200  # files; below this, starting processes costs more than it saves
 MAX_WORKERS = 4

@@ -17,19 +17,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .bulk import bulk_data
-from .config import Config
-from .errors import BricksyncError, Problem
-from .escape import one_line
-from .inverse import invert_job, invert_permissions
-from .keys import assign_keys
-from .normalize import normalize_job, normalize_settings
-from .plan import field_changes
-from .references import parse_placeholder, reference_sites
-from .render import managed_key, render
-from .state import (
+from ..core.bulk import bulk_data
+from ..core.errors import BricksyncError, Problem
+from ..core.escape import one_line
+from ..core.inverse import invert_job, invert_permissions
+from ..core.keys import assign_keys
+from ..core.model import StateDoc
+from ..core.normalize import normalize_job, normalize_settings
+from ..core.plan import field_changes
+from ..core.references import parse_placeholder, reference_sites
+from ..core.render import managed_key, render
+from ..core.validate import validate_docs
+from ..edges.config import Config
+from ..edges.state import (
     GitRepo,
-    StateDoc,
     StateStore,
     adoption_path,
     dirty_paths,
@@ -38,8 +39,7 @@ from .state import (
     render_state,
     write_adoptions,
 )
-from .validate import validate_docs
-from .workspace import ACL_READERS, Workspace
+from ..edges.workspace import ACL_READERS, Workspace
 
 MESSAGE_JOBS = 200  # jobs listed in a commit message; the rest are counted
 MESSAGE_FIELDS = 20  # fields listed per job
