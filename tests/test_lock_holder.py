@@ -58,12 +58,21 @@ def _can_switch_uid() -> bool:
         return True
 
 
+def _others_can_read(path: Path) -> bool:
+    """Can a uid that is neither owner nor in the group enter every folder down to `path`?"""
+    return all(not folder.exists() or folder.stat().st_mode & 0o001 for folder in [path, *path.parents])
+
+
 @pytest.fixture
 def open_project(test_ws: EmulatorServer, prod_ws: EmulatorServer, monkeypatch: pytest.MonkeyPatch
                  ) -> Iterator[Project]:
     """An exported project in a folder another uid can read (pytest's tmp_path is root-only)."""
+    if not all(_others_can_read(Path(d)) for d in site.getsitepackages()):
+        pytest.skip("the virtualenv's packages are not readable by another uid (a clone under a 0700 folder)")
     base = Path(tempfile.mkdtemp(prefix="bricksync-uid-"))
     base.chmod(0o755)
+    # The checkout may sit in a folder only root can enter (mktemp -d): the other uid runs a copy.
+    shutil.copytree(SRC / "bricksync", base / "src" / "bricksync", ignore=shutil.ignore_patterns("__pycache__"))
     try:
         p = make_project(base, test_ws, prod_ws, monkeypatch)
         seed_source(p.test.client())
@@ -78,7 +87,7 @@ def open_project(test_ws: EmulatorServer, prod_ws: EmulatorServer, monkeypatch: 
 def _run_as_nobody(p: Project, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     """The CLI as uid NOBODY (no passwd entry), on the system interpreter (the one under /root is
     not readable by other users) with this project's packages."""
-    paths = [str(SRC), *site.getsitepackages()]
+    paths = [str(p.root.parent / "src"), *site.getsitepackages()]
     clean = {k: v for k, v in os.environ.items() if k not in ("USER", "LOGNAME", "LNAME", "USERNAME", "HOME")}
     return subprocess.run([str(SYSTEM_PYTHON), "-m", "bricksync.cli", *args], cwd=p.root, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL, preexec_fn=lambda: os.setuid(NOBODY),
