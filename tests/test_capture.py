@@ -413,3 +413,42 @@ def test_capture_and_import_carry_permissions_through_the_inverse_mapping(tmp_pa
     assert direct(p.prod, made)["user_name:alice.prod@example.com"] == "IS_OWNER"
     res = p.run("plan", "--target", "prod", "--detailed-exitcode", "--refresh-permissions")
     assert res.code == 0 and "0 to create, 0 to update" in res.output, res.output
+
+
+def test_assign_keys_claims_an_imported_key_once() -> None:
+    from bricksync.core.keys import assign_keys
+
+    jobs = [(7, "Legacy report"), (8, "Other")]
+    assert assign_keys(jobs, {}, {"legacy-report"}) == {7: "legacy-report-7", 8: "other"}  # owned: suffixed
+    assert assign_keys(jobs, {}, {"legacy-report"}, {"legacy-report"}) == {7: "legacy-report", 8: "other"}
+    two = [(7, "Legacy report"), (9, "legacy-report")]  # two new jobs, one slug: neither may take it
+    assert assign_keys(two, {}, {"legacy-report"}, {"legacy-report"}) == {7: "legacy-report-7",
+                                                                            9: "legacy-report-9"}
+
+
+def test_export_of_a_source_job_named_like_an_imported_one_updates_it_in_place(applied: Project) -> None:
+    """Import takes an unmanaged prod job under management; later the same job is tagged in the
+    test workspace and exported: it takes over the imported key (no second key, no second prod job)."""
+    p = applied
+    prod_cluster, test_cluster = ids(p.prod, "cluster")["prod-shared"], ids(p.test, "cluster")["dev-shared"]
+    body = {"name": "Legacy report", "max_concurrent_runs": 2,
+            "tasks": [{"task_key": "main", "existing_cluster_id": prod_cluster,
+                       "notebook_task": {"notebook_path": "/Workspace/prod/legacy/report"}}]}
+    prod_id = int(p.prod.client().api_client.do("POST", "/api/2.2/jobs/create", body=body)["job_id"])
+    assert p.run("import", "--target", "prod", "--job-id", str(prod_id)).code == 0
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    count = len(p.prod.workspace.jobs.jobs)
+    source = {**body, "max_concurrent_runs": 3, "tags": {"PROD_MIGRATION": "true"},
+              "tasks": [{**body["tasks"][0], "existing_cluster_id": test_cluster,
+                         "notebook_task": {"notebook_path": "/Workspace/dev/legacy/report"}}]}
+    source_id = int(p.test.client().api_client.do("POST", "/api/2.2/jobs/create", body=source)["job_id"])
+    res = p.run("export", "--branch", "main")
+    assert res.code == 0, res.output
+    assert not [f for f in p.state_files if f.startswith("legacy-report-")], sorted(p.state_files)
+    text = p.state_files["legacy-report.yml"].decode()
+    assert f"source_job_id: {source_id}" in text and "max_concurrent_runs: 3" in text
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 2 and "0 to create, 1 to update" in res.output, res.output
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    assert len(p.prod.workspace.jobs.jobs) == count  # updated in place, never duplicated
+    assert p.prod.workspace.jobs.jobs[prod_id]["settings"]["max_concurrent_runs"] == 3

@@ -92,7 +92,9 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) ->
     acls = read_acls(ws, [j["job_id"] for j in selected])
     known = {d.source_job_id: d.key for d in docs if d.source_job_id is not None}
     names = [(j["job_id"], (j.get("settings") or {}).get("name", "")) for j in selected]
-    keys = assign_keys(names, known, {d.key for d in docs})
+    # A state file no source job owns yet (imported from the target) is claimed by the source
+    # job of the same name rather than duplicated under a second key.
+    keys = assign_keys(names, known, {d.key for d in docs}, {d.key for d in docs if d.source_job_id is None})
     job_keys = {**known, **keys}
     new_docs: dict[str, StateDoc] = {d.key: d for d in docs}
     candidates: list[tuple[dict, str, str]] = []

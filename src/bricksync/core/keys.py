@@ -15,12 +15,16 @@ def slugify(name: str) -> str:
     return slug[:80].strip("-") or "job"
 
 
-def assign_keys(jobs: Iterable[tuple[int, str]], known: dict[int, str], taken: set[str]) -> dict[int, str]:
+def assign_keys(jobs: Iterable[tuple[int, str]], known: dict[int, str], taken: set[str],
+                claimable: set[str] | frozenset[str] = frozenset()) -> dict[int, str]:
     """source job id -> key for (job_id, name) pairs.
 
     `known` maps source job ids to the keys their state files already have (renames keep
     them). New jobs get slug(name); on a collision, slug-<job_id>, which is unique because
-    job ids are. Deterministic: the same input gives the same keys in any order."""
+    job ids are. `claimable`: taken keys whose state files no source job owns yet (written by
+    `import` or `capture` from the target): a new source job whose slug is one of them takes
+    it over, so the job it stands for is updated in place instead of getting a second key
+    (and a second target job). Deterministic: the same input gives the same keys in any order."""
     keys: dict[int, str] = {}
     used = set(taken)
     for job_id, _ in jobs:
@@ -33,7 +37,8 @@ def assign_keys(jobs: Iterable[tuple[int, str]], known: dict[int, str], taken: s
         slugs.setdefault(slugify(name), []).append(job_id)
     for slug, ids in sorted(slugs.items()):
         for job_id in ids:
-            key = slug if (slug not in used and len(ids) == 1) else f"{slug}-{job_id}"
+            free = slug not in used or (slug in claimable and slug not in keys.values())
+            key = slug if (free and len(ids) == 1) else f"{slug}-{job_id}"
             keys[job_id] = key
             used.add(key)
     return keys
