@@ -56,7 +56,10 @@ BAD = [
     ("negative-concurrent-runs", job(max_concurrent_runs=-1), "max_concurrent_runs", "0 to 1000", False),
     ("name-too-long", job(name="n" * 4097), "name", "at most 4096", False),
     ("schedule-and-continuous", job(schedule={"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC"},
-                                    continuous={"pause_status": "UNPAUSED"}), "continuous", "only one of", False),
+                                    continuous={"pause_status": "UNPAUSED"}), "continuous", "only one of", True),
+    ("schedule-and-trigger", job(schedule={"quartz_cron_expression": "0 0 2 * * ?", "timezone_id": "UTC"},
+                                 trigger={"periodic": {"interval": 1, "unit": "HOURS"}}), "trigger", "only one of",
+     True),
     ("git-branch-and-tag", job(git_source={"git_url": "https://github.com/o/r", "git_provider": "gitHub",
                                            "git_branch": "main", "git_tag": "v1"}), "git_source", "only one of",
      False),
@@ -138,7 +141,7 @@ OVERRIDES = [  # (case, overrides YAML, fragments expected)
     ("breaks-tag-limit", "{sales: {tags: {" + ", ".join(f"t{i}: v" for i in range(24)) + "}}}",
      ["field 'tags'", "26 tags", "at most 25"]),
     ("adds-a-second-schedule", "{sales: {continuous.pause_status: UNPAUSED, schedule.timezone_id: UTC}}",
-     ["only one of schedule and continuous"]),
+     ["only one of schedule, trigger and continuous"]),
 ]
 
 

@@ -18,7 +18,9 @@ docstrings are generated from the same OpenAPI spec):
 - JobSettings.max_concurrent_runs: "This value cannot exceed 1000"; 0 skips runs.
 - JobSettings.name: at most 4096 bytes (UTF-8); description: at most 27700 characters.
 - JobSettings.tags: "A maximum of 25 tags".
-- JobSettings.schedule / continuous: "Only one of schedule and continuous can be used".
+- JobSettings.schedule / continuous: "Only one of schedule and continuous can be used"; and
+  "You can only have one trigger defined for a job" (docs: Trigger types for Databricks Jobs),
+  so schedule, trigger and continuous exclude each other.
 - JobParameterDefinition.name: "May only contain alphanumeric characters, _, - and .".
 - GitSource: git_branch, git_commit and git_tag "cannot be specified in conjunction".
 - A task runs exactly one kind of work (one `*_task` field), as the API's Task object allows.
@@ -119,8 +121,10 @@ def _job_rules(settings: dict, out: list[Finding]) -> None:
     tags = settings.get("tags")
     if isinstance(tags, dict) and len(tags) > MAX_TAGS:
         out.append((f"{len(tags)} tags; a job has at most {MAX_TAGS}", "tags"))
-    if settings.get("schedule") is not None and settings.get("continuous") is not None:
-        out.append(("only one of schedule and continuous can be set", "continuous"))
+    triggers = [k for k in ("schedule", "trigger", "continuous") if settings.get(k) is not None]
+    if len(triggers) > 1:
+        out.append((f"only one of schedule, trigger and continuous can be set (found {' and '.join(triggers)})",
+                    triggers[-1]))
     git = settings.get("git_source")
     if isinstance(git, dict):
         refs = [k for k in ("git_branch", "git_commit", "git_tag") if git.get(k) is not None]
