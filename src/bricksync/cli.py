@@ -95,15 +95,19 @@ def _project(ctx: click.Context) -> Project:
 @click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
 @click.option("--no-ack", is_flag=True, help="Leave the selection tag as it is.")
 @click.option("--dry-run", is_flag=True, help="Show what would be written, committed and acknowledged.")
+@click.option("--ack-parallelism", type=click.IntRange(1, 64), default=None,
+              help="jobs/update calls at a time when acknowledging tags [default: source.ack_parallelism, 8].")
 @click.pass_context
-def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, no_ack: bool, dry_run: bool) -> None:
+def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, no_ack: bool, dry_run: bool,
+           ack_parallelism: int | None) -> None:
     """Snapshot the tagged jobs of the source workspace into state/."""
     from .reports.report import export_lines, export_table, rejected_lines
 
     project = _project(ctx)
     try:
         result = project.export(branch=branch, commit=not no_commit, push=push,
-                                acknowledge=False if no_ack else None, dry_run=dry_run, progress=progress)
+                                acknowledge=False if no_ack else None, dry_run=dry_run, progress=progress,
+                                ack_parallelism=ack_parallelism)
     except ExportError as exc:  # the table still shows what was exported
         result = exc.result
     out.print(export_table(result, dry_run=dry_run))

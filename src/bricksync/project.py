@@ -96,8 +96,9 @@ class Project:
 
     def export(self, *, branch: str | None = None, commit: bool = True, push: bool = False,
                acknowledge: bool | None = None, dry_run: bool = False,
-               progress: Progress = _no_progress) -> ExportResult:
-        """Tagged source jobs -> state/ -> a commit (and the tags acknowledged). Raises ExportError
+               progress: Progress = _no_progress, ack_parallelism: int | None = None) -> ExportResult:
+        """Tagged source jobs -> state/ -> a commit (and the tags acknowledged, `ack_parallelism`
+        jobs/update calls at a time; None: source.ack_parallelism). Raises ExportError
         (with `.result`: what was still written and committed) when jobs were rejected."""
         from .commands.export import run_export
         from .edges.workspace import Workspace
@@ -106,7 +107,8 @@ class Project:
         ws.check_host(self.config.source.host, "source")
         with progress("Reading source jobs") as advance:
             result = run_export(self.config, ws, branch=branch, commit=commit, push=push,
-                                acknowledge=acknowledge, dry_run=dry_run, on_page=advance)
+                                acknowledge=acknowledge, dry_run=dry_run, on_page=advance,
+                                ack_parallelism=ack_parallelism)
         result.host = ws.host
         if result.rejected:
             problems = [p for _, found in result.rejected for p in found]

@@ -185,7 +185,7 @@ def commit_message(result: ExportResult) -> str:
 
 def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit: bool = True,
                push: bool = False, acknowledge: bool | None = None, dry_run: bool = False,
-               on_page=None) -> ExportResult:
+               on_page=None, ack_parallelism: int | None = None) -> ExportResult:
     store = StateStore(cfg.state_dir)
     git = _git_or_none(cfg) if dry_run else GitRepo(cfg.root) if commit else None
     branch = branch or default_branch()
@@ -233,7 +233,8 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
         result.notes.append(f"{len(moved)} job(s) changed in the source since they were read; left tagged for "
                             "the next export: " + ", ".join(j.key for j in moved[:50])
                             + (f" and {len(moved) - 50} more" if len(moved) > 50 else ""))
-    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="ack") as pool:
+    workers = ack_parallelism or cfg.source.ack_parallelism  # the flag wins over the config
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ack") as pool:
         list(pool.map(lambda j: ws.set_job_tags(j.job_id, {**now[j.job_id][1], tag: "false"}), still))
     result.acknowledged.extend(j.key for j in still)
     return result

@@ -80,6 +80,7 @@ class SourceConfig(WorkspaceRef):
     select: Select = field(default_factory=Select)
     notebook_root: str = "/Workspace/dev"
     acknowledge: bool = True
+    ack_parallelism: int = 8  # jobs/update calls at a time when acknowledging (no batch API)
     budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
 
 

@@ -57,9 +57,10 @@ class Config:
 
 STR, BOOL, STRMAP, ANYMAP, LIST = "a string", "true or false", "a mapping of strings", "a mapping", "a list"
 PERCENT = "a percentage (a number from 0 to 100)"
+PARALLEL = "a whole number from 1 to 64"  # calls at a time, like apply's --parallelism
 SCHEMA: dict[str, Any] = {
     "source": {
-        "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL,
+        "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL, "ack_parallelism": PARALLEL,
         "select": {"tag": STR, "value": STR}, "budget_policies": STRMAP,
     },
     "state_dir": STR,
@@ -108,6 +109,8 @@ def _check(node: Any, spec: Any, where: str, file: str, line: int | None, proble
         fail("expected a list")
     elif spec == PERCENT and (isinstance(node, bool) or not isinstance(node, (int, float)) or not 0 <= node <= 100):
         fail(f"expected {PERCENT}, got {node!r}")
+    elif spec == PARALLEL and (isinstance(node, bool) or not isinstance(node, int) or not 1 <= node <= 64):
+        fail(f"expected {PARALLEL}, got {node!r}")
 
 
 def _env_pairs(value: str, var: str) -> dict[str, str]:
@@ -193,6 +196,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
         select=Select(tag=sel.get("tag", "PROD_MIGRATION"), value=sel.get("value", "true")),
         notebook_root=src.get("notebook_root", "/Workspace/dev"),
         acknowledge=src.get("acknowledge", True),
+        ack_parallelism=src.get("ack_parallelism", 8),
         budget_policies=dict(src.get("budget_policies") or {}),
     )
     if "BRICKSYNC_SOURCE_BUDGET_POLICIES" in env:

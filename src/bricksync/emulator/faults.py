@@ -97,6 +97,8 @@ class Faults:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(self.seed)
+        self._in_flight: Counter = Counter()
+        self._peak: Counter = Counter()
 
     def add(self, rule: FaultRule) -> FaultRule:
         with self._lock:
@@ -127,6 +129,22 @@ class Faults:
     def record(self, method: str, path: str, status: int, fault: bool) -> None:
         with self._lock:
             self.log.append(RequestRecord(method, path, status, fault))
+
+    def enter(self, method: str, path: str) -> None:
+        """A request starts (before latency): tracks how many of this kind run at once."""
+        key = f"{method} {path}"
+        with self._lock:
+            self._in_flight[key] += 1
+            self._peak[key] = max(self._peak[key], self._in_flight[key])
+
+    def leave(self, method: str, path: str) -> None:
+        with self._lock:
+            self._in_flight[f"{method} {path}"] -= 1
+
+    def peak_in_flight(self) -> Counter:
+        """Per 'METHOD /path': the most requests served at the same time (client parallelism)."""
+        with self._lock:
+            return Counter(self._peak)
 
     def counts(self) -> Counter:
         """Requests per 'METHOD /path'."""

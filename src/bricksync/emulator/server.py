@@ -55,9 +55,10 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if emu.latency_ms:
-            time.sleep(emu.latency_ms / 1000)
+        emu.faults.enter(method, path)
         try:
+            if emu.latency_ms:
+                time.sleep(emu.latency_ms / 1000)
             status, body, headers, fault = self._dispatch(emu, method, path, query, raw)
         except _Dropped:
             emu.faults.record(method, path, 0, True)
@@ -65,6 +66,8 @@ class _Handler(BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
+        finally:
+            emu.faults.leave(method, path)
         emu.faults.record(method, path, status, fault)
         payload = (body if isinstance(body, str) else json.dumps(body)).encode()
         self.send_response(status)
