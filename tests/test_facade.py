@@ -117,3 +117,24 @@ def test_no_module_imports_the_cli_not_even_lazily() -> None:
                                                           and any(a.name == "cli" for a in node.names)):
                 offenders.append(f"{path.relative_to(src)}:{node.lineno}")
     assert offenders == []
+
+
+def test_capture_through_the_facade_commits_the_live_settings(facade: Project, project: Checkout) -> None:
+    facade.export(branch="main")
+    facade.apply(target="prod")
+    prod = project.prod.client()
+    key, job = sorted(_managed(prod).items())[0]
+    _hand_edit(prod, job["job_id"], 5)
+    head = project.repo.head.commit.hexsha
+
+    captured = facade.capture("prod", [key], branch="capture-it")
+    assert [j.key for j in captured.captured] == [key] and not captured.refused
+    assert captured.commit and captured.commit != head and captured.branch == "capture-it"
+    assert project.repo.head.commit.hexsha == captured.commit
+    assert "max_concurrent_runs: 5" in (project.root / "state" / "jobs" / f"{key}.yml").read_text()
+    assert not facade.plan("prod").has_changes  # git now says what prod runs
+
+    again = facade.capture("prod", [key], branch="capture-it")  # nothing drifted: no commit
+    assert again.captured == [] and again.commit is None
+    with pytest.raises(BricksyncError, match="exactly one of"):
+        facade.import_jobs("prod")

@@ -355,13 +355,7 @@ def _print_capture(result: Any, target: str, dry_run: bool) -> None:
 def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str | None, push: bool,
             dry_run: bool) -> None:
     """Accept drift: write the live settings of drifted managed jobs (all, or KEYS) into state/."""
-    from .commands.capture import build_capture, write_result
-    from .commands.reconcile import connect_target
-
-    cfg = _project(ctx).config
-    ws = connect_target(cfg, target)
-    result = build_capture(cfg, target, ws, list(keys) or None)
-    write_result(cfg, result, branch=branch, push=push, dry_run=dry_run)
+    result = _project(ctx).capture(target, list(keys), branch=branch, push=push, dry_run=dry_run)
     _print_capture(result, target, dry_run)
     if not result.captured and not result.refused:
         out.print("Nothing to capture: every selected job matches its state file.")
@@ -381,15 +375,10 @@ def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str 
 def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None, job_ids: tuple[int, ...],
             branch: str | None, push: bool, dry_run: bool) -> None:
     """Take unmanaged target jobs under management: state files, adopted in place on apply."""
-    from .commands.capture import build_import, write_result
-    from .commands.reconcile import connect_target
-
     if sum((all_jobs, pattern is not None, bool(job_ids))) != 1:
         raise click.UsageError("give exactly one of --all, --name PATTERN, --job-id ID...")
-    cfg = _project(ctx).config
-    ws = connect_target(cfg, target)
-    result = build_import(cfg, target, ws, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids))
-    write_result(cfg, result, branch=branch, push=push, dry_run=dry_run)
+    result = _project(ctx).import_jobs(target, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids),
+                                       branch=branch, push=push, dry_run=dry_run)
     _print_capture(result, target, dry_run)
     if not result.captured and not result.refused:
         out.print("Nothing to import: no unmanaged job matched (or their files are already written).")

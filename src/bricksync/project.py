@@ -29,6 +29,7 @@ from .edges.config import Config, load_config
 
 if TYPE_CHECKING:
     from .commands.apply import ApplyResult, Confirm, Progress
+    from .commands.capture import CaptureResult
     from .commands.export import ExportResult
     from .core.plan import Plan
 
@@ -171,6 +172,35 @@ class Project:
         from .commands.drift import awaiting_export
 
         return DriftResult(the_plan, awaiting_export(self.config) if check_source else None)
+
+    # -- target -> git -----------------------------------------------------------------------------
+
+    def capture(self, target: str, keys: list[str] | None = None, *, branch: str | None = None,
+                push: bool = False, dry_run: bool = False) -> CaptureResult:
+        """Accept drift: the live settings of drifted managed jobs (all, or `keys`) -> state/ -> a
+        commit on `branch` (default bricksync/capture-<target>-<UTC date>). Refused jobs are in
+        `result.refused`, their files left as they are."""
+        from .commands.capture import build_capture, write_result
+        from .commands.reconcile import connect_target
+
+        ws = connect_target(self.config, target)
+        result = build_capture(self.config, target, ws, list(keys) if keys else None)
+        return write_result(self.config, result, branch=branch, push=push, dry_run=dry_run)
+
+    def import_jobs(self, target: str, *, all_jobs: bool = False, pattern: str | None = None,
+                    job_ids: list[int] | None = None, branch: str | None = None, push: bool = False,
+                    dry_run: bool = False) -> CaptureResult:
+        """Take unmanaged target jobs (all, those named like the glob `pattern`, or `job_ids`) under
+        management: state files and adoption records committed; apply adopts them in place."""
+        from .commands.capture import build_import, write_result
+        from .commands.reconcile import connect_target
+
+        if sum((all_jobs, pattern is not None, bool(job_ids))) != 1:
+            raise BricksyncError("import needs exactly one of all_jobs, pattern, job_ids")
+        ws = connect_target(self.config, target)
+        result = build_import(self.config, target, ws, all_jobs=all_jobs, pattern=pattern,
+                              job_ids=list(job_ids or []))
+        return write_result(self.config, result, branch=branch, push=push, dry_run=dry_run)
 
     def unlock(self, target: str) -> dict | None:
         """Clear a stale apply lock: the lock it released ({} when unreadable), None when unlocked."""
