@@ -22,6 +22,18 @@ from .core.escape import term
 from .core.secrets import redact
 from .edges.state import STDIO, check_output_path, write_output
 from .project import DEFAULT_CONFIG, Project
+from .reports.cli_text import (
+    print_apply,
+    print_awaiting,
+    print_azure_drift,
+    print_azure_errors,
+    print_azure_warnings,
+    print_capture,
+    print_comment,
+    print_prune,
+    print_settle,
+    report_texts,
+)
 from .reports.ui import err, esc, out, progress, setup_logging
 
 log = logging.getLogger("bricksync")
@@ -149,13 +161,11 @@ def _outputs_checked(*paths: str | None) -> Any:
 
 def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, kind: str,
                    awaiting: list[dict] | None = None) -> None:
-    from .reports.report import report_json, report_markdown
-
+    as_json, as_md = report_texts(plan, kind, awaiting, json_report=bool(json_file), markdown_report=bool(markdown_file))
     if json_file:
-        write_output(json_file, json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2) + "\n")
+        write_output(json_file, as_json or "")
     if markdown_file:
-        title = "bricksync drift" if kind == "drift" else "bricksync plan"
-        write_output(markdown_file, report_markdown(plan, title=title, awaiting_export=awaiting))
+        write_output(markdown_file, as_md or "")
 
 
 @cli.command()
@@ -179,7 +189,7 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
     from .reports.report import print_plan
 
     print_plan(the_plan, human)
-    _azure_warnings(the_plan)
+    print_azure_warnings(the_plan)
     _write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
         write_output(plan_file, json.dumps(the_plan.to_dict(), indent=1) + "\n")
@@ -188,15 +198,6 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
                         f"`bricksync apply --target {term(target)} {term(plan_file)}`")
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
-
-
-def _azure_warnings(plan: Any) -> None:
-    """In Azure Pipelines, each plan warning (e.g. a missing path) as a run warning."""
-    from .reports.report import azure_warning_lines, in_azure_pipelines
-
-    if in_azure_pipelines():
-        for line in azure_warning_lines(plan):
-            click.echo(redact(line))
 
 
 # --- apply --------------------------------------------------------------------------------
@@ -210,7 +211,7 @@ def _confirm(question: str) -> bool:
 
 def _run_apply(project: Project, target: str, *, plan_file: str | None, yes: bool, **options: Any) -> int:
     """Apply through the façade, printing as the plan is shown, before asking and after. Returns the exit code."""
-    from .reports.report import apply_summary, apply_table, conflicts_line, print_plan
+    from .reports.report import print_plan
 
     saved = Project.read_plan(plan_file) if plan_file else None
     if saved and saved.target != target:
@@ -220,29 +221,15 @@ def _run_apply(project: Project, target: str, *, plan_file: str | None, yes: boo
 
     def shown(the_plan: Any) -> None:
         print_plan(the_plan, out)
-        _azure_warnings(the_plan)
+        print_azure_warnings(the_plan)
 
     def confirm(the_plan: Any, writes: list, deletes: list) -> bool:
-        if deletes:
-            out.print("[red]Will delete (prune):[/red] " + ", ".join(f"{term(a.key)} (job {a.job_id})" for a in deletes))
+        print_prune(deletes)
         return bool(yes or saved) or _confirm(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?")
 
     result = project.apply(saved, target=target, source=plan_file, confirm=confirm, on_plan=shown,
                            progress=progress, **options)
-    if not result.applied:
-        if result.conflicts:  # their changes are not deployed: that is not success
-            err.print(conflicts_line(result.conflicts))
-            return 1
-        out.print("[green]Nothing to apply.[/green]")
-        return 0
-    out.print(apply_table(result, target))
-    out.print(apply_summary(result))
-    if result.conflicts:
-        err.print(conflicts_line(result.conflicts))
-    if result.failed:
-        out.print(f"Next step: fix what the failures say, then re-run `bricksync apply --target {term(target)}`: it "
-                  "re-reads the target and converges (jobs are found by their key, nothing is created twice).")
-    return 1 if result.failed or result.conflicts else 0
+    return print_apply(result, target)
 
 
 @cli.command()
@@ -286,21 +273,15 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     human = _outputs_checked(json_file, markdown_file)
     project = _project(ctx)
     found = project.drift(target, check_source=check_source, strict_paths=strict_paths)
-    from .reports.report import azure_lines, in_azure_pipelines, print_plan
+    from .reports.report import print_plan
 
     the_plan, awaiting = found.plan, found.awaiting
     print_plan(the_plan, human, title="Drift")
-    _print_settle(the_plan, target, human)
-    if awaiting:
-        human.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
-                    + ", ".join(f"{term(j['key'])} ({term(j['status'])})" for j in awaiting))
-    elif awaiting is None and check_source:
-        human.print("[dim]source workspace not checked (unreachable or not configured)[/dim]")
+    print_settle(the_plan, target, human)
+    print_awaiting(awaiting, check_source, human)
     _write_reports(the_plan, json_file, markdown_file, "drift", awaiting)
-    if in_azure_pipelines():
-        summary = markdown_file and markdown_file != STDIO and str(Path(markdown_file).resolve())
-        for line in azure_lines(the_plan, summary_file=summary, kind="drift"):
-            click.echo(redact(line))
+    summary = markdown_file and markdown_file != STDIO and str(Path(markdown_file).resolve())
+    print_azure_drift(the_plan, summary or None)
     if heal and the_plan.has_changes:
         code = _run_apply(project, target, plan_file=None, yes=True, refresh_permissions=True,
                           strict_paths=strict_paths)
@@ -311,39 +292,6 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
 
 
 # --- capture and import --------------------------------------------------------------------
-
-LIST_ROWS = 50  # capture/import and drift's hints list this many jobs, then count the rest
-
-
-def _print_capture(result: Any, target: str, dry_run: bool) -> None:
-    verb = "would be " if dry_run else ""
-    title = term(f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, "
-                 f"{len(result.refused)} refused, {len(result.unchanged)} unchanged")
-    from rich.table import Table
-
-    table = Table(title=title, box=None, header_style="bold")
-    for col in ("status", "key", "job", "detail"):
-        table.add_column(col)
-    for job in result.captured[:LIST_ROWS]:
-        fields = ", ".join(job.fields[:6]) + (f" (+{len(job.fields) - 6})" if len(job.fields) > 6 else "")
-        table.add_row(f"[green]{verb}{job.status}[/]", term(job.key), term(job.name),
-                      term(f"{target} job {job.job_id}: {fields}"))
-    if len(result.captured) > LIST_ROWS:
-        table.add_row("[dim]...[/]", "", f"{len(result.captured) - LIST_ROWS} more", "")
-    for key, problems in result.refused:
-        table.add_row("[red]refused[/]", term(key), "", term("; ".join(p.message for p in problems)))
-    out.print(table)
-    if result.commit:
-        pushed = " and pushed" if result.pushed else ""
-        out.print(term(f"Committed {result.commit[:12]} on branch {result.branch}{pushed}"))
-    for note in result.notes:
-        out.print(f"[dim]{term(note)}[/dim]")
-    if result.refused:
-        err.print(f"[red]error:[/red] {len(result.refused)} job(s) refused (their files are left as they are):")
-        for key, problems in result.refused:
-            for p in problems:
-                err.print(f"  - {term(key)}: {esc(str(p))}")
-
 
 @cli.command()
 @click.argument("keys", nargs=-1)
@@ -356,7 +304,7 @@ def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str 
             dry_run: bool) -> None:
     """Accept drift: write the live settings of drifted managed jobs (all, or KEYS) into state/."""
     result = _project(ctx).capture(target, list(keys), branch=branch, push=push, dry_run=dry_run)
-    _print_capture(result, target, dry_run)
+    print_capture(result, target, dry_run)
     if not result.captured and not result.refused:
         out.print("Nothing to capture: every selected job matches its state file.")
     if result.refused:
@@ -379,7 +327,7 @@ def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None
         raise click.UsageError("give exactly one of --all, --name PATTERN, --job-id ID...")
     result = _project(ctx).import_jobs(target, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids),
                                        branch=branch, push=push, dry_run=dry_run)
-    _print_capture(result, target, dry_run)
+    print_capture(result, target, dry_run)
     if not result.captured and not result.refused:
         out.print("Nothing to import: no unmanaged job matched (or their files are already written).")
     elif result.adopted and not dry_run:
@@ -387,25 +335,6 @@ def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None
                   "re-created).")
     if result.refused:
         sys.exit(1)
-
-
-def _print_settle(the_plan: Any, target: str, console: Any = None) -> None:
-    """For each drifted job, the command that accepts the drift beside the one that reverts it.
-    `console`: where the human-readable output goes (stderr when a report goes to stdout)."""
-    import shlex
-
-    console = console or out
-
-    drifted = the_plan.of("update")
-    if not drifted:
-        return
-    t = shlex.quote(target)
-    console.print("To settle each drifted job: accept it into git, or revert the workspace to git:")
-    for a in drifted[:LIST_ROWS]:
-        console.print(term(f"  {a.key}: accept `bricksync capture --target {t} {shlex.quote(a.key)}`"
-                       f" · revert `bricksync apply --target {t}`"))
-    if len(drifted) > LIST_ROWS:
-        console.print(term(f"  ... and {len(drifted) - LIST_ROWS} more: `bricksync capture --target {t}` accepts all"))
 
 
 # --- unlock -------------------------------------------------------------------------------
@@ -438,7 +367,6 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
     own exit code stays with the plan step.
     """
     from .edges.azdo import NotAPullRequest, post_plan_comment
-    from .reports.report import _vso_escape, in_azure_pipelines
 
     if not azure_devops:
         raise click.UsageError("name where to post: --azure-devops (the only platform so far)")
@@ -447,19 +375,10 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
     except NotAPullRequest as exc:
         out.print(f"{esc(str(exc))}: nothing posted.")
         return
-    result, failures = posted.outcome, posted.failures or []
-    if posted.comment:
-        action, thread = posted.comment
-        out.print(f"{action.capitalize()} the plan comment on pull request {posted.pull_request} (thread {thread}).")
-    if posted.status_set:
-        out.print(f"Status bricksync/plan: {result.state} ({esc(result.description())}).")
-    if result.failed:
-        out.print(f"[yellow]The plan failed ({esc(result.reason)}): the status says so; the plan step's own "
-                  "exit code is the build's verdict.[/yellow]")
+    failures = posted.failures or []
+    print_comment(posted)
     if failures:
-        if in_azure_pipelines():
-            for failure in failures:
-                click.echo(redact(f"##vso[task.logissue type=error]{_vso_escape(failure)}"))
+        print_azure_errors(failures)
         raise BricksyncError(failures[0] if len(failures) == 1 else
                              f"{len(failures)} problems:\n" + "\n".join(f"  - {f}" for f in failures))
 

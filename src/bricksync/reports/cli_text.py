@@ -1,0 +1,153 @@
+"""What the CLI prints for capture/import, drift's hints, apply's result and `comment` (issue 15:
+cli.py parses, calls the façade, prints through these). Heavier modules (rich.table, report.py)
+are imported inside the functions, as cli.py always did, so that the CLI starts as fast."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import click
+
+from ..core.escape import term
+from ..core.secrets import redact
+from .ui import err, esc, out
+
+LIST_ROWS = 50  # capture/import and drift's hints list this many jobs, then count the rest
+
+
+def print_capture(result: Any, target: str, dry_run: bool) -> None:
+    """A CaptureResult (capture or import) as a table, then its commit, notes and refusals."""
+    verb = "would be " if dry_run else ""
+    title = term(f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, "
+                 f"{len(result.refused)} refused, {len(result.unchanged)} unchanged")
+    from rich.table import Table
+
+    table = Table(title=title, box=None, header_style="bold")
+    for col in ("status", "key", "job", "detail"):
+        table.add_column(col)
+    for job in result.captured[:LIST_ROWS]:
+        fields = ", ".join(job.fields[:6]) + (f" (+{len(job.fields) - 6})" if len(job.fields) > 6 else "")
+        table.add_row(f"[green]{verb}{job.status}[/]", term(job.key), term(job.name),
+                      term(f"{target} job {job.job_id}: {fields}"))
+    if len(result.captured) > LIST_ROWS:
+        table.add_row("[dim]...[/]", "", f"{len(result.captured) - LIST_ROWS} more", "")
+    for key, problems in result.refused:
+        table.add_row("[red]refused[/]", term(key), "", term("; ".join(p.message for p in problems)))
+    out.print(table)
+    if result.commit:
+        pushed = " and pushed" if result.pushed else ""
+        out.print(term(f"Committed {result.commit[:12]} on branch {result.branch}{pushed}"))
+    for note in result.notes:
+        out.print(f"[dim]{term(note)}[/dim]")
+    if result.refused:
+        err.print(f"[red]error:[/red] {len(result.refused)} job(s) refused (their files are left as they are):")
+        for key, problems in result.refused:
+            for p in problems:
+                err.print(f"  - {term(key)}: {esc(str(p))}")
+
+
+def print_settle(the_plan: Any, target: str, console: Any = None) -> None:
+    """For each drifted job, the command that accepts the drift beside the one that reverts it.
+    `console`: where the human-readable output goes (stderr when a report goes to stdout)."""
+    console = console or out
+
+    drifted = the_plan.of("update")
+    if not drifted:
+        return
+    t = shlex.quote(target)
+    console.print("To settle each drifted job: accept it into git, or revert the workspace to git:")
+    for a in drifted[:LIST_ROWS]:
+        console.print(term(f"  {a.key}: accept `bricksync capture --target {t} {shlex.quote(a.key)}`"
+                       f" · revert `bricksync apply --target {t}`"))
+    if len(drifted) > LIST_ROWS:
+        console.print(term(f"  ... and {len(drifted) - LIST_ROWS} more: `bricksync capture --target {t}` accepts all"))
+
+
+def print_awaiting(awaiting: list[dict] | None, check_source: bool, console: Any) -> None:
+    """drift: the tagged source jobs awaiting export (None: the source was not checked)."""
+    if awaiting:
+        console.print(f"[yellow]{len(awaiting)} tagged source job(s) awaiting export:[/yellow] "
+                      + ", ".join(f"{term(j['key'])} ({term(j['status'])})" for j in awaiting))
+    elif awaiting is None and check_source:
+        console.print("[dim]source workspace not checked (unreachable or not configured)[/dim]")
+
+
+def print_azure_warnings(plan: Any) -> None:
+    """In Azure Pipelines, each plan warning (e.g. a missing path) as a run warning."""
+    from .report import azure_warning_lines, in_azure_pipelines
+
+    if in_azure_pipelines():
+        for line in azure_warning_lines(plan):
+            click.echo(redact(line))
+
+
+def print_azure_drift(plan: Any, summary_file: str | None) -> None:
+    """In Azure Pipelines, drift's logging commands (warnings, the uploaded summary)."""
+    from .report import azure_lines, in_azure_pipelines
+
+    if in_azure_pipelines():
+        for line in azure_lines(plan, summary_file=summary_file, kind="drift"):
+            click.echo(redact(line))
+
+
+def print_prune(deletes: list) -> None:
+    """Before confirming an apply: the jobs --prune deletes."""
+    if deletes:
+        out.print("[red]Will delete (prune):[/red] " + ", ".join(f"{term(a.key)} (job {a.job_id})" for a in deletes))
+
+
+def print_apply(result: Any, target: str) -> int:
+    """An ApplyResult: the table, the summary, conflicts and the next step. Returns the exit code."""
+    from .report import apply_summary, apply_table, conflicts_line
+
+    if not result.applied:
+        if result.conflicts:  # their changes are not deployed: that is not success
+            err.print(conflicts_line(result.conflicts))
+            return 1
+        out.print("[green]Nothing to apply.[/green]")
+        return 0
+    out.print(apply_table(result, target))
+    out.print(apply_summary(result))
+    if result.conflicts:
+        err.print(conflicts_line(result.conflicts))
+    if result.failed:
+        out.print(f"Next step: fix what the failures say, then re-run `bricksync apply --target {term(target)}`: it "
+                  "re-reads the target and converges (jobs are found by their key, nothing is created twice).")
+    return 1 if result.failed or result.conflicts else 0
+
+
+def print_comment(posted: Any) -> None:
+    """`comment`: what was posted (the comment, the status) and whether the plan failed."""
+    result = posted.outcome
+    if posted.comment:
+        action, thread = posted.comment
+        out.print(f"{action.capitalize()} the plan comment on pull request {posted.pull_request} (thread {thread}).")
+    if posted.status_set:
+        out.print(f"Status bricksync/plan: {result.state} ({esc(result.description())}).")
+    if result.failed:
+        out.print(f"[yellow]The plan failed ({esc(result.reason)}): the status says so; the plan step's own "
+                  "exit code is the build's verdict.[/yellow]")
+
+
+def print_azure_errors(failures: list[str]) -> None:
+    """In Azure Pipelines, each posting failure as a run error."""
+    from .report import _vso_escape, in_azure_pipelines
+
+    if in_azure_pipelines():
+        for failure in failures:
+            click.echo(redact(f"##vso[task.logissue type=error]{_vso_escape(failure)}"))
+
+
+def report_texts(plan: Any, kind: str, awaiting: list[dict] | None, *, json_report: bool,
+                 markdown_report: bool) -> tuple[str | None, str | None]:
+    """The JSON and Markdown reports of a plan or drift (None: not asked for)."""
+    import json
+
+    from .report import report_json, report_markdown
+
+    as_json = (json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2) + "\n"
+               if json_report else None)
+    title = "bricksync drift" if kind == "drift" else "bricksync plan"
+    as_md = report_markdown(plan, title=title, awaiting_export=awaiting) if markdown_report else None
+    return as_json, as_md
