@@ -64,6 +64,17 @@ class _Group(click.Group):
             exc.exit_code = USAGE_EXIT
             raise
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "emulator"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # `emulator` is imported when used: its HTTP server would slow every other command's start
+        if cmd_name == "emulator" and cmd_name not in self.commands:
+            from .emulator.cli import emulator_group
+
+            self.add_command(emulator_group(announce=err.print))
+        return super().get_command(ctx, cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -383,39 +394,7 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
                              f"{len(failures)} problems:\n" + "\n".join(f"  - {f}" for f in failures))
 
 
-# --- emulator and demo ---------------------------------------------------------------------
-
-@cli.group()
-def emulator() -> None:
-    """The local Databricks workspace emulator (for development, demos and tests)."""
-
-
-@emulator.command("serve")
-@click.option("--port", default=8765, show_default=True, type=int)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--token", default=None, help="Bearer token to accept (default: the emulator's fixed token).")
-@click.option("--state", "state_file", type=click.Path(dir_okay=False), help="Load at start, save on exit (JSON).")
-@click.option("--latency-ms", default=0.0, show_default=True, type=float, help="Added to every request.")
-@click.option("--fault", "faults", multiple=True,
-              help="Fault rule 'METHOD PATH STATUS [count=N] [after] [drop] [retry_after=S] [p=0.1]'.")
-@click.option("--seed", "seed_demo", is_flag=True, help="Seed sample compute and jobs (test workspace flavour).")
-@click.option("--id-base", type=click.IntRange(min=1), default=None,
-              help="First job ID (default: random per process, so two emulators never share IDs).")
-def emulator_serve(port: int, host: str, token: str | None, state_file: str | None, latency_ms: float,
-                   faults: tuple[str, ...], seed_demo: bool, id_base: int | None) -> None:
-    """Serve one emulated workspace until interrupted."""
-    from .emulator import DEFAULT_TOKEN, EmulatorServer, FaultRule
-    from .emulator.server import serve_until_interrupted
-
-    server = EmulatorServer(host=host, port=port, token=token or DEFAULT_TOKEN, latency_ms=latency_ms,
-                            state_file=state_file, id_base=id_base)
-    for spec in faults:
-        try:
-            server.faults.add(FaultRule.parse(spec))
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--fault") from None
-    serve_until_interrupted(server, seed_demo=seed_demo, token_given=bool(token), announce=err.print)
-
+# --- demo (the emulator group: emulator/cli.py, registered by _Group.get_command) -------------
 
 @cli.command()
 @click.option("--keep", type=click.Path(file_okay=False), help="Run in this directory and keep it.")
