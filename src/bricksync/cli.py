@@ -10,17 +10,28 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 import click
 
 from . import __version__
+from .cli_shell import (
+    DRY_RUN,
+    JSON,
+    MARKDOWN,
+    PUSH,
+    REFRESH_PERMISSIONS,
+    STRICT_PATHS,
+    TARGET,
+    BricksyncGroup,
+    ask_yes,
+    outputs_checked,
+    write_reports,
+)
 from .core.errors import BricksyncError, ExportError, PlanFileError
 from .core.escape import term
-from .core.secrets import redact
-from .edges.state import STDIO, check_output_path, write_output
+from .edges.state import STDIO, write_output
 from .project import DEFAULT_CONFIG, Project
 from .reports.cli_text import (
     print_apply,
@@ -32,68 +43,14 @@ from .reports.cli_text import (
     print_comment,
     print_prune,
     print_settle,
-    report_texts,
 )
 from .reports.ui import err, esc, out, progress, setup_logging
 
 log = logging.getLogger("bricksync")
-# Options several commands share (same flag, same help everywhere).
-TARGET = click.option("--target", "-t", required=True, help="Target name from the config.")
-JSON = click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
-                    help="Write the JSON report here ('-': stdout).")
-MARKDOWN = click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
-                        help="Write Markdown here ('-': stdout).")
-REFRESH_PERMISSIONS = click.option("--refresh-permissions", is_flag=True, help="Read every managed job's "
-                                   "permissions (finds grants made by hand; drift always does).")
-STRICT_PATHS = click.option("--strict-paths", is_flag=True,
-                            help="A task path missing in the target is an error (exit 1), not a warning.")
 
 
-USAGE_EXIT = 1  # click's own is 2, which here means "changes present" (plan --detailed-exitcode)
 
-
-class _Group(click.Group):
-    """Turns every failure into one redacted message and exit code 1 (a traceback only with --debug).
-    Usage errors (unknown option, missing --target, ...) exit 1 too: 2 keeps one meaning."""
-
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            exc.exit_code = USAGE_EXIT
-            raise
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), "emulator"})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        # `emulator` is imported when used: its HTTP server would slow every other command's start
-        if cmd_name == "emulator" and cmd_name not in self.commands:
-            from .emulator.cli import emulator_group
-
-            self.add_command(emulator_group(announce=err.print))
-        return super().get_command(ctx, cmd_name)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:  # a sub-command's arguments (parsed here, not in make_context)
-            exc.exit_code = USAGE_EXIT
-            raise
-        except BricksyncError as exc:
-            err.print(f"[red]error:[/red] {esc(exc.render())}")
-            sys.exit(1)
-        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if ctx.obj and ctx.obj.get("debug"):
-                err.print(esc(redact(traceback.format_exc())))
-            err.print(f"[red]error:[/red] {esc(redact(f'{type(exc).__name__}: {exc}'))}")
-            sys.exit(1)
-
-
-@click.group(cls=_Group)
+@click.group(cls=BricksyncGroup)
 @click.option("--config", "config_path", default=DEFAULT_CONFIG, show_default=True, envvar="BRICKSYNC_CONFIG",
               help="Path to bricksync.yml.")
 @click.option("--debug", is_flag=True, help="Verbose logs (secrets are still redacted).")
@@ -115,7 +72,7 @@ def _project(ctx: click.Context) -> Project:
 @cli.command()
 @click.option("--branch", help="Branch to commit on (default bricksync/export-<UTC date>).")
 @click.option("--no-commit", is_flag=True, help="Write state files only; no git commit (and so no ack).")
-@click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
+@PUSH
 @click.option("--no-ack", is_flag=True, help="Leave the selection tag as it is.")
 @click.option("--dry-run", is_flag=True, help="Show what would be written, committed and acknowledged.")
 @click.option("--ack-parallelism", type=click.IntRange(1, 64), default=None,
@@ -158,27 +115,6 @@ def validate(ctx: click.Context) -> None:
 
 # --- plan ---------------------------------------------------------------------------------
 
-def _outputs_checked(*paths: str | None) -> Any:
-    """Check every report path before any work (a link, FIFO, device or missing folder is an
-    error naming it). Returns the console for the human-readable output: stderr when a report
-    goes to stdout ('-'), so that stdout holds the report alone."""
-    given = [p for p in paths if p]
-    for path in given:
-        check_output_path(path)
-    if given.count(STDIO) > 1:
-        raise click.UsageError("only one report can go to stdout ('-')")
-    return err if STDIO in given else out
-
-
-def _write_reports(plan: Any, json_file: str | None, markdown_file: str | None, kind: str,
-                   awaiting: list[dict] | None = None) -> None:
-    as_json, as_md = report_texts(plan, kind, awaiting, json_report=bool(json_file), markdown_report=bool(markdown_file))
-    if json_file:
-        write_output(json_file, as_json or "")
-    if markdown_file:
-        write_output(markdown_file, as_md or "")
-
-
 @cli.command()
 @TARGET
 @JSON
@@ -194,14 +130,14 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
          plan_file: str | None, detailed_exitcode: bool, adopt: bool, refresh_permissions: bool,
          strict_paths: bool) -> None:
     """Show what apply would change in a target."""
-    human = _outputs_checked(json_file, markdown_file, plan_file)
+    human = outputs_checked(json_file, markdown_file, plan_file)
     the_plan = _project(ctx).plan(target, adopt=adopt, refresh_permissions=refresh_permissions,
                                   strict_paths=strict_paths, progress=progress)
     from .reports.report import print_plan
 
     print_plan(the_plan, human)
     print_azure_warnings(the_plan)
-    _write_reports(the_plan, json_file, markdown_file, "plan")
+    write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
         write_output(plan_file, json.dumps(the_plan.to_dict(), indent=1) + "\n")
         if plan_file != STDIO:
@@ -212,13 +148,6 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
 
 
 # --- apply --------------------------------------------------------------------------------
-
-def _confirm(question: str) -> bool:
-    if not sys.stdin.isatty():
-        return False
-    answer = click.prompt(f"{question} Only 'yes' will be accepted", default="", show_default=False)
-    return answer.strip() == "yes"
-
 
 def _run_apply(project: Project, target: str, *, plan_file: str | None, yes: bool, **options: Any) -> int:
     """Apply through the façade, printing as the plan is shown, before asking and after. Returns the exit code."""
@@ -236,7 +165,7 @@ def _run_apply(project: Project, target: str, *, plan_file: str | None, yes: boo
 
     def confirm(the_plan: Any, writes: list, deletes: list) -> bool:
         print_prune(deletes)
-        return bool(yes or saved) or _confirm(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?")
+        return bool(yes or saved) or ask_yes(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?")
 
     result = project.apply(saved, target=target, source=plan_file, confirm=confirm, on_plan=shown,
                            progress=progress, **options)
@@ -281,7 +210,7 @@ def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, pru
 def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file: str | None,
           fail_on_drift: bool, heal: bool, check_source: bool, strict_paths: bool) -> None:
     """The scheduled check: report where the target differs from state/."""
-    human = _outputs_checked(json_file, markdown_file)
+    human = outputs_checked(json_file, markdown_file)
     project = _project(ctx)
     found = project.drift(target, check_source=check_source, strict_paths=strict_paths)
     from .reports.report import print_plan
@@ -290,7 +219,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     print_plan(the_plan, human, title="Drift")
     print_settle(the_plan, target, human)
     print_awaiting(awaiting, check_source, human)
-    _write_reports(the_plan, json_file, markdown_file, "drift", awaiting)
+    write_reports(the_plan, json_file, markdown_file, "drift", awaiting)
     summary = markdown_file and markdown_file != STDIO and str(Path(markdown_file).resolve())
     print_azure_drift(the_plan, summary or None)
     if heal and the_plan.has_changes:
@@ -306,10 +235,10 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
 
 @cli.command()
 @click.argument("keys", nargs=-1)
-@click.option("--target", "-t", required=True, help="Target name from the config.")
+@TARGET
 @click.option("--branch", help="Branch to commit on (default bricksync/capture-<target>-<UTC date>).")
-@click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
-@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@PUSH
+@DRY_RUN
 @click.pass_context
 def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str | None, push: bool,
             dry_run: bool) -> None:
@@ -323,13 +252,13 @@ def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str 
 
 
 @cli.command("import")
-@click.option("--target", "-t", required=True, help="Target name from the config.")
+@TARGET
 @click.option("--all", "all_jobs", is_flag=True, help="Every unmanaged job of the target.")
 @click.option("--name", "pattern", help="Unmanaged jobs whose name matches this glob (case-insensitive).")
 @click.option("--job-id", "job_ids", multiple=True, type=int, help="This unmanaged job (repeatable).")
 @click.option("--branch", help="Branch to commit on (default bricksync/import-<target>-<UTC date>).")
-@click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
-@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@PUSH
+@DRY_RUN
 @click.pass_context
 def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None, job_ids: tuple[int, ...],
             branch: str | None, push: bool, dry_run: bool) -> None:
@@ -394,7 +323,7 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
                              f"{len(failures)} problems:\n" + "\n".join(f"  - {f}" for f in failures))
 
 
-# --- demo (the emulator group: emulator/cli.py, registered by _Group.get_command) -------------
+# --- demo (the emulator group: emulator/cli.py, added by cli_shell.BricksyncGroup) ---------------
 
 @cli.command()
 @click.option("--keep", type=click.Path(file_okay=False), help="Run in this directory and keep it.")

@@ -1,0 +1,101 @@
+"""The CLI's plumbing (issue 15: cli.py keeps the commands): the options several commands share,
+the group that turns every failure into one redacted message and exit 1, report-path checks."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from .core.errors import BricksyncError
+from .core.secrets import redact
+from .edges.state import STDIO, check_output_path, write_output
+from .reports.cli_text import report_texts
+from .reports.ui import err, esc, out
+
+# Options several commands share (same flag, same help everywhere).
+TARGET = click.option("--target", "-t", required=True, help="Target name from the config.")
+JSON = click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
+                    help="Write the JSON report here ('-': stdout).")
+MARKDOWN = click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
+                        help="Write Markdown here ('-': stdout).")
+REFRESH_PERMISSIONS = click.option("--refresh-permissions", is_flag=True, help="Read every managed job's "
+                                   "permissions (finds grants made by hand; drift always does).")
+STRICT_PATHS = click.option("--strict-paths", is_flag=True,
+                            help="A task path missing in the target is an error (exit 1), not a warning.")
+PUSH = click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
+DRY_RUN = click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+
+
+USAGE_EXIT = 1  # click's own is 2, which here means "changes present" (plan --detailed-exitcode)
+
+
+class BricksyncGroup(click.Group):
+    """Turns every failure into one redacted message and exit code 1 (a traceback only with --debug).
+    Usage errors (unknown option, missing --target, ...) exit 1 too: 2 keeps one meaning."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            exc.exit_code = USAGE_EXIT
+            raise
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), "emulator"})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        # `emulator` is imported when used: its HTTP server would slow every other command's start
+        if cmd_name == "emulator" and cmd_name not in self.commands:
+            from .emulator.cli import emulator_group
+
+            self.add_command(emulator_group(announce=err.print))
+        return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:  # a sub-command's arguments (parsed here, not in make_context)
+            exc.exit_code = USAGE_EXIT
+            raise
+        except BricksyncError as exc:
+            err.print(f"[red]error:[/red] {esc(exc.render())}")
+            sys.exit(1)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                err.print(esc(redact(traceback.format_exc())))
+            err.print(f"[red]error:[/red] {esc(redact(f'{type(exc).__name__}: {exc}'))}")
+            sys.exit(1)
+
+
+def outputs_checked(*paths: str | None) -> Any:
+    """Check every report path before any work (a link, FIFO, device or missing folder is an
+    error naming it). Returns the console for the human-readable output: stderr when a report
+    goes to stdout ('-'), so that stdout holds the report alone."""
+    given = [p for p in paths if p]
+    for path in given:
+        check_output_path(path)
+    if given.count(STDIO) > 1:
+        raise click.UsageError("only one report can go to stdout ('-')")
+    return err if STDIO in given else out
+
+
+def write_reports(plan: Any, json_file: str | None, markdown_file: str | None, kind: str,
+                   awaiting: list[dict] | None = None) -> None:
+    as_json, as_md = report_texts(plan, kind, awaiting, json_report=bool(json_file), markdown_report=bool(markdown_file))
+    if json_file:
+        write_output(json_file, as_json or "")
+    if markdown_file:
+        write_output(markdown_file, as_md or "")
+
+
+def ask_yes(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    answer = click.prompt(f"{question} Only 'yes' will be accepted", default="", show_default=False)
+    return answer.strip() == "yes"
