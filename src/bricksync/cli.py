@@ -245,8 +245,6 @@ def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str 
     """Accept drift: write the live settings of drifted managed jobs (all, or KEYS) into state/."""
     result = _project(ctx).capture(target, list(keys), branch=branch, push=push, dry_run=dry_run)
     print_capture(result, target, dry_run)
-    if not result.captured and not result.refused:
-        out.print("Nothing to capture: every selected job matches its state file.")
     if result.refused:
         sys.exit(1)
 
@@ -268,11 +266,6 @@ def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None
     result = _project(ctx).import_jobs(target, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids),
                                        branch=branch, push=push, dry_run=dry_run)
     print_capture(result, target, dry_run)
-    if not result.captured and not result.refused:
-        out.print("Nothing to import: no unmanaged job matched (or their files are already written).")
-    elif result.adopted and not dry_run:
-        out.print(f"On apply, {len(result.adopted)} job(s) are adopted in place (tagged with their key, not "
-                  "re-created).")
     if result.refused:
         sys.exit(1)
 

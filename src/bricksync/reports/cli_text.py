@@ -17,7 +17,7 @@ LIST_ROWS = 50  # capture/import and drift's hints list this many jobs, then cou
 
 
 def print_capture(result: Any, target: str, dry_run: bool) -> None:
-    """A CaptureResult (capture or import) as a table, then its commit, notes and refusals."""
+    """A CaptureResult (capture or import) as a table, then its commit, notes, refusals and outcome."""
     verb = "would be " if dry_run else ""
     title = term(f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, "
                  f"{len(result.refused)} refused, {len(result.unchanged)} unchanged")
@@ -45,6 +45,12 @@ def print_capture(result: Any, target: str, dry_run: bool) -> None:
         for key, problems in result.refused:
             for p in problems:
                 err.print(f"  - {term(key)}: {esc(str(p))}")
+    if not result.captured and not result.refused:
+        out.print("Nothing to capture: every selected job matches its state file." if result.kind == "capture"
+                  else "Nothing to import: no unmanaged job matched (or their files are already written).")
+    elif result.kind == "import" and result.adopted and not dry_run:
+        out.print(f"On apply, {len(result.adopted)} job(s) are adopted in place (tagged with their key, not "
+                  "re-created).")
 
 
 def print_settle(the_plan: Any, target: str, console: Any = None) -> None:
