@@ -516,30 +516,27 @@ class Workspace:
             page_no += 1
 
     # --- preflight: do workspace paths exist? ---------------------------------------------
-    def folder_entries(self, folder: str) -> list[str] | None:
-        """Paths of the objects directly in `folder` (one workspace/list call), or None when the
-        folder does not exist. Raises Unanswerable when the workspace cannot tell."""
+    def _workspace_answer(self, endpoint: str, path: str) -> dict | None:
+        """GET a workspace API about `path`: its answer, None for the documented
+        RESOURCE_DOES_NOT_EXIST, Unanswerable when the workspace cannot tell (no permission, no such API)."""
         try:
-            page = self._do("GET", "/api/2.0/workspace/list", query={"path": folder})
+            return self._do("GET", endpoint, query={"path": path}) or {}  # an empty answer is still "exists"
         except NotFound as exc:
             if _no_such_api(exc):
                 raise Unanswerable(exc) from None
             return None
         except DatabricksError as exc:
             raise Unanswerable(exc) from None
-        return [str(o["path"]) for o in page.get("objects", []) if "path" in o]
+
+    def folder_entries(self, folder: str) -> list[str] | None:
+        """Paths of the objects directly in `folder` (one workspace/list call), or None when the
+        folder does not exist. Raises Unanswerable when the workspace cannot tell."""
+        page = self._workspace_answer("/api/2.0/workspace/list", folder)
+        return None if page is None else [str(o["path"]) for o in page.get("objects", []) if "path" in o]
 
     def path_exists(self, path: str) -> bool:
         """workspace/get-status: True, False (RESOURCE_DOES_NOT_EXIST), or Unanswerable."""
-        try:
-            self._do("GET", "/api/2.0/workspace/get-status", query={"path": path})
-            return True
-        except NotFound as exc:
-            if _no_such_api(exc):
-                raise Unanswerable(exc) from None
-            return False
-        except DatabricksError as exc:
-            raise Unanswerable(exc) from None
+        return self._workspace_answer("/api/2.0/workspace/get-status", path) is not None
 
     # --- the apply lock -------------------------------------------------------------------
     def lock_path(self, target: str) -> str:
