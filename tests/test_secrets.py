@@ -89,18 +89,10 @@ def test_references_and_ordinary_values_pass(settings: dict) -> None:
 
 
 def test_the_fast_prefilter_never_hides_a_finding() -> None:
+    from bricksync.core.validate import keys_and_strings
+
     for _, settings, _, _ in LEAKS:
-        keys, strings = [], []
-        stack: list = [settings]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, dict):
-                keys.extend(map(str, node))
-                stack.extend(node.values())
-            elif isinstance(node, list):
-                stack.extend(node)
-            elif isinstance(node, str):
-                strings.append(node)
+        keys, strings = keys_and_strings(settings)
         assert may_hold_secrets("\n".join(keys), "\n".join(strings)), settings
 
 

@@ -19,9 +19,8 @@ MANAGED_TAGS = 2  # bricksync-key and managed-by are added in the target
 MAX_TAG_KEY, MAX_TAG_VALUE = 127, 255
 
 
-def _clean_strings(settings: dict) -> bool:
-    """A pathless pass: True when no key or string could fail the reference or secret checks,
-    so the walks that build field paths for messages can be skipped (most documents)."""
+def keys_and_strings(settings: object) -> tuple[list[str], list[str]]:
+    """Every mapping key and every string value of a settings tree, without their paths."""
     keys: list[str] = []
     strings: list[str] = []
     stack: list[object] = [settings]
@@ -34,6 +33,13 @@ def _clean_strings(settings: dict) -> bool:
             stack.extend(value)
         elif isinstance(value, str):
             strings.append(value)
+    return keys, strings
+
+
+def _clean_strings(settings: dict) -> bool:
+    """A pathless pass: True when no key or string could fail the reference or secret checks,
+    so the walks that build field paths for messages can be skipped (most documents)."""
+    keys, strings = keys_and_strings(settings)
     blob = "\n".join(set(strings))  # (values repeat within a job: each is scanned once)
     if may_hold_secrets(keys, blob):
         return False
