@@ -101,15 +101,18 @@ class Project:
         """Tagged source jobs -> state/ -> a commit (and the tags acknowledged, `ack_parallelism`
         jobs/update calls at a time; None: source.ack_parallelism). Raises ExportError
         (with `.result`: what was still written and committed) when jobs were rejected."""
-        from .commands.export import run_export
-        from .edges.workspace import Workspace
+        from .commands.desired import DesiredState
 
-        ws = Workspace.connect(self.config.source, label="source")
-        ws.check_host(self.config.source.host, "source")
-        with progress("Reading source jobs") as advance:
-            result = run_export(self.config, ws, branch=branch, commit=commit, push=push,
-                                acknowledge=acknowledge, dry_run=dry_run, on_page=advance,
-                                ack_parallelism=ack_parallelism)
+        with DesiredState(self.config.state_dir) as desired:  # before the SDK import: see desired.py
+            from .commands.export import run_export
+            from .edges.workspace import Workspace
+
+            ws = Workspace.connect(self.config.source, label="source")
+            ws.check_host(self.config.source.host, "source")
+            with progress("Reading source jobs") as advance:
+                result = run_export(self.config, ws, branch=branch, commit=commit, push=push,
+                                    acknowledge=acknowledge, dry_run=dry_run, on_page=advance,
+                                    ack_parallelism=ack_parallelism, desired=desired)
         result.host = ws.host
         if result.rejected:
             problems = [p for _, found in result.rejected for p in found]

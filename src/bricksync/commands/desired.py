@@ -30,7 +30,7 @@ from ..core.references import Inventory, path_sites, referenced_kinds
 from ..core.render import override_problems, render
 from ..core.schema import SchemaTable
 from ..core.validate import DocLinks, validate_doc
-from ..edges.state import StateStore, parse_state, read_state_file
+from ..edges.state import StateStore, blob_id, parse_state, read_state_file
 
 WORKERS_FROM = 200  # files; below this, starting processes costs more than it saves
 MAX_WORKERS = 4
@@ -45,6 +45,20 @@ class Summary:
     digest: str | None  # of the canonical settings rendered for the target; None: plan it in full
     permissions: list[dict] | None = None  # the file's `permissions:` as written (None: not in the file)
     paths: tuple[tuple[str, str], ...] = ()  # (field, rewritten path), when asked for (drift's preflight)
+
+    @property
+    def key(self) -> str:
+        return self.links.key
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What export needs of an existing state file (not its settings)."""
+
+    links: DocLinks
+    source_job_id: int | None
+    blob: str  # git blob id of the file's bytes: is a new text the same file?
+    permissions: list[dict] | None
 
     @property
     def key(self) -> str:
@@ -92,6 +106,11 @@ class StateSlice:
                                permissions=doc.permissions, paths=tuple(found_paths or ())))
         return out, problems
 
+    def index(self) -> tuple[list[IndexEntry], list[Problem]]:
+        """Each readable file's key, source job, blob id and permissions; and what could not be read."""
+        return [IndexEntry(DocLinks.of(doc), doc.source_job_id, blob_id(self.raw[doc.file]), doc.permissions)
+                for doc in self.docs], list(self.problems)
+
     def kinds(self) -> set[str]:
         """Reference kinds the documents name (`${kind:NAME}`): what the target must list."""
         return {k for doc in self.docs for k in referenced_kinds(doc.settings)}
@@ -129,6 +148,8 @@ def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:
                 conn.send(("ok", part.kinds()))
             elif request[0] == "summarize":
                 conn.send(("ok", part.summarize(*request[1:])))
+            elif request[0] == "index":
+                conn.send(("ok", part.index()))
             elif request[0] == "docs":
                 conn.send(("ok", part.full(request[1])))
             else:
@@ -139,7 +160,7 @@ def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
 
 
-def _start_method() -> str:
+def start_method() -> str:
     methods = multiprocessing.get_all_start_methods()
     # fork is the cheapest (nothing re-imported) but only safe while no other thread runs.
     if "fork" in methods and sys.platform == "linux" and threading.active_count() == 1:
@@ -147,7 +168,7 @@ def _start_method() -> str:
     return "forkserver" if "forkserver" in methods else "spawn"
 
 
-def _worker_count(files: int) -> int:
+def worker_count(files: int) -> int:
     forced = os.environ.get(WORKERS_ENV, "").strip()
     if forced.isdigit():
         return int(forced)
@@ -161,12 +182,12 @@ class DesiredState:
     def __init__(self, state_dir: Path, workers: int | None = None):
         store = StateStore(state_dir)
         self._named = [(str(p), store.display(p)) for p in store.files()]
-        count = _worker_count(len(self._named)) if workers is None else workers
+        count = worker_count(len(self._named)) if workers is None else workers
         self._local: StateSlice | None = None
         self._workers: list[tuple[Any, Connection]] = []
         self._request: tuple[Any, ...] | None = None
         if count >= 2:
-            context = multiprocessing.get_context(_start_method())
+            context = multiprocessing.get_context(start_method())
             for i in range(count):
                 parent, child = context.Pipe()
                 proc = context.Process(target=_serve, args=(child, self._named[i::count]), daemon=True,
@@ -202,6 +223,21 @@ class DesiredState:
         for _, conn in self._workers:
             conn.send(("kinds",))
         return {k for proc, conn in self._workers for k in self._receive(proc, conn)}
+
+    def index(self) -> tuple[list[IndexEntry], list[Problem]]:
+        """export's view of state/: every file's IndexEntry (by file), and the files that cannot be read."""
+        if not self._workers:
+            self._local = self._local or StateSlice(self._named)
+            entries, problems = self._local.index()
+        else:
+            entries, problems = [], []
+            for _, conn in self._workers:
+                conn.send(("index",))
+            for proc, conn in self._workers:
+                part, found = self._receive(proc, conn)
+                entries.extend(part)
+                problems.extend(found)
+        return sorted(entries, key=lambda e: e.links.file), sorted(problems, key=lambda p: p.file or "")
 
     def summaries(self) -> tuple[list[Summary], list[Problem]]:
         if self._request is None:

@@ -8,22 +8,25 @@ state is not committed. A re-run after a crash anywhere converges without a seco
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError, Problem
 from ..core.keys import assign_keys
-from ..core.model import StateDoc
 from ..core.normalize import digest, normalize_job
 from ..core.permissions import from_api, to_state
-from ..core.references import reference_sites
-from ..core.snapshot import snapshot_job
-from ..core.validate import validate_docs
+from ..core.schema import schema_table
+from ..core.validate import check_across
 from ..edges.config import Config
-from ..edges.state import GitRepo, StateStore, blob_id, parse_state, render_state
+from ..edges.state import GitRepo, StateStore, blob_id
 from ..edges.workspace import ACL_READERS, Workspace
+from .desired import DesiredState
+from .export_work import SnapshotContext, SnapshotItem, SourceJob, read_source_job, snapshot_all
 
+log = logging.getLogger("bricksync.export")
 MESSAGE_JOBS = 200  # jobs listed by name in a commit message; the rest are counted
 
 
@@ -49,6 +52,7 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
     scanned: int = 0
     host: str = ""  # the source workspace read (set by Project.export)
+    on_disk: dict[str, str] = field(default_factory=dict, repr=False)  # file -> blob id of state/ as read
 
     @property
     def changed(self) -> list[ExportedJob]:
@@ -59,90 +63,109 @@ def default_branch() -> str:
     return f"bricksync/export-{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
 
 
-def read_selected(cfg: Config, ws: Workspace, on_page=None) -> tuple[list[dict], int]:
-    """Jobs whose selection tag matches, read page by page (full task lists). And the count scanned."""
-    selected, scanned = [], 0
-    for page in ws.job_pages():
-        scanned += len(page)
-        selected.extend(j for j in page if cfg.source.select.matches((j.get("settings") or {}).get("tags")))
-        if on_page:
-            on_page(len(page))
-    return sorted(selected, key=lambda j: j["job_id"]), scanned
+def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None,
+                 desired: DesiredState | None = None) -> ExportResult:
+    """Read and transform everything; write nothing. `desired`: state/ opened (and being parsed
+    in worker processes) before the SDK was imported; else it is read here."""
+    own = desired is None
+    desired = desired or DesiredState(store.dir, workers=0)
+    try:
+        return _build(cfg, ws, store, desired, on_page)
+    finally:
+        if own:
+            desired.close()
 
 
-def kinds_in(settings: list[dict]) -> set[str]:
-    """Kinds of object these (source) job settings hold IDs of."""
-    return {site.kind for s in settings for site in reference_sites(s)}
-
-
-def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None) -> ExportResult:
-    """Read and transform everything; write nothing."""
-    with bulk_data():  # not around rendering: ruamel makes cyclic garbage for every file
-        docs, problems = store.read_all()
+def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState, on_page) -> ExportResult:
+    read_permissions = cfg.source.permissions == "read"
+    with ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as pool:
+        pending_index = pool.submit(desired.index)  # parsed meanwhile (in workers for a big state/)
+        started = time.perf_counter()
+        jobs, scanned, pending_acls = _read_selected(cfg, ws, pool if read_permissions else None, on_page)
+        log.debug("export: %d pages' jobs read in %.2fs", scanned, time.perf_counter() - started)
+        entries, problems = pending_index.result()
         if problems:
             raise BricksyncError(problems)
-        selected, scanned = read_selected(cfg, ws, on_page)
-    result = ExportResult(scanned=scanned)
-    if not selected:
-        return result
-    # Only the kinds these jobs reference are listed (an identity may not be allowed to list the rest).
-    inventory = ws.inventory(kinds_in([(j.get("settings") or {}) for j in selected]))
+        result = ExportResult(scanned=scanned, on_disk={e.links.file: e.blob for e in entries})
+        if not jobs:
+            return result
+        # Only the kinds these jobs reference are listed (an identity may not be allowed to list the rest).
+        inventory = ws.inventory(set().union(*(j.kinds for j in jobs)))
+        acls = {job_id: future.result() for job_id, future in pending_acls.items()}
+        log.debug("export: inventory and %d permission reads done at %.2fs", len(acls), time.perf_counter() - started)
     for name, ident in cfg.source.budget_policies.items():  # account objects: named in the config
         inventory.add("budget_policy", ident, name)
-    acls = read_acls(ws, [j["job_id"] for j in selected])
-    known = {d.source_job_id: d.key for d in docs if d.source_job_id is not None}
-    names = [(j["job_id"], (j.get("settings") or {}).get("name", "")) for j in selected]
+    known = {e.source_job_id: e.key for e in entries if e.source_job_id is not None}
     # A state file no source job owns yet (imported from the target) is claimed by the source
     # job of the same name rather than duplicated under a second key.
-    keys = assign_keys(names, known, {d.key for d in docs}, {d.key for d in docs if d.source_job_id is None})
-    job_keys = {**known, **keys}
-    new_docs: dict[str, StateDoc] = {d.key: d for d in docs}
-    candidates: list[tuple[dict, str, str]] = []
-    for job in selected:
-        key = keys[job["job_id"]]
-        name = (job.get("settings") or {}).get("name", key)
-        settings, job_problems = snapshot_job(
-            job, key=key, notebook_root=cfg.source.notebook_root, select_tag=cfg.source.select.tag,
-            inventory=inventory, job_keys=job_keys)
-        acl = acls.get(job["job_id"])
-        if isinstance(acl, Problem):
-            job_problems = [*job_problems, Problem(acl.message, job=name, field="permissions")]
-        if job_problems:
-            result.rejected.append((name, job_problems))
-            continue
-        text = render_state(StateDoc(key=key, settings=settings or {}, source_job_id=job["job_id"],
-                                     permissions=acl if isinstance(acl, list) else None))
-        file = store.display(store.path_for(key))
-        new_docs[key] = parse_state(text.encode(), file)  # exactly what a reader will see
-        candidates.append((job, key, text))
-    # Validate the state set as it will be after the export; a job whose file would not pass
-    # `bricksync validate` is rejected now rather than committed broken.
-    bad_files = {}
-    for problem in validate_docs(list(new_docs.values())):
-        bad_files.setdefault(problem.file, []).append(problem)
-    for job, key, text in candidates:
-        name = (job.get("settings") or {}).get("name", key)
-        file_problems = bad_files.get(store.display(store.path_for(key)))
-        if file_problems:
-            result.rejected.append((name, file_problems))
-            continue
-        result.exported.append(ExportedJob(key=key, name=name, job_id=job["job_id"], status="",
-                                           text=text, tags=dict((job.get("settings") or {}).get("tags") or {}),
-                                           digest=digest(normalize_job(job, ordered=False, copy=False))))
+    keys = assign_keys([(j.job_id, j.name) for j in jobs], known, {e.key for e in entries},
+                       {e.key for e in entries if e.source_job_id is None})
+    existing = {e.key: e for e in entries}
+    items = [_item(job, keys[job.job_id], store, acls.get(job.job_id) if read_permissions else
+                   existing[keys[job.job_id]].permissions if keys[job.job_id] in existing else None)
+             for job in jobs]
+    context = SnapshotContext(cfg.source.notebook_root, inventory, {**known, **keys}, schema_table())
+    started = time.perf_counter()
+    snapshots = snapshot_all(items, context)
+    log.debug("export: %d state files rendered and checked in %.2fs", len(items), time.perf_counter() - started)
+    # Checked across the state set as it will be after the export: a job whose file would not
+    # pass `bricksync validate` is rejected now rather than committed broken.
+    links = {e.key: e.links for e in entries}
+    links.update((s.key, s.links) for s in snapshots if s.links is not None)
+    across: dict[str, list[Problem]] = {}
+    for problem in check_across(list(links.values())):
+        across.setdefault(problem.file or "", []).append(problem)
+    checked = []
+    for item, snap in zip(items, snapshots, strict=True):
+        if snap.text is None:
+            result.rejected.append((item.job.name or item.key, snap.problems))
+        else:
+            checked.append((item, snap, snap.problems + across.get(item.file, [])))
+    for item, snap, found in checked:
+        if found:
+            result.rejected.append((item.job.name or item.key, found))
+        else:
+            result.exported.append(ExportedJob(key=item.key, name=item.job.name or item.key, job_id=item.job.job_id,
+                                               status="", text=snap.text or "", tags=item.job.tags,
+                                               digest=item.job.digest))
     return result
 
 
-def read_acls(ws: Workspace, job_ids: list[int]) -> dict[int, list[dict] | Problem]:
-    """job id -> its direct permission entries in state form (one GET per job, ACL_READERS at a time),
-    or the problem that stopped the read (that job is not exported; the others are)."""
-    def one(job_id: int) -> list[dict] | Problem:
-        try:
-            return to_state(from_api(ws.job_permissions(job_id)))
-        except BricksyncError as exc:
-            return Problem(exc.render())
+def _item(job: SourceJob, key: str, store: StateStore, acl: list[dict] | Problem | None) -> SnapshotItem:
+    return SnapshotItem(key=key, file=store.display(store.path_for(key)), job=job,
+                        permissions=None if isinstance(acl, Problem) else acl,
+                        problem=acl.message if isinstance(acl, Problem) else None)
 
-    with ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as pool:
-        return dict(zip(job_ids, pool.map(one, job_ids), strict=True))
+
+def _read_selected(cfg: Config, ws: Workspace, acl_pool: ThreadPoolExecutor | None, on_page=None
+                   ) -> tuple[list[SourceJob], int, dict[int, Future]]:
+    """The jobs whose selection tag matches, each reduced to a SourceJob as its page arrives
+    (the page is then dropped), with its permission read started at once (when `acl_pool`), so
+    those reads overlap the page fetch. And the number of jobs scanned."""
+    selected: list[SourceJob] = []
+    pending: dict[int, Future] = {}
+    scanned = 0
+    tag = cfg.source.select.tag
+    with bulk_data():
+        for page in ws.job_pages():
+            scanned += len(page)
+            for job in page:
+                if cfg.source.select.matches((job.get("settings") or {}).get("tags")):
+                    selected.append(read_source_job(job, tag))
+                    if acl_pool is not None:
+                        pending[job["job_id"]] = acl_pool.submit(_read_acl, ws, job["job_id"])
+            if on_page:
+                on_page(len(page))
+    return sorted(selected, key=lambda j: j.job_id), scanned, pending
+
+
+def _read_acl(ws: Workspace, job_id: int) -> list[dict] | Problem:
+    """A job's direct permission entries in state form, or the problem that stopped the read
+    (that job is not exported; the others are)."""
+    try:
+        return to_state(from_api(ws.job_permissions(job_id)))
+    except BricksyncError as exc:
+        return Problem(exc.render())
 
 
 def _classify(result: ExportResult, store: StateStore, git: GitRepo | None) -> None:
@@ -185,11 +208,12 @@ def commit_message(result: ExportResult) -> str:
 
 def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit: bool = True,
                push: bool = False, acknowledge: bool | None = None, dry_run: bool = False,
-               on_page=None, ack_parallelism: int | None = None) -> ExportResult:
+               on_page=None, ack_parallelism: int | None = None, desired: DesiredState | None = None
+               ) -> ExportResult:
     store = StateStore(cfg.state_dir)
     git = _git_or_none(cfg) if dry_run else GitRepo(cfg.root) if commit else None
     branch = branch or default_branch()
-    result = build_export(cfg, ws, store, on_page)
+    result = build_export(cfg, ws, store, on_page, desired=desired)
     ack = cfg.source.acknowledge if acknowledge is None else acknowledge
     _classify(result, store, git)
     _refuse_overwriting_uncommitted(result, store, git or _git_or_none(cfg))
@@ -225,7 +249,7 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
     # change is not in the commit; jobs/update would also overwrite tags added meanwhile): the
     # source is listed again (O(pages)) and only jobs still as read are acknowledged, with the
     # tags they have now. One jobs/update per job (the API has no batch).
-    now = _current(ws, {j.job_id for j in committed}) if committed else {}
+    now = _current(ws, {j.job_id for j in committed}, tag) if committed else {}
     still = [j for j in committed if j.job_id in now and now[j.job_id][0] == j.digest]
     kept = {j.key for j in still}
     moved = [j for j in committed if j.key not in kept]
@@ -245,7 +269,8 @@ def _refuse_overwriting_uncommitted(result: ExportResult, store: StateStore, git
     or not): the export would destroy it. Checked before anything is written or switched."""
     if git is None:
         return
-    to_write = [j for j in result.exported if store.read_bytes(j.key) != j.text.encode()]
+    to_write = [j for j in result.exported
+                if result.on_disk.get(store.display(store.path_for(j.key))) != blob_id(j.text.encode())]
     if not to_write:
         return
     dirty = git.uncommitted(store.jobs_dir)
@@ -256,7 +281,7 @@ def _refuse_overwriting_uncommitted(result: ExportResult, store: StateStore, git
                                       "export again. Nothing was written.", file=f) for f in hit])
 
 
-def _current(ws: Workspace, job_ids: set[int]) -> dict[int, tuple[str, dict]]:
+def _current(ws: Workspace, job_ids: set[int], select_tag: str) -> dict[int, tuple[str, dict]]:
     """job id -> (digest, tags) of these jobs as the source has them now."""
     out = {}
     with bulk_data():
@@ -264,5 +289,6 @@ def _current(ws: Workspace, job_ids: set[int]) -> dict[int, tuple[str, dict]]:
             for job in page:
                 if job["job_id"] in job_ids:
                     tags = dict((job.get("settings") or {}).get("tags") or {})
-                    out[job["job_id"]] = (digest(normalize_job(job, ordered=False, copy=False)), tags)
+                    settings = normalize_job(job, drop_tags=(select_tag,), ordered=False, copy=False)
+                    out[job["job_id"]] = (digest(settings), tags)
     return out

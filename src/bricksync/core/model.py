@@ -81,6 +81,9 @@ class SourceConfig(WorkspaceRef):
     notebook_root: str = "/Workspace/dev"
     acknowledge: bool = True
     ack_parallelism: int = 8  # jobs/update calls at a time when acknowledging (no batch API)
+    # read: each exported job's permissions are read (one GET per job: the API has no batch read);
+    # keep: none are read, each state file keeps the `permissions:` it has (new files get none).
+    permissions: str = "read"
     budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
 
 

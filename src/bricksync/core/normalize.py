@@ -121,5 +121,19 @@ def digest(canonical: dict) -> str:
     processes that render state/ and the one that reads the workspace compare 10,000 jobs
     without sending them to each other. (Unequal digests are checked again with ==: 1 and
     1.0 hash apart but compare equal.)"""
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return digest_json(canonical_json(canonical))
+
+
+def canonical_json(canonical: dict) -> str:
+    """A canonical document as compact JSON with sorted keys: what digest() hashes, and a
+    compact way to hold 10,000 of them (export keeps this text instead of the dicts)."""
+    return json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def digest_json(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def ordered(value: Any) -> Any:
+    """A canonical document's keys in the order state files show them (normalize_settings(ordered=True))."""
+    return _ordered(value)

@@ -16,6 +16,7 @@ policies as "serverless usage policies").
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,7 +63,7 @@ TASK_REFUSED: tuple[tuple[str, str], ...] = (
 )
 
 
-def _walk(node: Any, parts: list[str], where: str) -> Iterator[tuple[str, dict, str]]:
+def _walk(node: Any, parts: tuple[str, ...], where: str) -> Iterator[tuple[str, dict, str]]:
     """(location, container, field) for every value at `parts` below `node`."""
     if not isinstance(node, dict) or not parts:
         return
@@ -84,8 +85,22 @@ def _walk(node: Any, parts: list[str], where: str) -> Iterator[tuple[str, dict, 
         yield from _walk(node[name], rest, here)
 
 
+@functools.cache
+def _by_first_field(table: tuple[tuple[str, str], ...]) -> tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...]:
+    """A table's rows grouped by the field they start at: most tasks hold none of these fields,
+    so one membership test per group skips its rows (export walks 10,000 jobs' tasks)."""
+    groups: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for path, kind in table:
+        parts = tuple(path.split("."))
+        groups.setdefault(parts[0].removesuffix("[]"), []).append((parts, kind))
+    return tuple((first, tuple(rows)) for first, rows in groups.items())
+
+
 def table_sites(node: dict, where: str, table: tuple[tuple[str, str], ...]) -> Iterator[tuple[str, dict, str, str]]:
     """(location, container, field, kind-or-reason) for every row of `table` present in `node`."""
-    for path, kind in table:
-        for location, container, fld in _walk(node, path.split("."), where):
-            yield location, container, fld, kind
+    for first, rows in _by_first_field(table):
+        if first not in node:
+            continue
+        for parts, kind in rows:
+            for location, container, fld in _walk(node, parts, where):
+                yield location, container, fld, kind

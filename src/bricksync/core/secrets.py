@@ -112,6 +112,23 @@ def shape_of(text: str) -> str | None:
     return None
 
 
+def keys_and_strings(settings: object) -> tuple[list[str], list[str]]:
+    """Every mapping key and every string value of a settings tree, without their paths."""
+    keys: list[str] = []
+    strings: list[str] = []
+    stack: list[object] = [settings]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            keys.extend(map(str, value))
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            strings.append(value)
+    return keys, strings
+
+
 def may_hold_secrets(keys: str | Iterable[str], strings: str) -> bool:
     """False when neither key names nor string values (joined into one text) can match: lets big
     documents skip the per-field walk. Key names repeat across documents: each is judged once."""
@@ -186,6 +203,15 @@ def find_secrets(value: Any, where: str = "") -> Iterator[tuple[str, str]]:
         kind = shape_of(value)
         if kind:
             yield where, f"a value that looks like a credential ({kind})"
+
+
+def secrets_in(settings: dict) -> list[tuple[str, str]]:
+    """find_secrets of a whole settings tree, skipping the walk (which builds a path for every
+    field) when the pathless prefilter finds nothing: most jobs hold no secret-like text."""
+    keys, strings = keys_and_strings(settings)
+    if not may_hold_secrets(keys, "\n".join(set(strings))):
+        return []
+    return list(find_secrets(settings))
 
 
 def secret_value(path: str, value: Any) -> bool:

@@ -19,7 +19,7 @@ from .references import (
     reference_sites,
     refused_sites,
 )
-from .secrets import find_secrets
+from .secrets import secrets_in
 
 
 def snapshot_job(job: dict, *, key: str, notebook_root: str, select_tag: str, inventory: Inventory,
@@ -27,12 +27,18 @@ def snapshot_job(job: dict, *, key: str, notebook_root: str, select_tag: str, in
     """(canonical settings with names, problems). `job_keys`: source job id -> key, for
     run_job_task targets that are exported now or already in state."""
     name = (job.get("settings") or {}).get("name", str(job.get("job_id")))
+    return snapshot_settings(normalize_job(job, drop_tags=(select_tag,)), name=name, notebook_root=notebook_root,
+                             inventory=inventory, job_keys=job_keys)
+
+
+def snapshot_settings(settings: dict, *, name: str, notebook_root: str, inventory: Inventory,
+                      job_keys: dict[int, str]) -> tuple[dict | None, list[Problem]]:
+    """snapshot_job of settings already normalized (selection tag dropped); changes them in place."""
     problems: list[Problem] = []
 
     def fail(message: str, where: str) -> None:
         problems.append(Problem(message, job=name, field=where))
 
-    settings = normalize_job(job, drop_tags=(select_tag,))
     # A source value that looks like a bricksync reference is literal text: kept escaped ($${...}).
     map_strings(settings, escape_literal)
     for site in path_sites(settings):
@@ -58,7 +64,7 @@ def snapshot_job(job: dict, *, key: str, notebook_root: str, select_tag: str, in
     for where, what in refused_sites(settings):
         fail(f"holds {what}, which bricksync cannot map to the target workspace: remove it from the job",
              where)
-    for where, why in find_secrets(settings):
+    for where, why in secrets_in(settings):
         fail(f"refusing to export {why}", where)
     if problems:
         return None, problems

@@ -12,28 +12,11 @@ from .model import StateDoc
 from .permissions import check_entries
 from .references import KINDS, PLACEHOLDER_RE, Site, has_reference, parse_placeholder, reference_sites
 from .schema import SchemaTable, check_job_settings
-from .secrets import find_secrets, may_hold_secrets
+from .secrets import find_secrets, keys_and_strings, may_hold_secrets
 
 MAX_TAGS = 25
 MANAGED_TAGS = 2  # bricksync-key and managed-by are added in the target
 MAX_TAG_KEY, MAX_TAG_VALUE = 127, 255
-
-
-def keys_and_strings(settings: object) -> tuple[list[str], list[str]]:
-    """Every mapping key and every string value of a settings tree, without their paths."""
-    keys: list[str] = []
-    strings: list[str] = []
-    stack: list[object] = [settings]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            keys.extend(map(str, value))
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, str):
-            strings.append(value)
-    return keys, strings
 
 
 def _clean_strings(settings: dict) -> bool:

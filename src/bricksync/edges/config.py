@@ -10,7 +10,7 @@ Pipeline variables override mappings (the seed pipeline's "mappings as pipeline 
                                                    DESTINATIONS, BUDGET_POLICIES (name=id)
   BRICKSYNC_<TARGET>_PRINCIPALS="from=to;..." (added over principals), BRICKSYNC_<TARGET>_PERMISSIONS=MODE
   BRICKSYNC_<TARGET>_HOST / BRICKSYNC_<TARGET>_PROFILE, BRICKSYNC_SOURCE_HOST / _PROFILE,
-  BRICKSYNC_SOURCE_BUDGET_POLICIES (name=id)
+  BRICKSYNC_SOURCE_BUDGET_POLICIES (name=id), BRICKSYNC_SOURCE_PERMISSIONS (read | keep)
 <TARGET> is the target name upper-cased with every non-alphanumeric character as `_`.
 """
 
@@ -58,9 +58,11 @@ class Config:
 STR, BOOL, STRMAP, ANYMAP, LIST = "a string", "true or false", "a mapping of strings", "a mapping", "a list"
 PERCENT = "a percentage (a number from 0 to 100)"
 PARALLEL = "a whole number from 1 to 64"  # calls at a time, like apply's --parallelism
+SOURCE_PERMISSIONS = ("read", "keep")  # see SourceConfig.permissions
 SCHEMA: dict[str, Any] = {
     "source": {
         "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL, "ack_parallelism": PARALLEL,
+        "permissions": STR,
         "select": {"tag": STR, "value": STR}, "budget_policies": STRMAP,
     },
     "state_dir": STR,
@@ -197,11 +199,17 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
         notebook_root=src.get("notebook_root", "/Workspace/dev"),
         acknowledge=src.get("acknowledge", True),
         ack_parallelism=src.get("ack_parallelism", 8),
+        permissions=env.get("BRICKSYNC_SOURCE_PERMISSIONS", src.get("permissions", "read")).strip().lower(),
         budget_policies=dict(src.get("budget_policies") or {}),
     )
     if "BRICKSYNC_SOURCE_BUDGET_POLICIES" in env:
         source.budget_policies.update(_env_pairs(env["BRICKSYNC_SOURCE_BUDGET_POLICIES"],
                                                  "BRICKSYNC_SOURCE_BUDGET_POLICIES"))
+    if source.permissions not in SOURCE_PERMISSIONS:
+        where = "$BRICKSYNC_SOURCE_PERMISSIONS: " if "BRICKSYNC_SOURCE_PERMISSIONS" in env else ""
+        problems.append(Problem(f"{where}expected one of {', '.join(SOURCE_PERMISSIONS)}, got {source.permissions!r}"
+                                f"{did_you_mean(source.permissions, SOURCE_PERMISSIONS)}", file=file,
+                                field="source.permissions"))
     if not source.notebook_root.startswith("/"):
         problems.append(Problem("must be an absolute workspace path", file=file, field="source.notebook_root"))
     targets: dict[str, TargetConfig] = {}

@@ -322,7 +322,16 @@ class GitRepo:
         self.root = Path(self.repo.working_tree_dir or path)
 
     def rel(self, path: Path) -> str:
-        return os.path.relpath(Path(path).resolve(), self.root.resolve())
+        path = Path(path)
+        return os.path.relpath(self._resolved_dir(path.parent) / path.name, self._resolved_dir(self.root))
+
+    def _resolved_dir(self, directory: Path) -> Path:
+        """A directory resolved once (export names 10,000 files in the same one): only the
+        directories are resolved, a file is named as git tracks it, itself never followed."""
+        cache = self.__dict__.setdefault("_dirs", {})
+        if directory not in cache:
+            cache[directory] = directory.resolve()
+        return cache[directory]
 
     def committed_blobs(self, directory: Path) -> dict[str, str]:
         """Path (relative to the repository) -> blob id of every file HEAD has under

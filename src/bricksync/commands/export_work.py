@@ -1,0 +1,110 @@
+"""Export's per-job work, apart from any workspace call: run in this process or in worker
+processes (it never imports databricks-sdk), and written so that what crosses a process
+boundary is small (JSON text in, YAML text and findings out).
+
+A source job is reduced to a `SourceJob` as soon as its page arrives (the page itself is
+dropped: 10,000 raw jobs are most of what export used to hold). Once keys, the source
+inventory and permissions are known, `snapshot_many` turns each into its state file text,
+checked as `bricksync validate` would check the file.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from itertools import repeat
+
+from ..core.errors import Problem
+from ..core.model import StateDoc
+from ..core.normalize import canonical_json, digest_json, normalize_job, ordered
+from ..core.references import Inventory, reference_sites
+from ..core.schema import SchemaTable
+from ..core.snapshot import snapshot_settings
+from ..core.validate import DocLinks, validate_doc
+from ..edges.state import parse_state, render_state
+from .desired import start_method, worker_count
+
+
+@dataclass(frozen=True)
+class SourceJob:
+    """A selected source job as export keeps it while the other pages arrive."""
+
+    job_id: int
+    name: str
+    tags: dict[str, str]
+    canonical: str  # canonical_json of its normalized settings, selection tag dropped
+    digest: str  # of the same: acknowledged only if the job still has it
+    kinds: frozenset[str]  # reference kinds its settings hold IDs of (what the inventory must list)
+
+
+def read_source_job(job: dict, select_tag: str) -> SourceJob:
+    settings = job.get("settings") or {}
+    canonical = normalize_job(job, drop_tags=(select_tag,), ordered=False, copy=False)
+    text = canonical_json(canonical)
+    return SourceJob(job_id=job["job_id"], name=settings.get("name", str(job["job_id"])),
+                     tags=dict(settings.get("tags") or {}), canonical=text, digest=digest_json(text),
+                     kinds=frozenset(site.kind for site in reference_sites(canonical)))
+
+
+@dataclass(frozen=True)
+class SnapshotContext:
+    """What every job's snapshot needs, the same for all (sent once per batch to a worker)."""
+
+    notebook_root: str
+    inventory: Inventory
+    job_keys: dict[int, str]  # source job id -> key
+    schema: SchemaTable
+
+
+@dataclass(frozen=True)
+class SnapshotItem:
+    key: str
+    file: str  # the state file as messages name it
+    job: SourceJob
+    permissions: list[dict] | None  # direct grants in state form; None: no `permissions:`
+    problem: str | None = None  # why the permissions could not be read
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    key: str
+    text: str | None  # the state file; None when the job is rejected
+    problems: list[Problem]
+    links: DocLinks | None  # for the checks across files
+
+
+def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
+    job = item.job
+    settings, problems = snapshot_settings(ordered(json.loads(job.canonical)), name=job.name,
+                                           notebook_root=ctx.notebook_root, inventory=ctx.inventory,
+                                           job_keys=ctx.job_keys)
+    if item.problem is not None:
+        problems = [*problems, Problem(item.problem, job=job.name, field="permissions")]
+    if problems:
+        return Snapshot(item.key, None, problems, None)
+    text = render_state(StateDoc(key=item.key, settings=settings or {}, source_job_id=job.job_id,
+                                 permissions=item.permissions))
+    doc = parse_state(text.encode(), item.file)  # exactly what a reader of the file will see
+    return Snapshot(item.key, text, validate_doc(doc, ctx.schema), DocLinks.of(doc))
+
+
+def snapshot_many(items: list[SnapshotItem], ctx: SnapshotContext) -> list[Snapshot]:
+    """A batch (a worker process's unit of work)."""
+    return [snapshot_one(item, ctx) for item in items]
+
+
+BATCHES_PER_WORKER = 4  # a few batches each, so a slow one does not leave the other worker idle
+
+
+def snapshot_all(items: list[SnapshotItem], ctx: SnapshotContext) -> list[Snapshot]:
+    """Every item's snapshot, in order: in worker processes when there are enough of them
+    (the work is CPU only; the same threshold and BRICKSYNC_STATE_WORKERS as reading state/)."""
+    workers = worker_count(len(items))
+    if workers < 2:
+        return snapshot_many(items, ctx)
+    size = -(-len(items) // (workers * BATCHES_PER_WORKER))
+    batches = [items[i:i + size] for i in range(0, len(items), size)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method())) as pool:
+        return [snap for batch in pool.map(snapshot_many, batches, repeat(ctx)) for snap in batch]
