@@ -32,6 +32,8 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
                 "TF_BUILD", "idToken", "servicePrincipalKey"):
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path_factory.mktemp("nocfg") / "none.cfg"))
+    # validate's schema cache (edges/schema_cache.py): one per test session, never the user's ~/.cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
     for var, value in (("GIT_AUTHOR_NAME", "Test"), ("GIT_AUTHOR_EMAIL", "test@example.com"),
                        ("GIT_COMMITTER_NAME", "Test"), ("GIT_COMMITTER_EMAIL", "test@example.com")):
         monkeypatch.setenv(var, value)

@@ -7,47 +7,31 @@ present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing 
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
-from pathlib import Path
-from typing import Any
 
 import click
 
 from . import __version__
 from .cli_shell import (
     DRY_RUN,
-    JSON,
-    MARKDOWN,
+    PRUNE_GUARDS,
     PUSH,
     REFRESH_PERMISSIONS,
+    REPORTS,
     STRICT_PATHS,
     TARGET,
     BricksyncGroup,
-    ask_yes,
     outputs_checked,
+    post_comment,
+    run_apply,
+    save_plan,
+    summary_file,
     write_reports,
 )
-from .core.errors import BricksyncError, ExportError, PlanFileError
-from .core.escape import term
-from .edges.state import STDIO, write_output
+from .core.errors import ExportError
 from .project import DEFAULT_CONFIG, Project
-from .reports.cli_text import (
-    print_apply,
-    print_awaiting,
-    print_azure_drift,
-    print_azure_errors,
-    print_azure_warnings,
-    print_capture,
-    print_comment,
-    print_prune,
-    print_settle,
-)
-from .reports.ui import err, esc, out, progress, setup_logging
-
-log = logging.getLogger("bricksync")
-
+from .reports import cli_text
+from .reports.ui import progress, setup_logging
 
 
 @click.group(cls=BricksyncGroup)
@@ -81,8 +65,6 @@ def _project(ctx: click.Context) -> Project:
 def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, no_ack: bool, dry_run: bool,
            ack_parallelism: int | None) -> None:
     """Snapshot the tagged jobs of the source workspace into state/."""
-    from .reports.report import export_lines, export_table, rejected_lines
-
     project = _project(ctx)
     try:
         result = project.export(branch=branch, commit=not no_commit, push=push,
@@ -90,13 +72,8 @@ def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, 
                                 ack_parallelism=ack_parallelism)
     except ExportError as exc:  # the table still shows what was exported
         result = exc.result
-    out.print(export_table(result, dry_run=dry_run))
-    for line in export_lines(result, dry_run=dry_run, commit=not no_commit, branch=branch,
-                             acknowledge=project.config.source.acknowledge and not no_ack):
-        out.print(line)
-    if result.rejected:
-        for line in rejected_lines(result):
-            err.print(line)
+    if cli_text.print_export(result, dry_run=dry_run, commit=not no_commit, branch=branch,
+                    acknowledge=project.config.source.acknowledge and not no_ack):
         sys.exit(1)
 
 
@@ -107,18 +84,14 @@ def export(ctx: click.Context, branch: str | None, no_commit: bool, push: bool, 
 def validate(ctx: click.Context) -> None:
     """Check config and every state file offline (no workspace needed)."""
     project = _project(ctx)
-    count = project.validate()
-    cfg = project.config
-    out.print(f"[green]ok[/green]: {term(ctx.obj['config_path'])} and {count} state file(s) are valid "
-              f"({len(cfg.targets)} target(s): {', '.join(sorted(cfg.targets)) or 'none'})")
+    cli_text.print_valid(ctx.obj["config_path"], project.validate(), project.config.targets)
 
 
 # --- plan ---------------------------------------------------------------------------------
 
 @cli.command()
 @TARGET
-@JSON
-@MARKDOWN
+@REPORTS
 @click.option("--out", "plan_file", type=click.Path(dir_okay=False, allow_dash=True),
               help="Save the plan for `apply PLANFILE` ('-': stdout).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
@@ -133,44 +106,15 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
     human = outputs_checked(json_file, markdown_file, plan_file)
     the_plan = _project(ctx).plan(target, adopt=adopt, refresh_permissions=refresh_permissions,
                                   strict_paths=strict_paths, progress=progress)
-    from .reports.report import print_plan
-
-    print_plan(the_plan, human)
-    print_azure_warnings(the_plan)
+    cli_text.show_plan(the_plan, human)
     write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
-        write_output(plan_file, json.dumps(the_plan.to_dict(), indent=1) + "\n")
-        if plan_file != STDIO:
-            human.print(f"Saved the plan to {term(plan_file)}: apply it with "
-                        f"`bricksync apply --target {term(target)} {term(plan_file)}`")
+        save_plan(the_plan, plan_file, target, human)
     if detailed_exitcode and the_plan.has_changes:
         sys.exit(2)
 
 
 # --- apply --------------------------------------------------------------------------------
-
-def _run_apply(project: Project, target: str, *, plan_file: str | None, yes: bool, **options: Any) -> int:
-    """Apply through the façade, printing as the plan is shown, before asking and after. Returns the exit code."""
-    from .reports.report import print_plan
-
-    saved = Project.read_plan(plan_file) if plan_file else None
-    if saved and saved.target != target:
-        raise PlanFileError(f"{plan_file}: the plan is for target '{saved.target}', not '{target}'")
-    if not saved and not yes and not sys.stdin.isatty():
-        raise BricksyncError("no terminal to confirm on: pass --yes, or a plan file saved by `plan --out`")
-
-    def shown(the_plan: Any) -> None:
-        print_plan(the_plan, out)
-        print_azure_warnings(the_plan)
-
-    def confirm(the_plan: Any, writes: list, deletes: list) -> bool:
-        print_prune(deletes)
-        return bool(yes or saved) or ask_yes(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?")
-
-    result = project.apply(saved, target=target, source=plan_file, confirm=confirm, on_plan=shown,
-                           progress=progress, **options)
-    return print_apply(result, target)
-
 
 @cli.command()
 @click.argument("plan_file", required=False, type=click.Path(dir_okay=False, allow_dash=True))
@@ -181,26 +125,19 @@ def _run_apply(project: Project, target: str, *, plan_file: str | None, yes: boo
 @click.option("--parallelism", default=8, show_default=True, type=click.IntRange(1, 64))
 @REFRESH_PERMISSIONS
 @STRICT_PATHS
-@click.option("--allow-empty-state", is_flag=True,
-              help="Let --prune run although state/ holds no job (it deletes every managed job).")
-@click.option("--allow-mass-delete", is_flag=True,
-              help="Let --prune delete more than the target's max_prune_percent of its managed jobs.")
+@PRUNE_GUARDS
 @click.pass_context
-def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, prune: bool, adopt: bool,
-          parallelism: int, refresh_permissions: bool, strict_paths: bool, allow_empty_state: bool,
-          allow_mass_delete: bool) -> None:
+def apply(ctx: click.Context, plan_file: str | None, target: str, yes: bool, **options: bool | int) -> None:
     """Create and update target jobs to match state/ (only what the plan needs)."""
-    sys.exit(_run_apply(_project(ctx), target, plan_file=plan_file, yes=yes, prune=prune, adopt=adopt,
-                        parallelism=parallelism, refresh_permissions=refresh_permissions, strict_paths=strict_paths,
-                        allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete))
+    # options: prune, adopt, parallelism, refresh_permissions, strict_paths, allow_*: Project.apply's keywords
+    sys.exit(run_apply(_project(ctx), target, plan_file=plan_file, yes=yes, **options))
 
 
 # --- drift --------------------------------------------------------------------------------
 
 @cli.command()
 @TARGET
-@JSON
-@MARKDOWN
+@REPORTS
 @click.option("--fail-on-drift", is_flag=True, help="Exit 2 when anything drifted.")
 @click.option("--heal", is_flag=True, help="Apply what the plan would (same code path as apply --yes).")
 @click.option("--source/--no-source", "check_source", default=True, show_default=True,
@@ -213,18 +150,11 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     human = outputs_checked(json_file, markdown_file)
     project = _project(ctx)
     found = project.drift(target, check_source=check_source, strict_paths=strict_paths)
-    from .reports.report import print_plan
-
-    the_plan, awaiting = found.plan, found.awaiting
-    print_plan(the_plan, human, title="Drift")
-    print_settle(the_plan, target, human)
-    print_awaiting(awaiting, check_source, human)
-    write_reports(the_plan, json_file, markdown_file, "drift", awaiting)
-    summary = markdown_file and markdown_file != STDIO and str(Path(markdown_file).resolve())
-    print_azure_drift(the_plan, summary or None)
-    if heal and the_plan.has_changes:
-        code = _run_apply(project, target, plan_file=None, yes=True, refresh_permissions=True,
-                          strict_paths=strict_paths)
+    cli_text.print_drift(found, target, check_source, human)
+    write_reports(found.plan, json_file, markdown_file, "drift", found.awaiting)
+    cli_text.print_azure_drift(found.plan, summary_file(markdown_file))
+    if heal and found.plan.has_changes:
+        code = run_apply(project, target, plan_file=None, yes=True, refresh_permissions=True, strict_paths=strict_paths)
         if code:
             sys.exit(code)
     if fail_on_drift and found.drifted:
@@ -244,8 +174,7 @@ def capture(ctx: click.Context, keys: tuple[str, ...], target: str, branch: str 
             dry_run: bool) -> None:
     """Accept drift: write the live settings of drifted managed jobs (all, or KEYS) into state/."""
     result = _project(ctx).capture(target, list(keys), branch=branch, push=push, dry_run=dry_run)
-    print_capture(result, target, dry_run)
-    if result.refused:
+    if cli_text.print_capture(result, target, dry_run):  # 1: jobs refused
         sys.exit(1)
 
 
@@ -265,8 +194,7 @@ def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None
         raise click.UsageError("give exactly one of --all, --name PATTERN, --job-id ID...")
     result = _project(ctx).import_jobs(target, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids),
                                        branch=branch, push=push, dry_run=dry_run)
-    print_capture(result, target, dry_run)
-    if result.refused:
+    if cli_text.print_capture(result, target, dry_run):  # 1: jobs refused
         sys.exit(1)
 
 
@@ -277,11 +205,7 @@ def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None
 @click.pass_context
 def unlock(ctx: click.Context, target: str) -> None:
     """Clear a stale apply lock (only when no apply is running against the target)."""
-    holder = _project(ctx).unlock(target)
-    if holder is not None:
-        out.print(f"Released the lock of '{term(target)}' (held by {term(holder.get('holder') if holder else '?')}).")
-    else:
-        out.print(f"'{term(target)}' was not locked.")
+    cli_text.print_unlock(target, _project(ctx).unlock(target))
 
 
 # --- comment (pull requests) ---------------------------------------------------------------
@@ -299,21 +223,9 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
     Exits 0 when both are posted (or outside a pull-request run), 1 when posting failed: the plan's
     own exit code stays with the plan step.
     """
-    from .edges.azdo import NotAPullRequest, post_plan_comment
-
     if not azure_devops:
         raise click.UsageError("name where to post: --azure-devops (the only platform so far)")
-    try:
-        posted = post_plan_comment(list(plan_files), plan_exit_code)
-    except NotAPullRequest as exc:
-        out.print(f"{esc(str(exc))}: nothing posted.")
-        return
-    failures = posted.failures or []
-    print_comment(posted)
-    if failures:
-        print_azure_errors(failures)
-        raise BricksyncError(failures[0] if len(failures) == 1 else
-                             f"{len(failures)} problems:\n" + "\n".join(f"  - {f}" for f in failures))
+    post_comment(list(plan_files), plan_exit_code)
 
 
 # --- demo (the emulator group: emulator/cli.py, added by cli_shell.BricksyncGroup) ---------------

@@ -1,19 +1,27 @@
 """The CLI's plumbing (issue 15: cli.py keeps the commands): the options several commands share,
-the group that turns every failure into one redacted message and exit 1, report-path checks."""
+the group that turns every failure into one redacted message and exit 1, report-path checks, and
+apply's terminal side (the plan shown, the confirmation asked) around the façade."""
 
 from __future__ import annotations
 
+import json
 import sys
 import traceback
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .core.errors import BricksyncError
+from .core.errors import ApplyCancelled, BricksyncError
+from .core.escape import term
 from .core.secrets import redact
 from .edges.state import STDIO, check_output_path, write_output
-from .reports.cli_text import report_texts
-from .reports.ui import err, esc, out
+from .reports.cli_text import print_apply, print_comment, print_prune, report_texts, show_plan
+from .reports.ui import err, esc, out, progress
+
+if TYPE_CHECKING:
+    from .project import Project
 
 # Options several commands share (same flag, same help everywhere).
 TARGET = click.option("--target", "-t", required=True, help="Target name from the config.")
@@ -27,6 +35,23 @@ STRICT_PATHS = click.option("--strict-paths", is_flag=True,
                             help="A task path missing in the target is an error (exit 1), not a warning.")
 PUSH = click.option("--push", is_flag=True, help="Push the branch to origin after committing.")
 DRY_RUN = click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+
+
+def _group(*options: Callable) -> Callable:
+    """Several options as one decorator (in the order given, as they were listed)."""
+    def decorate(f: Callable) -> Callable:
+        for option in reversed(options):
+            f = option(f)
+        return f
+    return decorate
+
+
+REPORTS = _group(JSON, MARKDOWN)  # plan and drift
+PRUNE_GUARDS = _group(  # apply --prune's two overrides
+    click.option("--allow-empty-state", is_flag=True,
+                 help="Let --prune run although state/ holds no job (it deletes every managed job)."),
+    click.option("--allow-mass-delete", is_flag=True,
+                 help="Let --prune delete more than the target's max_prune_percent of its managed jobs."))
 
 
 USAGE_EXIT = 1  # click's own is 2, which here means "changes present" (plan --detailed-exitcode)
@@ -99,3 +124,53 @@ def ask_yes(question: str) -> bool:
         return False
     answer = click.prompt(f"{question} Only 'yes' will be accepted", default="", show_default=False)
     return answer.strip() == "yes"
+
+
+def summary_file(markdown_file: str | None) -> str | None:
+    """The Markdown report as drift uploads it to an Azure Pipelines run (absolute; None: on stdout or none)."""
+    return str(Path(markdown_file).resolve()) if markdown_file and markdown_file != STDIO else None
+
+
+def save_plan(plan: Any, plan_file: str, target: str, console: Any) -> None:
+    """`plan --out`: the plan as JSON for `apply PLANFILE` ('-': stdout), then how to apply it."""
+    write_output(plan_file, json.dumps(plan.to_dict(), indent=1) + "\n")
+    if plan_file != STDIO:
+        console.print(f"Saved the plan to {term(plan_file)}: apply it with "
+                      f"`bricksync apply --target {term(target)} {term(plan_file)}`")
+
+
+def confirmer(target: str, *, ask: bool) -> Callable[[Any, list, list], bool]:
+    """apply's confirmation: --prune's deletes shown, then only 'yes' goes ahead (`ask` False: --yes
+    or a saved plan, nothing asked). Without a terminal to ask on: ApplyCancelled before any work."""
+    if ask and not sys.stdin.isatty():
+        raise ApplyCancelled("no terminal to confirm on: pass --yes, or a plan file saved by `plan --out`")
+
+    def confirm(plan: Any, writes: list, deletes: list) -> bool:
+        print_prune(deletes)
+        return not ask or ask_yes(f"Apply {len(writes) + len(deletes)} change(s) to '{target}'?")
+
+    return confirm
+
+
+def run_apply(project: Project, target: str, *, plan_file: str | None, yes: bool, **options: Any) -> int:
+    """apply (and drift --heal) through the façade: a saved plan read first (its target, host and
+    freshness are checked by Project.apply), the plan shown, confirmed, the result printed. Returns the exit code."""
+    saved = project.read_plan(plan_file) if plan_file else None
+    result = project.apply(saved, target=target, source=plan_file, confirm=confirmer(target, ask=not (yes or saved)),
+                           on_plan=show_plan, progress=progress, **options)
+    return print_apply(result, target)
+
+
+def post_comment(plan_files: list[str], plan_exit_code: int | None) -> None:
+    """`comment --azure-devops`: post, print what was posted (in Azure Pipelines each failure as a
+    run error too), then raise the failures (exit 1). Outside a pull-request run: nothing posted, exit 0."""
+    from .edges.azdo import NotAPullRequest, post_plan_comment
+
+    try:
+        posted = post_plan_comment(plan_files, plan_exit_code)
+    except NotAPullRequest as exc:
+        out.print(f"{esc(str(exc))}: nothing posted.")
+        return
+    print_comment(posted)
+    if posted.failures:
+        raise posted.error()

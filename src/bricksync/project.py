@@ -65,7 +65,7 @@ class Project:
         from .edges.state import read_adoptions
 
         with DesiredState(self.config.state_dir) as desired:
-            from .commands.reconcile import validate_state
+            from .commands.validate import validate_state  # imports no SDK (tests/test_offline.py)
 
             count = validate_state(desired, self.config)
         for name in self.config.targets:  # adoption records written by `bricksync import`

@@ -9,58 +9,23 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..core.bulk import bulk_data
-from ..core.errors import BricksyncError, Problem
+from ..core.errors import BricksyncError
 from ..core.model import TargetConfig
 from ..core.normalize import digest, normalize_job
-from ..core.overrides import check_overrides
 from ..core.permissions import Identity
 from ..core.plan import ORDER, Plan, Unchanged, build_plan, fingerprint
 from ..core.references import Inventory, path_sites
 from ..core.render import managed_key, render
 from ..core.schema import schema_table
-from ..core.validate import check_across
 from ..edges.config import Config
 from ..edges.state import read_adoptions
 from ..edges.workspace import ACL_READERS, Unanswerable, Workspace
 from .aclplan import apply_acls, to_read, wanted
 from .desired import DesiredState, Summary
 from .preflight import PathUse, preflight, task_of
+from .validate import checked, target_problems
 
 log = logging.getLogger("bricksync.plan")
-
-
-def checked(desired: DesiredState) -> list[Summary]:
-    """Every document's summary once all of them passed every check (else all problems)."""
-    summaries, problems = desired.summaries()
-    problems = problems + check_across([s.links for s in summaries])
-    if problems:
-        raise BricksyncError(problems)
-    return summaries
-
-
-def validate_state(desired: DesiredState, cfg: Config | None = None) -> int:
-    """Offline checks of state/ and, with `cfg`, of every target's overrides (as paths and
-    types, then applied to each document): the number of valid documents."""
-    desired.request(schema_table(), None, None)
-    summaries = checked(desired)
-    if cfg is not None:
-        problems = []
-        for target in cfg.targets.values():
-            found = target_problems(cfg, target.name, summaries)
-            if not found:
-                desired.request(schema_table(), target, None)
-                found = desired.summaries()[1]
-            problems.extend(found)
-        if problems:
-            raise BricksyncError(problems)
-    return len(summaries)
-
-
-def target_problems(cfg: Config, target_name: str, summaries: list[Summary]) -> list[Problem]:
-    """A target's overrides checked against the schema and the state keys (once per target)."""
-    target = cfg.target(target_name)
-    return check_overrides(target_name, target.overrides, schema_table(), {s.key for s in summaries},
-                           str(cfg.path))
 
 
 def connect_target(cfg: Config, target_name: str) -> Workspace:

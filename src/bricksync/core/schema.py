@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
+import json
 import typing
 from typing import Any
 
@@ -64,6 +65,48 @@ def schema_table() -> SchemaTable:
         table[cls.__name__] = {f.name: describe(hints[f.name]) for f in dataclasses.fields(cls)}
 
     add(JobSettings)
+    return table
+
+
+# The table as JSON, for edges/schema_cache.py: offline commands read it from disk instead of
+# importing the SDK. JSON, not pickle or marshal: a cache file is data, never code.
+
+def table_to_json(table: SchemaTable) -> str:
+    def raw(desc: Desc) -> list:
+        if desc[0] in ("list", "map"):
+            return [desc[0], raw(desc[1])]
+        if desc[0] == "enum":
+            return [desc[0], desc[1], sorted(desc[2])]
+        return list(desc)
+
+    return json.dumps({cls: {name: raw(d) for name, d in fields.items()} for cls, fields in table.items()})
+
+
+def table_from_json(text: str) -> SchemaTable:
+    """The inverse of table_to_json; ValueError (never a half-read table) when the text is not one."""
+    def desc(raw: Any) -> Desc:
+        kind = raw[0]
+        if kind in ("list", "map") and len(raw) == 2:
+            return (kind, desc(raw[1]))
+        if kind == "enum" and len(raw) == 3 and isinstance(raw[1], str):
+            return (kind, raw[1], frozenset(raw[2]))
+        if kind == "obj" and len(raw) == 2 and isinstance(raw[1], str):
+            return (kind, raw[1])
+        if kind in ("any", "str", "int", "float", "bool") and len(raw) == 1:
+            return (kind,)
+        raise ValueError(f"not a type descriptor: {raw!r}"[:200])
+
+    try:
+        data = json.loads(text)
+        table = {cls: {name: desc(d) for name, d in fields.items()} for cls, fields in data.items()}
+    except (TypeError, AttributeError, IndexError, RecursionError) as exc:
+        raise ValueError(f"not a schema table ({type(exc).__name__})") from None
+    def named(d: Desc) -> set[str]:
+        return {d[1]} if d[0] == "obj" else named(d[1]) if d[0] in ("list", "map") else set()
+
+    missing = {name for fields in table.values() for d in fields.values() for name in named(d)} - set(table)
+    if ROOT not in table or missing:
+        raise ValueError(f"not a schema table (missing {sorted({ROOT} - set(table)) or sorted(missing)[:3]})")
     return table
 
 

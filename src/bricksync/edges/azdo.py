@@ -328,6 +328,12 @@ class CommentPosted:
     status_set: bool = False
     failures: list[str] | None = None
 
+    def error(self) -> BricksyncError:
+        """The failures as one error (the CLI raises it after printing what was posted: exit 1)."""
+        failures = self.failures or []
+        return BricksyncError(failures[0] if len(failures) == 1 else
+                              f"{len(failures)} problems:\n" + "\n".join(f"  - {f}" for f in failures))
+
 
 def post_plan_comment(plan_files: list[str], plan_exit_code: int | None,
                       env: Mapping[str, str] = os.environ) -> CommentPosted:

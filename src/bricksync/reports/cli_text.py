@@ -1,4 +1,4 @@
-"""What the CLI prints for capture/import, drift's hints, apply's result and `comment` (issue 15:
+"""What the CLI prints for export, validate, plan, capture/import, drift, apply, unlock and `comment` (issue 15:
 cli.py parses, calls the façade, prints through these). Heavier modules (rich.table, report.py)
 are imported inside the functions, as cli.py always did, so that the CLI starts as fast."""
 
@@ -16,8 +16,9 @@ from .ui import err, esc, out
 LIST_ROWS = 50  # capture/import and drift's hints list this many jobs, then count the rest
 
 
-def print_capture(result: Any, target: str, dry_run: bool) -> None:
-    """A CaptureResult (capture or import) as a table, then its commit, notes, refusals and outcome."""
+def print_capture(result: Any, target: str, dry_run: bool) -> int:
+    """A CaptureResult (capture or import) as a table, then its commit, notes, refusals and outcome.
+    Returns the exit code (1 when jobs were refused)."""
     verb = "would be " if dry_run else ""
     title = term(f"{result.kind.capitalize()} from '{target}': {len(result.captured)} written, "
                  f"{len(result.refused)} refused, {len(result.unchanged)} unchanged")
@@ -51,6 +52,54 @@ def print_capture(result: Any, target: str, dry_run: bool) -> None:
     elif result.kind == "import" and result.adopted and not dry_run:
         out.print(f"On apply, {len(result.adopted)} job(s) are adopted in place (tagged with their key, not "
                   "re-created).")
+    return 1 if result.refused else 0
+
+
+def print_export(result: Any, *, dry_run: bool, commit: bool, branch: str | None, acknowledge: bool) -> int:
+    """An ExportResult: the table, what was written, committed and acknowledged, then the rejected
+    jobs (stderr). Returns the exit code (1 when jobs were rejected)."""
+    from .report import export_lines, export_table, rejected_lines
+
+    out.print(export_table(result, dry_run=dry_run))
+    for line in export_lines(result, dry_run=dry_run, commit=commit, branch=branch, acknowledge=acknowledge):
+        out.print(line)
+    if not result.rejected:
+        return 0
+    for line in rejected_lines(result):
+        err.print(line)
+    return 1
+
+
+def print_valid(config_path: str, count: int, targets: Any) -> None:
+    """`validate`'s one line: the config, the number of state files, the targets."""
+    out.print(f"[green]ok[/green]: {term(config_path)} and {count} state file(s) are valid "
+              f"({len(targets)} target(s): {', '.join(sorted(targets)) or 'none'})")
+
+
+def show_plan(plan: Any, console: Any = None) -> None:
+    """A plan as plan and apply show it (`console`: stdout unless a report goes there), and in
+    Azure Pipelines its warnings."""
+    from .report import print_plan
+
+    print_plan(plan, console or out)
+    print_azure_warnings(plan)
+
+
+def print_drift(found: Any, target: str, check_source: bool, console: Any) -> None:
+    """A DriftResult: the plan titled Drift, how to settle each drifted job, the source jobs awaiting export."""
+    from .report import print_plan
+
+    print_plan(found.plan, console, title="Drift")
+    print_settle(found.plan, target, console)
+    print_awaiting(found.awaiting, check_source, console)
+
+
+def print_unlock(target: str, holder: dict | None) -> None:
+    """`unlock`: whose lock was released (None: there was none)."""
+    if holder is not None:
+        out.print(f"Released the lock of '{term(target)}' (held by {term(holder.get('holder') if holder else '?')}).")
+    else:
+        out.print(f"'{term(target)}' was not locked.")
 
 
 def print_settle(the_plan: Any, target: str, console: Any = None) -> None:
@@ -134,6 +183,8 @@ def print_comment(posted: Any) -> None:
     if result.failed:
         out.print(f"[yellow]The plan failed ({esc(result.reason)}): the status says so; the plan step's own "
                   "exit code is the build's verdict.[/yellow]")
+    if posted.failures:
+        print_azure_errors(posted.failures)
 
 
 def print_azure_errors(failures: list[str]) -> None:
