@@ -111,6 +111,15 @@ def bench_project(tmp: Path, src: Emulator, tgt: Emulator, config_text: str) -> 
     return project, env
 
 
+def reset_to_first_commit(project: Path, env: dict[str, str]) -> None:
+    """Back to the empty state/ (the next export writes every file again)."""
+    first = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=project, env=env, check=True,
+                           capture_output=True, text=True).stdout.split()[0]
+    subprocess.run(["git", "reset", "-q", "--hard", first], cwd=project, env=env, check=True)
+    subprocess.run(["git", "clean", "-qfdx", "state"], cwd=project, env=env, check=True)
+    (project / "state" / "jobs").mkdir(parents=True, exist_ok=True)
+
+
 def measured_runs(project: Path, env: dict[str, str], ws: Emulator, latency: float, args: tuple[str, ...],
                   repeat: int) -> tuple[list, dict, dict]:
     """Run a step `repeat` times at `latency`; (all runs, usage and calls of the median-wall run)."""
@@ -270,7 +279,11 @@ def run_step(project: Path, env: dict, *args: str) -> dict:
 
 
 def client(url: str):
+    import logging
+
     from databricks.sdk import WorkspaceClient
+
+    logging.getLogger("databricks.sdk").setLevel(logging.ERROR)  # the emulator has no host metadata: not news
 
     return WorkspaceClient(host=url, token=TOKEN, auth_type="pat")
 
@@ -354,10 +367,11 @@ def bench(n: int, latency: float, rows: list[dict]) -> None:
         floor = math.ceil(n / 100) + 2 + 1
         big = 2 * sum(1 for i in range(n) if i % 1000 == 999)  # jobs/get pages for 120-task jobs
 
-        def measure(label: str, ws: Emulator, *args: str, budget: int | None = None, repeat: int = 1) -> dict:
+        def measure(label: str, ws: Emulator, *args: str, budget: int | None = None, repeat: int = 1,
+                    extra_env: dict[str, str] | None = None) -> dict:
             """Run a step (`repeat` times for read-only steps: the run with the median wall time is kept)."""
-            runs, usage, calls = measured_runs(project, env, ws, latency, args, repeat)
-            row = {"N": n, "step": label, **usage, "calls": sum(calls.values()), "by_endpoint": calls,
+            runs, usage, calls = measured_runs(project, {**env, **(extra_env or {})}, ws, latency, args, repeat)
+            row = {"N": n, "step": label, **usage, "calls": sum(calls.values()), "by_endpoint": grouped_calls(calls),
                    "budget": budget, "walls": [r[0]["wall"] for r in runs]}
             rows.append(row)
             writes = f", writes {usage['writes_s']:.2f}s" if "writes_s" in usage else ""
@@ -367,7 +381,15 @@ def bench(n: int, latency: float, rows: list[dict]) -> None:
                   flush=True)
             return row
 
-        measure("export", src, "export", "--no-ack", "--branch", "main", budget=floor + big)
+        # Export (issue 15): first with source.permissions: keep (no permission reads: the page
+        # floor applies), then as configured by default (one permissions GET per job, no batch API).
+        keep = {"BRICKSYNC_SOURCE_PERMISSIONS": "keep"}
+        export = ("export", "--no-ack", "--branch", "main")
+        measure("export, permissions: keep", src, *export, budget=floor + big, extra_env=keep)
+        measure("re-export, keep, nothing changed", src, *export, budget=floor + big, extra_env=keep)
+        reset_to_first_commit(project, env)
+        measure("export", src, *export, budget=floor + big + n)
+        measure("re-export, nothing changed", src, *export, budget=floor + big + n)
         # Set-up (not measured): create every job in the target.
         run_step(project, env, "apply", "--target", "prod", "--yes", "--parallelism", "16")
         tgt.latency(latency)
@@ -433,6 +455,10 @@ def results_markdown(rows: list[dict], latency: float, command: str) -> str:
     for n in sorted({r["N"] for r in rows}):
         by = {r["step"]: r for r in rows if r["N"] == n}
         plan, floor = by.get("plan (no-op)"), by.get("bare page fetch")
+        for step in ("export, permissions: keep", "re-export, keep, nothing changed", "export",
+                     "re-export, nothing changed"):
+            if floor and by.get(step):
+                lines.append(f"- N={n}: {step} / bare page fetch = {by[step]['wall'] / floor['wall']:.2f}x")
         if plan and floor:
             lines.append(f"- N={n}: no-op plan / bare page fetch = {plan['wall'] / floor['wall']:.2f}x (medians of "
                          f"{len(plan.get('walls', [1]))} runs: plan {', '.join(f'{w:.2f}' for w in plan.get('walls', []))}"

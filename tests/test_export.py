@@ -232,3 +232,24 @@ def test_a_job_edited_while_exporting_is_not_acknowledged_and_keeps_its_new_tag(
     assert res.code == 0 and "reviewed: yes" in project.state_files["daily-sales-etl.yml"].decode()
     assert tags_of(project)["Daily sales ETL"] == {"PROD_MIGRATION": "false", "team": "sales",
                                                    "cost-center": "cc-4711", "reviewed": "yes"}
+
+
+def test_worker_processes_write_the_same_files_and_reject_the_same_jobs(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A big export renders and checks its state files in worker processes (issue 15): forced here
+    on the sample jobs, the files, the rejections and the output are those of one process."""
+    w = project.test.client()
+    seed_source(w)
+    w.api_client.do("POST", "/api/2.2/jobs/create", body={  # rejected: outside the notebook root
+        "name": "Outside", "tags": {"PROD_MIGRATION": "true"},
+        "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Users/someone/nb"}}]})
+    runs = {}
+    for workers in ("0", "2"):
+        monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", workers)
+        for path in (project.root / "state" / "jobs").glob("*.yml"):
+            path.unlink()
+        res = project.run("export", "--no-commit")
+        assert res.code == 1 and "Outside" in res.output and "outside the notebook root" in res.output, res.output
+        runs[workers] = (project.state_files, res.output)
+    assert runs["0"] == runs["2"]
+    assert len(runs["2"][0]) >= 5 and "${job:" in "".join(t.decode() for t in runs["2"][0].values())

@@ -342,3 +342,46 @@ def test_emulator_non_admin_owner_transfer_and_lockout_are_refused(perms: Projec
         w.api_client.do("PUT", f"{PERMS}/{jid}", body={"access_control_list": [
             {"user_name": "bob@example.com", "permission_level": "IS_OWNER"},
             {"group_name": "ops", "permission_level": "CAN_VIEW"}]})
+
+
+def with_source_permissions(p: Project, value: str) -> None:
+    text = (p.root / "config" / "bricksync.yml").read_text().replace(
+        "  acknowledge: true\n", f"  acknowledge: true\n  permissions: {value}\n", 1)
+    p.write_config(text)
+    p.repo.index.add(["config/bricksync.yml"])
+    p.repo.index.commit(f"config: source.permissions {value}")
+
+
+def test_source_permissions_keep_reads_no_acl_and_keeps_what_each_file_has(perms: Project) -> None:
+    """source.permissions: keep (issue 15, export at the page floor): no permission call at all;
+    a state file keeps its `permissions:` (never written with less), a new file gets none."""
+    p = perms
+    before = p.state_files["perm-job.yml"].decode()
+    assert "permissions:\n- user_name: alice@example.com" in before
+    job_id = next(j for j, job in p.test.workspace.jobs.jobs.items() if job["settings"]["name"] == "Perm job")
+    w = p.test.client()
+    w.api_client.do("PUT", f"{PERMS}/{job_id}", body={"access_control_list": [  # would drop bob if read
+        {"user_name": "alice@example.com", "permission_level": "IS_OWNER"}]})
+    w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job_id, "new_settings": {
+        "tags": {"PROD_MIGRATION": "true"}, "max_concurrent_runs": 2}})
+    source_job(p, "New job", [{"user_name": "alice@example.com", "permission_level": "IS_OWNER"}])
+    with_source_permissions(p, "keep")
+    p.test.faults.reset_log()
+    res = p.run("export", "--branch", "main")
+    assert res.code == 0, res.output
+    assert not [c for c in p.test.faults.counts() if "/permissions/" in c]
+    after = p.state_files["perm-job.yml"].decode()
+    assert "max_concurrent_runs: 2" in after  # exported ...
+    assert after.split("job:\n", 1)[0] == before.split("job:\n", 1)[0]  # ... its grants as the file had them
+    assert "permissions:" not in p.state_files["new-job.yml"].decode()
+
+
+@pytest.mark.parametrize("value", ["Keep", "none", "reed"])
+def test_source_permissions_typo_is_an_error_naming_the_field(perms: Project, value: str) -> None:
+    p = perms
+    with_source_permissions(p, value)
+    res = p.run("export", "--branch", "main")
+    if value == "Keep":  # case does not matter, as for targets.<t>.permissions
+        assert res.code == 0, res.output
+        return
+    assert res.code == 1 and "source.permissions" in res.output and "read, keep" in res.output, res.output
