@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import stat
@@ -236,20 +237,42 @@ def test_a_job_edited_while_exporting_is_not_acknowledged_and_keeps_its_new_tag(
 
 def test_worker_processes_write_the_same_files_and_reject_the_same_jobs(
         project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A big export renders and checks its state files in worker processes (issue 15): forced here
-    on the sample jobs, the files, the rejections and the output are those of one process."""
+    """A big export renders and checks its state files in worker processes, sending batches while
+    later pages still arrive (issue 15). Forced here on the sample jobs with one-job batches: the
+    files, the rejections and the output are those of one process rendering everything at the end,
+    including two new jobs named alike on different pages (the first was sent under the key the
+    second then made ambiguous, and is rendered again)."""
+    import bricksync.commands.export as export
+
     w = project.test.client()
     seed_source(w)
-    w.api_client.do("POST", "/api/2.2/jobs/create", body={  # rejected: outside the notebook root
-        "name": "Outside", "tags": {"PROD_MIGRATION": "true"},
-        "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Users/someone/nb"}}]})
-    runs = {}
+
+    def create(name: str, path: str = "/Workspace/dev/nb") -> None:
+        w.api_client.do("POST", "/api/2.2/jobs/create", body={
+            "name": name, "tags": {"PROD_MIGRATION": "true"},
+            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": path}}]})
+
+    create("Outside", "/Users/someone/nb")  # rejected: outside the notebook root
+    create("Twin")
+    for i in range(100):  # a page of other jobs between the twins
+        create(f"Filler {i:03d}")
+    create("Twin")
+    monkeypatch.setattr(export, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")  # ready as soon as read ...
+    project.test.latency_ms = 40  # ... and state/'s index is in before the first page
+    monkeypatch.setattr(logging.getLogger("bricksync.export"), "level", logging.DEBUG)  # its counts below
+    runs, sent = {}, []
     for workers in ("0", "2"):
         monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", workers)
         for path in (project.root / "state" / "jobs").glob("*.yml"):
             path.unlink()
         res = project.run("export", "--no-commit")
         assert res.code == 1 and "Outside" in res.output and "outside the notebook root" in res.output, res.output
-        runs[workers] = (project.state_files, res.output)
+        sent += re.findall(r"export: \d+ jobs sent to render while pages arrived, \d+ of them again", res.output)
+        runs[workers] = (project.state_files, re.sub(r"(?m)^DEBUG .*\n", "", res.output))  # (timings)
     assert runs["0"] == runs["2"]
-    assert len(runs["2"][0]) >= 5 and "${job:" in "".join(t.decode() for t in runs["2"][0].values())
+    files = runs["2"][0]
+    assert len(files) >= 105 and "${job:" in "".join(t.decode() for t in files.values())
+    assert "twin.yml" not in files and len([f for f in files if f.startswith("twin-")]) == 2
+    assert sent[0].startswith("export: 0 jobs")  # one process: all at the end
+    assert re.match(r"export: 10\d jobs sent .*, 2 of them again", sent[1])  # the twins, sent under "twin"

@@ -182,7 +182,7 @@ class DesiredState:
     def __init__(self, state_dir: Path, workers: int | None = None):
         store = StateStore(state_dir)
         self._named = [(str(p), store.display(p)) for p in store.files()]
-        count = worker_count(len(self._named)) if workers is None else workers
+        count = min(len(self._named), worker_count(len(self._named)) if workers is None else workers)  # none idle
         self._local: StateSlice | None = None
         self._workers: list[tuple[Any, Connection]] = []
         self._request: tuple[Any, ...] | None = None

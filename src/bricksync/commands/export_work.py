@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from itertools import repeat
 
 from ..core.errors import Problem
 from ..core.model import StateDoc
@@ -95,16 +94,49 @@ def snapshot_many(items: list[SnapshotItem], ctx: SnapshotContext) -> list[Snaps
     return [snapshot_one(item, ctx) for item in items]
 
 
-BATCHES_PER_WORKER = 4  # a few batches each, so a slow one does not leave the other worker idle
+EARLY_BATCH = 250  # jobs ready to render before a batch goes to the workers while pages still arrive
+BATCHES_PER_WORKER = 4  # at the end: a few batches each, so a slow one does not leave the other worker idle
 
 
-def snapshot_all(items: list[SnapshotItem], ctx: SnapshotContext) -> list[Snapshot]:
-    """Every item's snapshot, in order: in worker processes when there are enough of them
-    (the work is CPU only; the same threshold and BRICKSYNC_STATE_WORKERS as reading state/)."""
-    workers = worker_count(len(items))
-    if workers < 2:
-        return snapshot_many(items, ctx)
-    size = -(-len(items) // (workers * BATCHES_PER_WORKER))
-    batches = [items[i:i + size] for i in range(0, len(items), size)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method())) as pool:
-        return [snap for batch in pool.map(snapshot_many, batches, repeat(ctx)) for snap in batch]
+class Snapshotter:
+    """Renders snapshots in worker processes (CPU only; they never import databricks-sdk):
+    batches sent while pages still arrive, the rest at the end. With too few jobs for the
+    processes to pay (the same threshold and BRICKSYNC_STATE_WORKERS as reading state/),
+    everything is rendered here, at the end."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._sent: list[tuple[list[SnapshotItem], Future]] = []
+
+    def send(self, items: list[SnapshotItem], ctx: SnapshotContext, expected: int) -> bool:
+        """Start rendering `items` in the workers (`expected`: jobs in this export so far);
+        False when the export is too small for worker processes (render them at the end)."""
+        if self._pool is None:
+            workers = worker_count(expected)
+            if workers < 2:
+                return False
+            self._pool = ProcessPoolExecutor(max_workers=workers,
+                                             mp_context=multiprocessing.get_context(start_method()))
+        self._sent.append((items, self._pool.submit(snapshot_many, items, ctx)))
+        return True
+
+    def finish(self, items: list[SnapshotItem], ctx: SnapshotContext) -> list[tuple[SnapshotItem, Snapshot]]:
+        """Render `items` too and return every (item, snapshot) sent or rendered, in no order."""
+        workers = worker_count(len(items) + sum(len(i) for i, _ in self._sent))
+        if items and self._pool is None and workers >= 2:
+            self._pool = ProcessPoolExecutor(max_workers=workers,
+                                             mp_context=multiprocessing.get_context(start_method()))
+        if items and self._pool is not None:
+            size = -(-len(items) // (max(2, workers) * BATCHES_PER_WORKER))
+            for i in range(0, len(items), size):
+                self._sent.append((items[i:i + size], self._pool.submit(snapshot_many, items[i:i + size], ctx)))
+            items = []
+        out = list(zip(items, snapshot_many(items, ctx), strict=True))
+        for batch, future in self._sent:
+            out.extend(zip(batch, future.result(), strict=True))
+        return out
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
