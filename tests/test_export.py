@@ -242,7 +242,7 @@ def test_worker_processes_write_the_same_files_and_reject_the_same_jobs(
     files, the rejections and the output are those of one process rendering everything at the end,
     including two new jobs named alike on different pages (the first was sent under the key the
     second then made ambiguous, and is rendered again)."""
-    import bricksync.commands.export as export
+    import bricksync.commands.export_read as export_read
 
     w = project.test.client()
     seed_source(w)
@@ -257,7 +257,7 @@ def test_worker_processes_write_the_same_files_and_reject_the_same_jobs(
     for i in range(100):  # a page of other jobs between the twins
         create(f"Filler {i:03d}")
     create("Twin")
-    monkeypatch.setattr(export, "EARLY_BATCH", 1)
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
     monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")  # ready as soon as read ...
     project.test.latency_ms = 40  # ... and state/'s index is in before the first page
     monkeypatch.setattr(logging.getLogger("bricksync.export"), "level", logging.DEBUG)  # its counts below

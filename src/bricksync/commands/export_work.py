@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import multiprocessing
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from ..core.errors import Problem
+from ..core.errors import BricksyncError, Problem
 from ..core.model import StateDoc
 from ..core.normalize import canonical_json, digest_json, normalize_job, ordered
 from ..core.references import Inventory, reference_sites
@@ -132,8 +133,12 @@ class Snapshotter:
                 self._sent.append((items[i:i + size], self._pool.submit(snapshot_many, items[i:i + size], ctx)))
             items = []
         out = list(zip(items, snapshot_many(items, ctx), strict=True))
-        for batch, future in self._sent:
-            out.extend(zip(batch, future.result(), strict=True))
+        try:
+            for batch, future in self._sent:
+                out.extend(zip(batch, future.result(), strict=True))
+        except BrokenProcessPool:  # killed (out of memory, a signal): nothing was written yet
+            raise BricksyncError("a process rendering state files died; nothing was written "
+                                 "(BRICKSYNC_STATE_WORKERS=0 renders them in this process)") from None
         return out
 
     def close(self) -> None:

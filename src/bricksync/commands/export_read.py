@@ -1,0 +1,241 @@
+"""export's first half: read the tagged source jobs and turn them into state file texts,
+checked as `bricksync validate` would check them. Writes nothing.
+
+Built to stay near the cost of fetching the pages (issue 15): each selected job is reduced to
+its canonical JSON as its page arrives (the page is dropped), its permission read starts at
+once, and batches of jobs whose snapshot can already be made are rendered in worker
+processes while later pages still arrive.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from ..core.bulk import bulk_data
+from ..core.errors import BricksyncError, Problem
+from ..core.keys import assign_keys
+from ..core.permissions import from_api, to_state
+from ..core.references import Inventory
+from ..core.schema import schema_table
+from ..core.validate import check_across
+from ..edges.config import Config
+from ..edges.state import StateStore
+from ..edges.workspace import ACL_READERS, LISTINGS, Workspace
+from .desired import DesiredState, IndexEntry
+from .export_work import EARLY_BATCH, Snapshot, SnapshotContext, SnapshotItem, Snapshotter, SourceJob, read_source_job
+
+log = logging.getLogger("bricksync.export")
+
+
+@dataclass
+class ExportedJob:
+    key: str
+    name: str
+    job_id: int
+    status: str  # added | changed | unchanged
+    text: str
+    tags: dict[str, str]
+    digest: str = ""  # of the job as read: acknowledged only if it is still the same
+
+
+@dataclass
+class ExportResult:
+    exported: list[ExportedJob] = field(default_factory=list)
+    rejected: list[tuple[str, list[Problem]]] = field(default_factory=list)
+    branch: str | None = None
+    commit: str | None = None
+    pushed: bool = False
+    acknowledged: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    scanned: int = 0
+    host: str = ""  # the source workspace read (set by Project.export)
+    on_disk: dict[str, str] = field(default_factory=dict, repr=False)  # file -> blob id of state/ as read
+
+    @property
+    def changed(self) -> list[ExportedJob]:
+        return [j for j in self.exported if j.status != "unchanged"]
+
+
+def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None,
+                 desired: DesiredState | None = None) -> ExportResult:
+    """Read and transform everything; write nothing. `desired`: state/ opened (and being parsed
+    in worker processes) before the SDK was imported; else it is read here."""
+    own = desired is None
+    desired = desired or DesiredState(store.dir, workers=0)
+    try:
+        return _build(cfg, ws, store, desired, on_page)
+    finally:
+        if own:
+            desired.close()
+
+
+def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState, on_page) -> ExportResult:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="export") as side, \
+            ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as acl_pool:
+        pipeline = _Pipeline(cfg, ws, store, side.submit(desired.index), side,
+                             acl_pool if cfg.source.permissions == "read" else None)
+        try:
+            scanned = 0
+            with bulk_data():
+                for page in ws.job_pages():
+                    scanned += len(page)
+                    for job in page:
+                        if cfg.source.select.matches((job.get("settings") or {}).get("tags")):
+                            pipeline.add(read_source_job(job, cfg.source.select.tag))
+                    pipeline.dispatch()
+                    if on_page:
+                        on_page(len(page))
+            log.debug("export: %d jobs read in %.2fs", scanned, time.perf_counter() - started)
+            entries = pipeline.entries()
+            result = ExportResult(scanned=scanned, on_disk={e.links.file: e.blob for e in entries})
+            if not pipeline.jobs:
+                return result
+            items, snapshots = pipeline.finish()
+        finally:
+            pipeline.close()
+    log.debug("export: %d state files rendered and checked at %.2fs", len(items), time.perf_counter() - started)
+    # Checked across the state set as it will be after the export: a job whose file would not
+    # pass `bricksync validate` is rejected now rather than committed broken.
+    links = {e.key: e.links for e in entries}
+    links.update((s.key, s.links) for s in snapshots if s.links is not None)
+    across: dict[str, list[Problem]] = {}
+    for problem in check_across(list(links.values())):
+        across.setdefault(problem.file or "", []).append(problem)
+    checked = []
+    for item, snap in zip(items, snapshots, strict=True):
+        if snap.text is None:
+            result.rejected.append((item.job.name or item.key, snap.problems))
+        else:
+            checked.append((item, snap, snap.problems + across.get(item.file, [])))
+    for item, snap, found in checked:
+        if found:
+            result.rejected.append((item.job.name or item.key, found))
+        else:
+            result.exported.append(ExportedJob(key=item.key, name=item.job.name or item.key, job_id=item.job.job_id,
+                                               status="", text=snap.text or "", tags=item.job.tags,
+                                               digest=item.job.digest))
+    return result
+
+
+class _Pipeline:
+    """Selected jobs -> snapshots, rendered while later pages still arrive (issue 15: export at
+    the page floor). A job goes to the workers as soon as everything its snapshot needs is
+    known: state/'s index (its key), the listings of the kinds it references (each started when
+    a page first shows the kind: only referenced kinds are listed, as an identity may not be
+    allowed to list the rest), its permissions. Jobs that run other jobs wait for every key.
+    Keys are final only once every name is known: a job rendered under a key that turns out
+    different (two new jobs named alike) is rendered again, so the result is exactly that of
+    rendering everything at the end."""
+
+    def __init__(self, cfg: Config, ws: Workspace, store: StateStore, index: Future,
+                 side: ThreadPoolExecutor, acl_pool: ThreadPoolExecutor | None):
+        self.cfg, self.ws, self.store, self.index, self.side, self.acl_pool = cfg, ws, store, index, side, acl_pool
+        self.jobs: list[SourceJob] = []
+        self.waiting: list[SourceJob] = []
+        self.listings: dict[str, Future] = {}
+        self.acls: dict[int, Future] = {}
+        self.inventory = Inventory()
+        for name, ident in cfg.source.budget_policies.items():  # account objects: named in the config
+            self.inventory.add("budget_policy", ident, name)
+        self.early: dict[int, SnapshotItem] = {}  # job id -> the item sent to render early
+        self.snapshotter = Snapshotter()
+        self.schema = schema_table()
+
+    def add(self, job: SourceJob) -> None:
+        self.jobs.append(job)
+        self.waiting.append(job)
+        for kind in job.kinds:
+            if kind in LISTINGS and kind not in self.listings:
+                self.listings[kind] = self.side.submit(self.ws.inventory, {kind})
+        if self.acl_pool is not None:
+            self.acls[job.job_id] = self.acl_pool.submit(_read_acl, self.ws, job.job_id)
+
+    def entries(self) -> list[IndexEntry]:
+        entries, problems = self.index.result()
+        if problems:
+            raise BricksyncError(problems)
+        return entries
+
+    def dispatch(self) -> None:
+        """Send the jobs whose snapshot can be made now, once there are enough for a batch."""
+        if not self.index.done() or self.index.exception() or len(self.waiting) < EARLY_BATCH:
+            return
+        listed = {kind for kind, future in self.listings.items() if future.done() and not future.exception()}
+        ready = [j for j in self.waiting if "job" not in j.kinds and all(k in listed for k in j.kinds if k in LISTINGS)
+                 and (self.acl_pool is None or self.acls[j.job_id].done())]
+        if len(ready) < EARLY_BATCH:
+            return
+        keys = self._keys(ready)
+        items = [self._item(job, keys[job.job_id]) for job in ready]
+        self._merge(listed)
+        ctx = SnapshotContext(self.cfg.source.notebook_root, self.inventory, {}, self.schema)
+        if self.snapshotter.send(items, ctx, expected=len(self.jobs)):
+            self.early.update((item.job.job_id, item) for item in items)
+            sent = {job.job_id for job in ready}
+            self.waiting = [j for j in self.waiting if j.job_id not in sent]
+
+    def finish(self) -> tuple[list[SnapshotItem], list[Snapshot]]:
+        """Every job's item (final key) and snapshot, in job id order."""
+        while self.acl_pool is not None:  # permission reads outlast the pages: keep sending as they land
+            pending = [self.acls[j.job_id] for j in self.waiting if not self.acls[j.job_id].done()]
+            if not pending:
+                break
+            wait(pending[:EARLY_BATCH])
+            self.dispatch()
+        self._merge(set(self.listings))  # raises what a listing raised
+        keys = self._keys(self.jobs)
+        items = {job.job_id: self._item(job, keys[job.job_id]) for job in self.jobs}
+        # Rendered early under another key (a later job took its name): rendered again.
+        again = [item.job for job_id, item in self.early.items() if item.key != keys[job_id]]
+        todo = [items[job.job_id] for job in [*self.waiting, *again]]
+        log.debug("export: %d jobs sent to render while pages arrived, %d of them again", len(self.early), len(again))
+        ctx = SnapshotContext(self.cfg.source.notebook_root, self.inventory, {**self._state[0], **keys}, self.schema)
+        done = {item.job.job_id: snap for item, snap in self.snapshotter.finish(todo, ctx)
+                if item.key == keys[item.job.job_id]}
+        order = sorted(items)
+        return [items[i] for i in order], [done[i] for i in order]
+
+    def close(self) -> None:
+        self.snapshotter.close()
+
+    @functools.cached_property
+    def _state(self) -> tuple[dict[int, str], set[str], set[str], dict[str, list[dict] | None]]:
+        """From state/'s index: source job id -> key, keys taken, keys claimable, key -> permissions."""
+        entries = self.entries()
+        return ({e.source_job_id: e.key for e in entries if e.source_job_id is not None}, {e.key for e in entries},
+                {e.key for e in entries if e.source_job_id is None}, {e.key: e.permissions for e in entries})
+
+    def _keys(self, jobs: list[SourceJob]) -> dict[int, str]:
+        # A state file no source job owns yet (imported from the target) is claimed by the source
+        # job of the same name rather than duplicated under a second key.
+        known, taken, claimable, _ = self._state
+        return assign_keys([(j.job_id, j.name) for j in jobs], known, taken, claimable)
+
+    def _item(self, job: SourceJob, key: str) -> SnapshotItem:
+        if self.acl_pool is not None:
+            acl = self.acls[job.job_id].result()
+        else:  # source.permissions: keep
+            acl = self._state[3].get(key)
+        return SnapshotItem(key=key, file=self.store.display(self.store.path_for(key)), job=job,
+                            permissions=None if isinstance(acl, Problem) else acl,
+                            problem=acl.message if isinstance(acl, Problem) else None)
+
+    def _merge(self, kinds: set[str]) -> None:
+        for kind in kinds:
+            listed = self.listings[kind].result()
+            self.inventory.by_id[kind] = listed.by_id[kind]
+            self.inventory.by_name[kind] = listed.by_name[kind]
+
+
+def _read_acl(ws: Workspace, job_id: int) -> list[dict] | Problem:
+    """A job's direct permission entries in state form, or the problem that stopped the read
+    (that job is not exported; the others are)."""
+    try:
+        return to_state(from_api(ws.job_permissions(job_id)))
+    except BricksyncError as exc:
+        return Problem(exc.render())
