@@ -4,8 +4,12 @@ throwaway project (git repo + bare origin + config + .databrickscfg) to run the 
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,16 +57,46 @@ def no_raw_ids_in_state(request: pytest.FixtureRequest, tmp_path: Path) -> Itera
     assert not found, "raw workspace IDs in state files:\n" + "\n".join(found)
 
 
+@pytest.fixture(scope="session")
+def listeners() -> Iterator[dict[str, socket.socket]]:
+    """One listening socket per workspace for the whole session: every test gets fresh emulators
+    (fresh jobs, faults, token) on the same two URLs, so its project is a copy of one template."""
+    socks = {}
+    for name in ("test", "prod"):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(128)
+        socks[name] = sock
+    yield socks
+    for sock in socks.values():
+        sock.close()
+
+
 @pytest.fixture
-def test_ws() -> Iterator[EmulatorServer]:
-    with EmulatorServer("test", token=TOKEN, id_base=1001) as server:
+def test_ws(listeners: dict[str, socket.socket]) -> Iterator[EmulatorServer]:
+    with EmulatorServer("test", token=TOKEN, id_base=1001, listener=listeners["test"]) as server:
         yield server
 
 
 @pytest.fixture
-def prod_ws() -> Iterator[EmulatorServer]:
-    with EmulatorServer("prod", token=TOKEN, id_base=9001) as server:
+def prod_ws(listeners: dict[str, socket.socket]) -> Iterator[EmulatorServer]:
+    with EmulatorServer("prod", token=TOKEN, id_base=9001, listener=listeners["prod"]) as server:
         yield server
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    """Until a server process listens on `port` (polled with plain connects, so the client under
+    test never goes through the SDK's 1-2 s backoff for a refused connection)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the server exited with {proc.returncode}"
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.01)
+    raise AssertionError(f"nothing listens on port {port} after {timeout}s")
 
 
 @dataclass
@@ -109,6 +143,30 @@ class Project:
         (self.root / "config" / "bricksync.yml").write_text(text)
 
 
+_TEMPLATES: dict[str, Path] = {}  # config text -> a folder holding repo/ and origin.git/ made by init_repo
+
+
+def copy_repo(config_text: str, root: Path, remote: Path) -> None:
+    """What init_repo(root, remote, config_text) makes, copied from a template made once per
+    config text (six git processes per test otherwise): the same files, commit and origin."""
+    template = _TEMPLATES.get(config_text)
+    if template is None:
+        template = Path(tempfile.mkdtemp(prefix="bricksync-template-"))
+        init_repo(template / "repo", template / "origin.git", config_text)
+        _TEMPLATES[config_text] = template
+    shutil.copytree(template / "origin.git", remote, symlinks=True)
+    shutil.copytree(template / "repo", root, symlinks=True)
+    with git.Repo(root).config_writer() as cfg:  # origin is this test's copy, not the template's
+        cfg.set_value('remote "origin"', "url", str(remote))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_templates() -> Iterator[None]:
+    yield
+    for template in _TEMPLATES.values():
+        shutil.rmtree(template, ignore_errors=True)
+
+
 def make_project(tmp_path: Path, test: EmulatorServer, prod: EmulatorServer, monkeypatch: pytest.MonkeyPatch,
                  config: str | None = None) -> Project:
     cfgfile = tmp_path / "databrickscfg"
@@ -116,7 +174,7 @@ def make_project(tmp_path: Path, test: EmulatorServer, prod: EmulatorServer, mon
                        f"token = {prod.token}\n")
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(cfgfile))
     remote, root = tmp_path / "origin.git", tmp_path / "repo"
-    init_repo(root, remote, config or config_yaml(target_host=prod.url))
+    copy_repo(config or config_yaml(target_host=prod.url), root, remote)
     return Project(root=root, remote=remote, test=test, prod=prod, databrickscfg=cfgfile)
 
 

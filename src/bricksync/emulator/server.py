@@ -157,6 +157,41 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     emulator: EmulatorServer
 
+    def __init__(self, address: tuple[str, int], listener: socket.socket | None = None):
+        # A listener given by the caller is borrowed: served until stop(), never closed here, so a
+        # test session can run a fresh emulator per test on one stable URL.
+        self._borrowed = listener is not None
+        self._live: set[socket.socket] = set()
+        self._live_lock = threading.Lock()
+        super().__init__(address, _Handler, bind_and_activate=listener is None)
+        if listener is not None:
+            self.socket.close()  # the unbound one the base class made
+            self.socket = listener
+            self.server_address = listener.getsockname()
+            self.server_name, self.server_port = self.server_address[:2]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._live_lock:
+            self._live.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._live_lock:
+            self._live.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """End the keep-alive connections still open: after stop() no old connection is served."""
+        with self._live_lock:
+            live = list(self._live)
+        for conn in live:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+
+    def server_close(self) -> None:
+        if not self._borrowed:
+            super().server_close()
+
 
 def random_id_base() -> int:
     """A random 15-digit start for job IDs, with room for a million jobs below 10**15."""
@@ -169,7 +204,7 @@ class EmulatorServer:
     def __init__(self, name: str = "workspace", *, host: str = "127.0.0.1", port: int = 0,
                  token: str = DEFAULT_TOKEN, latency_ms: float = 0, state_file: str | Path | None = None,
                  id_base: int | None = None, seed: int = 0, user: str = "bricksync@example.com",
-                 readonly_tokens: tuple[str, ...] = ()):
+                 readonly_tokens: tuple[str, ...] = (), listener: socket.socket | None = None):
         # Each process its own ID space (random unless given), like real workspaces, whose job
         # IDs are 15-16 digits: an ID copied unmapped from one emulator to another is not found.
         self.id_base = id_base if id_base is not None else random_id_base()
@@ -181,7 +216,7 @@ class EmulatorServer:
         self.state_file = Path(state_file) if state_file else None
         if self.state_file and self.state_file.exists():
             self.workspace.restore(json.loads(self.state_file.read_text()))
-        self._httpd = _Server((host, port), _Handler)
+        self._httpd = _Server((host, port), listener)  # `listener`: serve on this open socket (see _Server)
         self._httpd.emulator = self
         self._thread: threading.Thread | None = None
 
@@ -191,7 +226,8 @@ class EmulatorServer:
         return f"http://{host}:{port}"
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+        # A short poll interval: stop() returns within ~5 ms (tests start and stop emulators by the hundred).
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.005},
                                         name=f"emulator-{self.url}", daemon=True)
         self._thread.start()
         return self
@@ -210,6 +246,7 @@ class EmulatorServer:
     def stop(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+        self._httpd.close_connections()
         if self._thread:
             self._thread.join(timeout=5)
         self.save()
