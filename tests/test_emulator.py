@@ -7,7 +7,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 
 import pytest
 from databricks.sdk import WorkspaceClient
@@ -26,7 +25,7 @@ from databricks.sdk.service.workspace import ImportFormat, Language
 from bricksync.emulator import EmulatorServer, FaultRule
 from bricksync.emulator.seed import seed_source, seed_target
 
-from .conftest import TOKEN
+from .conftest import TOKEN, wait_for_port
 
 
 def nb_task(key: str, path: str = "/Workspace/dev/x", **extra) -> dict:
@@ -217,17 +216,13 @@ def test_emulator_serve_command_with_state_file(tmp_path) -> None:
            "--state", str(state), "--latency-ms", "1", "--fault", "GET /api/2.2/jobs/get 404 count=1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
+        wait_for_port(port, proc)
         w = WorkspaceClient(host=f"http://127.0.0.1:{port}", token=TOKEN, auth_type="pat")
-        for _ in range(100):
-            try:
-                job_id = create(w, name="persisted")
-                break
-            except Exception:
-                time.sleep(0.05)
+        job_id = create(w, name="persisted")
         with pytest.raises(NotFound):  # the injected fault
             w.jobs.get(job_id)
         assert w.jobs.get(job_id).settings.name == "persisted"
     finally:
         proc.send_signal(2)
-        proc.wait(timeout=10)
+        proc.communicate(timeout=30)  # reads the pipes: a full one cannot hold the server up
     assert json.loads(state.read_text())["jobs"][0]["settings"]["name"] == "persisted"

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 from databricks.sdk.errors import InvalidParameterValue
 
 from bricksync.emulator import EmulatorServer
 
-from .conftest import TOKEN
+from .conftest import TOKEN, wait_for_port
 
 
 def nb(key: str = "t", **extra) -> dict:
@@ -161,13 +160,9 @@ def test_emulator_serve_id_base_flag(tmp_path) -> None:
     try:
         from databricks.sdk import WorkspaceClient
 
+        wait_for_port(port, proc)
         w = WorkspaceClient(host=f"http://127.0.0.1:{port}", token="dapi-emulator-token", auth_type="pat")
-        for _ in range(100):
-            try:
-                job = w.api_client.do("POST", "/api/2.2/jobs/create", body={"name": "x", "tasks": [nb()]})
-                break
-            except Exception:
-                time.sleep(0.1)
+        job = w.api_client.do("POST", "/api/2.2/jobs/create", body={"name": "x", "tasks": [nb()]})
         assert job["job_id"] == 777000
     finally:
         proc.terminate()
