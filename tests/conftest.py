@@ -42,6 +42,9 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
                        ("GIT_COMMITTER_NAME", "Test"), ("GIT_COMMITTER_EMAIL", "test@example.com")):
         monkeypatch.setenv(var, value)
     monkeypatch.setenv("NO_COLOR", "1")
+    # Retries still happen, without the SDK's 1-2 s pauses a workspace gave no Retry-After for
+    # (tests/test_limits.py checks the knob and the default; the unreachable-host tests unset it).
+    monkeypatch.setenv("BRICKSYNC_MAX_BACKOFF", "0.01")
 
 
 @pytest.fixture(autouse=True)

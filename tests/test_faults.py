@@ -41,7 +41,7 @@ def managed(project: Project) -> dict[str, list[int]]:
     FaultRule("POST", "/api/2.0/workspace/import", 503, after=True),
     FaultRule("POST", "/api/2.0/workspace/import", 500, after=True),
     FaultRule("POST", "/api/2.0/workspace/import", 0, after=True, drop=True),
-    FaultRule("POST", "/api/2.0/workspace/import", 429, after=True, retry_after=1),
+    FaultRule("POST", "/api/2.0/workspace/import", 429, after=True, retry_after=0),  # 0: no pause but the jitter
 ], ids=["503", "500", "connection-lost", "429"])
 def test_a_lock_write_applied_despite_an_error_is_ours(exported: Project, rule: FaultRule) -> None:
     p = exported
@@ -79,13 +79,13 @@ def test_a_huge_retry_after_on_create_fails_that_job_fast(exported: Project) -> 
 
 def test_the_retry_wait_cap_is_configurable(exported: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     p = exported
-    p.prod.faults.add(FaultRule("GET", "/api/2.2/jobs/list", 429, retry_after=2, count=1))
-    res = p.run("plan", "--target", "prod")  # a 2 s wait is within the default cap: waited out
+    p.prod.faults.add(FaultRule("GET", "/api/2.2/jobs/list", 429, retry_after=1, count=1))
+    res = p.run("plan", "--target", "prod")  # a 1 s wait is within the default cap: waited out
     assert res.code == 0, res.output
-    monkeypatch.setenv("BRICKSYNC_MAX_RETRY_WAIT", "1")
-    p.prod.faults.add(FaultRule("GET", "/api/2.2/jobs/list", 429, retry_after=2, count=1))
+    monkeypatch.setenv("BRICKSYNC_MAX_RETRY_WAIT", "0.5")
+    p.prod.faults.add(FaultRule("GET", "/api/2.2/jobs/list", 429, retry_after=1, count=1))
     res = p.run("plan", "--target", "prod")
-    assert res.code == 1 and "over the limit of 1s" in res.output, res.output
+    assert res.code == 1 and "over the limit of 0.5s" in res.output, res.output
     monkeypatch.setenv("BRICKSYNC_MAX_RETRY_WAIT", "soon")
     res = p.run("plan", "--target", "prod")
     assert res.code == 1 and "$BRICKSYNC_MAX_RETRY_WAIT must be a number" in res.output
@@ -163,8 +163,9 @@ def test_an_unreachable_target_fails_fast_and_names_the_host(exported: Project, 
     url = f"http://127.0.0.1:{port}"
     p.databrickscfg.write_text(p.databrickscfg.read_text().replace(p.prod.url, url))
     monkeypatch.setenv("BRICKSYNC_PROD_HOST", url)
+    monkeypatch.delenv("BRICKSYNC_MAX_BACKOFF")  # the default backoff: the connect budget alone stops the retries
     monkeypatch.setenv("BRICKSYNC_CONNECT_TIMEOUT", "1")
-    monkeypatch.setenv("BRICKSYNC_HTTP_TIMEOUT", "0.5")
+    monkeypatch.setenv("BRICKSYNC_HTTP_TIMEOUT", "0.2")  # how long the silent server is waited for, per request
     started = time.monotonic()
     res = p.run(*command)
     elapsed = time.monotonic() - started

@@ -156,6 +156,8 @@ class _BoundedClock(RealClock):
             raise _CallFailed(f"the workspace asked to wait {retry_after}s before retrying "
                               f"({type(err).__name__}); that is over the limit of {self.limits.max_retry_wait:g}s "
                               "(BRICKSYNC_MAX_RETRY_WAIT): try again later, or raise the limit")
+        if retry_after is None:  # the SDK's own backoff (no Retry-After): BRICKSYNC_MAX_BACKOFF applies
+            seconds = self.limits.backoff(seconds)
         if isinstance(err, (requests.ConnectionError, requests.Timeout)):
             waited = time.monotonic() - getattr(self.local, "started", time.monotonic())
             if waited + seconds > self.limits.connect_timeout:
@@ -250,7 +252,7 @@ class Workspace:
                     raise
                 log.info("%s %s: 500, retrying (%d)", method, path, attempt)
                 self.stats.add("retry-500", 0.0)
-                time.sleep(0.2 * attempt)
+                time.sleep(self.limits.backoff(0.2 * attempt))
             finally:
                 self.stats.add(f"{method} {path}", time.perf_counter() - started)
         raise AssertionError("unreachable")
@@ -379,7 +381,7 @@ class Workspace:
                     f"create on the {self.label} workspace at {self.host}: the workspace asked to wait {wait}s before "
                     f"retrying; that is over the limit of {self.limits.max_retry_wait:g}s (BRICKSYNC_MAX_RETRY_WAIT): "
                     "try again later, or raise the limit", job=settings.get("name")))
-            time.sleep(min(10.0, float(wait) if wait is not None else 0.5 * attempt))
+            time.sleep(min(10.0, float(wait)) if wait is not None else self.limits.backoff(0.5 * attempt))
         raise WorkspaceError(f"create job {settings.get('name')!r}: gave up after {attempts} attempts: "
                              f"{_short(last)}")
 
