@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,6 +51,29 @@ def checkout(tmp_path: Path) -> Path:
     return root
 
 
+@pytest.fixture(scope="module")
+def built_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache as a cold validate run writes it, made once: tests that need one start from a copy."""
+    base = tmp_path_factory.mktemp("built-cache")
+    with pytest.MonkeyPatch.context() as mp:  # the module fixture runs before conftest's isolated_env
+        for var in ("GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"):
+            mp.setenv(var, "Test")
+        for var in ("GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"):
+            mp.setenv(var, "test@example.com")
+        root = base / "repo"
+        init_repo(root, base / "origin.git", config_yaml(target_host="https://prod.example.invalid"))
+        (root / "state" / "jobs" / "sales.yml").write_text(render_state(SALES))
+        cold, output = run(root, base / "cache", "validate")
+    assert cold == {"code": 0, "sdk": True, "workspace": False}, output
+    yield base / "cache"
+
+
+def warm(built_cache: Path, tmp_path: Path) -> Path:
+    cache = tmp_path / "cache"
+    shutil.copytree(built_cache, cache)
+    return cache
+
+
 def run(root: Path, cache: Path, *args: str) -> tuple[dict, str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache)}
     proc = subprocess.run([sys.executable, "-c", DRIVER, *args], cwd=root, env=env, capture_output=True,
@@ -70,10 +95,9 @@ def test_validate_does_not_import_the_sdk(checkout: Path, tmp_path: Path) -> Non
     assert warm_out == cold_out
 
 
-def test_validate_without_the_sdk_still_checks_types(checkout: Path, tmp_path: Path) -> None:
+def test_validate_without_the_sdk_still_checks_types(checkout: Path, tmp_path: Path, built_cache: Path) -> None:
     """The cached table is the SDK's: a wrong type and a misspelt enum are still found, offline."""
-    cache = tmp_path / "cache"
-    run(checkout, cache, "validate")
+    cache = warm(built_cache, tmp_path)
     sales = checkout / "state" / "jobs" / "sales.yml"
     sales.write_text(sales.read_text().replace("max_concurrent_runs: 2", "max_concurrent_runs: two")
                      .replace("ALL_SUCCESS", "ALL_SUCESS"))
@@ -85,9 +109,8 @@ def test_validate_without_the_sdk_still_checks_types(checkout: Path, tmp_path: P
 
 
 @pytest.mark.parametrize("damage", ["truncated", "not-json", "missing-class"])
-def test_a_damaged_cache_is_rebuilt_not_trusted(checkout: Path, tmp_path: Path, damage: str) -> None:
-    cache = tmp_path / "cache"
-    run(checkout, cache, "validate")
+def test_a_damaged_cache_is_rebuilt_not_trusted(checkout: Path, tmp_path: Path, built_cache: Path, damage: str) -> None:
+    cache = warm(built_cache, tmp_path)
     path = cache / "bricksync" / cache_file().name
     text = path.read_text()
     broken = {"truncated": text[: len(text) // 2], "not-json": "\x00\xff",
