@@ -276,3 +276,41 @@ def test_worker_processes_write_the_same_files_and_reject_the_same_jobs(
     assert "twin.yml" not in files and len([f for f in files if f.startswith("twin-")]) == 2
     assert sent[0].startswith("export: 0 jobs")  # one process: all at the end
     assert re.match(r"export: 10\d jobs sent .*, 2 of them again", sent[1])  # the twins, sent under "twin"
+
+
+def test_staging_left_by_a_crash_is_cleared_and_a_link_there_is_not_followed(
+        project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Export's workers write changed texts into state/.bricksync-staging while pages arrive and
+    renames put them in place. What a killed export left there is removed, never followed; the
+    folder is gone after a run; a state file naming a key with a path in it is never staged."""
+    import bricksync.commands.export_read as export_read
+
+    w = project.test.client()
+    seed_source(w)
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "keep.txt").write_text("not bricksync's")
+    staging = project.root / "state" / ".bricksync-staging"
+    staging.symlink_to(outside, target_is_directory=True)
+    etl = next(j for j in w.jobs.list() if j.settings.name == "Daily sales ETL")
+    evil = project.root / "state" / "jobs" / "evil.yml"  # claims the ETL job under a key with a path in it
+    evil.write_text(f"bricksync:\n  key: ../../../escaped\n  source_job_id: {etl.job_id}\njob:\n  name: x\n")
+    for i in range(100):  # a first page of jobs that reference nothing: sent to render before the second
+        w.api_client.do("POST", "/api/2.2/jobs/create", body={
+            "name": f"Filler {i:03d}", "tags": {"PROD_MIGRATION": "true"},
+            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
+    monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")
+    project.test.latency_ms = 40
+    from bricksync.edges.state import StateStore
+
+    moved: list[str] = []
+    move_in = StateStore.move_in
+    monkeypatch.setattr(StateStore, "move_in", lambda self, key, staged: moved.append(key) or move_in(self, key, staged))
+    res = project.run("export", "--no-commit")
+    assert res.code == 1 and "Daily sales ETL" in res.output and "key '../../../escaped'" in res.output, res.output
+    assert "filler-000" in moved and (project.root / "state" / "jobs" / "filler-000.yml").is_file()  # staged, renamed
+    assert (outside / "keep.txt").read_text() == "not bricksync's" and os.listdir(outside) == ["keep.txt"]
+    assert not os.path.lexists(staging)
+    assert not [p for p in project.root.parent.rglob("escaped*")]
+    assert "customer-360-scoring.yml" in project.state_files  # the others are exported

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -76,7 +77,20 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
     store = StateStore(cfg.state_dir)
     git = _git_or_none(cfg) if dry_run else GitRepo(cfg.root) if commit else None
     branch = branch or default_branch()
-    result = build_export(cfg, ws, store, on_page, desired=desired)
+    staging = None if dry_run else store.open_staging()
+    try:
+        return _export(cfg, ws, store, git, branch, result=build_export(cfg, ws, store, on_page, desired=desired,
+                                                                        staging=staging),
+                       commit=commit, push=push, acknowledge=acknowledge, dry_run=dry_run,
+                       ack_parallelism=ack_parallelism)
+    finally:
+        if staging is not None:
+            store.clear_staging()
+
+
+def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, branch: str, *,
+            result: ExportResult, commit: bool, push: bool, acknowledge: bool | None, dry_run: bool,
+            ack_parallelism: int | None) -> ExportResult:
     ack = cfg.source.acknowledge if acknowledge is None else acknowledge
     _classify(result, store, git)
     _refuse_overwriting_uncommitted(result, store, git or _git_or_none(cfg))
@@ -93,12 +107,18 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
     started = time.perf_counter()
     for job in result.exported:
         if store.read_bytes(job.key) != job.text.encode():
-            store.write(job.key, job.text)
+            staged = store.staging_dir / f"{job.key}.yml"
+            if job.staged and os.path.isfile(staged) and not os.path.islink(staged):
+                store.move_in(job.key, staged)
+            else:
+                store.write(job.key, job.text)
     log.debug("export: state files written in %.2fs", time.perf_counter() - started)
     if git and commit and result.exported:
         to_commit = [store.path_for(j.key) for j in result.changed]
         if to_commit:
+            started = time.perf_counter()
             result.commit = git.commit(to_commit, commit_message(result))
+            log.debug("export: %d files committed in %.2fs", len(to_commit), time.perf_counter() - started)
         if push and git.current_branch() == branch:
             git.push(branch)  # raises: nothing acknowledged when the push is refused
             result.pushed = True

@@ -14,6 +14,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError, Problem
@@ -40,6 +41,7 @@ class ExportedJob:
     text: str
     tags: dict[str, str]
     digest: str = ""  # of the job as read: acknowledged only if it is still the same
+    staged: bool = False  # its text is in the staging folder (a rename puts it in place)
 
 
 @dataclass
@@ -61,24 +63,26 @@ class ExportResult:
 
 
 def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None,
-                 desired: DesiredState | None = None) -> ExportResult:
-    """Read and transform everything; write nothing. `desired`: state/ opened (and being parsed
-    in worker processes) before the SDK was imported; else it is read here."""
+                 desired: DesiredState | None = None, staging: Path | None = None) -> ExportResult:
+    """Read and transform everything; write no state file. `desired`: state/ opened (and being
+    parsed in worker processes) before the SDK was imported; else it is read here. `staging`:
+    a folder where worker processes write the texts that changed (see StateStore.staging_dir)."""
     own = desired is None
     desired = desired or DesiredState(store.dir, workers=0)
     try:
-        return _build(cfg, ws, store, desired, on_page)
+        return _build(cfg, ws, store, desired, on_page, staging)
     finally:
         if own:
             desired.close()
 
 
-def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState, on_page) -> ExportResult:
+def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState, on_page,
+           staging: Path | None) -> ExportResult:
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="export") as side, \
             ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as acl_pool:
         pipeline = _Pipeline(cfg, ws, store, side.submit(desired.index), side,
-                             acl_pool if cfg.source.permissions == "read" else None)
+                             acl_pool if cfg.source.permissions == "read" else None, staging)
         try:
             scanned = 0
             with bulk_data():
@@ -118,7 +122,7 @@ def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState,
         else:
             result.exported.append(ExportedJob(key=item.key, name=item.job.name or item.key, job_id=item.job.job_id,
                                                status="", text=snap.text or "", tags=item.job.tags,
-                                               digest=item.job.digest))
+                                               digest=item.job.digest, staged=snap.staged))
     return result
 
 
@@ -133,8 +137,9 @@ class _Pipeline:
     rendering everything at the end."""
 
     def __init__(self, cfg: Config, ws: Workspace, store: StateStore, index: Future,
-                 side: ThreadPoolExecutor, acl_pool: ThreadPoolExecutor | None):
+                 side: ThreadPoolExecutor, acl_pool: ThreadPoolExecutor | None, staging: Path | None):
         self.cfg, self.ws, self.store, self.index, self.side, self.acl_pool = cfg, ws, store, index, side, acl_pool
+        self.staging = str(staging) if staging is not None else None
         self.jobs: list[SourceJob] = []
         self.waiting: list[SourceJob] = []
         self.listings: dict[str, Future] = {}
@@ -173,7 +178,7 @@ class _Pipeline:
         keys = self._keys(ready)
         items = [self._item(job, keys[job.job_id]) for job in ready]
         self._merge(listed)
-        ctx = SnapshotContext(self.cfg.source.notebook_root, self.inventory, {}, self.schema)
+        ctx = SnapshotContext(self.cfg.source.notebook_root, self.inventory, {}, self.schema, self.staging)
         if self.snapshotter.send(items, ctx, expected=len(self.jobs)):
             self.early.update((item.job.job_id, item) for item in items)
             sent = {job.job_id for job in ready}
@@ -204,11 +209,11 @@ class _Pipeline:
         self.snapshotter.close()
 
     @functools.cached_property
-    def _state(self) -> tuple[dict[int, str], set[str], set[str], dict[str, list[dict] | None]]:
-        """From state/'s index: source job id -> key, keys taken, keys claimable, key -> permissions."""
+    def _state(self) -> tuple[dict[int, str], set[str], set[str], dict[str, IndexEntry]]:
+        """From state/'s index: source job id -> key, keys taken, keys claimable, file -> entry."""
         entries = self.entries()
         return ({e.source_job_id: e.key for e in entries if e.source_job_id is not None}, {e.key for e in entries},
-                {e.key for e in entries if e.source_job_id is None}, {e.key: e.permissions for e in entries})
+                {e.key for e in entries if e.source_job_id is None}, {e.links.file: e for e in entries})
 
     def _keys(self, jobs: list[SourceJob]) -> dict[int, str]:
         # A state file no source job owns yet (imported from the target) is claimed by the source
@@ -217,13 +222,15 @@ class _Pipeline:
         return assign_keys([(j.job_id, j.name) for j in jobs], known, taken, claimable)
 
     def _item(self, job: SourceJob, key: str) -> SnapshotItem:
+        file = self.store.display(self.store.path_for(key))
+        entry = self._state[3].get(file)
         if self.acl_pool is not None:
             acl = self.acls[job.job_id].result()
         else:  # source.permissions: keep
-            acl = self._state[3].get(key)
-        return SnapshotItem(key=key, file=self.store.display(self.store.path_for(key)), job=job,
-                            permissions=None if isinstance(acl, Problem) else acl,
-                            problem=acl.message if isinstance(acl, Problem) else None)
+            acl = entry.permissions if entry else None
+        return SnapshotItem(key=key, file=file, job=job, permissions=None if isinstance(acl, Problem) else acl,
+                            problem=acl.message if isinstance(acl, Problem) else None,
+                            on_disk=entry.blob if entry else None)
 
     def _merge(self, kinds: set[str]) -> None:
         for kind in kinds:

@@ -17,13 +17,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from ..core.errors import BricksyncError, Problem
+from ..core.keys import KEY_RE
 from ..core.model import StateDoc
 from ..core.normalize import canonical_json, digest_json, normalize_job, ordered
 from ..core.references import Inventory, reference_sites
 from ..core.schema import SchemaTable
 from ..core.snapshot import snapshot_settings
 from ..core.validate import DocLinks, validate_doc
-from ..edges.state import parse_state, render_state
+from ..edges.state import blob_id, parse_state, render_state, stage_file
 from .desired import start_method, worker_count
 
 
@@ -56,6 +57,7 @@ class SnapshotContext:
     inventory: Inventory
     job_keys: dict[int, str]  # source job id -> key
     schema: SchemaTable
+    staging: str | None = None  # write each changed, valid text there (see StateStore.staging_dir)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class SnapshotItem:
     job: SourceJob
     permissions: list[dict] | None  # direct grants in state form; None: no `permissions:`
     problem: str | None = None  # why the permissions could not be read
+    on_disk: str | None = None  # blob id of the file state/ has now (None: no file)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Snapshot:
     text: str | None  # the state file; None when the job is rejected
     problems: list[Problem]
     links: DocLinks | None  # for the checks across files
+    staged: bool = False  # the text was written to the staging folder
 
 
 def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
@@ -86,8 +90,13 @@ def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
         return Snapshot(item.key, None, problems, None)
     text = render_state(StateDoc(key=item.key, settings=settings or {}, source_job_id=job.job_id,
                                  permissions=item.permissions))
-    doc = parse_state(text.encode(), item.file)  # exactly what a reader of the file will see
-    return Snapshot(item.key, text, validate_doc(doc, ctx.schema), DocLinks.of(doc))
+    data = text.encode()
+    doc = parse_state(data, item.file)  # exactly what a reader of the file will see
+    problems = validate_doc(doc, ctx.schema)
+    staged = bool(ctx.staging and not problems and KEY_RE.fullmatch(item.key) and item.on_disk != blob_id(data))
+    if staged:
+        stage_file(ctx.staging or "", item.key, text)
+    return Snapshot(item.key, text, problems, DocLinks.of(doc), staged)
 
 
 def snapshot_many(items: list[SnapshotItem], ctx: SnapshotContext) -> list[Snapshot]:

@@ -7,9 +7,10 @@ deterministic, so an unchanged job writes the same bytes.
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
+import itertools
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -81,24 +82,29 @@ def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
                     node=settings, permissions=perms_data)
 
 
-@functools.cache
-def _file_mode() -> int:
-    """What open() would give a new file (mkstemp makes them owner-only, 0600)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+_TMP_NAMES = itertools.count()
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 def _write_atomic(path: Path, text: str, prefix: str) -> None:
-    """A crash or a reader never sees half a file: the old one or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", prefix=prefix, suffix=".tmp")
+    """A crash or a reader never sees half a file: the old one or the new one. The temporary
+    file is created exclusively (never through a link), with the mode open() would give (the
+    umask applies), under a name unique to this process: export writes 10,000 of them, so no
+    random names, no chmod."""
+    data = text.encode("utf-8")
+    directory = path.parent if str(path.parent) else Path(".")
+    while True:
+        tmp = directory / f"{prefix}{os.getpid()}.{next(_TMP_NAMES)}.tmp"
+        try:
+            fd = os.open(tmp, _CREATE, 0o666)
+            break
+        except FileExistsError:  # left by a crashed process that had our pid: take the next name
+            continue
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, _file_mode())
+        _write_all(fd, data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -290,13 +296,67 @@ class StateStore:
 
     def write(self, key: str, text: str) -> Path:
         """Atomically, never through a link: the new file replaces whatever entry is there."""
+        path = self._writable(key)
+        _write_atomic(path, text, prefix=f".{key}.")
+        return path
+
+    def move_in(self, key: str, staged: Path) -> Path:
+        """A file written in the staging folder becomes `key`'s state file (one rename: atomic,
+        never through a link, like write())."""
+        path = self._writable(key)
+        os.replace(staged, path)
+        return path
+
+    def _writable(self, key: str) -> Path:
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         problems = self._layout_problems(self.jobs_dir, "state_dir/jobs", required=True)
         if problems:
             raise BricksyncError(problems)
-        _write_atomic(path, text, prefix=f".{key}.")
         return path
+
+    # Export's worker processes write the texts that changed here while pages still arrive;
+    # once everything is checked they are renamed into jobs/ (creating 10,000 files is most of
+    # a first export's writing time). Outside jobs/, so no reader ever takes one for state.
+    @property
+    def staging_dir(self) -> Path:
+        return self.dir / STAGING
+
+    def open_staging(self) -> Path | None:
+        """An empty staging folder (whatever a crashed export left there is removed first);
+        None when state_dir is not a real directory (reading state/ names that problem)."""
+        if os.path.islink(self.dir) or not self.dir.is_dir():
+            return None
+        self.clear_staging()
+        self.staging_dir.mkdir(mode=0o700)
+        return self.staging_dir
+
+    def clear_staging(self) -> None:
+        path = self.staging_dir
+        if os.path.islink(path) or (os.path.lexists(path) and not path.is_dir()):
+            path.unlink()  # a link is removed, never followed
+        elif path.exists():
+            shutil.rmtree(path)
+
+
+STAGING = ".bricksync-staging"
+
+
+def stage_file(directory: str, key: str, text: str) -> None:
+    """Write a state text into the staging folder (`key` is a checked key: no path in it)."""
+    fd = os.open(os.path.join(directory, f"{key}.yml"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+                 | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o666)
+    _write_all(fd, text.encode("utf-8"))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """All of `data` to a file descriptor, which is then closed."""
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def blob_id(data: bytes) -> str:
