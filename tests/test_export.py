@@ -314,3 +314,40 @@ def test_staging_left_by_a_crash_is_cleared_and_a_link_there_is_not_followed(
     assert not os.path.lexists(staging)
     assert not [p for p in project.root.parent.rglob("escaped*")]
     assert "customer-360-scoring.yml" in project.state_files  # the others are exported
+
+
+def test_a_big_commit_packs_its_blobs_and_commits_exactly_its_files(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Export commits of many files let git write their blobs into one pack (bulk check-in),
+    not one loose object file each; the commit still holds exactly those files, other staged
+    work stays staged, and git finds the repository sound."""
+    from bricksync.edges.state import BULK_CHECKIN_FROM, GitRepo
+
+    repo = tmp_path / "repo"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@x"}
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+    repo.mkdir()
+    git("init", "-q", "-b", "main")
+    git("commit", "-q", "--allow-empty", "-m", "init")
+    (repo / "other.txt").write_text("staged, not ours\n")
+    git("add", "other.txt")
+    jobs = repo / "state" / "jobs"
+    jobs.mkdir(parents=True)
+    paths = []
+    for i in range(BULK_CHECKIN_FROM + 5):
+        path = jobs / f"job-{i:04d}.yml"
+        path.write_text(f"bricksync:\n  key: job-{i:04d}\njob:\n  name: job {i}\n")
+        paths.append(path)
+    for name, value in env.items():
+        if name.startswith("GIT_"):
+            monkeypatch.setenv(name, value)
+    GitRepo(repo).commit(paths, "bricksync export: many\n")
+    assert git("show", "--name-only", "--format=", "HEAD").split() == [f"state/jobs/{p.name}" for p in paths]
+    assert git("status", "--porcelain").strip() == "A  other.txt"
+    counts = dict(line.split(": ") for line in git("count-objects", "-v").splitlines())  # loose: init, trees, commit
+    assert int(counts["in-pack"]) >= len(paths) and int(counts["count"]) < 10
+    git("fsck", "--strict")
+    assert git("show", "HEAD:state/jobs/job-0007.yml") == "bricksync:\n  key: job-0007\njob:\n  name: job 7\n"

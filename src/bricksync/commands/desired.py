@@ -136,10 +136,7 @@ def _digest_for(doc: StateDoc, target: Any, inventory: Any,
 def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:
     """A worker process: parse at once, then answer requests until told to stop."""
     gc.disable()  # short-lived, builds only acyclic data: see bulk.py
-    if hasattr(os, "nice"):
-        # Background work: the process fetching pages (and, on a laptop, the rest of the
-        # machine) goes first; state/ is ready long before the last page arrives anyway.
-        os.nice(10)
+    background()
     try:
         part = StateSlice(named)
         while True:
@@ -158,6 +155,13 @@ def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:
         return
     except Exception as exc:  # reported by the main process, which decides what to do
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def background() -> None:
+    """Background work: the process fetching pages (and, on a laptop, the rest of the machine)
+    goes first; the workers' work is ready long before the last page arrives anyway."""
+    if hasattr(os, "nice"):
+        os.nice(10)
 
 
 def start_method() -> str:

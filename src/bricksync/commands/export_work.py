@@ -25,7 +25,7 @@ from ..core.schema import SchemaTable
 from ..core.snapshot import snapshot_settings
 from ..core.validate import DocLinks, validate_doc
 from ..edges.state import blob_id, parse_state, render_state, stage_file
-from .desired import start_method, worker_count
+from .desired import background, start_method, worker_count
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,11 @@ EARLY_BATCH = 250  # jobs ready to render before a batch goes to the workers whi
 BATCHES_PER_WORKER = 4  # at the end: a few batches each, so a slow one does not leave the other worker idle
 
 
+def _pool(workers: int) -> ProcessPoolExecutor:
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(start_method()),
+                               initializer=background)
+
+
 class Snapshotter:
     """Renders snapshots in worker processes (CPU only; they never import databricks-sdk):
     batches sent while pages still arrive, the rest at the end. With too few jobs for the
@@ -125,8 +130,7 @@ class Snapshotter:
             workers = worker_count(expected)
             if workers < 2:
                 return False
-            self._pool = ProcessPoolExecutor(max_workers=workers,
-                                             mp_context=multiprocessing.get_context(start_method()))
+            self._pool = _pool(workers)
         self._sent.append((items, self._pool.submit(snapshot_many, items, ctx)))
         return True
 
@@ -134,8 +138,7 @@ class Snapshotter:
         """Render `items` too and return every (item, snapshot) sent or rendered, in no order."""
         workers = worker_count(len(items) + sum(len(i) for i, _ in self._sent))
         if items and self._pool is None and workers >= 2:
-            self._pool = ProcessPoolExecutor(max_workers=workers,
-                                             mp_context=multiprocessing.get_context(start_method()))
+            self._pool = _pool(workers)
         if items and self._pool is not None:
             size = -(-len(items) // (max(2, workers) * BATCHES_PER_WORKER))
             for i in range(0, len(items), size):

@@ -340,6 +340,7 @@ class StateStore:
 
 
 STAGING = ".bricksync-staging"
+BULK_CHECKIN_FROM = 200  # files in one export commit
 
 
 def stage_file(directory: str, key: str, text: str) -> None:
@@ -468,7 +469,11 @@ class GitRepo:
             fh.write(message)
             msg = fh.name
         try:
-            self.repo.git.add(f"--pathspec-from-file={spec}")
+            # Many new files: git's bulk check-in writes their blobs into one pack instead of a
+            # loose object file each (10,000 of them: 5 s -> 1 s here). Only for this `git add`:
+            # the threshold also makes diffs treat files as binary.
+            bulk = ["-c", "core.bigFileThreshold=1"] if len(rels) >= BULK_CHECKIN_FROM else []
+            self.repo.git.execute(["git", *bulk, "add", f"--pathspec-from-file={spec}"])
             self.repo.git.commit("-F", msg, "--only", f"--pathspec-from-file={spec}")
         except git.GitCommandError as exc:
             raise GitError(f"git commit failed: {(exc.stderr or exc.stdout).strip()}") from None
