@@ -206,6 +206,9 @@ class _Pipeline:
         return [items[i] for i in order], [done[i] for i in order]
 
     def close(self) -> None:
+        """Stop what is still queued (after an error: not 10,000 reads before it is reported)."""
+        for future in [*self.acls.values(), *self.listings.values()]:
+            future.cancel()
         self.snapshotter.close()
 
     @functools.cached_property
