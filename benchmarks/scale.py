@@ -486,6 +486,7 @@ def results_markdown(rows: list[dict], latency: float, command: str) -> str:
 
 
 SIZES = [1000, 5000, 10000]
+HAND_KEPT = "## Permissions in `manage` mode"  # RESULTS.md's section from the permissions scenario
 REPEAT = 3  # runs of the no-op plan and of the page floor; the median is reported
 
 if __name__ == "__main__":
@@ -517,6 +518,8 @@ if __name__ == "__main__":
     for size in args.sizes:
         bench(size, args.latency_ms, all_rows)
     command = "python benchmarks/scale.py " + " ".join(sys.argv[1:])
-    Path(args.out).write_text(results_markdown(all_rows, args.latency_ms, command.strip()))
+    previous = Path(args.out).read_text() if Path(args.out).exists() else ""
+    kept = previous[previous.find(HAND_KEPT):] if HAND_KEPT in previous else ""  # written by hand: carried over
+    Path(args.out).write_text(results_markdown(all_rows, args.latency_ms, command.strip()) + ("\n" + kept if kept else ""))
     Path(args.out).with_suffix(".json").write_text(json.dumps(all_rows, indent=1) + "\n")  # the raw figures
     print(f"wrote {args.out}")
