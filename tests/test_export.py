@@ -351,3 +351,38 @@ def test_a_big_commit_packs_its_blobs_and_commits_exactly_its_files(tmp_path, mo
     assert int(counts["in-pack"]) >= len(paths) and int(counts["count"]) < 10
     git("fsck", "--strict")
     assert git("show", "HEAD:state/jobs/job-0007.yml") == "bricksync:\n  key: job-0007\njob:\n  name: job 7\n"
+
+
+def test_a_staged_text_is_never_taken_for_another_job_sent_early_under_the_same_key(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs sent to render early get their keys from their own batch: two batches can name the
+    same key for different jobs (twins "Foo" on one page -> foo-<id>; a later page's job named
+    "foo-<id>" -> the same key). The one whose key stays must get its own text, never the other's
+    staged file (found in review: the later write won and was renamed into place)."""
+    import bricksync.commands.export_read as export_read
+
+    w = project.test.client()
+
+    def create(name: str) -> int:
+        return int(w.api_client.do("POST", "/api/2.2/jobs/create", body={
+            "name": name, "tags": {"PROD_MIGRATION": "true"},
+            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})["job_id"])
+
+    for i in range(100):  # page 1: state/'s index is in before page 2
+        create(f"Filler {i:03d}")
+    create("Foo")
+    twin = create("Foo")
+    for i in range(98):  # page 2 ends here: the twins go in one batch, as foo-<id> each
+        create(f"Middle {i:03d}")
+    squatter = create(f"foo-{twin}")  # page 3: its own batch, also under foo-<twin>
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
+    monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")
+    project.test.latency_ms = 40
+    res = project.run("export", "--no-commit")
+    assert res.code == 0, res.output
+    files = project.state_files
+    assert f"source_job_id: {twin}\n" in files[f"foo-{twin}.yml"].decode()
+    assert f"source_job_id: {squatter}\n" in files[f"foo-{twin}-{squatter}.yml"].decode()
+    ids = re.findall(r"source_job_id: (\d+)", "".join(t.decode() for t in files.values()))
+    assert len(ids) == len(set(ids)) == 201

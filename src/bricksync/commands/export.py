@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,6 +43,16 @@ def _classify(result: ExportResult, store: StateStore, git: GitRepo | None) -> N
         else:
             before, now = store.read_bytes(job.key), job.text.encode()
         job.status = "added" if before is None else "unchanged" if before == now else "changed"
+
+
+def _staged_as(staged: os.PathLike, data: bytes) -> bool:
+    """The staged file is a plain file of this text's size (a cheap check: a job listed twice
+    across pages is staged twice, and only one of its texts is exported)."""
+    try:
+        st = os.lstat(staged)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == len(data)
 
 
 def _committed(result: ExportResult, store: StateStore, git: GitRepo) -> list[ExportedJob]:
@@ -106,9 +117,10 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
         return result
     started = time.perf_counter()
     for job in result.exported:
-        if store.read_bytes(job.key) != job.text.encode():
-            staged = store.staging_dir / f"{job.key}.yml"
-            if job.staged and os.path.isfile(staged) and not os.path.islink(staged):
+        data = job.text.encode()
+        if store.read_bytes(job.key) != data:
+            staged = store.staging_dir / f"{job.job_id}.yml"  # by job id: early keys are provisional
+            if job.staged and _staged_as(staged, data):
                 store.move_in(job.key, staged)
             else:
                 store.write(job.key, job.text)

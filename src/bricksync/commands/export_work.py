@@ -95,7 +95,7 @@ def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
     problems = validate_doc(doc, ctx.schema)
     staged = bool(ctx.staging and not problems and KEY_RE.fullmatch(item.key) and item.on_disk != blob_id(data))
     if staged:
-        stage_file(ctx.staging or "", item.key, text)
+        stage_file(ctx.staging or "", job.job_id, text)
     return Snapshot(item.key, text, problems, DocLinks.of(doc), staged)
 
 

@@ -343,9 +343,10 @@ STAGING = ".bricksync-staging"
 BULK_CHECKIN_FROM = 200  # files in one export commit
 
 
-def stage_file(directory: str, key: str, text: str) -> None:
-    """Write a state text into the staging folder (`key` is a checked key: no path in it)."""
-    fd = os.open(os.path.join(directory, f"{key}.yml"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+def stage_file(directory: str, job_id: int, text: str) -> None:
+    """Write a state text into the staging folder, named by its source job: keys given while
+    pages arrive are provisional (two batches may give one key to two jobs), job ids are not."""
+    fd = os.open(os.path.join(directory, f"{int(job_id)}.yml"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC
                  | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o666)
     _write_all(fd, text.encode("utf-8"))
 
