@@ -386,3 +386,59 @@ def test_a_staged_text_is_never_taken_for_another_job_sent_early_under_the_same_
     assert f"source_job_id: {squatter}\n" in files[f"foo-{twin}-{squatter}.yml"].decode()
     ids = re.findall(r"source_job_id: (\d+)", "".join(t.decode() for t in files.values()))
     assert len(ids) == len(set(ids)) == 201
+
+
+@pytest.mark.parametrize("fault", ["listing", "page"])
+def test_a_failure_while_jobs_render_early_writes_commits_and_acknowledges_nothing(
+        project: Project, monkeypatch: pytest.MonkeyPatch, fault: str) -> None:
+    """Worker processes stage texts while pages arrive; a listing refused mid-way (403) or a page
+    that fails ends the export with a clear error and nothing written, staged, committed or
+    acknowledged."""
+    import bricksync.commands.export_read as export_read
+    from bricksync.emulator.faults import FaultRule
+
+    w = project.test.client()
+    for i in range(150):  # page 1 renders early (staged) before page 2 and the listing's answer
+        w.api_client.do("POST", "/api/2.2/jobs/create", body={
+            "name": f"Filler {i:03d}", "tags": {"PROD_MIGRATION": "true"},
+            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})
+    seed_source(w)  # page 2: jobs that reference warehouses
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
+    project.test.latency_ms = 40
+    if fault == "listing":
+        project.test.faults.add(FaultRule("GET", "/api/2.0/sql/warehouses", 403, count=None))
+    else:
+        project.test.faults.add(FaultRule("GET", "/api/2.2/jobs/list", 403, count=None, skip=1))
+    before = snapshot(project)
+    res = project.run("export")
+    assert res.code != 0 and "Traceback" not in res.output, res.output
+    what = "list SQL warehouses" if fault == "listing" else "list jobs in the"
+    assert what in res.output and "PERMISSION_DENIED" in res.output, res.output  # what failed, and why
+    assert snapshot(project) == before
+    assert not os.path.lexists(project.root / "state" / ".bricksync-staging")
+
+
+def test_a_permission_read_that_fails_rejects_that_job_alone(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """source.permissions: read, worker processes rendering early: one job's ACL read refused
+    -> that job is rejected (named, field permissions), its file untouched, its tag left; the others
+    are exported and acknowledged."""
+    import bricksync.commands.export_read as export_read
+    from bricksync.emulator.faults import FaultRule
+
+    w = project.test.client()
+    seed_source(w)
+    etl = next(j for j in w.jobs.list() if j.settings.name == "Daily sales ETL")
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
+    project.test.faults.add(FaultRule("GET", f"/api/2.0/permissions/jobs/{etl.job_id}", 403, count=None))
+    res = project.run("export", "--branch", "main")
+    assert res.code == 1, res.output
+    assert "Daily sales ETL" in res.output and "permissions" in res.output, res.output
+    files = project.state_files
+    assert "daily-sales-etl.yml" not in files and "customer-360-scoring.yml" in files
+    tags = tags_of(project)
+    assert tags["Daily sales ETL"]["PROD_MIGRATION"] != "false"
+    assert tags["Customer 360 scoring"]["PROD_MIGRATION"] == "false"
+    assert not os.path.lexists(project.root / "state" / ".bricksync-staging")
+    assert project.repo.git.status("--porcelain") == ""

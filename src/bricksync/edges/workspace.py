@@ -269,7 +269,11 @@ class Workspace:
         return page["contents"].read() if raw else page
 
     def _list_page_bytes(self, token: str | None, expand: bool) -> bytes:
-        return self._list_page(token, expand, raw=True)
+        try:
+            return self._list_page(token, expand, raw=True)
+        except DatabricksError as exc:  # say what failed, not only the SDK's class name
+            raise _api_error(exc, f"list jobs in the {self.label} workspace ({'a later' if token else 'the first'} page)",
+                             None) from None
 
     def job_pages(self, expand_tasks: bool = True) -> Iterator[list[dict]]:
         """The workspace's jobs, a page (<= 100) at a time, each job with its full task list.
