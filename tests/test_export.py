@@ -442,3 +442,25 @@ def test_a_permission_read_that_fails_rejects_that_job_alone(project: Project, m
     assert tags["Customer 360 scoring"]["PROD_MIGRATION"] == "false"
     assert not os.path.lexists(project.root / "state" / ".bricksync-staging")
     assert project.repo.git.status("--porcelain") == ""
+
+
+@pytest.mark.parametrize("planted", ["hard link", "symlink", "file"])
+def test_a_staged_text_never_goes_through_an_entry_already_there(tmp_path, planted: str) -> None:
+    """stage_file replaces whatever its name holds (a job listed twice across pages, or an entry
+    planted in the staging folder): a hard link to a file elsewhere is not truncated nor written,
+    a link not followed."""
+    from bricksync.edges.state import stage_file
+
+    staging, outside = tmp_path / "staging", tmp_path / "outside.txt"
+    staging.mkdir()
+    outside.write_text("not bricksync's")
+    entry = staging / "42.yml"
+    if planted == "hard link":
+        os.link(outside, entry)
+    elif planted == "symlink":
+        entry.symlink_to(outside)
+    else:
+        entry.write_text("an older text")
+    stage_file(str(staging), 42, "the text\n")
+    assert outside.read_text() == "not bricksync's"
+    assert not entry.is_symlink() and entry.read_text() == "the text\n" and os.stat(entry).st_nlink == 1

@@ -346,8 +346,14 @@ BULK_CHECKIN_FROM = 200  # files in one export commit
 def stage_file(directory: str, job_id: int, text: str) -> None:
     """Write a state text into the staging folder, named by its source job: keys given while
     pages arrive are provisional (two batches may give one key to two jobs), job ids are not."""
-    fd = os.open(os.path.join(directory, f"{int(job_id)}.yml"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC
-                 | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), 0o666)
+    path = os.path.join(directory, f"{int(job_id)}.yml")
+    try:
+        fd = os.open(path, _CREATE, 0o666)
+    except FileExistsError:
+        # Never written through: an entry already there (a job listed twice across pages, or
+        # planted: a hard link to a file elsewhere would be truncated) is replaced, not opened.
+        os.unlink(path)
+        fd = os.open(path, _CREATE, 0o666)
     _write_all(fd, text.encode("utf-8"))
 
 
