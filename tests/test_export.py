@@ -464,3 +464,46 @@ def test_a_staged_text_never_goes_through_an_entry_already_there(tmp_path, plant
     stage_file(str(staging), 42, "the text\n")
     assert outside.read_text() == "not bricksync's"
     assert not entry.is_symlink() and entry.read_text() == "the text\n" and os.stat(entry).st_nlink == 1
+
+
+@pytest.mark.parametrize("left", ["file", "fifo", "folder with links", "state_dir is a link"])
+def test_whatever_holds_the_staging_name_is_removed_never_followed(
+        project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory, left: str) -> None:
+    """state/.bricksync-staging as a file, a FIFO (never opened: it would block), a folder holding
+    links out (removed, their targets untouched); a state_dir that is itself a link: an error
+    naming it, nothing written through it. Worker processes forced, git left clean."""
+    import shutil
+
+    import bricksync.commands.export_read as export_read
+
+    seed_source(project.test.client())
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "keep.txt").write_text("not bricksync's")
+    state = project.root / "state"
+    staging = state / ".bricksync-staging"
+    if left == "file":
+        staging.write_text("x")
+    elif left == "fifo":
+        os.mkfifo(staging)
+    elif left == "folder with links":
+        staging.mkdir()
+        (staging / "daily-sales-etl.yml").symlink_to(outside / "keep.txt")
+        (staging / "1001.yml").symlink_to(outside / "keep.txt")
+        (staging / "out").symlink_to(outside, target_is_directory=True)
+    else:
+        shutil.copytree(state, outside / "state", symlinks=True)
+        shutil.rmtree(state)
+        state.symlink_to(outside / "state", target_is_directory=True)
+    res = project.run("export", "--branch", "main")
+    assert (outside / "keep.txt").read_text() == "not bricksync's"
+    if left == "state_dir is a link":
+        assert res.code == 1 and "symbolic link" in res.output and "state" in res.output, res.output
+        assert not os.path.lexists(outside / "state" / ".bricksync-staging")
+        assert not list((outside / "state" / "jobs").glob("*.yml"))
+        return
+    assert res.code == 0, res.output
+    assert sorted(os.listdir(outside)) == ["keep.txt"]
+    assert not os.path.lexists(staging) and "daily-sales-etl.yml" in project.state_files
+    assert project.repo.git.status("--porcelain") == ""
