@@ -385,3 +385,53 @@ def test_source_permissions_typo_is_an_error_naming_the_field(perms: Project, va
         assert res.code == 0, res.output
         return
     assert res.code == 1 and "source.permissions" in res.output and "read, keep" in res.output, res.output
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_source_permissions_keep_keeps_them_for_a_claimed_file_and_a_renamed_job(
+        perms: Project, monkeypatch: pytest.MonkeyPatch, workers: str) -> None:
+    """keep mode, rendered here or early in worker processes: a file `import` wrote (no source
+    job) claimed by the source job of its name keeps its grants; a job renamed in the source
+    keeps its key and its grants."""
+    import bricksync.commands.export_read as export_read
+
+    p = perms
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", workers)
+    perm = p.state_files["perm-job.yml"].decode()
+    grants = "permissions:" + perm.split("permissions:", 1)[1].split("job:\n", 1)[0]
+    adopted = p.root / "state" / "jobs" / "adopted-job.yml"
+    adopted.write_text(f"bricksync:\n  key: adopted-job\n{grants}job:\n  name: Adopted job\n  tasks:\n"
+                       "  - task_key: t\n    notebook_task:\n      notebook_path: /Workspace/dev/x\n")
+    p.repo.index.add([str(adopted)])
+    p.repo.index.commit("imported")
+    new_id = source_job(p, "Adopted job", [{"user_name": "alice@example.com", "permission_level": "IS_OWNER"}])
+    perm_id = next(j for j, job in p.test.workspace.jobs.jobs.items() if job["settings"]["name"] == "Perm job")
+    p.test.client().api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": perm_id, "new_settings": {
+        "name": "Perm job renamed", "tags": {"PROD_MIGRATION": "true"}}})
+    with_source_permissions(p, "keep")
+    res = p.run("export", "--branch", "main")
+    assert res.code == 0, res.output
+    files = p.state_files
+    assert set(files) == {"perm-job.yml", "adopted-job.yml"}
+    assert f"source_job_id: {new_id}\n" in files["adopted-job.yml"].decode() and grants in files["adopted-job.yml"].decode()
+    assert "name: Perm job renamed" in files["perm-job.yml"].decode() and grants in files["perm-job.yml"].decode()
+
+
+@pytest.mark.parametrize("mode", ["keep", "read"])
+def test_export_never_writes_a_second_file_beside_a_state_file_renamed_by_hand(perms: Project, mode: str) -> None:
+    """The job's state file renamed by hand (its key unchanged inside): export wrote <key>.yml
+    beside it (two files, one key: `validate` fails), in keep mode without the grants the renamed
+    file holds. It is refused, naming the other file."""
+    p = perms
+    jobs = p.root / "state" / "jobs"
+    p.repo.git.mv(str(jobs / "perm-job.yml"), str(jobs / "perm-job-old.yml"))
+    p.repo.index.commit("renamed by hand")
+    perm_id = next(j for j, job in p.test.workspace.jobs.jobs.items() if job["settings"]["name"] == "Perm job")
+    p.test.client().api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": perm_id, "new_settings": {
+        "tags": {"PROD_MIGRATION": "true"}, "max_concurrent_runs": 3}})
+    with_source_permissions(p, mode)
+    res = p.run("export", "--branch", "main")
+    assert res.code == 1 and "key 'perm-job' is also used by state/jobs/perm-job-old.yml" in res.output, res.output
+    assert set(p.state_files) == {"perm-job-old.yml"}  # nothing written beside it (was: perm-job.yml, no grants)
+    assert p.repo.git.status("--porcelain") == ""

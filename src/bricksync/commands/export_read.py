@@ -105,8 +105,10 @@ def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState,
     log.debug("export: %d state files rendered and checked at %.2fs", len(items), time.perf_counter() - started)
     # Checked across the state set as it will be after the export: a job whose file would not
     # pass `bricksync validate` is rejected now rather than committed broken.
-    links = {e.key: e.links for e in entries}
-    links.update((s.key, s.links) for s in snapshots if s.links is not None)
+    # By file, not by key: a file renamed by hand still holding a job's key stays in the set, so
+    # the job's new <key>.yml is refused as a second file with that key (not committed beside it).
+    links = {e.links.file: e.links for e in entries}
+    links.update((item.file, s.links) for item, s in zip(items, snapshots, strict=True) if s.links is not None)
     across: dict[str, list[Problem]] = {}
     for problem in check_across(list(links.values())):
         across.setdefault(problem.file or "", []).append(problem)
