@@ -507,3 +507,45 @@ def test_whatever_holds_the_staging_name_is_removed_never_followed(
     assert sorted(os.listdir(outside)) == ["keep.txt"]
     assert not os.path.lexists(staging) and "daily-sales-etl.yml" in project.state_files
     assert project.repo.git.status("--porcelain") == ""
+
+
+@pytest.mark.parametrize("files", [5, 205])
+def test_a_big_commit_keeps_clean_filters_hooks_and_diffs(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                          files: int) -> None:
+    """Bulk check-in (200+ files: `git -c core.bigFileThreshold=1 add`) changes nothing but where
+    the blobs go: a clean filter from .gitattributes still runs, the pre-commit hook still runs,
+    and text diffs of the committed files stay text diffs (the threshold is not left in the config)."""
+    from bricksync.edges.state import GitRepo
+
+    repo = tmp_path / "repo"
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout
+
+    repo.mkdir()
+    git("init", "-q", "-b", "main")
+    git("config", "filter.shout.clean", "tr a-z A-Z")
+    git("config", "filter.shout.smudge", "cat")
+    (repo / ".gitattributes").write_text("*.yml filter=shout\n")
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho ran >> \"$(git rev-parse --git-dir)/hook-ran\"\n")
+    hook.chmod(0o755)
+    git("add", ".gitattributes")
+    git("commit", "-q", "-m", "init")
+    (repo / ".git" / "hook-ran").unlink()
+    jobs = repo / "state" / "jobs"
+    jobs.mkdir(parents=True)
+    paths = []
+    for i in range(files):
+        paths.append(jobs / f"job-{i:04d}.yml")
+        paths[-1].write_text(f"key: job-{i:04d}\nname: job {i}\n")
+    GitRepo(repo).commit(paths, "bricksync export\n")
+    assert git("show", "HEAD:state/jobs/job-0003.yml") == "KEY: JOB-0003\nNAME: JOB 3\n"  # cleaned
+    assert (repo / ".git" / "hook-ran").read_text() == "ran\n"
+    assert "bigfilethreshold" not in git("config", "--list").lower()
+    (repo / "state" / "jobs" / "job-0003.yml").write_text("key: job-0003\nname: job three\n")
+    diff = git("diff", "HEAD", "--", "state/jobs/job-0003.yml")
+    assert "-NAME: JOB 3" in diff and "+NAME: JOB THREE" in diff and "Binary" not in diff
