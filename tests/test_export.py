@@ -549,3 +549,37 @@ def test_a_big_commit_keeps_clean_filters_hooks_and_diffs(tmp_path, monkeypatch:
     (repo / "state" / "jobs" / "job-0003.yml").write_text("key: job-0003\nname: job three\n")
     diff = git("diff", "HEAD", "--", "state/jobs/job-0003.yml")
     assert "-NAME: JOB 3" in diff and "+NAME: JOB THREE" in diff and "Binary" not in diff
+
+
+def test_a_staging_folder_gone_while_workers_write_costs_time_not_the_export(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The staging folder removed under the workers (a second export started by mistake clears
+    it): their writes fail, the main process writes those files itself, the export succeeds."""
+    import shutil
+
+    import bricksync.commands.export_read as export_read
+    from bricksync.edges.state import StateStore
+
+    w = project.test.client()
+    for i in range(100):  # page 1: rendered (and staged) while page 2 arrives
+        w.api_client.do("POST", "/api/2.2/jobs/create", body={
+            "name": f"Filler {i:03d}", "tags": {"PROD_MIGRATION": "true"},
+            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})
+    seed_source(w)
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
+    monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")
+    project.test.latency_ms = 40
+    open_staging = StateStore.open_staging
+
+    def gone(self: StateStore):
+        path = open_staging(self)
+        shutil.rmtree(path)
+        return path
+
+    monkeypatch.setattr(StateStore, "open_staging", gone)
+    res = project.run("export", "--branch", "main")
+    assert res.code == 0, res.output
+    files = project.state_files
+    assert len(files) == 105 and "filler-000.yml" in files and "daily-sales-etl.yml" in files
+    assert project.repo.git.status("--porcelain") == ""

@@ -95,7 +95,10 @@ def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
     problems = validate_doc(doc, ctx.schema)
     staged = bool(ctx.staging and not problems and KEY_RE.fullmatch(item.key) and item.on_disk != blob_id(data))
     if staged:
-        stage_file(ctx.staging or "", job.job_id, text)
+        try:
+            stage_file(ctx.staging or "", job.job_id, text)
+        except OSError:  # staging only saves time: the main process writes this file itself
+            staged = False
     return Snapshot(item.key, text, problems, DocLinks.of(doc), staged)
 
 
