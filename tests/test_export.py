@@ -554,9 +554,8 @@ def test_a_big_commit_keeps_clean_filters_hooks_and_diffs(tmp_path, monkeypatch:
 def test_a_staging_folder_gone_while_workers_write_costs_time_not_the_export(
         project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """The staging folder removed under the workers (a second export started by mistake clears
-    it): their writes fail, the main process writes those files itself, the export succeeds."""
-    import shutil
-
+    it): their writes fail, the main process writes those files itself, the export succeeds; none
+    of its texts lands in the other export's folder (where the other could take it for its own)."""
     import bricksync.commands.export_read as export_read
     from bricksync.edges.state import StateStore
 
@@ -570,16 +569,25 @@ def test_a_staging_folder_gone_while_workers_write_costs_time_not_the_export(
     monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
     monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")
     project.test.latency_ms = 40
-    open_staging = StateStore.open_staging
+    open_staging, clear_staging = StateStore.open_staging, StateStore.clear_staging
+    other: list = []
 
-    def gone(self: StateStore):
+    def cleared_by_another_export(self: StateStore):
         path = open_staging(self)
-        shutil.rmtree(path)
+        other.append(open_staging(self))  # the other export's own folder (ours is removed)
+        assert other[0] != path and not os.path.exists(path)
         return path
 
-    monkeypatch.setattr(StateStore, "open_staging", gone)
+    def clear(self: StateStore) -> None:
+        if other:  # the run's end (not the clearing before each start)
+            other.append(sorted(os.listdir(other[0])))
+        clear_staging(self)
+
+    monkeypatch.setattr(StateStore, "open_staging", cleared_by_another_export)
+    monkeypatch.setattr(StateStore, "clear_staging", clear)
     res = project.run("export", "--branch", "main")
     assert res.code == 0, res.output
+    assert other[1] == []  # our workers wrote nothing into the other's folder
     files = project.state_files
     assert len(files) == 105 and "filler-000.yml" in files and "daily-sales-etl.yml" in files
     assert project.repo.git.status("--porcelain") == ""

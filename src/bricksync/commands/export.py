@@ -13,6 +13,7 @@ import os
 import stat
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError, Problem
@@ -93,7 +94,7 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
         return _export(cfg, ws, store, git, branch, result=build_export(cfg, ws, store, on_page, desired=desired,
                                                                         staging=staging),
                        commit=commit, push=push, acknowledge=acknowledge, dry_run=dry_run,
-                       ack_parallelism=ack_parallelism)
+                       ack_parallelism=ack_parallelism, staging=staging)
     finally:
         if staging is not None:
             store.clear_staging()
@@ -101,7 +102,7 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
 
 def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, branch: str, *,
             result: ExportResult, commit: bool, push: bool, acknowledge: bool | None, dry_run: bool,
-            ack_parallelism: int | None) -> ExportResult:
+            ack_parallelism: int | None, staging: Path | None = None) -> ExportResult:
     ack = cfg.source.acknowledge if acknowledge is None else acknowledge
     _classify(result, store, git)
     _refuse_overwriting_uncommitted(result, store, git or _git_or_none(cfg))
@@ -119,8 +120,8 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
     for job in result.exported:
         data = job.text.encode()
         if store.read_bytes(job.key) != data:
-            staged = store.staging_dir / f"{job.job_id}.yml"  # by job id: early keys are provisional
-            if job.staged and _staged_as(staged, data):
+            staged = staging / f"{job.job_id}.yml" if staging else None  # by job id: early keys are provisional
+            if job.staged and staged and _staged_as(staged, data):
                 store.move_in(job.key, staged)
             else:
                 store.write(job.key, job.text)

@@ -329,7 +329,10 @@ class StateStore:
             return None
         self.clear_staging()
         self.staging_dir.mkdir(mode=0o700)
-        return self.staging_dir
+        # A folder of this run's own inside: an export started by mistake beside this one
+        # clears ours (our workers' writes then fail and this process writes those files) but
+        # never finds its texts taken for ours, nor ours for its.
+        return Path(tempfile.mkdtemp(dir=self.staging_dir, prefix="run-"))
 
     def clear_staging(self) -> None:
         path = self.staging_dir
