@@ -591,3 +591,19 @@ def test_a_staging_folder_gone_while_workers_write_costs_time_not_the_export(
     files = project.state_files
     assert len(files) == 105 and "filler-000.yml" in files and "daily-sales-etl.yml" in files
     assert project.repo.git.status("--porcelain") == ""
+
+
+def test_what_a_killed_export_left_in_staging_is_no_change_to_git(project: Project) -> None:
+    """An export killed between staging and renaming leaves texts in state/.bricksync-staging:
+    git neither shows them nor adds them (`git add -A`) before the next export removes them."""
+    from bricksync.edges.state import StateStore
+
+    store = StateStore(project.root / "state")
+    run = store.open_staging()
+    assert run is not None
+    (run / "1001.yml").write_text("bricksync:\n  key: left\n")
+    assert project.repo.git.status("--porcelain", "--untracked-files=all") == ""
+    project.repo.git.add("-A")
+    assert project.repo.git.status("--porcelain") == ""
+    store.clear_staging()
+    assert not os.path.lexists(store.staging_dir)

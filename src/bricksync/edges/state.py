@@ -329,6 +329,9 @@ class StateStore:
             return None
         self.clear_staging()
         self.staging_dir.mkdir(mode=0o700)
+        # What a killed export leaves here is no change to git (`git status` clean, `git add -A`
+        # takes none of it) until the next export removes it.
+        (self.staging_dir / ".gitignore").write_text("*\n")
         # A folder of this run's own inside: an export started by mistake beside this one
         # clears ours (our workers' writes then fail and this process writes those files) but
         # never finds its texts taken for ours, nor ours for its.
