@@ -607,3 +607,29 @@ def test_what_a_killed_export_left_in_staging_is_no_change_to_git(project: Proje
     assert project.repo.git.status("--porcelain") == ""
     store.clear_staging()
     assert not os.path.lexists(store.staging_dir)
+
+
+@pytest.mark.parametrize("flag", ["--dry-run", "--no-commit"])
+def test_dry_run_stages_nothing_and_no_commit_leaves_no_staging(
+        project: Project, monkeypatch: pytest.MonkeyPatch, flag: str) -> None:
+    import bricksync.commands.export_read as export_read
+
+    w = project.test.client()
+    for i in range(100):  # a page rendered early, in worker processes
+        w.api_client.do("POST", "/api/2.2/jobs/create", body={
+            "name": f"Filler {i:03d}", "tags": {"PROD_MIGRATION": "true"},
+            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})
+    seed_source(w)
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
+    monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")
+    project.test.latency_ms = 40
+    before = snapshot(project)
+    res = project.run("export", flag)
+    assert res.code == 0, res.output
+    assert not os.path.lexists(project.root / "state" / ".bricksync-staging")
+    if flag == "--dry-run":
+        assert snapshot(project) == before
+    else:
+        assert len(project.state_files) == 105 and project.repo.head.commit.hexsha == before[0]
+        assert all(t.get("PROD_MIGRATION") != "false" for t in tags_of(project).values())
