@@ -323,7 +323,7 @@ class StateStore:
         return self.dir / STAGING
 
     def open_staging(self) -> Path | None:
-        """An empty staging folder (whatever a crashed export left there is removed first);
+        """An empty folder for this run in the staging folder (whatever a crashed export left there is removed first);
         None when state_dir is not a real directory (reading state/ names that problem)."""
         if os.path.islink(self.dir) or not self.dir.is_dir():
             return None
