@@ -435,3 +435,31 @@ def test_export_never_writes_a_second_file_beside_a_state_file_renamed_by_hand(p
     assert res.code == 1 and "key 'perm-job' is also used by state/jobs/perm-job-old.yml" in res.output, res.output
     assert set(p.state_files) == {"perm-job-old.yml"}  # nothing written beside it (was: perm-job.yml, no grants)
     assert p.repo.git.status("--porcelain") == ""
+
+
+def test_source_permissions_keep_never_drops_grants_the_export_branch_has(perms: Project) -> None:
+    """keep mode takes each file's `permissions:` from state/ as read; export then switches to its
+    branch. A grant added on that branch (reviewed in its PR) must not be overwritten with less."""
+    p = perms
+    repo = p.repo
+    with_source_permissions(p, "keep")
+    repo.git.checkout("-b", "exp")
+    path = p.root / "state" / "jobs" / "perm-job.yml"
+    text = path.read_text()
+    path.write_text(text.replace("permissions:\n", "permissions:\n- group_name: ops\n  level: CAN_VIEW\n", 1))
+    repo.index.add([str(path)])
+    repo.index.commit("grant ops on the export branch")
+    repo.git.checkout("main")
+    perm_id = next(j for j, job in p.test.workspace.jobs.jobs.items() if job["settings"]["name"] == "Perm job")
+    p.test.client().api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": perm_id, "new_settings": {
+        "tags": {"PROD_MIGRATION": "true"}, "max_concurrent_runs": 4}})
+    before = repo.commit("exp").hexsha
+    res = p.run("export", "--branch", "exp")
+    assert res.code == 1 and "branch 'exp' has other permissions" in res.output, res.output
+    assert "state/jobs/perm-job.yml" in res.output and "'permissions'" in res.output
+    assert repo.commit("exp").hexsha == before and "group_name: ops" in path.read_text()
+    assert repo.git.status("--porcelain") == ""
+    res = p.run("export", "--branch", "exp")  # from the export branch: its grants are kept
+    assert res.code == 0, res.output
+    assert "group_name: ops" in repo.git.show("exp:state/jobs/perm-job.yml")
+    assert "max_concurrent_runs: 4" in repo.git.show("exp:state/jobs/perm-job.yml")

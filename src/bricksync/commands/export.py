@@ -19,7 +19,7 @@ from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError, Problem
 from ..core.normalize import digest, normalize_job
 from ..edges.config import Config
-from ..edges.state import GitRepo, StateStore, blob_id
+from ..edges.state import GitRepo, StateStore, blob_id, parse_state
 from ..edges.workspace import Workspace
 from .desired import DesiredState
 from .export_read import ExportedJob, ExportResult, build_export
@@ -107,10 +107,7 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
     _classify(result, store, git)
     _refuse_overwriting_uncommitted(result, store, git or _git_or_none(cfg))
     if git and commit and not dry_run and result.changed:
-        # A branch only when there is something to commit; switched to before writing, so the
-        # checkout never meets our own edits. Then compare again: the branch may have them.
-        git.switch_to(branch)
-        _classify(result, store, git)
+        _switch(cfg, store, git, branch, result)
     if git and (result.changed or git.current_branch() == branch):
         result.branch = branch
     if dry_run:
@@ -177,6 +174,36 @@ def _refuse_overwriting_uncommitted(result: ExportResult, store: StateStore, git
         raise BricksyncError([Problem("has uncommitted changes (staged or not) that export would overwrite; "
                                       "commit, stash or discard them (git stash / git checkout -- FILE), then "
                                       "export again. Nothing was written.", file=f) for f in hit])
+
+
+def _switch(cfg: Config, store: StateStore, git: GitRepo, branch: str, result: ExportResult) -> None:
+    # A branch only when there is something to commit; switched to before writing, so the
+    # checkout never meets our own edits. Then compare again: the branch may have them.
+    git.switch_to(branch)
+    _classify(result, store, git)
+    if cfg.source.permissions == "keep":
+        _refuse_dropping_kept_permissions(result, store, branch)
+
+
+def _refuse_dropping_kept_permissions(result: ExportResult, store: StateStore, branch: str) -> None:
+    """source.permissions: keep took each file's `permissions:` from state/ as it was read; the
+    branch export just switched to may hold others (a grant added in its pull request). Writing
+    ours would drop them: refused, before anything is written. Only files that differ from the
+    ones read are parsed (none when the branch was just made)."""
+    problems = []
+    for job in result.exported:
+        file = store.display(store.path_for(job.key))
+        now = store.read_bytes(job.key)
+        if now is None or blob_id(now) == result.on_disk.get(file):
+            continue
+        kept = parse_state(job.text.encode(), file).permissions
+        if parse_state(now, file).permissions != kept:
+            problems.append(Problem(f"branch '{branch}' has other permissions in this file than state/ had when "
+                                    "export read it (source.permissions: keep takes them from there); export from "
+                                    f"'{branch}' or set source.permissions: read. Nothing was written.",
+                                    file=file, job=job.name, field="permissions"))
+    if problems:
+        raise BricksyncError(problems)
 
 
 def _current(ws: Workspace, job_ids: set[int], select_tag: str) -> dict[int, tuple[str, dict]]:
