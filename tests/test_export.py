@@ -31,6 +31,29 @@ def add_job(project: Project, **settings) -> int:
     return int(w.api_client.do("POST", "/api/2.2/jobs/create", body=settings)["job_id"])
 
 
+
+def create_fillers(w, count: int = 100) -> None:
+    """`count` tagged jobs that reference nothing (a page of them renders before the next page)."""
+    for i in range(count):
+        w.api_client.do("POST", "/api/2.2/jobs/create", body={
+            "name": f"Filler {i:03d}", "tags": {"PROD_MIGRATION": "true"},
+            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})
+
+
+def render_early(project: Project, monkeypatch: pytest.MonkeyPatch, *, keep: bool = True,
+                 latency_ms: int | None = 40) -> None:
+    """Worker processes forced and one-job batches, so jobs render (and stage) while pages arrive;
+    `keep`: no permission reads (a job is ready as soon as read); latency: state/'s index is in
+    before the first page."""
+    import bricksync.commands.export_read as export_read
+
+    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
+    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
+    if keep:
+        monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")
+    if latency_ms is not None:
+        project.test.latency_ms = latency_ms
+
 def test_export_selects_tagged_jobs_resolves_ids_commits_and_acknowledges(project: Project) -> None:
     seed_source(project.test.client())
     res = project.run("export", "--push", "--branch", "export-1")
@@ -283,7 +306,6 @@ def test_staging_left_by_a_crash_is_cleared_and_a_link_there_is_not_followed(
     """Export's workers write changed texts into state/.bricksync-staging while pages arrive and
     renames put them in place. What a killed export left there is removed, never followed; the
     folder is gone after a run; a state file naming a key with a path in it is never staged."""
-    import bricksync.commands.export_read as export_read
 
     w = project.test.client()
     seed_source(w)
@@ -294,14 +316,8 @@ def test_staging_left_by_a_crash_is_cleared_and_a_link_there_is_not_followed(
     etl = next(j for j in w.jobs.list() if j.settings.name == "Daily sales ETL")
     evil = project.root / "state" / "jobs" / "evil.yml"  # claims the ETL job under a key with a path in it
     evil.write_text(f"bricksync:\n  key: ../../../escaped\n  source_job_id: {etl.job_id}\njob:\n  name: x\n")
-    for i in range(100):  # a first page of jobs that reference nothing: sent to render before the second
-        w.api_client.do("POST", "/api/2.2/jobs/create", body={
-            "name": f"Filler {i:03d}", "tags": {"PROD_MIGRATION": "true"},
-            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})
-    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
-    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
-    monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")
-    project.test.latency_ms = 40
+    create_fillers(w)  # page 1: rendered (and staged) while page 2 arrives
+    render_early(project, monkeypatch)
     from bricksync.edges.state import StateStore
 
     moved: list[str] = []
@@ -398,10 +414,7 @@ def test_a_failure_while_jobs_render_early_writes_commits_and_acknowledges_nothi
     from bricksync.emulator.faults import FaultRule
 
     w = project.test.client()
-    for i in range(150):  # page 1 renders early (staged) before page 2 and the listing's answer
-        w.api_client.do("POST", "/api/2.2/jobs/create", body={
-            "name": f"Filler {i:03d}", "tags": {"PROD_MIGRATION": "true"},
-            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})
+    create_fillers(w, 150)  # page 1 renders early (staged) before page 2 and the listing's answer
     seed_source(w)  # page 2: jobs that reference warehouses
     monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
     monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
@@ -556,19 +569,12 @@ def test_a_staging_folder_gone_while_workers_write_costs_time_not_the_export(
     """The staging folder removed under the workers (a second export started by mistake clears
     it): their writes fail, the main process writes those files itself, the export succeeds; none
     of its texts lands in the other export's folder (where the other could take it for its own)."""
-    import bricksync.commands.export_read as export_read
     from bricksync.edges.state import StateStore
 
     w = project.test.client()
-    for i in range(100):  # page 1: rendered (and staged) while page 2 arrives
-        w.api_client.do("POST", "/api/2.2/jobs/create", body={
-            "name": f"Filler {i:03d}", "tags": {"PROD_MIGRATION": "true"},
-            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})
+    create_fillers(w)  # page 1: rendered (and staged) while page 2 arrives
     seed_source(w)
-    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
-    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
-    monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")
-    project.test.latency_ms = 40
+    render_early(project, monkeypatch)
     open_staging, clear_staging = StateStore.open_staging, StateStore.clear_staging
     other: list = []
 
@@ -612,18 +618,11 @@ def test_what_a_killed_export_left_in_staging_is_no_change_to_git(project: Proje
 @pytest.mark.parametrize("flag", ["--dry-run", "--no-commit"])
 def test_dry_run_stages_nothing_and_no_commit_leaves_no_staging(
         project: Project, monkeypatch: pytest.MonkeyPatch, flag: str) -> None:
-    import bricksync.commands.export_read as export_read
 
     w = project.test.client()
-    for i in range(100):  # a page rendered early, in worker processes
-        w.api_client.do("POST", "/api/2.2/jobs/create", body={
-            "name": f"Filler {i:03d}", "tags": {"PROD_MIGRATION": "true"},
-            "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/dev/nb"}}]})
+    create_fillers(w)  # page 1: rendered (and staged) while page 2 arrives
     seed_source(w)
-    monkeypatch.setattr(export_read, "EARLY_BATCH", 1)
-    monkeypatch.setenv("BRICKSYNC_STATE_WORKERS", "2")
-    monkeypatch.setenv("BRICKSYNC_SOURCE_PERMISSIONS", "keep")
-    project.test.latency_ms = 40
+    render_early(project, monkeypatch)
     before = snapshot(project)
     res = project.run("export", flag)
     assert res.code == 0, res.output
