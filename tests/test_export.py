@@ -322,7 +322,8 @@ def test_staging_left_by_a_crash_is_cleared_and_a_link_there_is_not_followed(
 
     moved: list[str] = []
     move_in = StateStore.move_in
-    monkeypatch.setattr(StateStore, "move_in", lambda self, key, staged: moved.append(key) or move_in(self, key, staged))
+    monkeypatch.setattr(StateStore, "move_in",
+                        lambda self, key, staged, text: moved.append(key) or move_in(self, key, staged, text))
     res = project.run("export", "--no-commit")
     assert res.code == 1 and "Daily sales ETL" in res.output and "key '../../../escaped'" in res.output, res.output
     assert "filler-000" in moved and (project.root / "state" / "jobs" / "filler-000.yml").is_file()  # staged, renamed

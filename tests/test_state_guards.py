@@ -271,3 +271,51 @@ def test_apply_exits_1_while_a_key_is_in_conflict(exported: Project, also_update
     assert "Nothing to apply" not in res.output
     assert ("Finance SQL reports" in prod_jobs(p)) == also_update  # the rest is still applied
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 2
+
+
+def test_a_staged_file_that_cannot_be_renamed_across_filesystems_is_written(tmp_path, monkeypatch) -> None:
+    """state/jobs on another filesystem than state/ (a mount point): no rename crosses it (EXDEV);
+    the state file is then written from the text, atomically, and the export goes on."""
+    import errno
+
+    from bricksync.edges import state as state_mod
+
+    store = state_mod.StateStore(tmp_path / "state")
+    store.jobs_dir.mkdir(parents=True)
+    run = store.open_staging()
+    assert run is not None
+    state_mod.stage_file(str(run), 7, "bricksync:\n  key: job-a\n")
+    replace = os.replace
+
+    def no_crossing(src, dst):
+        if str(src).startswith(str(store.staging_dir)):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return replace(src, dst)
+
+    monkeypatch.setattr(state_mod.os, "replace", no_crossing)
+    path = store.move_in("job-a", run / "7.yml", "bricksync:\n  key: job-a\n")
+    assert path.read_text() == "bricksync:\n  key: job-a\n"
+    monkeypatch.undo()
+    monkeypatch.setattr(state_mod.os, "replace", lambda src, dst: (_ for _ in ()).throw(OSError(errno.EIO, "I/O")))
+    with pytest.raises(OSError, match="I/O"):  # any other failure is not hidden
+        store.move_in("job-a", run / "7.yml", "x")
+
+
+def test_a_staging_folder_another_user_left_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    """A staging folder a `sudo` run left cannot be removed: the error names it and says how to
+    remove it (it holds no state), instead of a raw PermissionError."""
+    from bricksync.core.errors import BricksyncError
+    from bricksync.edges import state as state_mod
+
+    store = state_mod.StateStore(tmp_path / "state")
+    store.jobs_dir.mkdir(parents=True)
+    (store.staging_dir / "run-x").mkdir(parents=True)
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(state_mod.shutil, "rmtree", denied)
+    with pytest.raises(BricksyncError) as err:
+        store.open_staging()
+    text = err.value.render()
+    assert ".bricksync-staging" in text and "rm -rf" in text and "another user" in text

@@ -119,7 +119,7 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
         if store.read_bytes(job.key) != data:
             staged = staging / f"{job.job_id}.yml" if staging else None  # by job id: early keys are provisional
             if job.staged and staged and _staged_as(staged, data):
-                store.move_in(job.key, staged)
+                store.move_in(job.key, staged, job.text)
             else:
                 store.write(job.key, job.text)
     log.debug("export: state files written in %.2fs", time.perf_counter() - started)

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import itertools
 import os
+import shlex
 import shutil
 import stat
 import sys
@@ -300,11 +301,17 @@ class StateStore:
         _write_atomic(path, text, prefix=f".{key}.")
         return path
 
-    def move_in(self, key: str, staged: Path) -> Path:
+    def move_in(self, key: str, staged: Path, text: str) -> Path:
         """A file written in the staging folder becomes `key`'s state file (one rename: atomic,
-        never through a link, like write())."""
+        never through a link, like write()). Where jobs/ is another filesystem (a mount point)
+        no rename can cross, `text` is written as write() does."""
         path = self._writable(key)
-        os.replace(staged, path)
+        try:
+            os.replace(staged, path)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            _write_atomic(path, text, prefix=f".{key}.")
         return path
 
     def _writable(self, key: str) -> Path:
@@ -339,10 +346,15 @@ class StateStore:
 
     def clear_staging(self) -> None:
         path = self.staging_dir
-        if os.path.islink(path) or (os.path.lexists(path) and not path.is_dir()):
-            path.unlink()  # a link is removed, never followed
-        elif path.exists():
-            shutil.rmtree(path)
+        try:
+            if os.path.islink(path) or (os.path.lexists(path) and not path.is_dir()):
+                path.unlink()  # a link is removed, never followed
+            elif path.exists():
+                shutil.rmtree(path)
+        except PermissionError:
+            raise BricksyncError(Problem("export's staging folder is left from a run by another user (sudo?) "
+                                         "and cannot be removed; remove it (it holds no state): "
+                                         f"rm -rf {shlex.quote(str(path))}", file=self.display(path))) from None
 
 
 STAGING = ".bricksync-staging"
@@ -485,8 +497,8 @@ class GitRepo:
             # Many new files: git's bulk check-in writes their blobs into one pack instead of a
             # loose object file each (10,000 of them: 5 s -> 1 s here). Only for this `git add`:
             # the threshold also makes diffs treat files as binary.
-            bulk = ["-c", "core.bigFileThreshold=1"] if len(rels) >= BULK_CHECKIN_FROM else []
-            self.repo.git.execute(["git", *bulk, "add", f"--pathspec-from-file={spec}"])
+            adder = self.repo.git(c="core.bigFileThreshold=1") if len(rels) >= BULK_CHECKIN_FROM else self.repo.git
+            adder.add(f"--pathspec-from-file={spec}")
             self.repo.git.commit("-F", msg, "--only", f"--pathspec-from-file={spec}")
         except git.GitCommandError as exc:
             raise GitError(f"git commit failed: {(exc.stderr or exc.stdout).strip()}") from None
