@@ -18,6 +18,7 @@ import multiprocessing
 import os
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -230,33 +231,32 @@ class DesiredState:
 
     def index(self) -> tuple[list[IndexEntry], list[Problem]]:
         """export's view of state/: every file's IndexEntry (by file), and the files that cannot be read."""
-        if not self._workers:
-            self._local = self._local or StateSlice(self._named)
-            entries, problems = self._local.index()
-        else:
-            entries, problems = [], []
-            for _, conn in self._workers:
-                conn.send(("index",))
-            for proc, conn in self._workers:
-                part, found = self._receive(proc, conn)
-                entries.extend(part)
-                problems.extend(found)
-        return sorted(entries, key=lambda e: e.links.file), sorted(problems, key=lambda p: p.file or "")
+        return self._gather(StateSlice.index, ("index",))
 
     def summaries(self) -> tuple[list[Summary], list[Problem]]:
         if self._request is None:
             raise RuntimeError("request() first")
+        request = self._request
+        return self._gather(lambda part: part.summarize(*request), None)  # asked for by request()
+
+    def _gather(self, local: Callable[[StateSlice], tuple[list, list[Problem]]],
+                ask: tuple[Any, ...] | None) -> tuple[list, list[Problem]]:
+        """Every worker's (items, problems) for a request (`ask`: sent now; None: already sent),
+        or this process's own when there are no workers. By file, however the files were shared
+        out (a stable sort keeps each file's order)."""
         if not self._workers:
             self._local = self._local or StateSlice(self._named)
-            summaries, problems = self._local.summarize(*self._request)
+            items, problems = local(self._local)
         else:
-            summaries, problems = [], []
+            if ask is not None:
+                for _, conn in self._workers:
+                    conn.send(ask)
+            items, problems = [], []
             for proc, conn in self._workers:
                 part, found = self._receive(proc, conn)
-                summaries.extend(part)
+                items.extend(part)
                 problems.extend(found)
-        # By file, however the files were shared out (a stable sort keeps each file's order).
-        return sorted(summaries, key=lambda s: s.links.file), sorted(problems, key=lambda p: p.file or "")
+        return sorted(items, key=lambda i: i.links.file), sorted(problems, key=lambda p: p.file or "")
 
     def docs(self, keys: set[str]) -> list[StateDoc]:
         """The whole documents for these keys."""
