@@ -128,6 +128,16 @@ def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState,
     return result
 
 
+@dataclass(frozen=True)
+class _StateView:
+    """What the pipeline needs of state/'s index."""
+
+    known: dict[int, str]  # source job id -> key
+    taken: set[str]  # every key in use
+    claimable: set[str]  # keys of files no source job owns yet (imported from the target)
+    by_file: dict[str, IndexEntry]
+
+
 class _Pipeline:
     """Selected jobs -> snapshots, rendered while later pages still arrive (issue 15: export at
     the page floor). A job goes to the workers as soon as everything its snapshot needs is
@@ -201,7 +211,7 @@ class _Pipeline:
         again = [item.job for job_id, item in self.early.items() if item.key != keys[job_id]]
         todo = [items[job.job_id] for job in [*self.waiting, *again]]
         log.debug("export: %d jobs sent to render while pages arrived, %d of them again", len(self.early), len(again))
-        ctx = SnapshotContext(self.cfg.source.notebook_root, self.inventory, {**self._state[0], **keys}, self.schema)
+        ctx = SnapshotContext(self.cfg.source.notebook_root, self.inventory, {**self._state.known, **keys}, self.schema)
         done = {item.job.job_id: snap for item, snap in self.snapshotter.finish(todo, ctx)
                 if item.key == keys[item.job.job_id]}
         order = sorted(items)
@@ -214,21 +224,22 @@ class _Pipeline:
         self.snapshotter.close()
 
     @functools.cached_property
-    def _state(self) -> tuple[dict[int, str], set[str], set[str], dict[str, IndexEntry]]:
-        """From state/'s index: source job id -> key, keys taken, keys claimable, file -> entry."""
+    def _state(self) -> _StateView:
         entries = self.entries()
-        return ({e.source_job_id: e.key for e in entries if e.source_job_id is not None}, {e.key for e in entries},
-                {e.key for e in entries if e.source_job_id is None}, {e.links.file: e for e in entries})
+        return _StateView(known={e.source_job_id: e.key for e in entries if e.source_job_id is not None},
+                          taken={e.key for e in entries},
+                          claimable={e.key for e in entries if e.source_job_id is None},
+                          by_file={e.links.file: e for e in entries})
 
     def _keys(self, jobs: list[SourceJob]) -> dict[int, str]:
         # A state file no source job owns yet (imported from the target) is claimed by the source
         # job of the same name rather than duplicated under a second key.
-        known, taken, claimable, _ = self._state
-        return assign_keys([(j.job_id, j.name) for j in jobs], known, taken, claimable)
+        view = self._state
+        return assign_keys([(j.job_id, j.name) for j in jobs], view.known, view.taken, view.claimable)
 
     def _item(self, job: SourceJob, key: str) -> SnapshotItem:
         file = self.store.display(self.store.path_for(key))
-        entry = self._state[3].get(file)
+        entry = self._state.by_file.get(file)
         if self.acl_pool is not None:
             acl = self.acls[job.job_id].result()
         else:  # source.permissions: keep
