@@ -17,7 +17,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/scale.py

@@ -18,6 +18,11 @@ import git
 import pytest
 from click.testing import CliRunner
 
+# Tables are laid out for a pipeline log's width whatever runs the suite (a terminal, CI, or an
+# xdist worker, whose stdout is no terminal and would get rich's 80 columns): set before bricksync
+# is imported, since reports/ui.py reads it once.
+os.environ["COLUMNS"] = "140"
+
 from bricksync.cli import cli
 from bricksync.demo import init_repo
 from bricksync.emulator import EmulatorServer
