@@ -19,7 +19,8 @@ def every_kind_of_path(root: str = "/Workspace/dev") -> dict:
     cluster = {"spark_version": "15.4.x-scala2.12", "num_workers": 1, "node_type_id": "n",
                "init_scripts": [{"workspace": {"destination": f"{root}/init/setup.sh"}},
                                 {"volumes": {"destination": "/Volumes/c/s/v/x.sh"}}]}
-    inner = {"task_key": "inner", "notebook_task": {"notebook_path": f"{root}/nb/inner"}, "new_cluster": copy.deepcopy(cluster)}
+    inner = {"task_key": "inner", "notebook_task": {"notebook_path": f"{root}/nb/inner"},
+             "new_cluster": copy.deepcopy(cluster)}
     return {
         "name": "paths", "parent_path": f"{root}/jobs",
         "job_clusters": [{"job_cluster_key": "main", "new_cluster": copy.deepcopy(cluster)}],
