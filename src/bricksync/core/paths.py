@@ -107,19 +107,25 @@ def is_workspace_path(path: Any) -> bool:
     return isinstance(path, str) and path.startswith("/") and not path.startswith(("/Volumes/", "/dbfs/"))
 
 
-def _task_sites(task: dict, where: str, git: bool) -> Iterator[PathSite]:
+def _task_sites(task: dict, where: str, git: bool, from_git: bool = False) -> Iterator[PathSite]:
     for path, what, sourced in TASK_PATHS:
         for location, container, fld in walk_rows(task, path, where):
             value = container[fld]
-            if not is_workspace_path(value):
-                continue
-            if sourced and isinstance(container, dict) and \
-                    (container.get("source") or ("GIT" if git else "WORKSPACE")) != "WORKSPACE":
-                continue  # relative to the job's Git repository: nothing in the workspace
-            yield PathSite(location, container, fld, what)
+            in_git = sourced and isinstance(container, dict) and \
+                (container.get("source") or ("GIT" if git else "WORKSPACE")) != "WORKSPACE"
+            if in_git == from_git and (in_git or is_workspace_path(value)):
+                yield PathSite(location, container, fld, what)  # (a GIT one is relative to the job's repository)
     inner = task.get("for_each_task")
     if isinstance(inner, dict) and isinstance(inner.get("task"), dict):
-        yield from _task_sites(inner["task"], f"{where}.for_each_task.task", git)
+        yield from _task_sites(inner["task"], f"{where}.for_each_task.task", git, from_git)
+
+
+def git_sourced_sites(settings: dict) -> Iterator[PathSite]:
+    """The task paths path_sites skips: relative to the job's Git repository (`source: GIT`)."""
+    git = "git_source" in settings
+    for i, task in enumerate(settings.get("tasks") or []):
+        if isinstance(task, dict):
+            yield from _task_sites(task, f"tasks[{task.get('task_key', i)}]", git, from_git=True)
 
 
 def path_sites(settings: dict) -> Iterator[PathSite]:
