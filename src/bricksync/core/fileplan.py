@@ -16,7 +16,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 
-from .files import FILE, NOTEBOOK, FileDoc, content_hash
+from .files import FILE, NOTEBOOK, FileDoc, content_hash, state_name
 
 MAX_DIFF_LINES = 120  # lines of unified diff shown per file; the counts cover the whole change
 
@@ -54,7 +54,8 @@ class Wanted:
 class FileAction:
     path: str  # in the target
     action: str  # create | update | adopt | no-op | orphan | conflict
-    file: str = ""  # state/files/...
+    file: str = ""  # state/files/... as shown
+    name: str = ""  # its name below state/files/ (apply reads the content from there)
     kind: str = ""  # "python notebook", "file", ...
     object_type: str = ""
     language: str = ""
@@ -130,7 +131,7 @@ def plan_files(wanted: list[Wanted], live: Mapping[str, LiveObject], index: Mapp
     out = []
     for w in sorted(wanted, key=lambda x: x.path):
         doc = w.doc
-        action = FileAction(w.path, "create", file=doc.file, kind=doc.kind.describe(),
+        action = FileAction(w.path, "create", file=doc.file, name=state_name(doc.rel, doc.kind), kind=doc.kind.describe(),
                             object_type=doc.kind.object_type, language=doc.kind.language, fmt=doc.kind.fmt,
                             jobs=sorted(doc.jobs), sha=doc.sha, size=len(doc.data), binary=is_binary(doc.data))
         obj = live.get(w.path)

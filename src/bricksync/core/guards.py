@@ -40,3 +40,24 @@ def check_prune(plan: Plan, *, allow_empty_state: bool, allow_mass_delete: bool,
             "Check state/ first; if it is right, pass --allow-mass-delete"))
     if problems:
         raise PruneRefused(problems)
+
+
+def check_file_prune(plan: Plan, *, allow_empty_state: bool, allow_mass_delete: bool, max_percent: float) -> None:
+    """The same two limits for managed notebooks and files (plan.files' orphans)."""
+    deletes = sum(f.action == "orphan" for f in plan.files)
+    if not deletes:
+        return
+    managed = sum(f.action in ("orphan", "no-op", "update") for f in plan.files)
+    problems = []
+    if deletes == len(plan.files) and not allow_empty_state:
+        problems.append(Problem(
+            f"state/files/ holds no file, so prune would delete all {deletes} managed file(s) of target "
+            f"'{plan.target}'. If that is really meant, pass --allow-empty-state (and --allow-mass-delete)"))
+    share = 100.0 * deletes / managed if managed else 100.0
+    if share > max_percent and not allow_mass_delete:
+        problems.append(Problem(
+            f"prune would delete {deletes} of {managed} managed file(s) of target '{plan.target}' ({share:.0f}%), "
+            f"more than max_prune_percent ({max_percent:g}%). Check state/files/ first; if it is right, pass "
+            "--allow-mass-delete"))
+    if problems:
+        raise PruneRefused(problems)

@@ -38,6 +38,14 @@ class FileStore:
     def path_of(self, name: str) -> Path:
         return self.dir / name
 
+    def has_any(self) -> bool:
+        """Is there anything at all below state/files/ (one directory read, not a walk)?"""
+        try:
+            with os.scandir(self.dir) as entries:
+                return any(True for _ in entries)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
     def names(self) -> tuple[list[str], list[Problem]]:
         """Every file's name below state/files/ ('/'-separated), and what is not a regular file."""
         if os.path.islink(self.dir):
