@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import BricksyncError, Problem
+from ..core.filecheck import content_checks, use_checks
 from ..core.fileplan import FileAction, Indexed, LiveObject, Wanted, plan_files, to_read
 from ..core.files import FILE, NOTEBOOK, FileDoc, ObjectKind, content_hash, relative, run_targets, source_path
 from ..core.model import TargetConfig
@@ -75,11 +76,19 @@ def read_docs(state_dir: Path) -> list[FileDoc]:
 
 # long: the plan step in order (render, list folders, read what the index cannot vouch for, decide)
 def plan_files_step(plan: Plan, files: WorkspaceFiles, docs: list[FileDoc], *, root: str, target: TargetConfig,
-                    paths_by_key: Mapping[str, Iterable[str]], adopt: bool = False, every: bool = False) -> None:
-    """Fill plan.files (and plan.files_index_dirty). `every`: read every managed object (drift)."""
-    uses = job_uses(docs, root, target, paths_by_key)
+                    uses: Mapping[str, list[tuple[str, str, str]]], adopt: bool = False, every: bool = False,
+                    required: bool = False, exempt: Iterable[str] = ()) -> None:
+    """Fill plan.files (and plan.files_index_dirty), once state/files/ passed the offline checks.
+    `uses`: job key -> (job name, field, target path) of its rendered paths. `every`: read every
+    managed object (drift)."""
+    problems = content_checks(docs) + use_checks(docs, uses, rewrite_path(root, target.path_rewrites),
+                                                 required=required,
+                                                 exempt=[rewrite_path(p, target.path_rewrites) for p in exempt])
+    if problems:
+        raise BricksyncError(problems)
+    used_by = job_uses(docs, root, target, {k: [p for _, _, p in rows] for k, rows in uses.items()})
     for doc in docs:
-        doc.jobs = sorted(uses.get(doc.rel, ()))
+        doc.jobs = sorted(used_by.get(doc.rel, ()))
     wanted = [Wanted(target_path(d.rel, root, target), d) for d in docs]
     raw_index = files.read_index(target.name)
     by_canon = {canonical_path(w.path): w.path for w in wanted}

@@ -18,16 +18,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..core.errors import Problem
+from ..core.errors import BricksyncError, Problem
 from ..core.fileplan import LiveObject
 from ..core.files import (
     FILE,
+    NOT_COPIED,
     NOTEBOOK,
     SOURCE,
     FileDoc,
     ObjectKind,
     case_collisions,
     content_problems,
+    folder_collisions,
     name_problem,
     relative,
     round_trip_problem,
@@ -59,6 +61,7 @@ class Use:
 class Collected:
     docs: dict[str, FileDoc] = field(default_factory=dict)  # rel -> doc (doc.jobs: keys)
     skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (path, job name, why not copied)
+    in_git_folders: set[str] = field(default_factory=set)  # source paths: validate must not miss their files
     problems: dict[str, list[Problem]] = field(default_factory=dict)  # job key -> why it is rejected
 
     def reject(self, uses: Iterable[Use], message: str, *, file: str | None = None, path: str = "") -> None:
@@ -105,9 +108,13 @@ class Collector:
             if not pending:
                 break
             kinds = {source_path(r, self.root): k for r, k in self._resolve(pending).items()}
-            contents = self.files.read_contents(kinds)  # (a notebook kept as .ipynb comes back JUPYTER)
+            errors: dict[str, str] = {}
+            contents = self.files.read_contents(kinds, errors)  # (a notebook kept as .ipynb comes back JUPYTER)
             pending = []
             for rel in self._resolved:
+                if source_path(rel, self.root) in errors:
+                    self.out.reject(self.uses[rel], errors[source_path(rel, self.root)])
+                    continue
                 data, kind = contents[source_path(rel, self.root)], kinds[source_path(rel, self.root)]
                 doc = FileDoc(rel, kind, data, file=f"state/files/{state_name(rel, kind)}")
                 self.out.docs[rel] = doc
@@ -133,6 +140,7 @@ class Collector:
                 if why:
                     if why.startswith("in a Git folder"):
                         self.out.skipped.extend((path, u.name, f"{u.where}: {why}") for u in uses)
+                        self.out.in_git_folders.add(path)
                     else:
                         self.out.reject(uses, why, path=path)
                     continue
@@ -215,12 +223,16 @@ class Collector:
                 self.out.reject(uses, message, path=source_path(rel, self.root))
             for line, reason in secret_lines(doc.data):
                 self.out.reject(uses, f"line {line}: refusing to export {reason}", file=doc.file)
-        names = {state_name(rel, d.kind): rel for rel, d in self.out.docs.items()}
-        for a, b in case_collisions(names):
-            for name in (a, b):
-                self.out.reject(self.uses[names[name]], f"state/files/{a} and state/files/{b} differ only in case: "
-                                "both cannot be stored; rename one in the source workspace",
-                                path=source_path(names[name], self.root))
+        by_name: dict[str, list[str]] = {}
+        for rel, d in self.out.docs.items():
+            by_name.setdefault(state_name(rel, d.kind), []).append(rel)
+        clashes = [(n, n, "both are named") for n, rels in by_name.items() if len(rels) > 1]
+        clashes += [(a, b, "differ only in case") for a, b in case_collisions(by_name)]
+        clashes += [(a, b, "are a file and a folder of one name") for a, b in folder_collisions(by_name)]
+        for a, b, why in clashes:
+            for rel in {*by_name[a], *by_name[b]}:
+                self.out.reject(self.uses[rel], f"state/files/{a} and state/files/{b} {why}: both cannot be "
+                                "stored; rename one in the source workspace", path=source_path(rel, self.root))
 
 
 def collect_files(files: WorkspaceFiles, root: str, jobs: Iterable[tuple[str, str, dict]]) -> Collected:
@@ -261,12 +273,18 @@ def attach_files(result: ExportResult, files: WorkspaceFiles, root: str, store: 
     result.files = [ExportedFile(state_name(rel, d.kind), d.data, sorted(set(d.jobs) & keep))
                     for rel, d in sorted(docs.items())]
     result.files_removed = _unused(store, state, root, {j.key for j in result.exported}, docs)
+    listed = sorted(set(store.not_copied()) | got.in_git_folders)
+    if listed:
+        text = "# Paths jobs use that export does not copy (in Git folders); validate does not miss them\n"
+        result.files.append(ExportedFile(NOT_COPIED, (text + "".join(f"{p}\n" for p in listed)).encode(), []))
 
 
 def _unused(store: FileStore, state: StateStore, root: str, exported: set[str], docs: dict[str, FileDoc]) -> list[str]:
     """state/files/ names no job uses after the export: not written now, not reachable (through
     %run) from a path of a state file this export leaves as it is."""
-    on_disk, _ = store.read_all()
+    on_disk, problems = store.read_all()
+    if problems:  # a link or FIFO in state/files/: nothing is written through or beside it
+        raise BricksyncError(problems)
     if not on_disk:
         return []
     by_rel = {d.rel: d for d in on_disk}

@@ -19,7 +19,7 @@ from ..core.render import managed_key, render
 from ..core.schema import schema_table
 from ..edges.config import Config
 from ..edges.state import read_adoptions
-from ..edges.statefiles import FileStore
+from ..edges.statefiles import FileStore, files_in_use
 from ..edges.workspace import ACL_READERS, Unanswerable, Workspace
 from ..edges.wsfiles import WorkspaceFiles
 from .aclplan import apply_acls, to_read, wanted
@@ -58,10 +58,6 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredSt
     return plan
 
 
-def files_in_use(cfg: Config) -> bool:
-    """Does this project manage notebooks and files (state/files/ has any, or export writes them)?"""
-    return cfg.source.files == "referenced" or FileStore(cfg.state_dir).has_any()
-
 
 # long: plan's pipeline in order (pages, render, preflight, overlapped ACL reads); split, it would hand state along
 def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *, adopt: bool,
@@ -75,7 +71,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     digests: dict[int, str] = {}  # live job id -> digest of its canonical settings
     requested = False
     acls = target.permissions != "ignore"
-    with_files = files_in_use(cfg)
+    with_files = files_in_use(cfg.source.files, cfg.state_dir)
     all_paths = all_paths or with_files  # which job uses which file: each document's rendered paths
     early: dict[int, Future] = {}  # job id -> its ACL read, started as its page arrived
     read_early = acls and refresh_acls
@@ -137,11 +133,12 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                   time.perf_counter() - read_started, len(want) - len(ids))
     uses = _unchanged_uses(plan, summaries, docs, target, inventory) if all_paths else []
     if with_files:
-        paths: dict[str, list[str]] = {}
+        paths: dict[str, list[tuple[str, str, str]]] = {}
         for use in uses + path_uses(plan):
-            paths.setdefault(use.key, []).append(use.path)
+            paths.setdefault(use.key, []).append((use.job, use.field, use.path))
         plan_files_step(plan, WorkspaceFiles(ws), read_docs(cfg.state_dir), root=cfg.source.notebook_root,
-                        target=target, paths_by_key=paths, adopt=adopt, every=every_file)
+                        target=target, uses=paths, adopt=adopt, every=every_file,
+                        required=cfg.source.files == "referenced", exempt=FileStore(cfg.state_dir).not_copied())
     return plan, (uses if all_paths_asked else [])
 
 

@@ -30,6 +30,7 @@ EXTENSIONS = {"PYTHON": ".py", "R": ".r", "SCALA": ".scala", "SQL": ".sql"}
 HEADERS = {"PYTHON": "# Databricks notebook source", "R": "# Databricks notebook source",
            "SCALA": "// Databricks notebook source", "SQL": "-- Databricks notebook source"}
 _BY_EXTENSION = {ext: lang for lang, ext in EXTENSIONS.items()}
+NOT_COPIED = ".bricksync-not-copied"  # state/files/ entry: paths export left out on purpose (Git folders)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ def source_path(rel: str, root: str) -> str:
 def name_problem(rel: str) -> str | None:
     """Why a path below the root cannot be a state file name (None: it can)."""
     parts = rel.split("/")
+    if rel == NOT_COPIED:
+        return f"is the name bricksync keeps for its own list ({NOT_COPIED})"
     if any(p in ("", ".", "..") for p in parts):
         return "has an empty, '.' or '..' segment"
     if any(c in rel for c in "\\\0") or any(ord(c) < 32 for c in rel):

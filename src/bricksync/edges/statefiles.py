@@ -11,7 +11,7 @@ import stat
 from pathlib import Path
 
 from ..core.errors import BricksyncError, Problem
-from ..core.files import MAX_IMPORT_BYTES, FileDoc, read_name
+from ..core.files import MAX_IMPORT_BYTES, NOT_COPIED, FileDoc, read_name
 
 FILES_DIR = "files"
 _READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
@@ -23,6 +23,11 @@ NOT_REGULAR = "is not a regular file or folder (a FIFO, socket or device): not r
 
 def _tmp_name(name: str) -> bool:
     return name.startswith(".bricksync-") and name.endswith(".tmp")
+
+
+def files_in_use(mode: str, state_dir: Path) -> bool:
+    """Does this project manage notebooks and files (export writes them, or state/files/ has some)?"""
+    return mode == "referenced" or FileStore(state_dir).has_any()
 
 
 class FileStore:
@@ -66,7 +71,7 @@ class FileStore:
                         stack.append((name + "/", Path(entry.path)))
                     elif not entry.is_file(follow_symlinks=False):
                         problems.append(Problem(NOT_REGULAR, file=self.display(Path(entry.path))))
-                    elif not _tmp_name(entry.name):
+                    elif not _tmp_name(entry.name) and name != NOT_COPIED:
                         out.append(name)
         return sorted(out), problems
 
@@ -100,6 +105,17 @@ class FileStore:
             rel, kind = read_name(name, data)
             docs.append(FileDoc(rel, kind, data, file=self.display(self.path_of(name))))
         return docs, problems
+
+    def not_copied(self) -> list[str]:
+        """Source paths export left out on purpose (objects in Git folders): validate exempts them."""
+        path = self.path_of(NOT_COPIED)
+        if not os.path.lexists(path):
+            return []
+        try:
+            return [ln.strip() for ln in self.read(NOT_COPIED).decode("utf-8", "replace").splitlines()
+                    if ln.strip() and not ln.startswith("#")]
+        except BricksyncError:
+            return []
 
     def write(self, name: str, data: bytes) -> Path:
         """Atomically (a temporary file renamed over the entry), never through a link: every

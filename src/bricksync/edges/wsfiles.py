@@ -69,6 +69,9 @@ class WorkspaceFiles:
         try:
             data = self.ws._do("GET", "/api/2.0/workspace/export", query={"path": path, "format": fmt})
         except DatabricksError as exc:
+            if exc.error_code == "MAX_NOTEBOOK_SIZE_EXCEEDED":
+                raise WorkspaceError(Problem(f"{path} is over the workspace's export limit (10 MB): it cannot be "
+                                             "promoted through the Workspace API")) from None
             raise _err(exc, f"export {path} from the {self.ws.label} workspace") from None
         return base64.b64decode((data or {}).get("content", ""))
 
@@ -86,9 +89,10 @@ class WorkspaceFiles:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             return {n: archive.read(n) for n in archive.namelist() if not n.endswith("/")}
 
-    def read_contents(self, objects: dict[str, ObjectKind]) -> dict[str, bytes]:
+    def read_contents(self, objects: dict[str, ObjectKind], errors: dict[str, str] | None = None) -> dict[str, bytes]:
         """Content of each object (workspace path -> bytes): a folder with several objects to read
-        in one archive export, the others one export each."""
+        in one archive export, the others one export each. `errors`: where given, an object whose
+        export fails is named there (path -> why) instead of failing every read."""
         by_folder: dict[str, list[str]] = {}
         for path in objects:
             by_folder.setdefault(posixpath.dirname(path), []).append(path)
@@ -105,8 +109,19 @@ class WorkspaceFiles:
                         out[path] = archive[posixpath.basename(path) + ".ipynb"]
                         objects[path] = ObjectKind(NOTEBOOK, "PYTHON", JUPYTER)
             rest = [p for p in objects if p not in out]
-            for path, data in zip(rest, pool.map(lambda p: self.export_one(p, objects[p]), rest), strict=True):
-                out[path] = data
+
+            def one(path: str) -> bytes | str:
+                try:
+                    return self.export_one(path, objects[path])
+                except WorkspaceError as exc:
+                    if errors is None:
+                        raise
+                    return exc.render()
+            for path, data in zip(rest, pool.map(one, rest), strict=True):
+                if isinstance(data, str):
+                    errors[path] = data  # type: ignore[index]
+                else:
+                    out[path] = data
         return out
 
     # --- writing --------------------------------------------------------------------------
