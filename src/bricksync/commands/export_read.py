@@ -67,7 +67,8 @@ class ExportResult:
 
 
 def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None,
-                 desired: DesiredState | None = None, staging: Path | None = None) -> ExportResult:
+                 desired: DesiredState | None = None, staging: Path | None = None, *,
+                 with_files: bool = True) -> ExportResult:
     """Read and transform everything; write no state file. `desired`: state/ opened (and being
     parsed in worker processes) before the SDK was imported; else it is read here. `staging`:
     a folder where worker processes write the texts that changed (see StateStore.staging_dir)."""
@@ -75,7 +76,7 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None,
     desired = desired or DesiredState(store.dir, workers=0)
     try:
         result = _build(cfg, ws, store, desired, on_page, staging)
-        if cfg.source.files == "referenced" and result.exported:
+        if with_files and cfg.source.files == "referenced" and result.exported:
             from ..edges.statefiles import FileStore
             from ..edges.wsfiles import WorkspaceFiles
             from .files_export import attach_files

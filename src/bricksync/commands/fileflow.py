@@ -26,7 +26,19 @@ from pathlib import Path
 from ..core.errors import BricksyncError, Problem
 from ..core.filecheck import content_checks, use_checks
 from ..core.fileplan import FileAction, Indexed, LiveObject, Wanted, plan_files, to_read
-from ..core.files import FILE, NOTEBOOK, FileDoc, ObjectKind, content_hash, relative, run_targets, source_path
+from ..core.files import (
+    FILE,
+    NOTEBOOK,
+    FileDoc,
+    ObjectKind,
+    content_hash,
+    content_problems,
+    relative,
+    run_targets,
+    secret_lines,
+    source_path,
+    state_name,
+)
 from ..core.model import TargetConfig
 from ..core.plan import Plan
 from ..core.references import canonical_path, rewrite_path
@@ -92,7 +104,7 @@ def plan_files_step(plan: Plan, files: WorkspaceFiles, docs: list[FileDoc], *, r
     wanted = [Wanted(target_path(d.rel, root, target), d) for d in docs]
     raw_index = files.read_index(target.name)
     by_canon = {canonical_path(w.path): w.path for w in wanted}
-    index: dict[str, Indexed] = {by_canon.get(p, p): e for p, e in raw_index.items()}
+    index: dict[str, Indexed] = {by_canon.get(canonical_path(p), p): e for p, e in raw_index.items()}
     folders = {posixpath.dirname(p) for p in list(by_canon.values()) + list(index)}
     live: dict[str, LiveObject] = {}
     for entries in files.list_folders(folders).values():
@@ -192,7 +204,7 @@ def _record(plan: Plan, files: WorkspaceFiles, outcomes: list[FileOutcome]) -> N
         obj = live.get(canonical_path(path))
         if obj is not None:
             keep = {p: e for p, e in keep.items() if canonical_path(p) != canonical_path(path)}
-            keep[canonical_path(path)] = Indexed(f.sha, obj.object_id, obj.modified_at)
+            keep[path] = Indexed(f.sha, obj.object_id, obj.modified_at)
     try:
         files.write_index(plan.target, keep)
     except BricksyncError as exc:  # the next plan sees these objects as not written by bricksync
@@ -209,3 +221,49 @@ def data_reader(store: FileStore) -> Callable[[FileAction], bytes]:
                                          file=f.file))
         return data
     return read
+
+
+# --- capture: a hand edit of a managed object in the target, back into state/files/ ----------------
+
+@dataclass
+class CapturedFile:
+    name: str  # below state/files/ (the target path rewritten back to the source path's name)
+    path: str  # in the target
+    data: bytes
+    file: str  # as shown
+
+
+# long: read, compare and check each managed object in one pass
+def capture_files(files: WorkspaceFiles, docs: list[FileDoc], *, root: str, target: TargetConfig,
+                  keys: set[str] | None, paths_by_key: Mapping[str, Iterable[str]]
+                  ) -> tuple[list[CapturedFile], list[tuple[str, list[Problem]]]]:
+    """Managed objects (in the files index) whose live content differs from state/files/: their live
+    content under the same state file name. Refused (with the reason): an object whose kind or language
+    changed in the target, content with a credential, content over the import limit."""
+    used = job_uses(docs, root, target, paths_by_key) if keys else {}
+    chosen = [d for d in docs if keys is None or used.get(d.rel, set()) & keys]
+    index = {canonical_path(p) for p in files.read_index(target.name)}
+    wanted = [(target_path(d.rel, root, target), d) for d in chosen]
+    wanted = [(p, d) for p, d in wanted if canonical_path(p) in index]
+    live: dict[str, LiveObject] = {}
+    for entries in files.list_folders({posixpath.dirname(p) for p, _ in wanted}).values():
+        live.update({canonical_path(o.path): o for o in entries or []})
+    present = {p: d for p, d in wanted if canonical_path(p) in live}
+    contents = files.read_contents({p: d.kind for p, d in present.items()})
+    captured, refused = [], []
+    for path, doc in sorted(present.items()):
+        obj, data = live[canonical_path(path)], contents[path]
+        if data == doc.data:
+            continue
+        if obj.object_type != doc.kind.object_type or (obj.language and obj.language != doc.kind.language):
+            refused.append((path, [Problem(f"{path} is a {obj.object_type.lower()} "
+                                           f"{(obj.language or '').lower()} in the target, not a {doc.kind.describe()}: "
+                                           "not captured (change it in the source and export)", file=doc.file)]))
+            continue
+        problems = [Problem(f"line {n}: {why}: not captured", file=doc.file) for n, why in secret_lines(data)]
+        problems += [Problem(m, file=doc.file) for m in content_problems(FileDoc(doc.rel, doc.kind, data))]
+        if problems:
+            refused.append((path, problems))
+            continue
+        captured.append(CapturedFile(state_name(doc.rel, doc.kind), path, data, doc.file))
+    return captured, refused
