@@ -141,17 +141,10 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
                 store.move_in(job.key, staged, job.text)
             else:
                 store.write(job.key, job.text)
-    files = FileStore(store.dir)
-    for f in result.files:
-        if f.status != "unchanged":
-            files.write(f.name, f.data)
-    for gone in result.files_removed:
-        Path(gone).unlink(missing_ok=True)
+    file_paths = _write_files(result, store)
     log.debug("export: state files written in %.2fs", time.perf_counter() - started)
     if git and commit and (result.exported or result.files_removed):
-        to_commit = [store.path_for(j.key) for j in result.changed]
-        to_commit += [files.path_of(f.name) for f in result.files if f.status != "unchanged"]
-        to_commit += [Path(gone) for gone in result.files_removed]
+        to_commit = [store.path_for(j.key) for j in result.changed] + file_paths
         if to_commit:
             started = time.perf_counter()
             result.commit = git.commit(to_commit, commit_message(result))
@@ -184,6 +177,19 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
         list(pool.map(lambda j: ws.set_job_tags(j.job_id, {**now[j.job_id][1], tag: "false"}), still))
     result.acknowledged.extend(j.key for j in still)
     return result
+
+
+def _write_files(result: ExportResult, store: StateStore) -> list[Path]:
+    """state/files/ as the export found them (source.files: referenced): the paths to commit."""
+    files = FileStore(store.dir)
+    out = []
+    for f in result.files:
+        if f.status != "unchanged":
+            out.append(files.write(f.name, f.data))
+    for gone in result.files_removed:
+        Path(gone).unlink(missing_ok=True)
+        out.append(Path(gone))
+    return out
 
 
 def _refuse_overwriting_uncommitted(result: ExportResult, store: StateStore, git: GitRepo | None) -> None:
