@@ -31,6 +31,7 @@ from ..core.files import (
     NOTEBOOK,
     FileDoc,
     ObjectKind,
+    below,
     content_hash,
     content_problems,
     relative,
@@ -58,6 +59,7 @@ def job_uses(docs: Iterable[FileDoc], root: str, target: TargetConfig,
     below it), or a %run of a notebook they use, transitively."""
     by_rel = {d.rel: d for d in docs}
     by_target = {canonical_path(target_path(rel, root, target)): rel for rel in by_rel}
+    folders = below(by_target)
     out: dict[str, set[str]] = {rel: set() for rel in by_rel}
     for key, paths in paths_by_key.items():
         todo = []
@@ -65,7 +67,7 @@ def job_uses(docs: Iterable[FileDoc], root: str, target: TargetConfig,
             canon = canonical_path(path)
             if canon in by_target:
                 todo.append(by_target[canon])
-            todo += [r for c, r in by_target.items() if c.startswith(canon.rstrip("/") + "/")]
+            todo += [by_target[c] for c in folders.get(canon.rstrip("/"), ())]
         seen: set[str] = set()
         while todo:
             rel = todo.pop()
@@ -116,7 +118,8 @@ def plan_files_step(plan: Plan, files: WorkspaceFiles, docs: list[FileDoc], *, r
         if path not in live and canon in live:
             live[path] = live[canon]
     read = to_read(wanted, live, index, every=every)
-    kinds = {p: _live_kind(live[p], next(w.doc for w in wanted if w.path == p)) for p in read}
+    doc_at = {w.path: w.doc for w in wanted}
+    kinds = {p: _live_kind(live[p], doc_at[p]) for p in read}
     contents = files.read_contents(dict(kinds)) if kinds else {}
     plan.files = plan_files(wanted, live, index, contents, adopt=adopt)
     plan.files_index_dirty = any(f.action == "no-op" and (f.path not in index or index[f.path].sha != f.sha)

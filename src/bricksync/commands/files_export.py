@@ -27,6 +27,7 @@ from ..core.files import (
     SOURCE,
     FileDoc,
     ObjectKind,
+    below,
     case_collisions,
     content_problems,
     folder_collisions,
@@ -288,6 +289,7 @@ def _unused(store: FileStore, state: StateStore, root: str, exported: set[str], 
     if not on_disk:
         return []
     by_rel = {d.rel: d for d in on_disk}
+    folders = below(by_rel)
     state_docs, _ = state.read_all()
     reach = [rel for doc in state_docs if doc.key not in exported for site in path_sites(doc.settings)
              if (rel := relative(str(site.value), root)) is not None]
@@ -297,7 +299,7 @@ def _unused(store: FileStore, state: StateStore, root: str, exported: set[str], 
         if rel in seen:
             continue
         seen.add(rel)
-        seen |= {r for r in by_rel if r.startswith(rel + "/")}  # a directory's content
+        seen.update(folders.get(rel, ()))  # a directory's content
         doc = by_rel.get(rel) or docs.get(rel)
         if doc is not None and doc.kind.object_type == NOTEBOOK:
             reach += [r for t in run_targets(source_path(rel, root), doc.data) if (r := relative(t, root))]

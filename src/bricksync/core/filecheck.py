@@ -16,6 +16,7 @@ from .errors import Problem
 from .files import (
     NOTEBOOK,
     FileDoc,
+    below,
     case_collisions,
     content_problems,
     folder_collisions,
@@ -59,8 +60,7 @@ def use_checks(docs: Iterable[FileDoc], uses: Mapping[str, Iterable[tuple[str, s
     of `root` (the source's notebook root, or the target's rewritten one). `required`: every path
     below the root must have its file (source.files: referenced)."""
     by_rel = {d.rel: d for d in docs}
-    folders = {r.rsplit("/", 1)[0] for r in by_rel if "/" in r}
-    folders |= {f.rsplit("/", i)[0] for f in list(folders) for i in range(1, f.count("/") + 1)}
+    folders = below(by_rel)
     skipped = {relative(p, root) or p for p in exempt}
     used: set[str] = set()
     out = []
@@ -71,7 +71,7 @@ def use_checks(docs: Iterable[FileDoc], uses: Mapping[str, Iterable[tuple[str, s
                 continue
             if rel in by_rel or rel in folders:
                 used.add(rel)
-                used |= {r for r in by_rel if r.startswith(rel + "/")}
+                used.update(folders.get(rel, ()))
             elif required and not any(rel == s or rel.startswith(s + "/") for s in skipped):
                 out.append(Problem(f"uses {path}, which has no file in state/files/ (deleted while the job "
                                    f"still uses it?): export the job again, or restore the file", job=name,

@@ -30,7 +30,7 @@ from .workspace import Workspace
 
 log = logging.getLogger("bricksync.files")
 FILES_INDEX_DIR = "/Shared/.bricksync/files"  # per target: path -> hash of what bricksync wrote there
-READERS = 8  # workspace calls in flight at once
+READERS = 16  # workspace calls in flight at once (as ACL reads: ACL_READERS)
 
 
 def _err(exc: DatabricksError, what: str) -> WorkspaceError:
