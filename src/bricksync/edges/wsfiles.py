@@ -65,7 +65,12 @@ class WorkspaceFiles:
             return dict(zip(todo, pool.map(self.list_folder, todo), strict=True))
 
     def export_one(self, path: str, kind: ObjectKind) -> bytes:
-        fmt = "JUPYTER" if kind.fmt == JUPYTER else "SOURCE" if kind.object_type == NOTEBOOK else "AUTO"
+        return self._export_one(path, kind)[0]
+
+    def _export_one(self, path: str, kind: ObjectKind) -> tuple[bytes, str]:
+        """(content, file_type). A notebook of unknown format is exported AUTO ("depending on the
+        object's type"): file_type `ipynb` says it is kept as a Jupyter notebook."""
+        fmt = "JUPYTER" if kind.fmt == JUPYTER else "AUTO"
         try:
             data = self.ws._do("GET", "/api/2.0/workspace/export", query={"path": path, "format": fmt})
         except DatabricksError as exc:
@@ -73,7 +78,7 @@ class WorkspaceFiles:
                 raise WorkspaceError(Problem(f"{path} is over the workspace's export limit (10 MB): it cannot be "
                                              "promoted through the Workspace API")) from None
             raise _err(exc, f"export {path} from the {self.ws.label} workspace") from None
-        return base64.b64decode((data or {}).get("content", ""))
+        return base64.b64decode((data or {}).get("content", "")), str((data or {}).get("file_type") or "")
 
     def export_archive(self, folder: str) -> dict[str, bytes] | None:
         """Every notebook and file below `folder` by its name in the archive (notebooks with their
@@ -110,18 +115,20 @@ class WorkspaceFiles:
                         objects[path] = ObjectKind(NOTEBOOK, "PYTHON", JUPYTER)
             rest = [p for p in objects if p not in out]
 
-            def one(path: str) -> bytes | str:
+            def one(path: str) -> tuple[bytes, str] | str:
                 try:
-                    return self.export_one(path, objects[path])
+                    return self._export_one(path, objects[path])
                 except WorkspaceError as exc:
                     if errors is None:
                         raise
                     return exc.render()
-            for path, data in zip(rest, pool.map(one, rest), strict=True):
-                if isinstance(data, str):
-                    errors[path] = data  # type: ignore[index]
-                else:
-                    out[path] = data
+            for path, got in zip(rest, pool.map(one, rest), strict=True):
+                if isinstance(got, str):
+                    errors[path] = got  # type: ignore[index]
+                    continue
+                out[path] = got[0]
+                if objects[path].object_type == NOTEBOOK and got[1] == "ipynb":
+                    objects[path] = ObjectKind(NOTEBOOK, "PYTHON", JUPYTER)
         return out
 
     # --- writing --------------------------------------------------------------------------
