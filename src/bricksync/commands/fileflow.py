@@ -170,7 +170,7 @@ def write_files(plan: Plan, files: WorkspaceFiles, data_of: Callable[[FileAction
             return FileOutcome(f.path, f.action, False, f"folder not created: {failed_folders[folder]}", f.jobs)
         try:
             data = data_of(f)
-            files.write(f.path, data, ObjectKind(f.object_type, f.language, f.fmt))
+            files.write(f.path, data, ObjectKind(f.object_type, f.language, f.fmt), overwrite=f.action != "create")
         except BricksyncError as exc:
             return FileOutcome(f.path, f.action, False, exc.render(), f.jobs)
         return FileOutcome(f.path, f.action, True, f"written ({f.size:,} bytes)", f.jobs)

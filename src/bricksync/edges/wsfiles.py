@@ -138,9 +138,11 @@ class WorkspaceFiles:
         except DatabricksError as exc:
             raise _err(exc, f"create the folder {folder}") from None
 
-    def write(self, path: str, data: bytes, kind: ObjectKind) -> None:
-        """Import one object, replacing what is there (the plan checked it is ours)."""
-        body: dict = {"path": path, "content": base64.b64encode(data).decode(), "overwrite": True}
+    def write(self, path: str, data: bytes, kind: ObjectKind, *, overwrite: bool = True) -> None:
+        """Import one object. `overwrite` only where the plan saw bricksync's own (or an adopted) object:
+        a create is sent without it, so an object put there since the plan is refused
+        (RESOURCE_ALREADY_EXISTS), never replaced."""
+        body: dict = {"path": path, "content": base64.b64encode(data).decode(), "overwrite": overwrite}
         if kind.object_type == FILE:
             body["format"] = "RAW"
         elif kind.fmt == JUPYTER:
