@@ -42,3 +42,22 @@ def test_a_notebook_change_alone_is_exported(files_project: Project) -> None:
     assert res.code == 0, res.output
     assert files_of(p)["lib/util.py"].endswith(b"return 2\n")
     assert "lib/util.py" in p.repo.git.show("--stat", "HEAD")
+
+
+def test_the_summary_names_each_path_not_copied_and_validate_agrees(files_project: Project) -> None:
+    p = files_project
+    from .filesetup import add_job, nb
+
+    p.test.workspace.add_git_folder("/Workspace/dev/repo")
+    put(p.test, "/Workspace/dev/repo/nb", PY + b"1\n")
+    put(p.test, "/Workspace/dev/calls_out", PY + b"# MAGIC %run /Workspace/Shared/helpers\n")
+    add_job(p.test, "Uses a Git folder", [nb("a", "/Workspace/dev/repo/nb"), nb("b", "/Workspace/dev/calls_out")])
+    res = p.run("export", "--branch", "export-1")
+    assert res.code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "/Workspace/dev/repo/nb" in out and "in a Git folder" in out
+    assert "/Workspace/Shared/helpers" in out and "outside notebook_root" in out
+    files = files_of(p)
+    assert "calls_out.py" in files and not any(n.startswith("repo/") for n in files)
+    assert b"/Workspace/dev/repo/nb" in files[".bricksync-not-copied"]
+    assert p.run("validate").code == 0  # the Git folder's notebook is not missed
