@@ -281,18 +281,25 @@ class WorkspaceTree:
         """A zip of everything below `norm`: notebooks with their language's extension (AUTO: in their
         own format), workspace files as they are (AUTO only)."""
         out = io.BytesIO()
+        written: set[str] = set()
+
+        def put(name: str, data: bytes) -> None:  # a notebook x (x.py) beside a file x.py: one entry
+            if name not in written:
+                written.add(name)
+                archive.writestr(name, data)
+
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in self._children(norm):
                 obj = self.objects[path]
                 rel = path[len(norm.rstrip("/")) + 1:]
                 if obj["object_type"] == "NOTEBOOK":
                     if fmt == "DBC":
-                        archive.writestr(rel + "." + obj.get("language", "PYTHON").lower(), _dbc_entry(obj))
+                        put(rel + "." + obj.get("language", "PYTHON").lower(), _dbc_entry(obj))
                         continue
                     data, ext = self._notebook(obj, fmt)
-                    archive.writestr(f"{rel}.{ext}", data)
+                    put(f"{rel}.{ext}", data)
                 elif obj["object_type"] == "FILE" and fmt == "AUTO":
-                    archive.writestr(rel, base64.b64decode(obj.get("content", "")))
+                    put(rel, base64.b64decode(obj.get("content", "")))
         return out.getvalue()
 
 
