@@ -125,3 +125,19 @@ def test_jupyter_notebooks_dbt_folders_and_init_scripts_travel_too(files_project
     init = job["settings"]["job_clusters"][0]["new_cluster"]["init_scripts"][0]["workspace"]["destination"]
     assert init == "/Workspace/prod/init/setup.sh"  # rewritten, and the script is there
     assert content(p2.prod, init) == b"#!/bin/bash\npip install x\n"
+
+
+def test_an_untrusted_index_costs_reads_and_deletes_nothing(files_project: Project, monkeypatch) -> None:
+    from bricksync.edges.wsfiles import WorkspaceFiles
+
+    p = exported(files_project)
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    put(p.prod, "/Workspace/prod/lib/util", PY + b"# a hand edit a plain plan cannot see (no modified_at)\n")
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0  # vouched by the index
+    monkeypatch.setattr(WorkspaceFiles, "index_trust", lambda self, target: "others may write it")
+    (p.root / "state" / "files" / "sql" / "totals.sql").unlink()
+    job = p.root / "state" / "jobs" / "sales-ingest.yml"
+    job.write_text(job.read_text().replace("sql/totals.sql", "lib/util"))
+    res = p.run("plan", "--target", "prod")
+    assert "~ update /Workspace/prod/lib/util" in res.output and "not trusted" in res.output, res.output
+    assert "orphan" not in res.output.split("Files", 1)[1]

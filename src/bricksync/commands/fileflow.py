@@ -105,6 +105,11 @@ def plan_files_step(plan: Plan, files: WorkspaceFiles, docs: list[FileDoc], *, r
         doc.jobs = sorted(used_by.get(doc.rel, ()))
     wanted = [Wanted(target_path(d.rel, root, target), d) for d in docs]
     raw_index = files.read_index(target.name)
+    distrust = files.index_trust(target.name)
+    if distrust:  # it may say which objects are bricksync's, never that content is unchanged or gone
+        every = True
+        plan.warnings.append(f"the files index of '{target.name}' is not trusted ({distrust}): every managed "
+                             "object's content is read, and none is offered for deletion")
     by_canon = {canonical_path(w.path): w.path for w in wanted}
     index: dict[str, Indexed] = {by_canon.get(canonical_path(p), p): e for p, e in raw_index.items()}
     folders = {posixpath.dirname(p) for p in list(by_canon.values()) + list(index)}
@@ -122,6 +127,8 @@ def plan_files_step(plan: Plan, files: WorkspaceFiles, docs: list[FileDoc], *, r
     kinds = {p: _live_kind(live[p], doc_at[p]) for p in read}
     contents = files.read_contents(dict(kinds)) if kinds else {}
     plan.files = plan_files(wanted, live, index, contents, adopt=adopt)
+    if distrust:
+        plan.files = [f for f in plan.files if f.action != "orphan"]
     plan.files_index_dirty = any(f.action == "no-op" and (f.path not in index or index[f.path].sha != f.sha)
                                  for f in plan.files)
     log.debug("files plan %s: %d files, %d folders listed, %d contents read", target.name, len(docs),
