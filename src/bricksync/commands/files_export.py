@@ -123,7 +123,7 @@ class Collector:
                     pending += self._follow_runs(rel, data)
         self._check()
         for rel, doc in self.out.docs.items():
-            doc.jobs = sorted({u.job for u in self._all_uses(rel)})
+            doc.jobs = sorted({u.job for u in self.uses.get(rel, [])})
         return self.out
 
     def _resolve(self, rels: list[str]) -> dict[str, ObjectKind]:
@@ -212,9 +212,6 @@ class Collector:
                 if self._want(target_rel, NOTEBOOK, Use(use.job, use.name, f"%run in {here}")):
                     out.append(target_rel)
         return sorted(set(out))
-
-    def _all_uses(self, rel: str) -> list[Use]:
-        return self.uses.get(rel, [])
 
     def _check(self) -> None:
         for rel, doc in sorted(self.out.docs.items()):
