@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench reliability clean
+.PHONY: demo test lint bench bench-files reliability clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test: lint
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/files.py
+
+bench-files: $(BIN)/.installed
+	$(BIN)/python benchmarks/files.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

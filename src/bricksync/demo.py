@@ -82,6 +82,52 @@ def init_repo(root: Path, remote: Path, config_text: str) -> None:
     repo.git.push("origin", "main")
 
 
+NOTEBOOK = "/Workspace/dev/sales/transform"
+
+
+def _write_code(w, paths: list[str]) -> None:
+    """Real-looking content for the seeded notebooks (and a dbt project file in each dbt folder)."""
+    import base64
+
+    for path in paths:
+        if path.endswith("/dbt"):
+            body = b"name: sales\nversion: '1.0'\nprofile: sales\n"
+            w.api_client.do("POST", "/api/2.0/workspace/import", body={
+                "path": f"{path}/dbt_project.yml", "format": "RAW", "content": base64.b64encode(body).decode()})
+        elif "." not in path.rsplit("/", 1)[1]:
+            body = f"# Databricks notebook source\n# {path.rsplit('/', 1)[1]}\nspark.range(10).count()\n".encode()
+            w.api_client.do("POST", "/api/2.0/workspace/import", body={
+                "path": path, "format": "SOURCE", "language": "PYTHON", "overwrite": True,
+                "content": base64.b64encode(body).decode()})
+
+
+def _notebook_change(run: Runner, repo: Path, test, prod) -> int:
+    """7: a notebook edited in test travels through the PR (its diff beside the job's) and lands in prod."""
+    import base64
+
+    out.print(Rule("7. a notebook changes in test: the PR shows its diff, apply lands it in prod"))
+    w = test.client()
+    body = b"# Databricks notebook source\n# transform\nspark.range(10).count()\n\n# COMMAND ----------\n\n" \
+           b"spark.sql('OPTIMIZE sales.daily')\n"
+    w.api_client.do("POST", "/api/2.0/workspace/import", body={
+        "path": NOTEBOOK, "format": "SOURCE", "language": "PYTHON", "overwrite": True,
+        "content": base64.b64encode(body).decode()})
+    job = next(j for j in w.jobs.list(name="Daily sales ETL"))
+    tags = {**(job.settings.tags or {}), "PROD_MIGRATION": "true"}
+    w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": job.job_id, "new_settings": {"tags": tags}})
+    out.print(f"edited {NOTEBOOK} in test and tagged 'Daily sales ETL' for promotion again")
+    _run(run, "export", "--branch", "bricksync/notebook-change", "--push")
+    out.print(_git(repo, "show", "--format=%h %s", "HEAD", "--", "state/files"), markup=False, highlight=False)
+    _git(repo, "checkout", "-q", "main")
+    _git(repo, "merge", "-q", "--ff-only", "bricksync/notebook-change")
+    _run(run, "plan", "--target", "prod")
+    _run(run, "apply", "--target", "prod", "--yes")
+    live = prod.client().workspace.export(NOTEBOOK.replace("/dev/", "/prod/"))
+    out.print(f"\n[bold]{NOTEBOOK.replace('/dev/', '/prod/')} in prod now:[/bold]")
+    out.print(base64.b64decode(live.content or "").decode(), markup=False, highlight=False)
+    return _run(run, "drift", "--target", "prod", "--fail-on-drift", "--no-source")
+
+
 # long: a script read top to bottom (the numbered steps of the demo), not logic to split
 def run_demo(keep: str | None = None, *, run: Runner) -> int:
     from .emulator import EmulatorServer
@@ -108,11 +154,13 @@ def run_demo(keep: str | None = None, *, run: Runner) -> int:
         out.print(f"test workspace: {test.url}    prod workspace: {prod.url}    repository: {repo}")
         seed_source(test.client())
         seed_target(prod.client())
-        deploy_paths(prod.client())  # prod's notebooks exist: the plan's path preflight is clean
+        _write_code(test.client(), deploy_paths(test.client(), "/Workspace/dev"))  # what the jobs run, in test
         out.print(_jobs_table("Jobs in test (PROD_MIGRATION=true marks what to promote)", test.client()))
         out.print(_jobs_table("Jobs in prod before the sync", prod.client()))
 
-        init_repo(repo, remote, config_yaml(target_host=prod.url))
+        # source.files: referenced: the notebooks and files the jobs run travel with them (state/files/)
+        init_repo(repo, remote, config_yaml(target_host=prod.url).replace(
+            "  acknowledge: true\n", "  acknowledge: true\n  files: referenced\n", 1))
 
         with _chdir(repo):
             out.print(Rule("1. export: tagged test jobs -> state/ on a branch (a PR to review)"))
@@ -148,6 +196,7 @@ def run_demo(keep: str | None = None, *, run: Runner) -> int:
             out.print(Rule("6. apply reverts the hand edit; drift is clean"))
             _run(run, "apply", "--target", "prod", "--yes")
             code = _run(run, "drift", "--target", "prod", "--fail-on-drift")
+            code = code or _notebook_change(run, repo, test, prod)
         out.print(Rule(f"demo finished in {time.monotonic() - started:.1f}s"))
         return 0 if code == 0 else 1
     finally:

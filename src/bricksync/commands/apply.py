@@ -17,10 +17,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..core.errors import ApplyCancelled, BricksyncError, PlanFileError, Problem, StalePlanError
+from ..core.fileplan import FileAction
 from ..core.plan import Action, ActionKind, Plan
 from ..core.render import KEY_TAG, fill_jobs, pending_jobs
+from ..edges.statefiles import FileStore
 from ..edges.workspace import Workspace
+from ..edges.wsfiles import WorkspaceFiles
 from .aclplan import new_index
+from .fileflow import data_reader, write_files
+
+_FILES_FAILED = "skipped: the notebooks or files it runs were not written (see the file rows)"
 
 if TYPE_CHECKING:
     from ..edges.config import Config
@@ -91,7 +97,9 @@ def find_by_key(ws: Workspace, settings: dict, key: str) -> int | None:
 # long: create/update/delete are closures sharing one pool, result and id table; split, they would pass all three
 def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool = False,
                  known_job_ids: dict[str, int] | None = None,
-                 on_done: Callable[[Outcome], None] | None = None) -> ApplyResult:
+                 on_done: Callable[[Outcome], None] | None = None,
+                 file_data: Callable[[FileAction], bytes] | None = None) -> ApplyResult:
+    """`file_data`: the bytes of a file action (state/files/); the plan's files are written first."""
     result = ApplyResult()
     job_ids = dict(known_job_ids or {})
     for action in plan.actions:
@@ -117,6 +125,8 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
         return outcome
 
     def create(action: Action) -> Outcome:
+        if action.key in file_failed:
+            return record(Outcome(action.key, "create", action.name, None, False, _FILES_FAILED))
         settings = fill_jobs(action.settings or {}, job_ids)
         missing = pending_jobs(settings)
         if missing:
@@ -146,6 +156,8 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
 
     def update(action: Action) -> Outcome:
         job_id = int(action.job_id or 0)
+        if action.key in file_failed:
+            return record(Outcome(action.key, action.action, action.name, action.job_id, False, _FILES_FAILED))
         if action.settings is not None:  # None: only the permissions changed
             settings = fill_jobs(action.settings, job_ids)
             missing = pending_jobs(settings)
@@ -172,6 +184,11 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
             return record(Outcome(action.key, "delete", action.name, action.job_id, False, exc.render()))
         return record(Outcome(action.key, "delete", action.name, action.job_id, True, "deleted (prune)"))
 
+    file_failed: set[str] = set()  # jobs whose files could not be written: not created or updated
+    if plan.files and file_data is not None:  # what the jobs run is in place before the jobs
+        done, file_failed = write_files(plan, WorkspaceFiles(ws), file_data, prune=prune)
+        for o in done:
+            record(Outcome(o.path, f"file {o.action}", "", None, o.ok, o.detail))
     with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
         for layer in create_layers(plan.of("create")):
             list(pool.map(guarded(create), layer))
@@ -230,19 +247,23 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
             on_plan(the_plan)
         writes = [a for a in the_plan.actions if a.writes]
         deletes = the_plan.of(ActionKind.ORPHAN) if prune else []
-        if deletes:  # before the first write: an empty or gutted state/ must not empty the target
-            from ..core.guards import check_prune
+        file_work = any(f.writes or (prune and f.action == "orphan") for f in the_plan.files)
+        if prune:  # before the first write: an empty or gutted state/ must not empty the target
+            from ..core.guards import check_file_prune, check_prune
 
             check_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
                         max_percent=target_cfg.max_prune_percent)
+            check_file_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
+                             max_percent=target_cfg.max_prune_percent)
         conflicts = the_plan.of(ActionKind.CONFLICT)
-        if not writes and not deletes:
+        if not writes and not deletes and not file_work:
             write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
             return ApplyResult(plan=the_plan, applied=False, conflicts=conflicts, api_calls=ws.stats.total)
         if confirm is not None and not confirm(the_plan, writes, deletes):
             raise ApplyCancelled("apply cancelled")
         started = time.perf_counter()
-        result = execute_plan(the_plan, ws, parallelism=parallelism, prune=prune)
+        result = execute_plan(the_plan, ws, parallelism=parallelism, prune=prune,
+                              file_data=data_reader(FileStore(cfg.state_dir)))
         result.elapsed = time.perf_counter() - started
     finally:
         ws.release_lock(target)

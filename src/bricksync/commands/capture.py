@@ -22,10 +22,10 @@ from ..core.errors import BricksyncError, Problem
 from ..core.escape import one_line
 from ..core.inverse import invert_job, invert_permissions
 from ..core.keys import assign_keys
-from ..core.model import StateDoc
+from ..core.model import StateDoc, TargetConfig
 from ..core.normalize import normalize_job, normalize_settings
 from ..core.plan import field_changes
-from ..core.references import parse_placeholder, reference_sites
+from ..core.references import parse_placeholder, path_sites, reference_sites, rewrite_path
 from ..core.render import managed_key, render
 from ..core.validate import validate_docs
 from ..edges.config import Config
@@ -39,6 +39,7 @@ from ..edges.state import (
     render_state,
     write_adoptions,
 )
+from ..edges.statefiles import FileStore, files_in_use
 from ..edges.workspace import ACL_READERS, Workspace
 
 MESSAGE_JOBS = 200  # jobs listed in a commit message; the rest are counted
@@ -67,6 +68,7 @@ class CaptureResult:
     commit: str | None = None
     pushed: bool = False
     notes: list[str] = field(default_factory=list)
+    files: list = field(default_factory=list)  # [fileflow.CapturedFile]: hand edits of managed notebooks and files
 
 
 def default_branch(kind: str, target: str) -> str:
@@ -152,7 +154,21 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
         result.captured.append(CapturedJob(key, str((settings or {}).get("name", key)), int(job["job_id"]),
                                            "changed", text, fields))
     _drop_invalid(result, new_docs, store)
+    if files_in_use(cfg.source.files, cfg.state_dir):
+        _capture_files(cfg, result, ws, docs, target, keys)
     return result
+
+
+def _capture_files(cfg: Config, result: CaptureResult, ws: Workspace, docs: list[StateDoc], target: TargetConfig,
+                   keys: list[str] | None) -> None:
+    """Managed notebooks and files edited in the target: their live content into state/files/."""
+    from ..edges.wsfiles import WorkspaceFiles
+    from .fileflow import capture_files, read_docs
+
+    paths = {d.key: [rewrite_path(str(s.value), target.path_rewrites) for s in path_sites(d.settings)] for d in docs}
+    result.files, refused = capture_files(WorkspaceFiles(ws), read_docs(cfg.state_dir), root=cfg.source.notebook_root,
+                                          target=target, keys=set(keys) if keys else None, paths_by_key=paths)
+    result.refused.extend(refused)
 
 
 def _adopting(cfg: Config, target_name: str, live: list[dict], managed: dict[str, list[dict]]) -> dict[str, int]:
@@ -312,6 +328,9 @@ def commit_message(result: CaptureResult) -> str:
             lines.append(f"    ... and {len(job.fields) - MESSAGE_FIELDS} more fields")
     if len(result.captured) > MESSAGE_JOBS:
         lines.append(f"- ... and {len(result.captured) - MESSAGE_JOBS} more jobs (see the diff)")
+    if result.files:
+        lines.append(f"Files captured from {result.target} ({len(result.files)}):")
+        lines.extend(f"- state/files/{one_line(f.name)} ({one_line(f.path)})" for f in result.files[:MESSAGE_JOBS])
     if result.adopted:
         lines += ["", f"Apply adopts these {len(result.adopted)} job(s) in place "
                       f"(state/adopt/{adoption_path(Path('.'), result.target).name})."]
@@ -350,7 +369,14 @@ def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = Non
                                                      "them, then run again)", file=store.display(store.path_for(job.key)))]))
     if result.kind == "import":
         result.adopted = {j.key: j.job_id for j in result.captured}
-    if not result.captured:
+    files = FileStore(cfg.state_dir)
+    if git is not None and result.files and files.dir.is_dir():
+        dirty_files = git.uncommitted(files.dir)
+        for f in [f for f in result.files if git.key_of(files.path_of(f.name)) in dirty_files]:
+            result.files.remove(f)
+            result.refused.append((f.path, [Problem("has uncommitted changes: not overwritten (commit or discard "
+                                                    "them, then run again)", file=f.file)]))
+    if not result.captured and not result.files:
         return result
     if dry_run:
         result.notes.append("dry run: nothing written or committed")
@@ -359,6 +385,7 @@ def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = Non
         git.switch_to(branch)
         result.branch = branch
     paths = [store.write(j.key, j.text) for j in result.captured]
+    paths += [files.write(f.name, f.data) for f in result.files]
     if result.adopted:
         recorded = read_adoptions(cfg.state_dir, result.target)
         paths.append(write_adoptions(cfg.state_dir, result.target, {**recorded, **result.adopted}))

@@ -23,7 +23,7 @@ def awaiting_export(cfg: Config) -> list[dict] | None:
     store = StateStore(cfg.state_dir)
     try:
         ws = Workspace.connect(cfg.source, label="source")
-        result = build_export(cfg, ws, store)
+        result = build_export(cfg, ws, store, with_files=False)  # (the jobs' own drift; files are drift's below)
     except (BricksyncError, DatabricksError, OSError, TimeoutError) as exc:
         log.warning("source workspace not checked: %s", exc)
         return None

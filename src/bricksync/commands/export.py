@@ -20,6 +20,7 @@ from ..core.errors import BricksyncError, Problem
 from ..core.normalize import digest, normalize_job
 from ..edges.config import Config
 from ..edges.state import GitRepo, StateStore, blob_id, parse_state
+from ..edges.statefiles import FileStore
 from ..edges.workspace import Workspace
 from .desired import DesiredState
 from .export_read import ExportedJob, ExportResult, build_export
@@ -44,6 +45,20 @@ def _classify(result: ExportResult, store: StateStore, git: GitRepo | None) -> N
         else:
             before, now = store.read_bytes(job.key), job.text.encode()
         job.status = "added" if before is None else "unchanged" if before == now else "changed"
+    if result.files:
+        files = FileStore(store.dir)
+        blobs = git.committed_blobs(files.dir) if git and files.dir.is_dir() else {}
+        for f in result.files:
+            path = files.path_of(f.name)
+            if git:
+                before, now = blobs.get(git.key_of(path)), blob_id(f.data)
+            else:
+                before, now = (path.read_bytes() if path.is_file() else None), f.data
+            f.status = "added" if before is None else "unchanged" if before == now else "changed"
+
+
+def _has_changes(result: ExportResult) -> bool:
+    return bool(result.changed or result.files_removed or any(f.status != "unchanged" for f in result.files))
 
 
 def _staged_as(staged: os.PathLike, data: bytes) -> bool:
@@ -79,6 +94,10 @@ def commit_message(result: ExportResult) -> str:
             lines.extend(f"- {j.key} ({j.name}, source job {j.job_id})" for j in jobs[:MESSAGE_JOBS])
             if len(jobs) > MESSAGE_JOBS:
                 lines.append(f"- ... and {len(jobs) - MESSAGE_JOBS} more (see the diff)")
+    moved = {s: [f for f in result.files if f.status == s] for s in ("added", "changed")}
+    if moved["added"] or moved["changed"] or result.files_removed:
+        lines.append(f"Files: {len(moved['added'])} added, {len(moved['changed'])} changed, "
+                     f"{len(result.files_removed)} removed (state/files/)")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -106,9 +125,9 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
     ack = cfg.source.acknowledge if acknowledge is None else acknowledge
     _classify(result, store, git)
     _refuse_overwriting_uncommitted(result, store, git or _git_or_none(cfg))
-    if git and commit and not dry_run and result.changed:
+    if git and commit and not dry_run and _has_changes(result):
         _switch(cfg, store, git, branch, result)
-    if git and (result.changed or git.current_branch() == branch):
+    if git and (_has_changes(result) or git.current_branch() == branch):
         result.branch = branch
     if dry_run:
         result.notes.append("dry run: nothing written, committed or acknowledged")
@@ -122,9 +141,10 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
                 store.move_in(job.key, staged, job.text)
             else:
                 store.write(job.key, job.text)
+    file_paths = _write_files(result, store)
     log.debug("export: state files written in %.2fs", time.perf_counter() - started)
-    if git and commit and result.exported:
-        to_commit = [store.path_for(j.key) for j in result.changed]
+    if git and commit and (result.exported or result.files_removed):
+        to_commit = [store.path_for(j.key) for j in result.changed] + file_paths
         if to_commit:
             started = time.perf_counter()
             result.commit = git.commit(to_commit, commit_message(result))
@@ -159,6 +179,19 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
     return result
 
 
+def _write_files(result: ExportResult, store: StateStore) -> list[Path]:
+    """state/files/ as the export found them (source.files: referenced): the paths to commit."""
+    files = FileStore(store.dir)
+    out = []
+    for f in result.files:
+        if f.status != "unchanged":
+            out.append(files.write(f.name, f.data))
+    for gone in result.files_removed:
+        Path(gone).unlink(missing_ok=True)
+        out.append(Path(gone))
+    return out
+
+
 def _refuse_overwriting_uncommitted(result: ExportResult, store: StateStore, git: GitRepo | None) -> None:
     """A state file export would rewrite must hold no uncommitted work (a hand edit, staged
     or not): the export would destroy it. Checked before anything is written or switched."""
@@ -166,10 +199,16 @@ def _refuse_overwriting_uncommitted(result: ExportResult, store: StateStore, git
         return
     to_write = [j for j in result.exported
                 if result.on_disk.get(store.display(store.path_for(j.key))) != blob_id(j.text.encode())]
-    if not to_write:
-        return
-    dirty = git.uncommitted(store.jobs_dir)
-    hit = [store.display(store.path_for(j.key)) for j in to_write if git.key_of(store.path_for(j.key)) in dirty]
+    hit = []
+    if to_write:
+        dirty = git.uncommitted(store.jobs_dir)
+        hit = [store.display(store.path_for(j.key)) for j in to_write if git.key_of(store.path_for(j.key)) in dirty]
+    files = FileStore(store.dir)
+    if (result.files or result.files_removed) and files.dir.is_dir():  # a hand edit of a notebook in state/files/
+        dirty = git.uncommitted(files.dir)
+        hit += [files.display(files.path_of(f.name)) for f in result.files
+                if f.status != "unchanged" and git.key_of(files.path_of(f.name)) in dirty]
+        hit += [gone for gone in result.files_removed if git.key_of(Path(gone)) in dirty]
     if hit:
         raise BricksyncError([Problem("has uncommitted changes (staged or not) that export would overwrite; "
                                       "commit, stash or discard them (git stash / git checkout -- FILE), then "

@@ -56,6 +56,10 @@ class ExportResult:
     scanned: int = 0
     host: str = ""  # the source workspace read (set by Project.export)
     on_disk: dict[str, str] = field(default_factory=dict, repr=False)  # file -> blob id of state/ as read
+    # source.files: referenced (files_export.py): state/files/ to write, to remove, and what is not copied
+    files: list = field(default_factory=list)  # [ExportedFile]
+    files_removed: list[str] = field(default_factory=list)
+    files_skipped: list[tuple[str, str, str]] = field(default_factory=list)  # (path, job, why)
 
     @property
     def changed(self) -> list[ExportedJob]:
@@ -63,14 +67,22 @@ class ExportResult:
 
 
 def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None,
-                 desired: DesiredState | None = None, staging: Path | None = None) -> ExportResult:
+                 desired: DesiredState | None = None, staging: Path | None = None, *,
+                 with_files: bool = True) -> ExportResult:
     """Read and transform everything; write no state file. `desired`: state/ opened (and being
     parsed in worker processes) before the SDK was imported; else it is read here. `staging`:
     a folder where worker processes write the texts that changed (see StateStore.staging_dir)."""
     own = desired is None
     desired = desired or DesiredState(store.dir, workers=0)
     try:
-        return _build(cfg, ws, store, desired, on_page, staging)
+        result = _build(cfg, ws, store, desired, on_page, staging)
+        if with_files and cfg.source.files == "referenced" and result.exported:
+            from ..edges.statefiles import FileStore
+            from ..edges.wsfiles import WorkspaceFiles
+            from .files_export import attach_files
+
+            attach_files(result, WorkspaceFiles(ws), cfg.source.notebook_root, FileStore(store.dir), store)
+        return result
     finally:
         if own:
             desired.close()

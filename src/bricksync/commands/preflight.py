@@ -65,6 +65,18 @@ def path_uses(plan: Plan) -> list[PathUse]:
     return out
 
 
+def _placed(plan: Plan) -> set[str]:
+    """Paths the plan's file actions put (or keep) in place, and every folder above them."""
+    out: set[str] = set()
+    for f in plan.files:
+        if f.action in ("create", "update", "adopt", "no-op"):
+            path = canonical_path(f.path)
+            while path not in out and path not in ("", "/"):
+                out.add(path)
+                path = posixpath.dirname(path)
+    return out
+
+
 def missing_paths(paths: set[str], checker: PathChecker, *, parallel: int = PARALLEL) -> set[str]:
     """The paths (as given) that do not exist. Raises what the checker raises when it cannot tell."""
     by_folder: dict[str, list[str]] = {}  # one folder in either spelling (/Workspace/x or /x)
@@ -87,7 +99,8 @@ def preflight(plan: Plan, checker: PathChecker, *, strict: bool = False,
               extra: list[PathUse] | None = None) -> None:
     """Add a warning per missing path (and `plan.missing_paths`); with `strict`, raise instead.
     `extra`: further uses to check (drift: the jobs the plan leaves alone)."""
-    uses = path_uses(plan) + list(extra or [])
+    placed = _placed(plan)
+    uses = [u for u in path_uses(plan) + list(extra or []) if canonical_path(u.path) not in placed]
     if not uses:
         return
     try:

@@ -19,10 +19,13 @@ from ..core.render import managed_key, render
 from ..core.schema import schema_table
 from ..edges.config import Config
 from ..edges.state import read_adoptions
+from ..edges.statefiles import FileStore, files_in_use
 from ..edges.workspace import ACL_READERS, Unanswerable, Workspace
+from ..edges.wsfiles import WorkspaceFiles
 from .aclplan import apply_acls, to_read, wanted
 from .desired import DesiredState, Summary
-from .preflight import PathUse, preflight, task_of
+from .fileflow import plan_files_step, read_docs
+from .preflight import PathUse, path_uses, preflight, task_of
 from .validate import checked, target_problems
 
 log = logging.getLogger("bricksync.plan")
@@ -50,9 +53,10 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredSt
                                                 refresh_acls=refresh_acls, acl_pool=acl_pool, all_paths=all_paths)
         finally:
             acl_pool.shutdown(wait=True, cancel_futures=True)  # a failed plan stops its reads
-    # Do the paths the jobs use exist in the target? (see preflight.py)
+    # Do the paths the jobs use exist in the target? (see preflight.py; files the plan writes will)
     preflight(plan, ws, strict=strict_paths, unanswerable=(Unanswerable,), log=log.debug, extra=unchanged_uses)
     return plan
+
 
 
 # long: plan's pipeline in order (pages, render, preflight, overlapped ACL reads); split, it would hand state along
@@ -60,12 +64,15 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                  on_page, refresh_acls: bool, acl_pool: ThreadPoolExecutor,
                  all_paths: bool = False) -> tuple[Plan, list[PathUse]]:
     target = cfg.target(target_name)
+    all_paths_asked = every_file = all_paths  # drift: preflight of every job, every managed file's content
     started = time.perf_counter()
     live: list[dict] = []  # a few fields of each job; the whole job is kept packed in `packed`
     packed: dict[int, bytes] = {}
     digests: dict[int, str] = {}  # live job id -> digest of its canonical settings
     requested = False
     acls = target.permissions != "ignore"
+    with_files = files_in_use(cfg.source.files, cfg.state_dir)
+    all_paths = all_paths or with_files  # which job uses which file: each document's rendered paths
     early: dict[int, Future] = {}  # job id -> its ACL read, started as its page arrived
     read_early = acls and refresh_acls
     with ThreadPoolExecutor(max_workers=3 if acls else 1, thread_name_prefix="inventory") as pool:
@@ -124,7 +131,15 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
         log.debug("plan %s: %d job ACLs read in %.2fs (%d vouched for by the index)", target_name, len(ids),
                   time.perf_counter() - read_started, len(want) - len(ids))
-    return plan, (_unchanged_uses(plan, summaries, docs, target, inventory) if all_paths else [])
+    uses = _unchanged_uses(plan, summaries, docs, target, inventory) if all_paths else []
+    if with_files:
+        paths: dict[str, list[tuple[str, str, str]]] = {}
+        for use in uses + path_uses(plan):
+            paths.setdefault(use.key, []).append((use.job, use.field, use.path))
+        plan_files_step(plan, WorkspaceFiles(ws), read_docs(cfg.state_dir), root=cfg.source.notebook_root,
+                        target=target, uses=paths, adopt=adopt, every=every_file,
+                        required=cfg.source.files == "referenced", exempt=FileStore(cfg.state_dir).not_copied())
+    return plan, (uses if all_paths_asked else [])
 
 
 def _unchanged_uses(plan: Plan, summaries: list[Summary], docs: list, target: TargetConfig,

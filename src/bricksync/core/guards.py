@@ -23,20 +23,33 @@ def managed_count(plan: Plan) -> int:
 def check_prune(plan: Plan, *, allow_empty_state: bool, allow_mass_delete: bool, max_percent: float) -> None:
     """Raise unless the plan's deletes (its orphans) pass both limits."""
     deletes = len(plan.of("orphan"))
+    wanted = len([a for a in plan.actions if a.action != "orphan"])
+    _check("job", deletes, managed_count(plan), plan.target, empty=wanted == 0, where="state/",
+           allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete, max_percent=max_percent)
+
+
+def check_file_prune(plan: Plan, *, allow_empty_state: bool, allow_mass_delete: bool, max_percent: float) -> None:
+    """The same two limits for managed notebooks and files (plan.files' orphans)."""
+    deletes = sum(f.action == "orphan" for f in plan.files)
+    managed = sum(f.action in ("orphan", "no-op", "update") for f in plan.files)
+    _check("file", deletes, managed, plan.target, empty=deletes == len(plan.files), where="state/files/",
+           allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete, max_percent=max_percent)
+
+
+def _check(kind: str, deletes: int, managed: int, target: str, *, empty: bool, where: str, allow_empty_state: bool,
+           allow_mass_delete: bool, max_percent: float) -> None:
     if not deletes:
         return
-    wanted = len([a for a in plan.actions if a.action != "orphan"])
     problems = []
-    if wanted == 0 and not allow_empty_state:
+    if empty and not allow_empty_state:
         problems.append(Problem(
-            f"state/ holds no job, so prune would delete all {deletes} managed job(s) of target '{plan.target}'. "
+            f"{where} holds no {kind}, so prune would delete all {deletes} managed {kind}(s) of target '{target}'. "
             "If that is really meant, pass --allow-empty-state (and --allow-mass-delete)"))
-    managed = managed_count(plan)
     share = 100.0 * deletes / managed if managed else 100.0
     if share > max_percent and not allow_mass_delete:
         problems.append(Problem(
-            f"prune would delete {deletes} of {managed} managed job(s) of target '{plan.target}' ({share:.0f}%), "
-            f"more than max_prune_percent ({max_percent:g}%, targets.{plan.target}.max_prune_percent). "
-            "Check state/ first; if it is right, pass --allow-mass-delete"))
+            f"prune would delete {deletes} of {managed} managed {kind}(s) of target '{target}' ({share:.0f}%), "
+            f"more than max_prune_percent ({max_percent:g}%, targets.{target}.max_prune_percent). "
+            f"Check {where} first; if it is right, pass --allow-mass-delete"))
     if problems:
         raise PruneRefused(problems)

@@ -85,6 +85,12 @@ class SourceConfig(WorkspaceRef):
     # keep: none are read, each state file keeps the `permissions:` it has (new files get none).
     permissions: str = "read"
     budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
+    # none: jobs only (their notebooks reach the target some other way); referenced: the notebooks
+    # and files the exported jobs use travel with them through state/files/ (commands/files_export.py).
+    files: str = "none"
+
+
+FILES_MODES = ("none", "referenced")
 
 
 @dataclass

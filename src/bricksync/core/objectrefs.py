@@ -63,28 +63,6 @@ TASK_REFUSED: tuple[tuple[str, str], ...] = (
 )
 
 
-def _walk(node: Any, parts: tuple[str, ...], where: str) -> Iterator[tuple[str, dict, str]]:
-    """(location, container, field) for every value at `parts` below `node`."""
-    if not isinstance(node, dict) or not parts:
-        return
-    head, rest = parts[0], parts[1:]
-    is_list = head.endswith("[]")
-    name = head[:-2] if is_list else head
-    if name not in node:
-        return
-    here = f"{where}.{name}" if where else name
-    if not rest:
-        if not is_list:
-            yield here, node, name
-        return
-    if is_list:
-        items = node[name]
-        for i, item in enumerate(items if isinstance(items, list) else []):
-            yield from _walk(item, rest, f"{here}[{i}]")
-    else:
-        yield from _walk(node[name], rest, here)
-
-
 @functools.cache
 def _by_first_field(table: tuple[tuple[str, str], ...]) -> tuple[tuple[str, tuple[tuple[tuple[str, ...], str], ...]], ...]:
     """A table's rows grouped by the field they start at: most tasks hold none of these fields,
@@ -102,5 +80,44 @@ def table_sites(node: dict, where: str, table: tuple[tuple[str, str], ...]) -> I
         if first not in node:
             continue
         for parts, kind in rows:
-            for location, container, fld in _walk(node, parts, where):
+            for location, container, fld in _walk_all(node, parts, where):
                 yield location, container, fld, kind
+
+
+_IDENTITY = ("task_key", "job_cluster_key")  # as diffs name them; environments keep their index
+
+
+def walk_rows(node: Any, path: str, where: str) -> Iterator[tuple[str, Any, Any]]:
+    """(location, container, field-or-index) for every value at dotted `path` below `node`; a
+    trailing `[]` yields each item of a list of values. Items with an identity key are named by
+    it (`job_clusters[main]`), others by index."""
+    yield from _walk_all(node, _split(path), where)
+
+
+@functools.cache
+def _split(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+def _walk_all(node: Any, parts: tuple[str, ...], where: str) -> Iterator[tuple[str, Any, Any]]:
+    if not isinstance(node, dict) or not parts:
+        return
+    head, rest = parts[0], parts[1:]
+    is_list = head.endswith("[]")
+    name = head[:-2] if is_list else head
+    if name not in node:
+        return
+    here = f"{where}.{name}" if where else name
+    if not is_list:
+        if rest:
+            yield from _walk_all(node[name], rest, here)
+        else:
+            yield here, node, name
+        return
+    items = node[name]
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        label = next((str(item[k]) for k in _IDENTITY if isinstance(item, dict) and k in item), str(i))
+        if rest:
+            yield from _walk_all(item, rest, f"{here}[{label}]")
+        else:
+            yield f"{here}[{i}]", items, i

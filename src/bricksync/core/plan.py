@@ -18,6 +18,7 @@ from deepdiff.helper import notpresent
 
 from .defaults import ignore_computed
 from .errors import Problem
+from .fileplan import FileAction
 from .model import StateDoc, TargetConfig
 from .normalize import digest, normalize_job, normalize_settings, runs_as_creator
 from .references import Inventory
@@ -107,13 +108,20 @@ class Plan:
     watched: list[int] = field(default_factory=list)  # live jobs the fingerprint covers
     acl_index_dirty: bool = False  # the target's permissions index should be written after apply
     missing_paths: list[dict] = field(default_factory=list)  # preflight: {key, job, task, path, field}
+    files: list[FileAction] = field(default_factory=list)  # notebooks and files (fileplan.py), by path
+    files_index_dirty: bool = False  # the target's files index should be written after apply
 
     def of(self, kind: str) -> list[Action]:
         return [a for a in self.actions if a.action == kind]
 
     @property
     def has_changes(self) -> bool:
-        return any(a.writes for a in self.actions) or bool(self.of("orphan")) or bool(self.of("conflict"))
+        return any(a.writes for a in self.actions) or bool(self.of("orphan")) or bool(self.of("conflict")) or \
+            any(f.action != "no-op" for f in self.files)
+
+    def file_counts(self) -> dict[str, int]:
+        return {k: sum(f.action == k for f in self.files)
+                for k in ("create", "update", "adopt", "orphan", "conflict", "no-op")}
 
     def counts(self) -> dict[str, int]:
         return {k: len(self.of(k)) for k in ("create", "update", "adopt", "orphan", "conflict", "no-op")}
@@ -123,7 +131,12 @@ class Plan:
         text = f"{c['create']} to create, {c['update'] + c['adopt']} to update, {c['orphan']} orphans"
         if c["conflict"]:
             text += f", {c['conflict']} conflicts"
-        return text + f", {c['no-op']} unchanged"
+        text += f", {c['no-op']} unchanged"
+        if self.files:
+            f = self.file_counts()
+            text += (f"; files: {f['create']} to create, {f['update'] + f['adopt']} to update, {f['orphan']} orphans"
+                     + (f", {f['conflict']} conflicts" if f["conflict"] else "") + f", {f['no-op']} unchanged")
+        return text
 
     def to_dict(self) -> dict:
         return {"version": PLAN_VERSION, **asdict(self)}
@@ -135,7 +148,9 @@ class Plan:
         return cls(target=data["target"], host=data["host"], actions=actions, warnings=data.get("warnings", []),
                    fingerprint=data.get("fingerprint", ""), watched=data.get("watched", []),
                    acl_index_dirty=bool(data.get("acl_index_dirty", False)),
-                   missing_paths=data.get("missing_paths", []))
+                   missing_paths=data.get("missing_paths", []),
+                   files=[FileAction(**f) for f in data.get("files", [])],
+                   files_index_dirty=bool(data.get("files_index_dirty", False)))
 
 
 def fmt(value: Any) -> str:

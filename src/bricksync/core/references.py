@@ -15,6 +15,9 @@ from typing import Any
 
 from .errors import did_you_mean
 from .objectrefs import JOB_REFS, JOB_REFUSED, TASK_REFS, TASK_REFUSED, table_sites
+from .paths import PathSite, is_workspace_path, path_sites
+
+__all__ = ["PathSite", "is_workspace_path", "path_sites"]  # re-exported: callers import paths from here
 
 # The one list of reference kinds: every pattern below is built from it.
 KINDS = ("cluster", "pool", "policy", "warehouse", "job", "pipeline",
@@ -160,60 +163,7 @@ def referenced_kinds(settings: dict) -> set[str]:
     return out
 
 
-# --- workspace paths ------------------------------------------------------------------------
-
-LIBRARY_PATH_FIELDS = ("whl", "jar", "egg", "requirements")
-
-
-def _is_workspace_path(path: Any) -> bool:
-    """Absolute paths that live in the workspace tree (not dbfs:/, s3://, /Volumes/ ...)."""
-    return isinstance(path, str) and path.startswith("/") and not path.startswith(("/Volumes/", "/dbfs/"))
-
-
-def _task_path_sites(task: dict, where: str, git: bool) -> Iterator[Site]:
-    def sourced(sub: dict) -> bool:
-        return (sub.get("source") or ("GIT" if git else "WORKSPACE")) == "WORKSPACE"
-
-    checks = (("notebook_task", "notebook_path"), ("spark_python_task", "python_file"),
-              ("dbt_task", "project_directory"))
-    for kind, fld in checks:
-        sub = task.get(kind)
-        if isinstance(sub, dict) and fld in sub and sourced(sub) and _is_workspace_path(sub[fld]):
-            yield Site(f"{where}.{kind}.{fld}", sub, fld, "path")
-    sql_file = (task.get("sql_task") or {}).get("file") if isinstance(task.get("sql_task"), dict) else None
-    if isinstance(sql_file, dict) and "path" in sql_file and sourced(sql_file) and _is_workspace_path(sql_file["path"]):
-        yield Site(f"{where}.sql_task.file.path", sql_file, "path", "path")
-    for i, lib in enumerate(task.get("libraries") or []):
-        if not isinstance(lib, dict):
-            continue
-        for fld in LIBRARY_PATH_FIELDS:
-            if _is_workspace_path(lib.get(fld)):
-                yield Site(f"{where}.libraries[{i}].{fld}", lib, fld, "path")
-    alert = task.get("alert_task")  # an alert file: "must start with /Workspace", never repository-relative
-    if isinstance(alert, dict) and _is_workspace_path(alert.get("workspace_path")):
-        yield Site(f"{where}.alert_task.workspace_path", alert, "workspace_path", "path")
-    inner = task.get("for_each_task", {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
-    if isinstance(inner, dict):
-        yield from _task_path_sites(inner, f"{where}.for_each_task.task", git)
-
-
-def path_sites(settings: dict) -> Iterator[Site]:
-    """Every workspace path a job's tasks use (GIT-sourced task paths are relative: skipped)."""
-    git = "git_source" in settings
-    for where, task in _tasks(settings):
-        yield from _task_path_sites(task, where, git)
-    for i, env in enumerate(settings.get("environments") or []):
-        deps = ((env or {}).get("spec") or {}).get("dependencies") or []
-        for j, dep in enumerate(deps):
-            if _is_workspace_path(dep):
-                yield Site(f"environments[{i}].spec.dependencies[{j}]", env["spec"]["dependencies"], j, "path")  # type: ignore[arg-type]
-        spec = (env or {}).get("spec") or {}
-        for j, dep in enumerate(spec.get("java_dependencies") or []):
-            if _is_workspace_path(dep):
-                yield Site(f"environments[{i}].spec.java_dependencies[{j}]", spec["java_dependencies"], j, "path")  # type: ignore[arg-type]
-        if _is_workspace_path(spec.get("base_environment")):  # a custom env.yaml in the workspace
-            yield Site(f"environments[{i}].spec.base_environment", spec, "base_environment", "path")
-
+# --- workspace paths: the table and its walker live in paths.py ------------------------------
 
 @functools.lru_cache(maxsize=1 << 16)  # jobs share notebook folders: rendering 10,000 asks again and again
 def canonical_path(path: str) -> str:

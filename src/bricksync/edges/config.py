@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import BricksyncError, Problem, did_you_mean
-from ..core.model import COMPUTE_KINDS, OBJECT_KINDS, Select, SourceConfig, TargetConfig
+from ..core.model import COMPUTE_KINDS, FILES_MODES, OBJECT_KINDS, Select, SourceConfig, TargetConfig
 from ..core.permissions import MODES, check_entries, from_state
 from ..core.yamlio import line_of, parse, plain
 
@@ -62,7 +62,7 @@ SOURCE_PERMISSIONS = ("read", "keep")  # see SourceConfig.permissions
 SCHEMA: dict[str, Any] = {
     "source": {
         "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL, "ack_parallelism": PARALLEL,
-        "permissions": STR,
+        "permissions": STR, "files": STR,
         "select": {"tag": STR, "value": STR}, "budget_policies": STRMAP,
     },
     "state_dir": STR,
@@ -201,7 +201,12 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
         ack_parallelism=src.get("ack_parallelism", 8),
         permissions=env.get("BRICKSYNC_SOURCE_PERMISSIONS", src.get("permissions", "read")).strip().lower(),
         budget_policies=dict(src.get("budget_policies") or {}),
+        files=str(env.get("BRICKSYNC_SOURCE_FILES", src.get("files", "none"))).strip().lower(),
     )
+    if source.files not in FILES_MODES:
+        where = "$BRICKSYNC_SOURCE_FILES: " if "BRICKSYNC_SOURCE_FILES" in env else ""
+        problems.append(Problem(f"{where}expected one of {', '.join(FILES_MODES)}, got {source.files!r}"
+                                f"{did_you_mean(source.files, FILES_MODES)}", file=file, field="source.files"))
     if "BRICKSYNC_SOURCE_BUDGET_POLICIES" in env:
         source.budget_policies.update(_env_pairs(env["BRICKSYNC_SOURCE_BUDGET_POLICIES"],
                                                  "BRICKSYNC_SOURCE_BUDGET_POLICIES"))

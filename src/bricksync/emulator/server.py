@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from .errors import ApiError, unauthenticated
 from .faults import FaultRule, Faults
 from .workspace import EmulatedWorkspace, path_known, route
+from .wsfs import RawBody, multipart_fields
 
 log = logging.getLogger("bricksync.emulator")
 
@@ -69,9 +70,12 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             emu.faults.leave(method, path)
         emu.faults.record(method, path, status, fault)
-        payload = (body if isinstance(body, str) else json.dumps(body)).encode()
+        if isinstance(body, RawBody):  # workspace/export with direct_download=true: the bytes themselves
+            payload, content_type = bytes(body), "application/octet-stream"
+        else:
+            payload, content_type = (body if isinstance(body, str) else json.dumps(body)).encode(), "application/json"
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)
@@ -101,7 +105,9 @@ class _Handler(BaseHTTPRequestHandler):
         if rule is not None and not rule.after:
             return self._fault(rule)
         try:
-            body = json.loads(raw) if raw else {}
+            ctype = self.headers.get("Content-Type", "")
+            body = multipart_fields(raw, ctype) if ctype.startswith("multipart/form-data") else \
+                json.loads(raw) if raw else {}
             if not isinstance(body, dict):
                 raise ValueError("body must be a JSON object")
         except ValueError as exc:
@@ -110,7 +116,8 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with emu.workspace.lock:  # serialised inside the lock: responses share stored objects
                 result = handler(emu.workspace, query, body, match)
-                status, out, headers = 200, json.dumps(result if result is not None else {}), {}
+                status, headers = 200, {}
+                out = result if isinstance(result, RawBody) else json.dumps(result if result is not None else {})
         except ApiError as err:
             status, out, headers = err.status, err.body(), err.headers
         if rule is not None:  # the write happened; the caller never hears of it

@@ -18,9 +18,10 @@ from collections.abc import Callable
 from typing import Any
 
 from . import acl
-from .errors import ApiError, already_exists, invalid, not_found
+from .errors import invalid, not_found
 from .jobs import JobStore, Referents
 from .sqlobjects import LABELS, SQL_RESOURCES, sql_object_routes
+from .wsfs import WorkspaceTree
 
 Handler = Callable[["EmulatedWorkspace", dict, dict, re.Match], Any]
 
@@ -106,79 +107,42 @@ class EmulatedWorkspace:
     def list_resources(self, kind: str) -> list[dict]:
         return [copy.deepcopy(r) for r in self.resources[kind].values()]
 
-    # --- workspace objects (notebooks, files, directories) ---------------------------------
+    # --- workspace objects (notebooks, files, directories): wsfs.py has the rules ---------------
+    @property
+    def tree(self) -> WorkspaceTree:
+        return WorkspaceTree(self.objects, self._next_object_id)
+
+    def _next_object_id(self) -> int:
+        self._seq += 1
+        return self._seq
+
     @staticmethod
     def _norm_path(path: Any) -> str:
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise invalid(f"Path ({path}) doesn't start with '/'")
-        path = re.sub(r"/+", "/", path).rstrip("/") or "/"
-        if path == "/Workspace" or path.startswith("/Workspace/"):  # the same tree, two spellings
-            path = path[len("/Workspace"):] or "/"
-        return path
+        return WorkspaceTree.norm(path)
 
     def mkdirs(self, path: str) -> None:
-        parts = self._norm_path(path).strip("/").split("/")
-        current = ""
-        for part in parts:
-            if not part:
-                continue
-            current += "/" + part
-            existing = self.objects.get(current)
-            if existing and existing["object_type"] != "DIRECTORY":
-                raise already_exists(f"Path ({current}) already exists and is not a directory.")
-            if not existing:
-                self._seq += 1
-                self.objects[current] = {"object_type": "DIRECTORY", "path": current, "object_id": self._seq}
+        self.tree.mkdirs(path)
 
     def import_object(self, body: dict) -> dict:
-        path = self._norm_path(body.get("path"))
-        if path in self.objects and not body.get("overwrite"):
-            raise already_exists(f"Path ({path}) already exists.")
-        parent = path.rsplit("/", 1)[0] or "/"
-        if parent not in self.objects:
-            raise not_found(f"The parent folder ({parent}) does not exist.")
-        fmt = body.get("format", "SOURCE")
-        object_type = "FILE" if fmt == "AUTO" and not body.get("language") else "NOTEBOOK"
-        self._seq += 1
-        self.objects[path] = {"object_type": object_type, "path": path, "object_id": self._seq,
-                              "language": body.get("language", "PYTHON"), "content": body.get("content", "")}
-        return {}
+        return self.tree.import_(body)
+
+    def add_git_folder(self, path: str) -> None:
+        """A Git folder without Git CLI access: object_type REPO (its parent must exist)."""
+        norm = self._norm_path(path)
+        self.mkdirs(norm.rsplit("/", 1)[0] or "/")
+        self.objects[norm] = {"object_type": "REPO", "path": norm, "object_id": self._next_object_id()}
 
     def get_status(self, path: Any) -> dict:
-        norm = self._norm_path(path)
-        obj = self.objects.get(norm)
-        if obj is None:
-            raise not_found(f"Path ({path}) doesn't exist.")
-        return {k: v for k, v in obj.items() if k != "content"}
+        return self.tree.get_status(path)
 
-    def export_object(self, path: Any) -> dict:
-        obj = self.objects.get(self._norm_path(path))
-        if obj is None or obj["object_type"] == "DIRECTORY":
-            raise not_found(f"Path ({path}) doesn't exist.")
-        return {"content": obj.get("content", ""), "file_type": "py"}
+    def export_object(self, query: Any) -> Any:
+        return self.tree.export(query if isinstance(query, dict) else {"path": query})
 
     def delete_object(self, body: dict) -> dict:
-        path = self._norm_path(body.get("path"))
-        if path not in self.objects:
-            raise not_found(f"Path ({body.get('path')}) doesn't exist.")
-        children = [p for p in self.objects if p.startswith(path.rstrip("/") + "/")]
-        if children and not body.get("recursive"):
-            raise ApiError(400, "DIRECTORY_NOT_EMPTY", f"Folder ({path}) is not empty.")
-        for p in [*children, path]:
-            self.objects.pop(p, None)
-        return {}
+        return self.tree.delete(body)
 
     def list_objects(self, path: Any) -> dict:
-        norm = self._norm_path(path)
-        if norm not in self.objects:
-            raise not_found(f"Path ({path}) doesn't exist.")
-        prefix = norm.rstrip("/") + "/"
-        children = [
-            {k: v for k, v in o.items() if k != "content"}
-            for p, o in sorted(self.objects.items())
-            if p.startswith(prefix) and "/" not in p[len(prefix):] and p != norm
-        ]
-        return {"objects": children} if children else {}
+        return self.tree.list(path)
 
     # --- permissions (emulator/acl.py has the rules) --------------------------------------
     def _direct(self, jid: int) -> dict[tuple[str, str], str]:
@@ -321,7 +285,7 @@ def _routes() -> list[tuple[str, str, Handler]]:
         # workspace objects
         ("GET", "/api/2.0/workspace/get-status", lambda ws, q, b, m: ws.get_status(q.get("path"))),
         ("GET", "/api/2.0/workspace/list", lambda ws, q, b, m: ws.list_objects(q.get("path"))),
-        ("GET", "/api/2.0/workspace/export", lambda ws, q, b, m: ws.export_object(q.get("path"))),
+        ("GET", "/api/2.0/workspace/export", lambda ws, q, b, m: ws.export_object(q)),
         ("POST", "/api/2.0/workspace/mkdirs", lambda ws, q, b, m: ws.mkdirs(b.get("path")) or {}),
         ("POST", "/api/2.0/workspace/import", lambda ws, q, b, m: ws.import_object(b)),
         ("POST", "/api/2.0/workspace/delete", lambda ws, q, b, m: ws.delete_object(b)),

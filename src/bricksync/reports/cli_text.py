@@ -33,6 +33,8 @@ def print_capture(result: Any, target: str, dry_run: bool) -> int:
                       term(f"{target} job {job.job_id}: {fields}"))
     if len(result.captured) > LIST_ROWS:
         table.add_row("[dim]...[/]", "", f"{len(result.captured) - LIST_ROWS} more", "")
+    for f in getattr(result, "files", [])[:LIST_ROWS]:
+        table.add_row(f"[green]{verb}changed[/]", term(f"state/files/{f.name}"), "", term(f"from {target} {f.path}"))
     for key, problems in result.refused:
         table.add_row("[red]refused[/]", term(key), "", term("; ".join(p.message for p in problems)))
     out.print(table)
@@ -46,7 +48,7 @@ def print_capture(result: Any, target: str, dry_run: bool) -> int:
         for key, problems in result.refused:
             for p in problems:
                 err.print(f"  - {term(key)}: {esc(str(p))}")
-    if not result.captured and not result.refused:
+    if not result.captured and not result.refused and not getattr(result, "files", []):
         out.print("Nothing to capture: every selected job matches its state file." if result.kind == "capture"
                   else "Nothing to import: no unmanaged job matched (or their files are already written).")
     elif result.kind == "import" and result.adopted and not dry_run:

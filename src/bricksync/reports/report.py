@@ -15,6 +15,7 @@ from rich.table import Table
 from ..core.escape import log_text, md_code, md_fence, md_html, md_text, term
 from ..core.plan import Action, Plan
 from ..core.secrets import strip_userinfo
+from .files_report import export_file_lines, file_rows, files_azure, files_json, files_markdown, print_files
 
 if TYPE_CHECKING:
     from ..commands.apply import ApplyResult
@@ -60,6 +61,7 @@ def print_plan(plan: Plan, console: Console, *, title: str = "Plan", show_noop: 
             for change in a.changes:
                 style = {"+": "green", "-": "red", "~": "yellow"}[change.op]
                 console.print(f"    [{style}]{term(change.describe())}[/]")
+    print_files(plan, console, show_noop=show_noop)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/yellow] {term(warning)}")
 
@@ -85,6 +87,8 @@ def report_json(plan: Plan, *, kind: str = "plan", awaiting_export: list[dict] |
         "jobs": [_job_json(a) for a in plan.actions],
         "warnings": list(plan.warnings),
         "missing_paths": list(plan.missing_paths),
+        "files": files_json(plan),
+        "files_summary": plan.file_counts(),
     }
     if awaiting_export is not None:
         doc["awaiting_export"] = awaiting_export
@@ -137,6 +141,7 @@ def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_expor
         lines += ["#### Awaiting export (tagged in the source, differs from state/)", ""]
         lines += [f"- {md_code(j['key'])} — {md_text(j['name'])} ({md_text(j['status'])})" for j in awaiting_export]
         lines.append("")
+    lines += files_markdown(plan)
     for warning in plan.warnings:
         lines.append(f"> ⚠️ {md_text(warning)}")
     return "\n".join(lines).rstrip() + "\n"
@@ -171,6 +176,9 @@ def azure_lines(plan: Plan, *, summary_file: str | None = None, kind: str = "dri
         lines.append("##[endgroup]")
         label = DRIFT_LABEL[a.action] if kind == "drift" else a.action
         lines.append(f"##vso[task.logissue type=warning]{_vso_escape(f'{a.key} ({a.name}): {label}')}")
+    lines += [log_text(x) if not x.startswith("##") else x
+              for x in files_azure(plan, kind, lambda t: f"##[group]{log_text(t)}", _vso_escape)]
+    drifted = drifted or file_rows(plan)
     if summary_file:
         lines.append(f"##vso[task.uploadsummary]{_vso_escape(summary_file)}")
     if drifted and kind == "drift":
@@ -233,6 +241,7 @@ def export_lines(result: ExportResult, *, dry_run: bool, commit: bool, acknowled
                      + _first_keys([j.key for j in result.changed]))
         if acknowledge:
             lines.append("Would acknowledge (set the tag to false): " + _first_keys([j.key for j in result.exported]))
+    lines.extend(export_file_lines(result, dry_run=dry_run))
     lines.extend(f"[dim]{term(note)}[/dim]" for note in result.notes)
     return lines
 

@@ -1,0 +1,59 @@
+"""Issue 21, drift, capture and prune of managed notebooks and files."""
+
+from __future__ import annotations
+
+import json
+
+from .conftest import Project
+from .filesetup import PY, content, files_project_fixture, put  # noqa: F401  (the files_project fixture)
+
+
+def applied(p: Project) -> Project:
+    assert p.run("export", "--branch", "export-1").code == 0
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 0, res.output
+    return p
+
+
+def test_drift_reports_a_hand_edited_notebook_and_capture_brings_it_back(files_project: Project) -> None:
+    p = applied(files_project)
+    put(p.prod, "/Workspace/prod/sales/common", PY + b"x = 2  # hot fix\n# MAGIC %run /Workspace/prod/lib/util\n")
+    res = p.run("drift", "--target", "prod", "--no-source", "--fail-on-drift", "--json", "-")
+    assert res.code == 2, res.output
+    doc = json.loads(res.output[res.output.index("{"):])
+    (edited,) = [f for f in doc["files"] if f["action"] != "no-op"]
+    assert edited["path"] == "/Workspace/prod/sales/common" and edited["action"] == "update"
+    assert "-x = 2  # hot fix" in edited["diff"] and "+x = 1" in edited["diff"]
+    res = p.run("capture", "--target", "prod", "--branch", "capture-1")
+    assert res.code == 0, res.output
+    captured = (p.root / "state" / "files" / "sales" / "common.py").read_bytes()
+    # the prod path inside the notebook stays as the prod notebook has it: content is copied byte for byte
+    assert captured == PY + b"x = 2  # hot fix\n# MAGIC %run /Workspace/prod/lib/util\n"
+    assert "state/files/sales/common.py" in p.repo.git.show("--stat", "HEAD")
+    res = p.run("drift", "--target", "prod", "--no-source", "--fail-on-drift")
+    assert res.code == 0, res.output
+
+
+def test_prune_deletes_only_managed_files_behind_the_guards(files_project: Project) -> None:
+    p = applied(files_project)
+    put(p.prod, "/Workspace/prod/sales/by_hand", PY + b"mine\n")  # not bricksync's: never deleted
+    (p.root / "state" / "files" / "sql" / "totals.sql").unlink()
+    job = p.root / "state" / "jobs" / "sales-ingest.yml"
+    job.write_text(job.read_text().replace("sql/totals.sql", "sql/other.sql"))
+    (p.root / "state" / "files" / "sql" / "other.sql").write_bytes(b"select 3\n")
+    res = p.run("plan", "--target", "prod")
+    assert "! orphan /Workspace/prod/sql/totals.sql" in res.output, res.output
+    res = p.run("apply", "--target", "prod", "--yes", "--prune")
+    assert res.code == 0, res.output
+    names = set(p.prod.workspace.objects)
+    assert "/prod/sql/totals.sql" not in names and "/prod/sql/other.sql" in names
+    assert "/prod/sales/by_hand" in names
+    # state/files/ emptied by mistake: prune refuses to delete every managed file
+    for f in (p.root / "state" / "files").rglob("*"):
+        if f.is_file():
+            f.unlink()
+    for f in (p.root / "state" / "jobs").glob("*.yml"):
+        f.unlink()
+    res = p.run("apply", "--target", "prod", "--yes", "--prune")
+    assert res.code == 1 and "state/ holds no job" in res.output, res.output
+    assert content(p.prod, "/Workspace/prod/lib/util").startswith(PY)
