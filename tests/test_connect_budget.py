@@ -8,6 +8,7 @@ as an unroutable address does)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import time
@@ -43,10 +44,8 @@ def full_backlog() -> Iterator[int]:
     for _ in range(3):
         c = socket.socket()
         c.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):  # (a non-blocking connect: still in progress)
             c.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
         fillers.append(c)
     time.sleep(0.1)
     yield port
