@@ -45,8 +45,8 @@ def check_folders(root: Path, paths: list[str]) -> None:
         if path.is_symlink() or (path.exists() and not path.is_dir()):
             problems.append(Problem("is a symbolic link or not a folder: init writes only into real folders of the "
                                     "project; nothing was written", file=str(path)))
-    if root.is_symlink() or (root.exists() and not root.is_dir()):
-        problems.append(Problem("is a symbolic link or not a folder", file=str(root)))
+    if root.exists() and not root.is_dir():  # (the folder itself may be a link: the user named it)
+        problems.append(Problem("is not a folder", file=str(root)))
     if problems:
         raise BricksyncError(problems)
 
@@ -56,6 +56,15 @@ def write_new(root: Path, rel: str, data: bytes) -> bool:
     path = root / rel
     if os.path.lexists(path):
         return False
+    try:
+        return _link_new(path, data)
+    except OSError as exc:
+        raise BricksyncError(Problem(f"cannot be written ({exc.strerror or type(exc).__name__}); the files written "
+                                     "before it stay: run init again once that is fixed (it skips them)",
+                                     file=str(path))) from None
+
+
+def _link_new(path: Path, data: bytes) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".init")
     try:
