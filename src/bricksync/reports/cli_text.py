@@ -248,6 +248,7 @@ def init_steps(result: Any) -> list[str]:
         steps.append("5. Azure Pipelines: README.md, \"Azure Pipelines\" (service connection, environment, branch "
                      "policy); requirements-bricksync.txt is what it installs.")
     elif result.ci == "github":
-        steps.append("5. GitHub Actions: .github/workflows/bricksync.yml (README.md, \"GitHub Actions\"); "
-                     "requirements-bricksync.txt is what it installs.")
+        steps.append("5. GitHub Actions: .github/workflows/bricksync.yml validates and plans every pull request "
+                     "(its secret: DATABRICKS_READ_TOKEN, a read-only identity); requirements-bricksync.txt is what "
+                     "it installs.")
     return ["", "Next:", *(f"  {s}" for s in steps)]
