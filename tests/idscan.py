@@ -57,7 +57,7 @@ def scan_state_files(root: Path) -> list[str]:
         if path.is_symlink() or not path.is_file():
             continue  # a test's link or FIFO (one leads to /dev/zero): export never writes those
         text = path.read_text(errors="replace")
-        if not text.startswith("# Managed by bricksync"):
+        if "\n# Managed by bricksync" not in text[:200] and not text.startswith("# Managed by bricksync"):
             continue  # not written by export
         try:
             hits = id_shaped_fields(text)

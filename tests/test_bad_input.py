@@ -41,7 +41,7 @@ STATE_CASES = [
     ("malformed-yaml", {"sales.yml": good_text().replace("  name: Sales", "  name: [Sales")},
      ["sales.yml:", "invalid YAML"]),
     ("duplicate-key", {"sales.yml": good_text().replace("  name: Sales", "  name: Sales\n  name: Other")},
-     ["sales.yml:10", "duplicate key 'name'"]),
+     [f"sales.yml:{good_text().splitlines().index('  name: Sales') + 2}", "duplicate key 'name'"]),  # the 2nd name
     ("unknown-top-level", {"sales.yml": good_text() + "jobs: {}\n"}, ["sales.yml", "field 'jobs'", "did you mean 'job'"]),
     ("misspelled-field", {"sales.yml": good_text().replace("  tags:", "  tagz:")},
      ["sales.yml:", "job 'Sales'", "field 'tagz'", "did you mean 'tags'"]),

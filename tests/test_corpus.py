@@ -50,6 +50,7 @@ from bricksync.emulator.seed import create_compute
 
 from .conftest import TOKEN, Project, make_project
 from .idscan import scan_state_files
+from .schemacheck import check_written
 
 CORPUS = Path(__file__).parent / "corpus"
 DEV, PROD = "/Workspace/dev", "/Workspace/prod"
@@ -414,6 +415,13 @@ def test_state_files_hold_no_server_defaults_and_no_test_ids(run: Run) -> None:
     text = "\n".join(f.read_text() for f in (run.project.root / "state" / "jobs").glob("*.yml"))
     assert [i for i in ids if i in text] == []
     assert scan_state_files(run.project.root) == []  # no raw workspace ID of any kind (tests/idscan.py)
+
+
+def test_every_state_file_names_and_meets_the_state_schema(run: Run) -> None:
+    files = sorted((run.project.root / "state" / "jobs").glob("*.yml"))
+    assert len(files) >= len(run.sent)
+    for path in files:
+        check_written(path, "state")  # tests/schemacheck.py: `bricksync schema state`, its modeline
 
 
 # What real jobs/get responses and UI exports carry that a job written by hand or by a bundle

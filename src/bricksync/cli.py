@@ -1,5 +1,5 @@
-"""The bricksync command line: export, validate, plan, apply, drift, capture, import, comment, unlock, emulator,
-demo.
+"""The bricksync command line: export, validate, plan, apply, drift, capture, import, comment, unlock, init,
+schema, emulator, demo.
 
 Exit codes (Terraform's): 0 success / no changes, 1 error (usage errors included), 2 changes
 present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing else.
@@ -8,6 +8,7 @@ present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -28,7 +29,10 @@ from .cli_shell import (
     summary_file,
     write_reports,
 )
+from .commands.init import CI_CHOICES
 from .core.errors import ExportError
+from .edges.file_schemas import KINDS as SCHEMA_KINDS
+from .edges.file_schemas import schema_text
 from .project import DEFAULT_CONFIG, Project
 from .reports import cli_text
 from .reports.ui import progress, setup_logging
@@ -226,6 +230,29 @@ def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int
     if not azure_devops:
         raise click.UsageError("name where to post: --azure-devops (the only platform so far)")
     post_comment(list(plan_files), plan_exit_code)
+
+
+# --- init and schema (a repository of one's own) -----------------------------------------------
+
+@cli.command()
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--ci", type=click.Choice(CI_CHOICES), default="azure", show_default=True,
+              help="The pipeline files to add: Azure Pipelines, GitHub Actions, or none.")
+def init(directory: str, ci: str) -> None:
+    """Set up a repository of your own in DIRECTORY (default: here): a commented config, state/, schemas/,
+    a .gitignore and the pipeline files. Never replaces a file: one already there is left as it is."""
+    from .commands.init import run_init
+
+    cli_text.print_init(run_init(Path(directory), ci))
+
+
+
+@cli.command()
+@click.argument("kind", type=click.Choice(SCHEMA_KINDS))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of config/bricksync.yml (config), of a state file (state) or of an adoption
+    record (adopt): what schemas/ holds, for editors (yaml-language-server)."""
+    click.echo(schema_text(kind), nl=False)
 
 
 # --- demo (the emulator group: emulator/cli.py, added by cli_shell.BricksyncGroup) ---------------

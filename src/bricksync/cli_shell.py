@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .core.errors import ApplyCancelled, BricksyncError
+from .core.errors import ApplyCancelled, BricksyncError, Interrupted
 from .core.escape import term
 from .core.secrets import redact
 from .edges.state import STDIO, check_output_path, write_output
@@ -23,8 +23,21 @@ from .reports.ui import err, esc, out, progress
 if TYPE_CHECKING:
     from .project import Project
 
+def complete_targets(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:
+    """`--target <TAB>`: the targets of the config file (none when it cannot be read)."""
+    from .edges.config import load_config
+
+    path = ctx.find_root().params.get("config_path")
+    try:
+        targets = load_config(path).targets if path else {}
+    except BricksyncError:
+        return []
+    return [name for name in sorted(targets) if name.startswith(incomplete)]
+
+
 # Options several commands share (same flag, same help everywhere).
-TARGET = click.option("--target", "-t", required=True, help="Target name from the config.")
+TARGET = click.option("--target", "-t", required=True, help="Target name from the config.",
+                      shell_complete=complete_targets)
 JSON = click.option("--json", "json_file", type=click.Path(dir_okay=False, allow_dash=True),
                     help="Write the JSON report here ('-': stdout).")
 MARKDOWN = click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, allow_dash=True),
@@ -88,6 +101,9 @@ class BricksyncGroup(click.Group):
             raise
         except BricksyncError as exc:
             err.print(f"[red]error:[/red] {esc(exc.render())}")
+            sys.exit(1)
+        except Interrupted as exc:  # Ctrl-C once writing began: what is done, what is not, how to finish
+            err.print(f"[yellow]{esc(exc.render())}[/yellow]")
             sys.exit(1)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit, KeyboardInterrupt):
             raise

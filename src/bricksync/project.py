@@ -60,10 +60,12 @@ class Project:
     # -- offline -----------------------------------------------------------------------------------
 
     def validate(self) -> int:
-        """Config and every state file, offline. Returns the number of valid state files."""
+        """Config, profiles and every state file, offline. Returns the number of valid state files."""
         from .commands.desired import DesiredState
+        from .edges.profiles import check_profiles
         from .edges.state import read_adoptions
 
+        check_profiles(self.config)  # every profile named is in the profiles file (when there is one)
         with DesiredState(self.config.state_dir) as desired:
             from .commands.validate import validate_state  # imports no SDK (tests/test_offline.py)
 

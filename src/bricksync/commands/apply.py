@@ -16,7 +16,8 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..core.errors import ApplyCancelled, BricksyncError, PlanFileError, Problem, StalePlanError
+from ..core.errors import ApplyCancelled, BricksyncError, Interrupted, PlanFileError, Problem, StalePlanError
+from ..core.escape import one_line
 from ..core.fileplan import FileAction
 from ..core.plan import Action, ActionKind, Plan
 from ..core.render import KEY_TAG, fill_jobs, pending_jobs
@@ -185,18 +186,44 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
         return record(Outcome(action.key, "delete", action.name, action.job_id, True, "deleted (prune)"))
 
     file_failed: set[str] = set()  # jobs whose files could not be written: not created or updated
-    if plan.files and file_data is not None:  # what the jobs run is in place before the jobs
-        done, file_failed = write_files(plan, WorkspaceFiles(ws), file_data, prune=prune)
-        for o in done:
-            record(Outcome(o.path, f"file {o.action}", "", None, o.ok, o.detail))
-    with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
-        for layer in create_layers(plan.of("create")):
-            list(pool.map(guarded(create), layer))
-        list(pool.map(guarded(update), [a for a in plan.actions if a.action in ("update", "adopt")]))
-        if prune:
-            list(pool.map(guarded(delete), plan.of("orphan")))
+    try:  # Ctrl-C: no new call is started; the ones in flight end (the pool waits for them), then the account
+        if plan.files and file_data is not None:  # what the jobs run is in place before the jobs
+            done, file_failed = write_files(plan, WorkspaceFiles(ws), file_data, prune=prune)
+            for o in done:
+                record(Outcome(o.path, f"file {o.action}", "", None, o.ok, o.detail))
+        with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
+            for layer in create_layers(plan.of("create")):
+                list(pool.map(guarded(create), layer))
+            list(pool.map(guarded(update), [a for a in plan.actions if a.action in ("update", "adopt")]))
+            if prune:
+                list(pool.map(guarded(delete), plan.of("orphan")))
+    except KeyboardInterrupt:
+        raise Interrupted(interrupted_apply(plan, result.outcomes, prune=prune), result) from None
     write_index(plan, ws, result)
     return result
+
+
+DONE = {"create": "created", "update": "updated", "adopt": "adopted", "delete": "deleted"}
+
+
+def interrupted_apply(plan: Plan, outcomes: list[Outcome], *, prune: bool) -> str:
+    """What an apply stopped by Ctrl-C wrote, and what it did not."""
+    outcomes = list(outcomes)  # (the workers have stopped: a copy to count from)
+    done: dict[str, list[str]] = {}
+    for o in outcomes:
+        done.setdefault(DONE.get(o.action, o.action) if o.ok else "failed", []).append(o.key)
+    seen = {o.key for o in outcomes}
+    todo = [a.key for a in plan.actions if (a.writes or (prune and a.action == ActionKind.ORPHAN)) and a.key not in seen]
+
+    def some(keys: list[str]) -> str:
+        shown = ", ".join(one_line(k) for k in keys[:10])
+        return shown + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
+
+    written = "; ".join(f"{len(keys)} {kind} ({some(keys)})" for kind, keys in sorted(done.items())) or "nothing"
+    left = f"{len(todo)} change(s) not written ({some(todo)})" if todo else "no change left unwritten"
+    return (f"interrupted during apply to '{one_line(plan.target)}': written: {written}; {left}. Calls in flight were "
+            "let finish, none cut half-way. Run `bricksync apply` for this target again to finish it: it plans anew "
+            "from what is live (a job created here carries its key: no duplicate).")
 
 
 def write_index(plan: Plan, ws: Workspace, result: ApplyResult | None = None) -> None:

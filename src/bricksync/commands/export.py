@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from ..core.bulk import bulk_data
-from ..core.errors import BricksyncError, Problem
+from ..core.errors import BricksyncError, Interrupted, Problem
+from ..core.escape import one_line
 from ..core.normalize import digest, normalize_job
 from ..edges.config import Config
 from ..edges.state import GitRepo, StateStore, blob_id, parse_state
@@ -25,7 +26,8 @@ from ..edges.workspace import Workspace
 from .desired import DesiredState
 from .export_read import ExportedJob, ExportResult, build_export
 
-__all__ = ["ExportResult", "ExportedJob", "build_export", "commit_message", "default_branch", "run_export"]
+__all__ = ["ExportResult", "ExportedJob", "build_export", "commit_message", "default_branch", "interrupted_export",
+           "run_export"]
 
 log = logging.getLogger("bricksync.export")
 MESSAGE_JOBS = 200  # jobs listed by name in a commit message; the rest are counted
@@ -109,14 +111,36 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
     git = _git_or_none(cfg) if dry_run else GitRepo(cfg.root) if commit else None
     branch = branch or default_branch()
     staging = None if dry_run else store.open_staging()
+    result: ExportResult | None = None
     try:
-        return _export(cfg, ws, store, git, branch, result=build_export(cfg, ws, store, on_page, desired=desired,
-                                                                        staging=staging),
-                       commit=commit, push=push, acknowledge=acknowledge, dry_run=dry_run,
-                       ack_parallelism=ack_parallelism, staging=staging)
+        result = build_export(cfg, ws, store, on_page, desired=desired, staging=staging)
+        return _export(cfg, ws, store, git, branch, result=result, commit=commit, push=push, acknowledge=acknowledge,
+                       dry_run=dry_run, ack_parallelism=ack_parallelism, staging=staging)
+    except KeyboardInterrupt:
+        if dry_run:
+            raise
+        raise Interrupted(interrupted_export(result, cfg.source.select.tag), result) from None
     finally:
         if staging is not None:
             store.clear_staging()
+
+
+def interrupted_export(result: ExportResult | None, tag: str) -> str:
+    """What an export stopped by Ctrl-C had done (the order is the safety: files, commit, push, tags)."""
+    again = "Run the same `bricksync export` again to finish it"
+    if result is None:
+        return "interrupted while reading the source: nothing was written, committed or acknowledged."
+    if result.commit is None:
+        return ("interrupted before the commit: nothing committed, no selection tag changed; state files written "
+                f"before the interrupt (if any) are left uncommitted (`git status`). {again}: it writes what is "
+                "missing, then commits and acknowledges as this run would have.")
+    done, total = len(result.acknowledged), len(result.exported)
+    branch = one_line(result.branch or "?")
+    pushed = "pushed" if result.pushed else "not pushed"
+    return (f"interrupted after the commit: commit {result.commit[:12]} is on branch '{branch}' ({pushed}); "
+            f"{done} of {total} exported job(s) have their selection tag {one_line(tag)} set to false, "
+            f"{total - done} still carry it. {again} (same --branch/--push): it makes no second commit and "
+            "acknowledges the rest.")
 
 
 def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, branch: str, *,
@@ -172,10 +196,7 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
         result.notes.append(f"{len(moved)} job(s) changed in the source since they were read; left tagged for "
                             "the next export: " + ", ".join(j.key for j in moved[:50])
                             + (f" and {len(moved) - 50} more" if len(moved) > 50 else ""))
-    workers = ack_parallelism or cfg.source.ack_parallelism  # the flag wins over the config
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ack") as pool:
-        list(pool.map(lambda j: ws.set_job_tags(j.job_id, {**now[j.job_id][1], tag: "false"}), still))
-    result.acknowledged.extend(j.key for j in still)
+    _acknowledge(ws, result, still, now, tag, ack_parallelism or cfg.source.ack_parallelism)  # the flag wins
     return result
 
 
@@ -190,6 +211,18 @@ def _write_files(result: ExportResult, store: StateStore) -> list[Path]:
         Path(gone).unlink(missing_ok=True)
         out.append(Path(gone))
     return out
+
+
+def _acknowledge(ws: Workspace, result: ExportResult, jobs: list[ExportedJob], now: dict[int, tuple[str, dict]],
+                 tag: str, workers: int) -> None:
+    """The selection tag set to "false" on `jobs` (with the tags each has `now`), `workers` calls at a time."""
+    def ack(job: ExportedJob) -> None:
+        ws.set_job_tags(job.job_id, {**now[job.job_id][1], tag: "false"})
+        result.acknowledged.append(job.key)  # as each lands: an interrupted export says how many did
+
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="ack") as pool:
+        list(pool.map(ack, jobs))
+    result.acknowledged[:] = [j.key for j in jobs]  # in the order of the jobs, not of the answers
 
 
 def _refuse_overwriting_uncommitted(result: ExportResult, store: StateStore, git: GitRepo | None) -> None:

@@ -96,3 +96,17 @@ class ExportError(BricksyncError):
     def __init__(self, problems: Problem | str | list[Problem], result: object = None):
         super().__init__(problems)
         self.result = result
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run that had begun to write: the message says what is already done, what is
+    not, and that a rerun finishes it. Still a KeyboardInterrupt (a caller's Ctrl-C handling holds;
+    `except Exception` does not swallow it), not a BricksyncError. `.result`: what the run did."""
+
+    def __init__(self, message: str, result: object = None):
+        super().__init__(message)
+        self.message = message
+        self.result = result
+
+    def render(self) -> str:
+        return self.message

@@ -30,6 +30,9 @@ field names are the Jobs API's JobSettings). IDs appear as ${kind:NAME}; paths a
 
 TOP_KEYS = ("bricksync", "permissions", "job")
 META_KEYS = ("key", "source_job_id")
+# First line of every YAML file bricksync writes: editors (yaml-language-server) find the file's JSON
+# Schema, relative to the file (state/jobs/<key>.yml, state/adopt/<target>.yml): schemas/ beside state/.
+MODELINE = "yaml-language-server: $schema=../../schemas/{}.schema.json"
 
 
 def render_state(doc: StateDoc) -> str:
@@ -41,7 +44,7 @@ def render_state(doc: StateDoc) -> str:
     if doc.permissions is not None:
         body["permissions"] = doc.permissions
     body["job"] = doc.settings
-    return dump(body, header=HEADER)
+    return dump(body, header=f"{MODELINE.format('state')}\n{HEADER}")
 
 
 def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
@@ -552,7 +555,8 @@ def write_adoptions(state_dir: Path, target: str, adopt: dict[str, int]) -> Path
         raise BricksyncError(Problem("is a symbolic link: it must be a real directory inside the repository",
                                      file=_display(path.parent)))
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = dump({"target": target, "adopt": {k: adopt[k] for k in sorted(adopt)}}, header=ADOPT_HEADER)
+    text = dump({"target": target, "adopt": {k: adopt[k] for k in sorted(adopt)}},
+                header=f"{MODELINE.format('adopt')}\n{ADOPT_HEADER}")
     _write_atomic(path, text, prefix=f".{path.stem}.")
     return path
 

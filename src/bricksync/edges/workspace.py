@@ -40,13 +40,32 @@ from databricks.sdk.errors import (
     TooManyRequests,
     Unauthenticated,
 )
+from requests.adapters import HTTPAdapter
 
 from ..core.errors import BricksyncError, LockedError, Problem, WorkspaceError
 from ..core.model import WorkspaceRef
 from ..core.references import Inventory
 from .limits import Limits
+from .profiles import Profiles, profile_field, profiles_ignored
 
 log = logging.getLogger("bricksync.workspace")
+
+
+class _HostMetadataNotice(logging.Filter):
+    """databricks-sdk warns when its host-metadata probe fails (a host without
+    /.well-known/databricks-config, as the emulator, or one that cannot be reached; the SDK then
+    falls back to the explicit configuration, databricks/sdk/config.py): not the user's problem, and
+    bricksync names an unreachable host itself. The record goes on as DEBUG, so it shows only where
+    the SDK's debug logging is on (--debug) and library use prints nothing (issue 22)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and "host metadata" in record.getMessage():
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+logging.getLogger("databricks.sdk").addFilter(_HostMetadataNotice())
 
 JOBS = "/api/2.2/jobs"
 PAGE_SIZE = 100  # the Jobs API maximum for jobs/list
@@ -137,13 +156,53 @@ class _CallFailed(Exception):
         self.problem = problem
 
 
+class _Transport(HTTPAdapter):
+    """The HTTP transport of one workspace's clients, the SDK's host-metadata probe included
+    (databricks-sdk's Config and _BaseClient take an `http_adapter`, databricks/sdk/config.py).
+
+    It notes since when the host has given no answer at all, so that the connect budget counts
+    from the first failed attempt of the run: the SDK's probe of /.well-known/databricks-config
+    retries on its own clock before the first call, which then had a whole budget of its own
+    (21-22 s for a 10 s budget, issue 22). And it bounds the TCP connect by that budget, so a host
+    that never answers a SYN waits BRICKSYNC_CONNECT_TIMEOUT, not BRICKSYNC_HTTP_TIMEOUT."""
+
+    def __init__(self, connect_timeout: float):
+        # the SDK's own pool (databricks/sdk/_base_client.py: 20 connections, blocking when all are busy)
+        super().__init__(pool_connections=20, pool_maxsize=20, pool_block=True)
+        self.connect_timeout = connect_timeout
+        self.silent_since: float | None = None  # when the first attempt unanswered since the last answer began
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             *args: Any, **kwargs: Any) -> requests.Response:
+        if isinstance(timeout, (int, float)):  # the SDK sends one number: (connect, read) here
+            timeout = (min(float(timeout), self._connect_left()), float(timeout))
+        tried = time.monotonic()
+        try:
+            response = super().send(request, stream, timeout, *args, **kwargs)
+        except (requests.ConnectionError, requests.Timeout):
+            if self.silent_since is None:
+                self.silent_since = tried
+            raise
+        self.silent_since = None
+        return response
+
+    def _connect_left(self) -> float:
+        """What is left of the connect budget (at least 1 s: every call tries once in earnest)."""
+        silent = self.silent_since
+        spent = time.monotonic() - silent if silent is not None else 0.0
+        return max(1.0, self.connect_timeout - spent)
+
+
 class _BoundedClock(RealClock):
     """The SDK's retry loop, bounded (the SDK asks its clock to sleep from inside its `except`
     block, so the error being retried is at hand): a `Retry-After` over the cap, or a workspace
-    unreachable for longer than the connect budget, ends the call instead of stalling the run."""
+    unreachable for longer than the connect budget, ends the call instead of stalling the run.
+    The budget runs from the call's start, or from the transport's first unanswered attempt when
+    that came earlier (the SDK's probe while connecting)."""
 
-    def __init__(self, limits: Limits):
+    def __init__(self, limits: Limits, transport: _Transport | None = None):
         self.limits = limits
+        self.transport = transport
         self.local = threading.local()
 
     def begin(self) -> None:
@@ -159,7 +218,9 @@ class _BoundedClock(RealClock):
         if retry_after is None:  # the SDK's own backoff (no Retry-After): BRICKSYNC_MAX_BACKOFF applies
             seconds = self.limits.backoff(seconds)
         if isinstance(err, (requests.ConnectionError, requests.Timeout)):
-            waited = time.monotonic() - getattr(self.local, "started", time.monotonic())
+            since = getattr(self.local, "started", time.monotonic())
+            silent = self.transport.silent_since if self.transport else None
+            waited = time.monotonic() - (min(since, silent) if silent is not None else since)
             if waited + seconds > self.limits.connect_timeout:
                 raise _CallFailed(f"unreachable ({_reason(err)}; gave up after {waited:.1f}s); limits: "
                                   f"BRICKSYNC_CONNECT_TIMEOUT={self.limits.connect_timeout:g}s, "
@@ -187,7 +248,10 @@ class Workspace:
         cfg = client.config.copy()
         cfg.http_timeout_seconds = self.limits.http_timeout
         cfg.retry_timeout_seconds = max(1, int(self.limits.retry_timeout))
-        self._clock = _BoundedClock(self.limits)
+        transport = getattr(cfg, "http_adapter", None)
+        if not isinstance(transport, _Transport):
+            transport = cfg.http_adapter = _Transport(self.limits.connect_timeout)
+        self._clock = _BoundedClock(self.limits, transport)
         cfg._clock = self._clock
         self.client = WorkspaceClient(config=cfg)
         once = cfg.copy()
@@ -200,14 +264,22 @@ class Workspace:
         # With a profile, the profile says where to connect and `host` is only the guard that
         # check_host() enforces; passing both would silently send the calls to `host`.
         # BRICKSYNC_AUTH=env (CI): ignore profiles; host from config, credentials from the env.
-        profile = None if os.environ.get("BRICKSYNC_AUTH", "").lower() == "env" else ref.profile
+        profile = None if profiles_ignored() else ref.profile
+        if profile:  # a name the profiles file lacks: the profiles it has, not the SDK's "has no X profile"
+            problem = Profiles.read().problem(profile, profile_field(label))
+            if problem is not None:
+                raise WorkspaceError(problem)
         # Userinfo in a host is never a Databricks credential: it is not passed on (nor logged by the SDK).
         host = normalize_host(ref.host) if ref.host else None
         kwargs: dict[str, Any] = {"profile": profile} if profile else {"host": host} if host else {}
         limits = Limits.from_env()
-        # The SDK probes the host while it builds its config: bounded by the connect budget too.
-        kwargs.update(http_timeout_seconds=min(limits.http_timeout, limits.connect_timeout),
-                      retry_timeout_seconds=max(1, int(limits.connect_timeout)))
+        # The SDK probes the host while it builds its config (best effort: it falls back to the
+        # explicit configuration, databricks/sdk/config.py _resolve_host_metadata). The probe gets half
+        # the connect budget, and the first call what is left of it (see _Transport): an unreachable
+        # host fails in about BRICKSYNC_CONNECT_TIMEOUT, not twice that.
+        half = limits.connect_timeout / 2
+        kwargs.update(http_timeout_seconds=min(limits.http_timeout, half), retry_timeout_seconds=max(1, int(half)),
+                      http_adapter=_Transport(limits.connect_timeout))
         try:
             client = WorkspaceClient(config=Config(**kwargs))
         except ValueError as exc:  # the SDK's message masks credentials ("token=***")

@@ -7,6 +7,7 @@ import json
 import logging
 import secrets
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -198,6 +199,15 @@ class _Server(ThreadingHTTPServer):
     def server_close(self) -> None:
         if not self._borrowed:
             super().server_close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-request or mid-response (closed, reset, timed out) is no
+        error of the server's: one debug line, no traceback (socketserver's default prints one
+        to stderr). Anything else is a bug and is shown as before."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, sys.exc_info()[1])
+            return
+        super().handle_error(request, client_address)
 
 
 def random_id_base() -> int:

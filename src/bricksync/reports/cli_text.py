@@ -210,3 +210,47 @@ def report_texts(plan: Any, kind: str, awaiting: list[dict] | None, *, json_repo
     title = "bricksync drift" if kind == "drift" else "bricksync plan"
     as_md = report_markdown(plan, title=title, awaiting_export=awaiting) if markdown_report else None
     return as_json, as_md
+
+
+def print_init(result: Any) -> None:
+    """`init`: what was written, what was left as it was, and the next steps for this folder."""
+    where = term(str(result.root))
+    out.print(f"bricksync init in {where}: {len(result.written)} file(s) written, {len(result.skipped)} already "
+              "there (left as they are)")
+    for rel in result.written:
+        out.print(f"  [green]+[/green] {term(rel)}")
+    for rel in result.skipped:
+        lacks = f" (it lacks: {', '.join(term(x) for x in result.gitignore_lacks)})" if (
+            rel == ".gitignore" and result.gitignore_lacks) else ""
+        out.print(f"  = {term(rel)}{lacks}")
+    for line in init_steps(result):
+        out.print(line)
+
+
+def init_steps(result: Any) -> list[str]:
+    steps = ["1. config/bricksync.yml: set the profiles (or hosts) of the source and of each target, the path "
+             "rewrites and compute names; `bricksync validate` checks it offline."]
+    commit = 'git add -A && git commit -m "bricksync init"'
+    if result.git == "none":
+        steps.append(f"2. This folder is not a git repository: `git init -b main`, then `{commit}` "
+                     "(an export commits on a branch off it).")
+    elif result.git == "empty":
+        steps.append(f"2. The repository has no commit yet: `{commit}` on the default branch first (an export "
+                     "branches off it, and its pull request targets it).")
+    else:
+        steps.append(f"2. `{commit}` and push it.")
+    if result.git_top is not None and result.git_top.resolve() != result.root.resolve() and result.ci != "none":
+        steps.append(f"   Note: the repository's top folder is {term(str(result.git_top))}: CI reads its pipeline "
+                     "files from there.")
+    steps.append("3. Tag jobs PROD_MIGRATION=true in the source workspace, then `bricksync export --push`: one "
+                 "state file per job, committed on the branch bricksync/export-<date>.")
+    steps.append("4. Open the pull request from that branch; `bricksync plan --target prod` shows what it changes "
+                 "(the pipeline posts it on the PR), and after the merge `bricksync apply --target prod`.")
+    if result.ci == "azure":
+        steps.append("5. Azure Pipelines: README.md, \"Azure Pipelines\" (service connection, environment, branch "
+                     "policy); requirements-bricksync.txt is what it installs.")
+    elif result.ci == "github":
+        steps.append("5. GitHub Actions: .github/workflows/bricksync.yml validates and plans every pull request "
+                     "(its secret: DATABRICKS_READ_TOKEN, a read-only identity); requirements-bricksync.txt is what "
+                     "it installs.")
+    return ["", "Next:", *(f"  {s}" for s in steps)]

@@ -59,7 +59,9 @@ def setup_logging(debug: bool) -> None:
 
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    # --debug lines carry the time (to the millisecond): where a run waits is read off the log
+    fmt = "%(asctime)s.%(msecs)03d %(levelname)s %(name)s: %(message)s" if debug else "%(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%dT%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.WARNING)
