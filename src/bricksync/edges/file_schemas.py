@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from ..core.keys import KEY_RE
-from ..core.model import COMPUTE_KINDS, OBJECT_KINDS
+from ..core.model import COMPUTE_KINDS, FILES_MODES, OBJECT_KINDS
 from ..core.permissions import FIELDS, LEVELS, MODES
 from .config import ANYMAP, BOOL, LIST, PARALLEL, PERCENT, SCHEMA, SOURCE_PERMISSIONS, STR, STRMAP
 from .state import META_KEYS, TOP_KEYS
@@ -52,6 +52,7 @@ RULES: dict[str, dict[str, Any]] = {
     "source.host": HOST,
     "source.notebook_root": {"pattern": "^/"},
     "source.permissions": {"enum": list(SOURCE_PERMISSIONS)},
+    "source.files": {"enum": list(FILES_MODES)},
     "targets.*.host": HOST,
     "targets.*.path_rewrites": {"propertyNames": {"pattern": "^/"}},
     "targets.*.permissions": {"enum": list(MODES)},
@@ -80,6 +81,8 @@ CONFIG_DOCS: dict[str, tuple[str, Any]] = {
     "source.ack_parallelism": ("jobs/update calls at a time when acknowledging (--ack-parallelism wins).", 8),
     "source.permissions": ("read: each exported job's grants are read; keep: none read, each state file keeps "
                            "its own.", "read"),
+    "source.files": ("none: only job definitions are exported; referenced: also the notebooks and workspace files "
+                     "they run under notebook_root, into state/files/ (see README: Notebooks and files).", "none"),
     "source.budget_policies": ("Budget policy name -> ID in the source's account (account objects no workspace "
                                "API lists).", {}),
     "state_dir": ("Where state files live, relative to the project root.", "state"),
