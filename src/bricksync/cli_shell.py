@@ -161,13 +161,14 @@ def run_apply(project: Project, target: str, *, plan_file: str | None, yes: bool
     return print_apply(result, target)
 
 
-def post_comment(plan_files: list[str], plan_exit_code: int | None) -> None:
-    """`comment --azure-devops`: post, print what was posted (in Azure Pipelines each failure as a
-    run error too), then raise the failures (exit 1). Outside a pull-request run: nothing posted, exit 0."""
-    from .edges.azdo import NotAPullRequest, post_plan_comment
+def post_comment(platform: str, plan_files: list[str], plan_exit_code: int | None, *, pending: bool = False) -> None:
+    """`comment --azure-devops | --github`: post, print what was posted (in a pipeline each failure as
+    a run error too), then raise the failures (exit 1). Outside a pull-request run: nothing posted, exit 0."""
+    from .commands.comment import post_plan_comment
+    from .edges.rest import NotAPullRequest
 
     try:
-        posted = post_plan_comment(plan_files, plan_exit_code)
+        posted = post_plan_comment(platform, plan_files, plan_exit_code, pending=pending)
     except NotAPullRequest as exc:
         out.print(f"{esc(str(exc))}: nothing posted.")
         return
