@@ -34,7 +34,7 @@ def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     for var in list(os.environ):
         if var.startswith(("DATABRICKS_", "ARM_", "BRICKSYNC_", "AZURE_", "SYSTEM_", "BUILD_", "GITHUB_",
                            "ACTIONS_", "RUNNER_")) or var in ("TF_BUILD", "idToken", "servicePrincipalKey",
-                                                               "GH_TOKEN", "CI"):
+                                                               "GH_TOKEN"):
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path_factory.mktemp("nocfg") / "none.cfg"))
     # validate's schema cache (edges/schema_cache.py): one per test session, never the user's ~/.cache

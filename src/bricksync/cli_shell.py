@@ -112,11 +112,19 @@ def outputs_checked(*paths: str | None) -> Any:
 
 def write_reports(plan: Any, json_file: str | None, markdown_file: str | None, kind: str,
                    awaiting: list[dict] | None = None) -> None:
-    as_json, as_md = report_texts(plan, kind, awaiting, json_report=bool(json_file), markdown_report=bool(markdown_file))
+    """The asked-for reports; in GitHub Actions the Markdown one also goes to the step summary."""
+    from .edges.runner import append_step_summary
+    from .reports.report import in_github_actions
+
+    summary = in_github_actions()
+    as_json, as_md = report_texts(plan, kind, awaiting, json_report=bool(json_file),
+                                  markdown_report=bool(markdown_file) or summary)
     if json_file:
         write_output(json_file, as_json or "")
     if markdown_file:
         write_output(markdown_file, as_md or "")
+    if summary and as_md:
+        append_step_summary(as_md)
 
 
 def ask_yes(question: str) -> bool:
