@@ -19,7 +19,7 @@ from bricksync.core.prcomment import MARKER
 from bricksync.edges.github import GitHubError, pull_request_of_event
 from bricksync.edges.rest import NotAPullRequest
 
-from .github_fake import BOT, HEAD, HUMAN, MERGE, USER, Fault, FakeGitHub
+from .github_fake import BOT, HEAD, HUMAN, MERGE, USER, FakeGitHub, Fault
 from .test_comment import changed_plan, unchanged_plan, write_plans
 
 TOKEN = "ghs_sentinelTokenValue0123456789abcdefXYZ"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .core.errors import ApplyCancelled, BricksyncError
-from .core.escape import term
+from .core.escape import json_no_commands, term
 from .core.secrets import redact
 from .edges.state import STDIO, check_output_path, write_output
 from .reports.cli_text import print_apply, print_comment, print_prune, report_texts, show_plan
@@ -141,7 +141,7 @@ def summary_file(markdown_file: str | None) -> str | None:
 
 def save_plan(plan: Any, plan_file: str, target: str, console: Any) -> None:
     """`plan --out`: the plan as JSON for `apply PLANFILE` ('-': stdout), then how to apply it."""
-    write_output(plan_file, json.dumps(plan.to_dict(), indent=1) + "\n")
+    write_output(plan_file, json_no_commands(json.dumps(plan.to_dict(), indent=1)) + "\n")
     if plan_file != STDIO:
         console.print(f"Saved the plan to {term(plan_file)}: apply it with "
                       f"`bricksync apply --target {term(target)} {term(plan_file)}`")

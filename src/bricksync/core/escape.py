@@ -44,6 +44,14 @@ def no_commands(text: str) -> str:
     return text.replace("::", ":\\x3a") if "::" in text else text
 
 
+def json_no_commands(text: str) -> str:
+    """A JSON document with no `##` and no `::` in it, meaning the same: inside strings (the only place
+    JSON can hold either) `#` and `:` become \\u0023 and \\u003a. A report or saved plan on stdout
+    (`--json -`, `--out -`) is read by a pipeline agent line by line like any output, and holds
+    workspace data verbatim."""
+    return text.replace("##", "#\\u0023").replace("::", ":\\u003a")
+
+
 def log_text(text: object) -> str:
     """For a log line or a plain (un-marked-up) output line."""
     return no_commands(one_line(text))

@@ -207,9 +207,10 @@ def report_texts(plan: Any, kind: str, awaiting: list[dict] | None, *, json_repo
     """The JSON and Markdown reports of a plan or drift (None: not asked for)."""
     import json
 
+    from ..core.escape import json_no_commands
     from .report import report_json, report_markdown
 
-    as_json = (json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2) + "\n"
+    as_json = (json_no_commands(json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2)) + "\n"
                if json_report else None)
     title = "bricksync drift" if kind == "drift" else "bricksync plan"
     as_md = report_markdown(plan, title=title, awaiting_export=awaiting) if markdown_report else None

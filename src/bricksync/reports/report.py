@@ -209,7 +209,7 @@ def github_lines(plan: Plan, *, kind: str = "drift") -> list[str]:
     warning, and (plan, drift) one per changed job, pointing at its state file. `kind` "apply":
     the warnings alone (apply's own table says the rest)."""
     title = f"bricksync {kind} ({plan.target})"
-    notes: list[tuple[str, dict[str, str], str]] = [("warning", {"title": title}, w) for w in plan.warnings]
+    notes: list[tuple[str, dict[str, str], str]] = []
     lines: list[str] = []
     for a in [a for a in plan.actions if a.action != "no-op"] if kind != "apply" else []:
         lines.append(_workflow_command("group", {}, f"{SYMBOL[a.action]} {a.key} ({a.action})"))
@@ -219,6 +219,8 @@ def github_lines(plan: Plan, *, kind: str = "drift") -> list[str]:
         label = DRIFT_LABEL[a.action] if kind == "drift" else a.action
         file = a.file if a.file and not a.file.startswith("/") else ""  # annotations take repository paths
         notes.append((level, {"file": file, "title": f"{title}: {a.key}"}, f"{a.key} ({a.name}): {label}"))
+    # The jobs first: when the cap cuts, it cuts the plan's warnings (one per missing path) before them.
+    notes += [("warning", {"title": title}, w) for w in plan.warnings]
     return lines + _capped(notes)
 
 
