@@ -83,7 +83,8 @@ def test_drift_in_github_actions(project: Project, monkeypatch: pytest.MonkeyPat
     assert "##vso[" not in res.output
     assert "::group::~ customer-360-scoring (update)" in found
     assert ("::warning file=state/jobs/customer-360-scoring.yml,title=bricksync drift (prod)%3A "
-            "customer-360-scoring::customer-360-scoring (Customer 360 scoring): edited outside git (would be updated)") in found
+            "customer-360-scoring::customer-360-scoring (Customer 360 scoring): edited outside git (would be "
+            "updated)") in found
     group = res.output.split("::group::~ customer-360-scoring (update)\n", 1)[1].split("::endgroup::", 1)[0]
     assert "description: x\\r\\n:\\x3aerror:\\x3apwned 100%" in group  # the hand edit, one line, inert
     text = summary.read_text()
