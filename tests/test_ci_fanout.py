@@ -12,14 +12,19 @@ given repository variables.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import jsonschema
 import pytest
 from ruamel.yaml import YAML
 
 from .ci_expand import matrix_jobs
-from .conftest import ROOT, SCHEMAS
+from .conftest import ROOT, SCHEMAS, Project
 from .test_pipeline_reports import PIPELINE, compile_pipeline
 
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -198,3 +203,46 @@ def test_azure_pull_requests_never_reach_the_writing_identity() -> None:
 def test_azure_job_names_are_valid_identifiers_for_every_target() -> None:
     for jobs in (jobs_of(compiled(), stage) for stage in ("Validate", "Apply", "Reconcile")):
         assert all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) for name in jobs), list(jobs)
+
+
+# --- the GitHub pull-request path, run as the runner would -------------------------------------------
+
+def runner_run(script: str, cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """A `run:` step as GitHub's runner runs it on Linux: bash --noprofile --norc -eo pipefail."""
+    assert "${{" not in script, script
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=cwd,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, **env, "PATH": path})
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_github_plan_with_the_read_identity_then_the_comment_workflow_posts_it(project: Project,
+                                                                              tmp_path: Path) -> None:
+    from bricksync.emulator.seed import seed_source, seed_target
+
+    from .github_fake import HEAD, FakeGitHub
+
+    p = project
+    seed_source(p.test.client())
+    seed_target(p.prod.client())
+    assert p.run("export", "--branch", "main").code == 0
+    p.prod.readonly_tokens = ("dapi-read-only",)
+    plan_step = next(s for s in workflow("bricksync.yml")["jobs"]["plan"]["steps"] if s.get("name") == "bricksync plan")
+    env = {"TARGET": "prod", "BRICKSYNC_AUTH": "env", "DATABRICKS_AUTH_TYPE": "pat", "DATABRICKS_TOKEN": "dapi-read-only"}
+    code, output = runner_run(plan_step["run"], p.root, env)
+    assert code == 0, output  # changes (exit 2) are a successful plan
+    plans = tmp_path / "runner-temp" / "plans" / "plan-prod"
+    plans.mkdir(parents=True)
+    shutil.copy(p.root / "plan-out" / "plan-prod.md", plans)  # upload-artifact, then download-artifact
+
+    post = workflow("bricksync-pr-comment.yml")["jobs"]["comment"]["steps"][-1]
+    with FakeGitHub(token="ghs_token-under-test") as gh:
+        event = tmp_path / "event.json"
+        event.write_text(json.dumps(gh.event("workflow_run")))
+        env = {**gh.env(str(event), "workflow_run"), "RUNNER_TEMP": str(tmp_path / "runner-temp"),
+               "TARGETS": '["prod", "staging"]'}
+        code, output = runner_run(post["run"], tmp_path, env)
+        assert code == 0, output
+        assert len(gh.comments) == 1 and "to create" in gh.comments[0]["body"]
+        assert [(s["sha"], s["state"]) for s in gh.statuses] == [(HEAD, "failure")]  # staging never planned
+        assert "plan-staging/plan-staging.md" in gh.statuses[0]["description"]
