@@ -92,3 +92,17 @@ def test_drift_in_github_actions(project: Project, monkeypatch: pytest.MonkeyPat
     res = p.run("plan", "--target", "prod", "--markdown", "plan.md")
     assert "::notice file=state/jobs/customer-360-scoring.yml" in res.output
     assert summary.read_text().count("target `prod`") == 2
+
+
+def test_the_step_summary_is_cut_to_what_is_left_of_its_1_mib(tmp_path: Path) -> None:
+    from bricksync.edges.runner import STEP_SUMMARY_LIMIT, append_step_summary
+
+    summary = tmp_path / "summary.md"
+    summary.write_text("x" * (STEP_SUMMARY_LIMIT - 5000))  # earlier steps' text
+    report = "**1 to update**\n\n<details><summary>job</summary>\n\n```diff\n" + "- é line\n" * 2000 + "```\n</details>\n"
+    assert append_step_summary(report, {"GITHUB_STEP_SUMMARY": str(summary)})
+    text = summary.read_bytes()
+    added = text[STEP_SUMMARY_LIMIT - 5000:].decode()
+    assert len(text) <= STEP_SUMMARY_LIMIT and "Truncated" in added
+    assert added.count("```") == 2 and added.count("<details>") == added.count("</details>")
+    assert not append_step_summary(report, {})  # not in Actions: nothing written anywhere
