@@ -83,6 +83,15 @@ def _directive(key: str) -> tuple[str, str] | None:
     return (match.group(1), match.group(2)) if match else None
 
 
+def _chain(kind: str, arg: str, scope: dict[str, Any], taken: bool) -> tuple[bool, bool]:
+    """(this branch is taken, one of its if/elseif/else chain is) for an `if`, `elseif` or `else`."""
+    if kind == "if":
+        chosen = _truthy(evaluate(arg, scope))
+        return chosen, chosen
+    chosen = not taken and (kind == "else" or _truthy(evaluate(arg, scope)))
+    return chosen, taken or chosen
+
+
 def expand(node: Any, scope: dict[str, Any]) -> Any:  # long: one walk, each directive where it may stand
     """The node as Azure Pipelines compiles it with `scope` (its `parameters`, loop variables)."""
     if isinstance(node, str):
@@ -104,11 +113,9 @@ def expand(node: Any, scope: dict[str, Any]) -> Any:  # long: one walk, each dir
                 continue
             if kind == "insert":
                 raise ValueError("insert not understood here in a sequence")
-            chosen = (kind == "if" and _truthy(evaluate(arg, scope))) or (
-                kind == "elseif" and not taken and _truthy(evaluate(arg, scope))) or (kind == "else" and not taken)
+            chosen, taken = _chain(kind, arg, scope, taken)
             if chosen:
                 out.extend(expand(body, scope))
-            taken = chosen if kind == "if" else taken or chosen
         return out
     if isinstance(node, dict):
         result: dict[str, Any] = {}
@@ -122,11 +129,9 @@ def expand(node: Any, scope: dict[str, Any]) -> Any:  # long: one walk, each dir
             if kind == "insert":
                 result.update(expand(value, scope) or {})
                 continue
-            chosen = (kind == "if" and _truthy(evaluate(arg, scope))) or (
-                kind == "elseif" and not taken and _truthy(evaluate(arg, scope))) or (kind == "else" and not taken)
+            chosen, taken = _chain(kind, arg, scope, taken)
             if chosen:
                 result.update(expand(value, scope))
-            taken = chosen if kind == "if" else taken or chosen
         return result
     return node
 

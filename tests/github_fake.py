@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from .http_fake import FakeService
+from .http_fake import Fault as BaseFault
 
 HEAD = "89abcdef0123456789abcdef0123456789abcdef"  # the pull request's head commit
 MERGE = "fedcba9876543210fedcba9876543210fedcba98"  # the merge commit GITHUB_SHA names in a pull_request run
@@ -31,19 +33,14 @@ DOCS = "https://docs.github.com/rest"
 
 
 @dataclass
-class Fault:
-    method: str
-    path: str  # regex searched in the path
-    status: int
-    count: int = 1
-    after: bool = False  # run the handler first (the write happens), then fail
+class Fault(BaseFault):
     drop: bool = False  # run the handler, then close the connection with no answer at all
     headers: dict[str, str] = field(default_factory=dict)
     message: str = "fault"
 
 
 @dataclass
-class FakeGitHub:
+class FakeGitHub(FakeService):
     token: str
     app_token: bool = True  # an installation token (GITHUB_TOKEN); False: a user's PAT
     repository: str = "octo-org/jobs-repo"
@@ -56,30 +53,8 @@ class FakeGitHub:
     headers_seen: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
+        self._start_server()
         self._next_id = 1000
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def _serve(self) -> None:
-                fake._handle(self)
-
-            do_GET = do_POST = do_PATCH = _serve
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def __enter__(self) -> FakeGitHub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
     @property
     def identity(self) -> dict:
@@ -87,7 +62,7 @@ class FakeGitHub:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def event(self, name: str = "pull_request") -> dict:
         """The event payload of a run about this pull request."""
@@ -105,9 +80,6 @@ class FakeGitHub:
                 "GITHUB_GRAPHQL_URL": f"{self.api_url}/graphql", "GITHUB_SERVER_URL": "https://github.com",
                 "GITHUB_RUN_ID": "4242", "GITHUB_RUN_NUMBER": "31", "GITHUB_SHA": MERGE,
                 "GITHUB_TOKEN": self.token}
-
-    def calls(self, method: str, pattern: str) -> int:
-        return sum(1 for m, p, _ in self.log if m == method and re.search(pattern, p))
 
     def add_comment(self, body: str, user: dict) -> dict:
         """A comment someone (or an earlier run) wrote."""
@@ -133,14 +105,6 @@ class FakeGitHub:
         if fault:
             return self._reply(h, url.path, fault.status, {"message": fault.message}, fault.headers)
         self._reply(h, url.path, status, doc, headers)
-
-    def _fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for f in self.faults:
-                if f.count > 0 and f.method == method and re.search(f.path, path):
-                    f.count -= 1
-                    return f
-        return None
 
     def _reply(self, h: BaseHTTPRequestHandler, path: str, status: int, doc: object,
                headers: dict[str, str] | None = None) -> None:

@@ -12,15 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from bricksync.cli import cli
 from bricksync.core.prcomment import MARKER
 from bricksync.edges.github import GitHubError, pull_request_of_event
 from bricksync.edges.rest import NotAPullRequest
 
 from .github_fake import BOT, HEAD, HUMAN, MERGE, USER, FakeGitHub, Fault
-from .test_comment import changed_plan, unchanged_plan, write_plans
+from .test_comment import changed_plan, run_comment, unchanged_plan, write_plans
 
 TOKEN = "ghs_sentinelTokenValue0123456789abcdefXYZ"
 
@@ -49,13 +47,7 @@ def use_event(server: FakeGitHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
 
 
 def run(tmp_path: Path, *args: str) -> tuple[int, str]:
-    old = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        res = CliRunner().invoke(cli, ["comment", "--github", *args], catch_exceptions=False)
-    finally:
-        os.chdir(old)
-    return res.exit_code, res.output
+    return run_comment("github", tmp_path, *args)
 
 
 def own(gh: FakeGitHub) -> list[dict]:
