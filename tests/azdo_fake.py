@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from .http_fake import FakeService
+from .http_fake import Fault as BaseFault
 
 BUILD_SERVICE = "11111111-2222-3333-4444-555555555555"  # "<project> Build Service (<org>)"
 HUMAN = "99999999-8888-7777-6666-555555555555"
@@ -24,17 +26,12 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"  # the commit this PR run bu
 
 
 @dataclass
-class Fault:
-    method: str
-    path: str  # regex searched in the path
-    status: int
-    count: int = 1
-    after: bool = False  # run the handler first (the write happens), then fail
+class Fault(BaseFault):
     retry_after: str | None = None
 
 
 @dataclass
-class FakeAzdo:
+class FakeAzdo(FakeService):
     token: str
     org: str = "org"
     project: str = "Data Platform"
@@ -54,33 +51,11 @@ class FakeAzdo:
     reset_on_new_changes: bool = True  # the status policy option: statuses must name an iteration
 
     def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args) -> None:  # quiet
-                pass
-
-            def _serve(self) -> None:
-                fake._handle(self)
-
-            do_GET = do_POST = do_PATCH = _serve
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def __enter__(self) -> FakeAzdo:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._start_server()
 
     @property
     def collection_uri(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/{self.org}/"
+        return f"http://127.0.0.1:{self.port}/{self.org}/"
 
     def env(self) -> dict[str, str]:
         """The predefined variables of a pull-request run, pointing at this fake."""
@@ -89,9 +64,6 @@ class FakeAzdo:
                 "SYSTEM_ACCESSTOKEN": self.token, "BUILD_BUILDID": "1234", "BUILD_BUILDNUMBER": "20260101.3",
                 "SYSTEM_PULLREQUEST_SOURCECOMMITID": COMMIT,
                 "BUILD_REPOSITORY_PROVIDER": "TfsGit", "TF_BUILD": "True"}
-
-    def calls(self, method: str, pattern: str) -> int:
-        return sum(1 for m, p, _ in self.log if m == method and re.search(pattern, p))
 
     def add_thread(self, content: str, author: str, *, deleted: bool = False) -> dict:
         """A thread someone else (or an earlier run) wrote."""
@@ -116,14 +88,6 @@ class FakeAzdo:
         if fault and fault.after:
             return self._reply(h, path, fault.status, _error(f"fault {fault.status} after"), fault.retry_after)
         self._reply(h, path, status, doc)
-
-    def _fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for f in self.faults:
-                if f.count > 0 and f.method == method and re.search(f.path, path):
-                    f.count -= 1
-                    return f
-        return None
 
     def _reply(self, h: BaseHTTPRequestHandler, path: str, status: int, doc: dict,
                retry_after: str | None = None) -> None:

@@ -37,8 +37,9 @@ TOKEN = "dapi-test-token-0001"
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """No real credentials, profiles or pipeline variables leak into a test."""
     for var in list(os.environ):
-        if var.startswith(("DATABRICKS_", "ARM_", "BRICKSYNC_", "AZURE_", "SYSTEM_", "BUILD_")) or var in (
-                "TF_BUILD", "idToken", "servicePrincipalKey"):
+        if var.startswith(("DATABRICKS_", "ARM_", "BRICKSYNC_", "AZURE_", "SYSTEM_", "BUILD_", "GITHUB_",
+                           "ACTIONS_", "RUNNER_")) or var in ("TF_BUILD", "idToken", "servicePrincipalKey",
+                                                               "GH_TOKEN"):
             monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path_factory.mktemp("nocfg") / "none.cfg"))
     # validate's schema cache (edges/schema_cache.py): one per test session, never the user's ~/.cache

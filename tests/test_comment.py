@@ -55,14 +55,19 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAzdo]:
         yield server
 
 
-def run(tmp_path: Path, *args: str) -> tuple[int, str]:
+def run_comment(platform: str, tmp_path: Path, *args: str) -> tuple[int, str]:
+    """`bricksync comment --<platform> ARGS` in-process, in `tmp_path`."""
     old = Path.cwd()
     os.chdir(tmp_path)
     try:
-        res = CliRunner().invoke(cli, ["comment", "--azure-devops", *args], catch_exceptions=False)
+        res = CliRunner().invoke(cli, ["comment", f"--{platform}", *args], catch_exceptions=False)
     finally:
         os.chdir(old)
     return res.exit_code, res.output
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    return run_comment("azure-devops", tmp_path, *args)
 
 
 def write_plans(tmp_path: Path, *plans: Plan) -> None:

@@ -47,34 +47,60 @@ def validator() -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(json.loads((SCHEMAS / "azure-pipelines.schema.json").read_text()))
 
 
+def compile_pipeline(text: str, **parameters) -> dict:
+    """The pipeline as Azure compiles a run of it (template expressions expanded: tests/ci_expand.py)."""
+    from .ci_expand import defaults, expand
+
+    doc = load_pipeline(text)
+    return expand(doc, {"parameters": {**defaults(doc), **parameters}})
+
+
 def test_pipeline_validates_and_a_broken_copy_does_not(validator: jsonschema.Draft7Validator) -> None:
     text = PIPELINE.read_text()
-    assert not list(validator.iter_errors(load_pipeline(text)))
-    assert list(validator.iter_errors(load_pipeline(text.replace("            steps:", "            stepz:", 1))))
-    broken = load_pipeline(text)
+    assert not list(validator.iter_errors(compile_pipeline(text)))
+    assert list(validator.iter_errors(compile_pipeline(text.replace("            steps:", "            stepz:", 1))))
+    broken = compile_pipeline(text)
     broken["stages"][0]["jobs"][0]["steps"] = "not a list"
     assert list(validator.iter_errors(broken))
-    broken = load_pipeline(text)
+    broken = compile_pipeline(text)
     broken["stages"][1]["jobs"][0]["stepz"] = broken["stages"][1]["jobs"][0].pop("steps")
     assert list(validator.iter_errors(broken))
 
 
-def pipeline_commands() -> list[list[str]]:
+COMMAND_RE = re.compile(r"^\s*bricksync ((?:export|validate|plan|apply|drift|comment|capture)\b[^|;\n]*)",
+                        re.MULTILINE)
+
+
+def pipeline_commands(*texts: str) -> list[list[str]]:
+    """Every bricksync command line of these scripts, shell words with a variable in them as 'x'."""
     commands = []
-    for line in PIPELINE.read_text().splitlines():
-        match = re.match(r"(?:- script: )?bricksync ((?:export|validate|plan|apply|drift|comment|capture)\b[^|]*)",
-                         line.strip())
-        if match:
-            args = match.group(1).replace('"$t"', "prod").replace('"$branch"', "bricksync/export-1")
-            args = re.sub(r'"?(plan|drift)-\$t\.(md|json)"?', r"\1-prod.\2", args).replace("$heal", "--heal")
+    for text in texts:
+        for match in COMMAND_RE.finditer(text):
+            args = re.sub(r'"[^"]*\$[^"]*"', "x", match.group(1)).replace("$heal", "--heal")
             commands.append(shlex.split(args))
     return commands
 
 
-def test_every_bricksync_command_in_the_pipeline_parses_with_the_real_cli() -> None:
-    commands = pipeline_commands()
-    assert {c[0] for c in commands} == {"export", "validate", "plan", "apply", "drift", "comment", "capture"}
-    for args in commands:
+def scripts_of(node) -> list[str]:
+    """Every script of a compiled pipeline or workflow (`script:`, `run:`, a template's `script` parameter)."""
+    if isinstance(node, dict):
+        return [v for k, v in node.items() if k in ("script", "run") and isinstance(v, str)] + [
+            s for k, v in node.items() for s in scripts_of(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in scripts_of(v)]
+    return []
+
+
+def test_every_bricksync_command_in_the_pipelines_parses_with_the_real_cli() -> None:
+    from ruamel.yaml import YAML as _YAML
+
+    azure = scripts_of(compile_pipeline(PIPELINE.read_text(), heal=True, capturePR=True))
+    github = [s for path in sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+              for s in scripts_of(_YAML(typ="safe", pure=True).load(path.read_text()))]
+    every = {"export", "validate", "plan", "apply", "drift", "comment"}
+    assert {c[0] for c in pipeline_commands(*azure)} == every | {"capture"}
+    assert {c[0] for c in pipeline_commands(*github)} == every
+    for args in pipeline_commands(*azure, *github):
         ctx = cli.make_context("bricksync", list(args))
         sub = cli.get_command(ctx, args[0])
         assert sub is not None, args

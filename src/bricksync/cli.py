@@ -110,7 +110,7 @@ def plan(ctx: click.Context, target: str, json_file: str | None, markdown_file: 
     human = outputs_checked(json_file, markdown_file, plan_file)
     the_plan = _project(ctx).plan(target, adopt=adopt, refresh_permissions=refresh_permissions,
                                   strict_paths=strict_paths, progress=progress)
-    cli_text.show_plan(the_plan, human)
+    cli_text.show_plan(the_plan, human, kind="plan")
     write_reports(the_plan, json_file, markdown_file, "plan")
     if plan_file:
         save_plan(the_plan, plan_file, target, human)
@@ -156,7 +156,7 @@ def drift(ctx: click.Context, target: str, json_file: str | None, markdown_file:
     found = project.drift(target, check_source=check_source, strict_paths=strict_paths)
     cli_text.print_drift(found, target, check_source, human)
     write_reports(found.plan, json_file, markdown_file, "drift", found.awaiting)
-    cli_text.print_azure_drift(found.plan, summary_file(markdown_file))
+    cli_text.print_ci(found.plan, "drift", summary_file(markdown_file))
     if heal and found.plan.has_changes:
         code = run_apply(project, target, plan_file=None, yes=True, refresh_permissions=True, strict_paths=strict_paths)
         if code:
@@ -218,18 +218,24 @@ def unlock(ctx: click.Context, target: str) -> None:
 @click.argument("plan_files", nargs=-1, metavar="PLAN.md...")
 @click.option("--azure-devops", "azure_devops", is_flag=True,
               help="Post to the Azure Repos pull request of this Azure Pipelines run.")
+@click.option("--github", "github", is_flag=True,
+              help="Post to the GitHub pull request of this GitHub Actions run (pull_request or workflow_run).")
 @click.option("--plan-exit-code", type=int, envvar="BRICKSYNC_PLAN_EXIT_CODE",
               help="The plan step's exit code (0 or 2: planned; anything else: the plan failed). "
                    "Default: $BRICKSYNC_PLAN_EXIT_CODE.")
-def comment(plan_files: tuple[str, ...], azure_devops: bool, plan_exit_code: int | None) -> None:
+@click.option("--pending", is_flag=True, help="Only set the status to pending (the plans are running).")
+def comment(plan_files: tuple[str, ...], azure_devops: bool, github: bool, plan_exit_code: int | None,
+            pending: bool) -> None:
     """Post every target's plan as one pull-request comment (kept current) and set the bricksync/plan status.
 
     Exits 0 when both are posted (or outside a pull-request run), 1 when posting failed: the plan's
     own exit code stays with the plan step.
     """
-    if not azure_devops:
-        raise click.UsageError("name where to post: --azure-devops (the only platform so far)")
-    post_comment(list(plan_files), plan_exit_code)
+    if azure_devops == github:
+        raise click.UsageError("name where to post: --azure-devops or --github (one of them)")
+    if pending and plan_files:
+        raise click.UsageError("--pending posts the status only: give it no plan files")
+    post_comment("github" if github else "azure-devops", list(plan_files), plan_exit_code, pending=pending)
 
 
 # --- init and schema (a repository of one's own) -----------------------------------------------

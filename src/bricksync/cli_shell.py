@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .core.errors import ApplyCancelled, BricksyncError, Interrupted
-from .core.escape import term
+from .core.escape import json_no_commands, term
 from .core.secrets import redact
 from .edges.state import STDIO, check_output_path, write_output
 from .reports.cli_text import print_apply, print_comment, print_prune, report_texts, show_plan
@@ -128,11 +128,19 @@ def outputs_checked(*paths: str | None) -> Any:
 
 def write_reports(plan: Any, json_file: str | None, markdown_file: str | None, kind: str,
                    awaiting: list[dict] | None = None) -> None:
-    as_json, as_md = report_texts(plan, kind, awaiting, json_report=bool(json_file), markdown_report=bool(markdown_file))
+    """The asked-for reports; in GitHub Actions the Markdown one also goes to the step summary."""
+    from .edges.runner import append_step_summary
+    from .reports.report import in_github_actions
+
+    summary = in_github_actions()
+    as_json, as_md = report_texts(plan, kind, awaiting, json_report=bool(json_file),
+                                  markdown_report=bool(markdown_file) or summary)
     if json_file:
         write_output(json_file, as_json or "")
     if markdown_file:
         write_output(markdown_file, as_md or "")
+    if summary and as_md:
+        append_step_summary(as_md)
 
 
 def ask_yes(question: str) -> bool:
@@ -149,7 +157,7 @@ def summary_file(markdown_file: str | None) -> str | None:
 
 def save_plan(plan: Any, plan_file: str, target: str, console: Any) -> None:
     """`plan --out`: the plan as JSON for `apply PLANFILE` ('-': stdout), then how to apply it."""
-    write_output(plan_file, json.dumps(plan.to_dict(), indent=1) + "\n")
+    write_output(plan_file, json_no_commands(json.dumps(plan.to_dict(), indent=1)) + "\n")
     if plan_file != STDIO:
         console.print(f"Saved the plan to {term(plan_file)}: apply it with "
                       f"`bricksync apply --target {term(target)} {term(plan_file)}`")
@@ -177,13 +185,14 @@ def run_apply(project: Project, target: str, *, plan_file: str | None, yes: bool
     return print_apply(result, target)
 
 
-def post_comment(plan_files: list[str], plan_exit_code: int | None) -> None:
-    """`comment --azure-devops`: post, print what was posted (in Azure Pipelines each failure as a
-    run error too), then raise the failures (exit 1). Outside a pull-request run: nothing posted, exit 0."""
-    from .edges.azdo import NotAPullRequest, post_plan_comment
+def post_comment(platform: str, plan_files: list[str], plan_exit_code: int | None, *, pending: bool = False) -> None:
+    """`comment --azure-devops | --github`: post, print what was posted (in a pipeline each failure as
+    a run error too), then raise the failures (exit 1). Outside a pull-request run: nothing posted, exit 0."""
+    from .commands.comment import post_plan_comment
+    from .edges.rest import NotAPullRequest
 
     try:
-        posted = post_plan_comment(plan_files, plan_exit_code)
+        posted = post_plan_comment(platform, plan_files, plan_exit_code, pending=pending)
     except NotAPullRequest as exc:
         out.print(f"{esc(str(exc))}: nothing posted.")
         return

@@ -6,7 +6,8 @@ pipeline log (Azure Pipelines runs `##vso[` and `##[` lines as commands), nor cl
 Markdown code fence, nor break a table, nor colour the terminal.
 
 - terminal and logs: control characters as `\\n`, `\\r`, `\\t`, `\\xNN` (so one value is one line),
-  `##` as `#\\x23` (no logging command can come from data), rich markup `[` escaped;
+  `##` as `#\\x23` and `::` as `:\\x3a` (no Azure logging command nor GitHub workflow command can
+  come from data), rich markup `[` escaped;
 - Markdown: the same, plus Markdown/HTML punctuation escaped in text, code spans and fences
   that are longer than any backtick run in their content.
 """
@@ -30,8 +31,25 @@ def one_line(text: object) -> str:
 
 
 def no_commands(text: str) -> str:
-    """No `##` survives: Azure Pipelines reads `##vso[` anywhere and `##[` at a line start as commands."""
-    return text.replace("##", "#\\x23") if "##" in text else text
+    """No `##` and no `::` survive. Azure Pipelines reads `##vso[` anywhere and `##[` at a line start
+    as commands; the GitHub Actions runner reads `##[` anywhere (its v1 format) and a line that starts
+    with `::` once leading white space is trimmed (its v2 format: `::warning::`, `::stop-commands::`,
+    `::add-mask::`), on stdout and stderr alike (actions/runner src/Runner.Common/ActionCommand.cs:
+    TryParse looks for "##[" with IndexOf, TryParseV2 does TrimStart then StartsWith("::");
+    src/Runner.Worker/Handlers/ScriptHandler.cs feeds both streams to the command manager). With no
+    `::` left anywhere in a value, and none in a rendered buffer (ui.RedactingConsole), no printed
+    line can start a workflow command, however rich wraps it."""
+    if "##" in text:
+        text = text.replace("##", "#\\x23")
+    return text.replace("::", ":\\x3a") if "::" in text else text
+
+
+def json_no_commands(text: str) -> str:
+    """A JSON document with no `##` and no `::` in it, meaning the same: inside strings (the only place
+    JSON can hold either) `#` and `:` become \\u0023 and \\u003a. A report or saved plan on stdout
+    (`--json -`, `--out -`) is read by a pipeline agent line by line like any output, and holds
+    workspace data verbatim."""
+    return text.replace("##", "#\\u0023").replace("::", ":\\u003a")
 
 
 def log_text(text: object) -> str:
@@ -64,6 +82,20 @@ def md_code(text: object) -> str:
     ticks = "`" * (_longest_run(body) + 1)
     pad = " " if body.startswith("`") or body.endswith("`") else ""
     return f"{ticks}{pad}{body}{pad}{ticks}"
+
+
+def workflow_data(text: object) -> str:
+    """The message of a GitHub workflow command (`::warning ...::MESSAGE`): the toolkit's escapeData
+    (`%` `\\r` `\\n` as %25 %0D %0A; actions/toolkit packages/core/src/command.ts), over a value already
+    made one line with no command in it (log_text), so nothing in it ends the line or the command."""
+    return log_text(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def workflow_property(text: object) -> str:
+    """A property value of a GitHub workflow command (`file=`, `title=`): escapeData plus `:` and `,`
+    as %3A and %2C (the toolkit's escapeProperty), so a value can neither end the property list
+    (`::`) nor start another property (`,`)."""
+    return workflow_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
 def md_fence(lines: Iterable[str], info: str = "") -> list[str]:

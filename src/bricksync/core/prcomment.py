@@ -2,13 +2,14 @@
 
 `bricksync plan --markdown` writes one file per target; this module reads their headlines
 back, joins them into the one comment bricksync keeps per pull request (a hidden marker at
-its very start finds it again), fits it into Azure DevOps' comment size, and words the PR
-status. azdo.py sends what this module composes.
+its very start finds it again), fits it into the platform's comment size, and words the PR
+status. edges/azdo.py and edges/github.py send what this module composes.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BricksyncError
@@ -19,6 +20,11 @@ MARKER = "<!-- bricksync:plan -->"
 # service's own error states it). Counted in UTF-16 code units, as .NET strings are.
 MAX_COMMENT_CHARS = 150_000
 MAX_STATUS_DESCRIPTION = 250
+# GitHub refuses longer ones: "Body is too long (maximum is 65536 characters)" (HTTP 422 on an issue
+# comment, e.g. danger/danger#424) and "description is too long (maximum is 140 characters)" on a
+# commit status (zalando/zappr#378). Counted here in UTF-16 units, never fewer than characters.
+GITHUB_MAX_COMMENT_CHARS = 65_536
+GITHUB_MAX_STATUS_DESCRIPTION = 140
 PLANNED_EXIT_CODES = (0, 2)  # plan's own codes: no changes / changes present (--detailed-exitcode)
 
 HEADLINE_RE = re.compile(r"^\*\*(?P<text>(?P<create>\d+) to create, (?P<update>\d+) to update, "
@@ -67,21 +73,24 @@ class Outcome:
     sections: list[PlanSection]
     failed: bool
     reason: str = ""  # why it failed, in words
+    pending: bool = False  # `comment --pending`: the plans are running
 
     @property
     def state(self) -> str:
         # GitStatusState values as the REST API spells them (Pull Request Statuses - Create).
-        return "failed" if self.failed else "succeeded"
+        return "pending" if self.pending else "failed" if self.failed else "succeeded"
 
-    def description(self) -> str:
+    def description(self, limit: int = MAX_STATUS_DESCRIPTION) -> str:
         """The PR status line: '2 to create, 1 to update' for one target, 'prod: ...; staging: ...' for more."""
+        if self.pending:
+            return "planning every target"
         if len(self.sections) == 1 and not self.failed:
             text = self.sections[0].short()
         else:
             text = "; ".join(f"{s.target}: {s.short()}" for s in self.sections)
         if self.failed:
             text = f"plan failed ({self.reason})" + (f"; {text}" if text else "")
-        return _shorten(text, MAX_STATUS_DESCRIPTION)
+        return _shorten(text, limit)
 
 
 def outcome(sections: list[PlanSection], plan_exit_code: int | None, missing: list[str]) -> Outcome:
@@ -90,14 +99,16 @@ def outcome(sections: list[PlanSection], plan_exit_code: int | None, missing: li
     if plan_exit_code is not None and plan_exit_code not in PLANNED_EXIT_CODES:
         reasons.append(f"exit code {plan_exit_code}")
     if missing:
-        reasons.append("no plan file " + ", ".join(missing))
+        # file names, not the agent's folders: a status description holds 140 characters
+        reasons.append("no plan file " + ", ".join(m.replace("\\", "/").rsplit("/", 1)[-1] or m for m in missing))
     elif not sections:
         reasons.append("no plan file")
     return Outcome(sections=sections, failed=bool(reasons), reason="; ".join(reasons))
 
 
 def compose_comment(result: Outcome, *, build: str | None = None, commit: str | None = None,
-                    build_url: str | None = None, limit: int = MAX_COMMENT_CHARS) -> str:
+                    build_url: str | None = None, limit: int = MAX_COMMENT_CHARS,
+                    service: str = "Azure DevOps") -> str:
     """The whole comment: the marker first (nothing from a plan can come before it), then the plans."""
     head = [MARKER]
     if result.failed:
@@ -112,7 +123,7 @@ def compose_comment(result: Outcome, *, build: str | None = None, commit: str | 
     footer = ["", "<sub>" + _footer(build, commit) + "</sub>"]
     sections = [s for s in result.sections if result.failed or any(x.has_changes for x in result.sections)]
     body = _fit("\n".join(head), [s.markdown for s in sections], [s.target for s in sections],
-                "\n".join(footer), limit)
+                "\n".join(footer), limit, service)
     return body + "\n"
 
 
@@ -120,12 +131,12 @@ def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _fit(head: str, parts: list[str], names: list[str], footer: str, limit: int) -> str:
+def _fit(head: str, parts: list[str], names: list[str], footer: str, limit: int, service: str) -> str:
     """Whole plans while they fit; the one that does not is cut at a line, its open code fence and
     <details> closed, and the rest named; a note says where the full plan is."""
     sep = "\n\n---\n\n"
-    note = ("\n\n> ⚠️ Truncated: the plan is longer than an Azure DevOps comment may be "
-            f"({MAX_COMMENT_CHARS:,} characters). The full plan is in the build's summary.")
+    note = (f"\n\n> ⚠️ Truncated: the plan is longer than one {service} comment may be "
+            f"({limit:,} characters). The full plan is in the run's summary.")
     full = head + "\n" + sep.join(parts) + "\n" + footer
     if utf16_len(full) <= limit:
         return full
@@ -145,13 +156,26 @@ def _fit(head: str, parts: list[str], names: list[str], footer: str, limit: int)
     return head + "\n" + sep.join(kept) + note + "\n" + footer
 
 
-def _cut(text: str, room: int) -> str:
-    """At most `room` UTF-16 units of whole lines, with every opened fence and <details> closed."""
+def utf8_len(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def fit_markdown(text: str, limit: int, what: str, where: str) -> str:
+    """`text` when it is at most `limit` UTF-8 bytes; else cut at a line (fences and <details>
+    closed) with a note saying that `what` is cut and `where` the whole report is."""
+    if utf8_len(text) <= limit:
+        return text
+    note = f"\n\n> ⚠️ Truncated: the report is longer than {what} may be; the whole of it is in {where}."
+    return _cut(text, limit - utf8_len(note), measure=utf8_len) + note
+
+
+def _cut(text: str, room: int, measure: Callable[[str], int] = utf16_len) -> str:
+    """At most `room` units (UTF-16 by default) of whole lines, with every opened fence and <details> closed."""
     out: list[str] = []
     size = 0
     closing_room = 32  # "```" and "</details>" added below
     for line in text.splitlines():
-        n = utf16_len(line) + 1
+        n = measure(line) + 1
         if size + n > room - closing_room:
             break
         out.append(line)
@@ -216,4 +240,23 @@ def find_own_comment(threads: list[dict], identity: str) -> tuple[int, int] | No
         if not str(first.get("content") or "").startswith(MARKER):
             continue
         found.append((int(thread["id"]), int(first["id"])))
+    return min(found) if found else None
+
+
+def find_own_issue_comment(comments: list[dict], login: str, user_id: int | None) -> int | None:
+    """The id of bricksync's comment among a GitHub pull request's (issue) comments: the oldest one
+    written by the token's identity (its login, and its id when GET /user gave one) whose body starts
+    with the marker. A comment someone else wrote is never ours, whatever its text; a plan quoting the
+    marker cannot forge one (it is looked for at the very start only)."""
+    found = []
+    for comment in comments:
+        user = comment.get("user") or {}
+        if str(user.get("login") or "").lower() != login.lower():
+            continue
+        if user_id is not None and user.get("id") != user_id:
+            continue
+        if not str(comment.get("body") or "").startswith(MARKER):
+            continue
+        if isinstance(comment.get("id"), int):
+            found.append(comment["id"])
     return min(found) if found else None

@@ -78,13 +78,13 @@ def print_valid(config_path: str, count: int, targets: Any) -> None:
               f"({len(targets)} target(s): {', '.join(sorted(targets)) or 'none'})")
 
 
-def show_plan(plan: Any, console: Any = None) -> None:
-    """A plan as plan and apply show it (`console`: stdout unless a report goes there), and in
-    Azure Pipelines its warnings."""
+def show_plan(plan: Any, console: Any = None, *, kind: str = "apply") -> None:
+    """A plan as plan and apply show it (`console`: stdout unless a report goes there), and in a
+    pipeline its findings (print_ci: `kind` "plan" for the plan command)."""
     from .report import print_plan
 
     print_plan(plan, console or out)
-    print_azure_warnings(plan)
+    print_ci(plan, kind)
 
 
 def print_drift(found: Any, target: str, check_source: bool, console: Any) -> None:
@@ -130,21 +130,21 @@ def print_awaiting(awaiting: list[dict] | None, check_source: bool, console: Any
         console.print("[dim]source workspace not checked (unreachable or not configured)[/dim]")
 
 
-def print_azure_warnings(plan: Any) -> None:
-    """In Azure Pipelines, each plan warning (e.g. a missing path) as a run warning."""
-    from .report import azure_warning_lines, in_azure_pipelines
+def print_ci(plan: Any, kind: str, summary_file: str | None = None) -> None:
+    """In a pipeline, the plan's findings as its platform's commands; nothing anywhere else.
+    Azure Pipelines (TF_BUILD): each warning as a run warning, and for drift a group and warning per
+    drifted job and the uploaded summary, on stdout. GitHub Actions (GITHUB_ACTIONS): groups and
+    annotations (report.github_lines) on stderr, which the runner reads for commands as it does
+    stdout, so `--json -` keeps stdout to the report."""
+    from .report import azure_lines, azure_warning_lines, github_lines, in_azure_pipelines, in_github_actions
 
-    if in_azure_pipelines():
-        for line in azure_warning_lines(plan):
-            click.echo(redact(line))
-
-
-def print_azure_drift(plan: Any, summary_file: str | None) -> None:
-    """In Azure Pipelines, drift's logging commands (warnings, the uploaded summary)."""
-    from .report import azure_lines, in_azure_pipelines
-
-    if in_azure_pipelines():
-        for line in azure_lines(plan, summary_file=summary_file, kind="drift"):
+    if in_github_actions():
+        for line in github_lines(plan, kind=kind):
+            click.echo(redact(line), err=True)
+    elif in_azure_pipelines():
+        lines = azure_lines(plan, summary_file=summary_file, kind="drift") if kind == "drift" \
+            else azure_warning_lines(plan)
+        for line in lines:
             click.echo(redact(line))
 
 
@@ -178,23 +178,29 @@ def print_comment(posted: Any) -> None:
     """`comment`: what was posted (the comment, the status) and whether the plan failed."""
     result = posted.outcome
     if posted.comment:
-        action, thread = posted.comment
-        out.print(f"{action.capitalize()} the plan comment on pull request {posted.pull_request} (thread {thread}).")
+        action, ident = posted.comment
+        out.print(f"{action.capitalize()} the plan comment on pull request {posted.pull_request} "
+                  f"({posted.unit} {ident}).")
+    if posted.skipped:
+        out.print(f"Status bricksync/plan left as it is: {esc(posted.skipped)}.")
     if posted.status_set:
         out.print(f"Status bricksync/plan: {result.state} ({esc(result.description())}).")
     if result.failed:
         out.print(f"[yellow]The plan failed ({esc(result.reason)}): the status says so; the plan step's own "
                   "exit code is the build's verdict.[/yellow]")
     if posted.failures:
-        print_azure_errors(posted.failures)
+        print_ci_errors(posted.failures)
 
 
-def print_azure_errors(failures: list[str]) -> None:
-    """In Azure Pipelines, each posting failure as a run error."""
-    from .report import _vso_escape, in_azure_pipelines
+def print_ci_errors(failures: list[str]) -> None:
+    """In a pipeline, each posting failure as a run error (Azure) or an error annotation (GitHub)."""
+    from ..core.escape import workflow_data
+    from .report import _vso_escape, in_azure_pipelines, in_github_actions
 
-    if in_azure_pipelines():
-        for failure in failures:
+    for failure in failures:
+        if in_github_actions():
+            click.echo(redact(f"::error title=bricksync comment::{workflow_data(failure)}"), err=True)
+        elif in_azure_pipelines():
             click.echo(redact(f"##vso[task.logissue type=error]{_vso_escape(failure)}"))
 
 
@@ -203,9 +209,10 @@ def report_texts(plan: Any, kind: str, awaiting: list[dict] | None, *, json_repo
     """The JSON and Markdown reports of a plan or drift (None: not asked for)."""
     import json
 
+    from ..core.escape import json_no_commands
     from .report import report_json, report_markdown
 
-    as_json = (json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2) + "\n"
+    as_json = (json_no_commands(json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2)) + "\n"
                if json_report else None)
     title = "bricksync drift" if kind == "drift" else "bricksync plan"
     as_md = report_markdown(plan, title=title, awaiting_export=awaiting) if markdown_report else None

@@ -1,4 +1,5 @@
-"""Plans and drift as people and tools read them: terminal, JSON, Markdown, Azure DevOps.
+"""Plans and drift as people and tools read them: terminal, JSON, Markdown, Azure DevOps logging
+commands, GitHub Actions workflow commands.
 
 Pure functions from a Plan to text/data; the CLI decides where it goes. The JSON document
 is versioned (REPORT_VERSION) and documented in the README.
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from ..core.escape import log_text, md_code, md_fence, md_html, md_text, term
+from ..core.escape import log_text, md_code, md_fence, md_html, md_text, term, workflow_data, workflow_property
 from ..core.plan import Action, Plan
 from ..core.secrets import strip_userinfo
 from .files_report import export_file_lines, file_rows, files_azure, files_json, files_markdown, print_files
@@ -31,8 +32,15 @@ DRIFT_LABEL = {"create": "missing in target (would be created)", "update": "edit
                "conflict": "conflict: several jobs carry one key", "no-op": "in sync"}
 
 
+def in_github_actions() -> bool:
+    """GITHUB_ACTIONS is "true" in every step of a GitHub Actions run (its default variables)."""
+    return os.environ.get("GITHUB_ACTIONS", "").lower() == "true"
+
+
 def in_azure_pipelines() -> bool:
-    return os.environ.get("TF_BUILD", "").lower() == "true"
+    """TF_BUILD=True in an Azure Pipelines job; never in GitHub Actions, whose runner would print
+    Azure logging commands as text (one platform's commands at a time)."""
+    return os.environ.get("TF_BUILD", "").lower() == "true" and not in_github_actions()
 
 
 # --- terminal -----------------------------------------------------------------------------
@@ -185,6 +193,56 @@ def azure_lines(plan: Plan, *, summary_file: str | None = None, kind: str = "dri
         lines.append("##vso[task.complete result=SucceededWithIssues;]"
                      f"{_vso_escape(plan.headline())}")
     return lines
+
+
+# --- GitHub Actions workflow commands --------------------------------------------------------
+
+# GitHub shows at most 10 annotations of each kind (error, warning, notice) per step, 50 per job,
+# and drops the rest without a word (zizmorcore/zizmor#634; orgs/community discussion 68471):
+# past that, the last one of a kind says how many more there are.
+ANNOTATIONS_PER_KIND = 10
+# Each job's level: a conflict is an error anywhere; drift is a warning (someone edited prod);
+# a plan's change is a notice (it is what the pull request asks for).
+_LEVEL = {"drift": "warning", "plan": "notice"}
+
+
+def _workflow_command(name: str, properties: dict[str, str], message: str) -> str:
+    props = ",".join(f"{k}={workflow_property(v)}" for k, v in properties.items() if v)
+    return f"::{name}{' ' + props if props else ''}::{workflow_data(message)}"
+
+
+def github_lines(plan: Plan, *, kind: str = "drift") -> list[str]:
+    """Workflow commands for GitHub Actions (callers emit them only when GITHUB_ACTIONS=true):
+    a collapsed ::group:: per changed job with its field diff, and annotations: one per plan
+    warning, and (plan, drift) one per changed job, pointing at its state file. `kind` "apply":
+    the warnings alone (apply's own table says the rest)."""
+    title = f"bricksync {kind} ({plan.target})"
+    notes: list[tuple[str, dict[str, str], str]] = []
+    lines: list[str] = []
+    for a in [a for a in plan.actions if a.action != "no-op"] if kind != "apply" else []:
+        lines.append(_workflow_command("group", {}, f"{SYMBOL[a.action]} {a.key} ({a.action})"))
+        lines.extend([log_text(f"# {n}") for n in a.notes] + [log_text(c.describe()) for c in a.changes])
+        lines.append("::endgroup::")
+        level = "error" if a.action == "conflict" else _LEVEL.get(kind, "notice")
+        label = DRIFT_LABEL[a.action] if kind == "drift" else a.action
+        file = a.file if a.file and not a.file.startswith("/") else ""  # annotations take repository paths
+        notes.append((level, {"file": file, "title": f"{title}: {a.key}"}, f"{a.key} ({a.name}): {label}"))
+    # The jobs first: when the cap cuts, it cuts the plan's warnings (one per missing path) before them.
+    notes += [("warning", {"title": title}, w) for w in plan.warnings]
+    return lines + _capped(notes)
+
+
+def _capped(notes: list[tuple[str, dict[str, str], str]]) -> list[str]:
+    """At most ANNOTATIONS_PER_KIND of each kind; the last one names how many more the log holds."""
+    out: list[str] = []
+    for level in ("error", "warning", "notice"):
+        mine = [n for n in notes if n[0] == level]
+        if len(mine) > ANNOTATIONS_PER_KIND:
+            rest = len(mine) - ANNOTATIONS_PER_KIND + 1
+            more = (level, {"title": "bricksync"}, f"{rest} more {level}s: see this step's log and summary")
+            mine = [*mine[:ANNOTATIONS_PER_KIND - 1], more]
+        out.extend(_workflow_command(*n) for n in mine)
+    return out
 
 
 # --- export and apply results on the terminal (the CLI prints them; rich markup, values escaped) ---
