@@ -195,6 +195,35 @@ def test_refuses_a_live_value_that_an_override_sets(applied: Project) -> None:
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
 
 
+def test_a_star_override_applies_where_plan_applies_it_in_every_command(applied: Project) -> None:
+    """Issue 22.1: the README's own `"*": {schedule.pause_status: PAUSED}` skips a job without a
+    schedule in plan; capture and import skip it too (they refused every such job)."""
+    p = applied
+    cfg = (p.root / "config" / "bricksync.yml").read_text()
+    p.write_config(cfg.replace("overrides: {}", 'overrides: {"*": {schedule.pause_status: PAUSED}}'))
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    jobs = jobs_by_name(p.prod)
+    assert jobs["Daily sales ETL"]["settings"]["schedule"]["pause_status"] == "PAUSED"
+    assert "schedule" not in jobs["Customer 360 scoring"]["settings"]
+    update(p.prod, jobs["Customer 360 scoring"]["job_id"], timeout_seconds=1800)  # no schedule: drifted
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 0, res.output
+    assert "timeout_seconds: 1800" in p.state_files["customer-360-scoring.yml"].decode()
+    scheduled = int(p.prod.client().api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Legacy nightly", "schedule": {"quartz_cron_expression": "0 0 1 * * ?", "timezone_id": "UTC",
+                                               "pause_status": "PAUSED"},
+        "tasks": [{"task_key": "main", "notebook_task": {"notebook_path": "/Workspace/prod/ops/nightly"}}]})["job_id"])
+    adhoc = jobs["Ad-hoc prod report"]["job_id"]  # no schedule
+    res = p.run("import", "--target", "prod", "--job-id", str(adhoc), "--job-id", str(scheduled))
+    assert res.code == 0, res.output
+    nightly = p.state_files["legacy-nightly.yml"].decode()
+    assert "0 0 1 * * ?" in nightly and "pause_status" not in nightly  # the override's value is not the job's
+    assert "schedule" not in p.state_files["ad-hoc-prod-report.yml"].decode()
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 0, res.output
+
+
 def test_refuses_through_a_non_injective_compute_map(applied: Project) -> None:
     p = applied
     cfg = (p.root / "config" / "bricksync.yml").read_text()

@@ -16,6 +16,7 @@ from typing import Any
 from .errors import Problem
 from .model import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, StateDoc, TargetConfig
 from .normalize import clone, normalize_job, normalize_settings
+from .overrides import applies
 from .permissions import RANK, UUID_RE, Entry, desired, diff, entry, from_api, from_state, to_state
 from .plan import field_changes
 from .references import (
@@ -131,11 +132,15 @@ def _unset_dotted(settings: dict, dotted: str) -> None:
             chain[depth - 1].pop(parts[depth - 1], None)
 
 
-def effective_overrides(target: TargetConfig, key: str) -> dict[str, Any]:
-    """The overrides render applies to this key, in render's order (the key's win)."""
+def effective_overrides(target: TargetConfig, key: str, live: dict) -> dict[str, Any]:
+    """The overrides render applied to this key's live settings, in render's order (the key's
+    win): a "*" one only where render applies it (overrides.applies: its parent exists; render
+    never makes a "*" override's parent, so the live job has it exactly where it applied)."""
     out: dict[str, Any] = {}
     for scope in ("*", key):
         for dotted, value in (target.overrides.get(scope) or {}).items():
+            if not applies(scope, dotted, live):
+                continue
             out.pop(dotted, None)
             out[dotted] = value
     return out
@@ -171,7 +176,7 @@ def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventor
     # A live value that looks like a bricksync reference is literal text: kept escaped ($${...}), as export does.
     map_strings(settings, escape_literal)
 
-    overrides = effective_overrides(target, key)
+    overrides = effective_overrides(target, key, live)
     for dotted, value in overrides.items():
         probe = clone(live)
         try:
