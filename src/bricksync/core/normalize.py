@@ -72,14 +72,57 @@ def clone(value: Any) -> Any:
     return value
 
 
+def _clone_present(value: Any) -> Any:
+    """clone() without the mapping entries that hold JSON null."""
+    if isinstance(value, dict):
+        return {k: _clone_present(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_clone_present(v) for v in value]
+    return value
+
+
+def _present(value: Any) -> Any:
+    """`value` without the mapping entries that hold JSON null, at any depth; copy-on-write: the
+    very same object when it holds none (the common case, so digesting live jobs stays cheap)."""
+    if value.__class__ is dict:
+        out = value
+        for k, v in value.items():
+            if v is None:
+                if out is value:
+                    out = dict(value)
+                del out[k]
+            elif v.__class__ is dict or v.__class__ is list:
+                kept = _present(v)
+                if kept is not v:
+                    if out is value:
+                        out = dict(value)
+                    out[k] = kept
+        return out
+    if value.__class__ is list:
+        items = value
+        for i, v in enumerate(value):
+            if v.__class__ is dict or v.__class__ is list:
+                kept = _present(v)
+                if kept is not v:
+                    if items is value:
+                        items = list(value)
+                    items[i] = kept
+        return items
+    return value
+
+
 def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True,
                        copy: bool = True) -> dict:
     """Canonical form of job settings (input untouched). `drop_tags` are removed from tags.
     `ordered=False` skips the key ordering, which only matters for output (== ignores order).
     `copy=False` skips the deep copy: the result then shares the parts normalizing leaves
     alone with `settings` (every changed container is a new one), so it is only for reading
-    (comparing, hashing): the main process digests 10,000 live jobs this way."""
-    s = clone(settings) if copy else dict(settings)
+    (comparing, hashing): the main process digests 10,000 live jobs this way.
+
+    A field holding JSON null is absent, at every depth (`depends_on[].outcome: null`,
+    `notebook_task.base_parameters: null`): the Jobs API reads null as "not set", and some
+    workspaces' emulators return it, which would otherwise plan as a change that never goes away."""
+    s = _clone_present(settings) if copy else dict(_present(settings))
     for key in READ_ONLY:
         s.pop(key, None)
     s = _defaults.strip_defaults(s, "job")

@@ -145,7 +145,8 @@ def _required_fields() -> dict[str, tuple[str, ...]]:
 
 def known_fields(settings: dict) -> dict:
     """Settings without the fields JobSettings does not have, at any depth: the service parses
-    requests into its typed messages and silently drops what they lack. Enum fields holding a
+    requests into its typed messages and silently drops what they lack (and a field sent as
+    null is one it does not have: real jobs/get responses never hold null). Enum fields holding a
     value outside the enum are refused (400), as the service does."""
     from ..core.schema import ROOT, schema_table  # the SDK's dataclasses: the API's own types
 
@@ -159,7 +160,9 @@ def known_fields(settings: dict) -> dict:
             for name in required.get(desc[1], ()):
                 if value.get(name) is None:
                     raise invalid(f"{where + '.' if where else ''}{name} is required.")
-            return {k: walk(v, fields[k], f"{where}.{k}" if where else k) for k, v in value.items() if k in fields}
+            # null is "not set" (the typed message has no value for it): never stored, never returned
+            return {k: walk(v, fields[k], f"{where}.{k}" if where else k) for k, v in value.items()
+                    if k in fields and v is not None}
         if kind == "list" and isinstance(value, list):
             return [walk(v, desc[1], f"{where}[{i}]") for i, v in enumerate(value)]
         if kind == "map" and isinstance(value, dict):
