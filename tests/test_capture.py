@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bricksync.edges.state import read_adoptions
+from bricksync.edges.state import read_adoptions, state_body
 from bricksync.emulator.seed import seed_source, seed_target
 
 from .conftest import Project, make_project
@@ -124,10 +124,17 @@ def test_capture_bytes_equal_an_export_of_the_same_settings(applied: Project) ->
         tags = job["settings"].get("tags") or {}
         if job["settings"]["name"] in managed:
             update(p.test, job["job_id"], tags={**tags, "PROD_MIGRATION": "true"})
+    for name, data in captured.items():  # each file says which command wrote it
+        if name in ("customer-360-scoring.yml", "daily-sales-etl.yml", "ml-training-git.yml"):
+            assert data.startswith(b"# Managed by bricksync: desired settings of one Databricks job.\n"
+                                   b"# Written by `bricksync capture --target prod` from the live job"), name
+        else:
+            assert b"# Written by `bricksync export`" in data, name
     res = p.run("export", "--no-ack", "--no-commit")
     assert res.code == 0, res.output
-    assert p.state_files == captured
-    assert not p.repo.is_dirty(untracked_files=True)
+    exported = p.state_files
+    assert {k: state_body(v) for k, v in exported.items()} == {k: state_body(v) for k, v in captured.items()}
+    assert all(b"# Written by `bricksync export`" in v for v in exported.values())  # it wrote them now
 
 
 def test_capture_of_given_keys_only(applied: Project) -> None:
@@ -335,7 +342,9 @@ def test_import_of_50_unmanaged_jobs_adopts_them_in_place(applied: Project, tmp_
     assert len(exported) == N_IMPORT
     for name, data in exported.items():
         without_id = b"".join(line for line in data.splitlines(keepends=True) if b"source_job_id:" not in line)
-        assert without_id == files[name], name
+        assert state_body(without_id) == state_body(files[name]), name
+        assert files[name].startswith(b"# Managed by bricksync: desired settings of one Databricks job.\n"
+                                      b"# Written by `bricksync import --target prod` from a job of that target")
 
 
 def test_import_refuses_a_job_that_runs_an_unimported_job(applied: Project) -> None:
@@ -405,7 +414,7 @@ def test_capture_and_import_carry_permissions_through_the_inverse_mapping(tmp_pa
     assert "permissions" in p.repo.head.commit.message
     res = p.run("plan", "--target", "prod", "--detailed-exitcode", "--refresh-permissions")
     assert res.code == 0, res.output
-    # The same grants made in the source export to the very same bytes.
+    # The same grants made in the source export to the very same bytes (but for the header naming export).
     captured = p.state_files
     w = p.test.client()
     w.api_client.do("PATCH", f"{PERMS}/{src_id}", body={"access_control_list": [
@@ -414,14 +423,15 @@ def test_capture_and_import_carry_permissions_through_the_inverse_mapping(tmp_pa
     w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": src_id, "new_settings": {
         "tags": {"PROD_MIGRATION": "true"}}})
     assert p.run("export", "--no-ack", "--no-commit").code == 0
-    assert p.state_files == captured
+    exported = p.state_files
+    assert {k: state_body(v) for k, v in exported.items()} == {k: state_body(v) for k, v in captured.items()}
     # A grant below what permissions_add gives every job cannot come from any state file: refused.
     p.prod.client().api_client.do("PATCH", f"{PERMS}/{job_id}", body={"access_control_list": [
         {"group_name": "ops", "permission_level": "CAN_VIEW"}]})
     res = p.run("capture", "--target", "prod")
     assert res.code == 1 and "below the CAN_MANAGE_RUN that targets.prod.permissions_add grants" in \
         " ".join(res.output.split()), res.output
-    assert p.state_files == captured
+    assert p.state_files == exported
     # Import: an unmanaged prod job's grants come back in source names; adopted, the plan is a no-op.
     made = int(p.prod.client().api_client.do("POST", "/api/2.2/jobs/create", body={
         "name": "Legacy perms", "tasks": [{"task_key": "t", "notebook_task": {

@@ -37,7 +37,9 @@ from ..edges.state import (
     parse_state,
     read_adoptions,
     render_state,
+    state_body,
     write_adoptions,
+    written_by,
 )
 from ..edges.workspace import ACL_READERS, Workspace
 
@@ -146,7 +148,7 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
             result.refused.append((key, [_in_file(p, doc.file) for p in problems]))
             continue
         new = StateDoc(key=key, settings=settings or {}, source_job_id=doc.source_job_id, permissions=perms)
-        text = render_state(new)
+        text = render_state(new, written_by("capture", target_name))
         new_docs[key] = parse_state(text.encode(), doc.file)
         fields = _fields(doc.settings, settings or {}) + (["permissions"] if perms != doc.permissions else [])
         result.captured.append(CapturedJob(key, str((settings or {}).get("name", key)), int(job["job_id"]),
@@ -234,7 +236,8 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
     _refuse_runners_of_refused(result, inverted, {keys[int(j["job_id"])] for j in chosen})
     new_docs = dict(by_key)
     for key, (job, settings) in sorted(inverted.items()):
-        text = render_state(StateDoc(key=key, settings=settings, permissions=permissions[key]))
+        text = render_state(StateDoc(key=key, settings=settings, permissions=permissions[key]),
+                            written_by("import", target_name))
         file = store.display(store.path_for(key))
         new_docs[key] = parse_state(text.encode(), file)
         old = by_key.get(key)
@@ -329,10 +332,12 @@ def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = Non
         if commit and not dry_run:
             raise
         git = None  # no repository: nothing to commit, nothing can be uncommitted
-    # Unchanged bytes are nothing to write (a capture of a reformatted file may be).
+    # Unchanged bytes are nothing to write (a capture of a reformatted file may be), nor is a
+    # file whose only change would be the header naming the command.
     still = []
     for job in result.captured:
-        if store.read_bytes(job.key) == job.text.encode():
+        now = store.read_bytes(job.key)
+        if now is not None and state_body(now) == state_body(job.text.encode()):
             result.unchanged.append(job.key)
         else:
             still.append(job)

@@ -28,12 +28,38 @@ Written by `bricksync export` from the source workspace; review changes in the p
 To change the job, change it in the source workspace and export again (or edit here: the
 field names are the Jobs API's JobSettings). IDs appear as ${kind:NAME}; paths as in the source."""
 
+
+def written_by(command: str, target: str) -> str:
+    """The header of a state file `bricksync capture` or `import` writes from target `target`:
+    like export's, it says which command wrote the file and where its settings came from."""
+    if command == "capture":
+        origin = (f"Written by `bricksync capture --target {target}` from the live job in that target (a change\n"
+                  "made there, accepted into git); review it in the pull request. The next export of this job\n"
+                  "from the source workspace replaces it unless the source has the same change.")
+    elif command == "import":
+        origin = (f"Written by `bricksync import --target {target}` from a job of that target bricksync did not\n"
+                  "manage yet (apply adopts it in place); review it in the pull request.")
+    else:
+        raise ValueError(f"not a command that writes state files from a target: {command}")
+    return ("Managed by bricksync: desired settings of one Databricks job.\n" + origin +
+            "\nField names are the Jobs API's JobSettings; IDs appear as ${kind:NAME}; paths as in the source.")
+
+
+def state_body(data: bytes) -> bytes:
+    """A state file's bytes without its header comment (which names the command that wrote it)."""
+    lines = data.splitlines(keepends=True)
+    n = 0
+    while n < len(lines) and lines[n].startswith(b"#"):
+        n += 1
+    return b"".join(lines[n:])
+
+
 TOP_KEYS = ("bricksync", "permissions", "job")
 META_KEYS = ("key", "source_job_id")
 
 
-def render_state(doc: StateDoc) -> str:
-    """The exact text of a state file."""
+def render_state(doc: StateDoc, header: str = HEADER) -> str:
+    """The exact text of a state file (`header`: export's, or written_by() for capture/import)."""
     meta: dict[str, Any] = {"key": doc.key}
     if doc.source_job_id is not None:
         meta["source_job_id"] = doc.source_job_id
@@ -41,7 +67,7 @@ def render_state(doc: StateDoc) -> str:
     if doc.permissions is not None:
         body["permissions"] = doc.permissions
     body["job"] = doc.settings
-    return dump(body, header=HEADER)
+    return dump(body, header=header)
 
 
 def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
