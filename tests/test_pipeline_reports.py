@@ -114,7 +114,7 @@ def test_json_report_is_versioned_and_complete() -> None:
     assert doc["summary"] == {"create": 1, "update": 1, "adopt": 0, "orphan": 1, "conflict": 1, "no-op": 1}
     edited = next(j for j in doc["jobs"] if j["key"] == "edited")
     assert edited["changes"][0] == {"path": "tasks[ingest].notebook_task.notebook_path", "op": "~",
-                                    "before": "/Workspace/prod/a", "after": "/Workspace/prod/b"}
+                                    "before": "/Workspace/prod/a", "after": "/Workspace/prod/b", "default": False}
     json.dumps(doc)
 
 
@@ -144,8 +144,12 @@ def test_drift_logging_only_in_azure_pipelines(project: Project, monkeypatch: py
     p = drifted_project(project)
     res = p.run("drift", "--target", "prod", "--fail-on-drift", "--markdown", "d.md", "--json", "d.json")
     assert res.code == 2 and "##" not in res.output
-    assert "timeout_seconds: 60 → (unset)" in res.output
-    assert json.loads((p.root / "d.json").read_text())["summary"]["update"] == 1
+    assert "~ timeout_seconds: 60 → 0 (default)" in res.output  # the value it goes back to, not "(unset)"
+    report = json.loads((p.root / "d.json").read_text())
+    assert report["summary"]["update"] == 1
+    assert report["jobs"][0]["changes"] == [{"path": "timeout_seconds", "op": "~", "before": 60, "after": 0,
+                                             "default": True}]
+    assert "! timeout_seconds: 60 → 0 (default)" in (p.root / "d.md").read_text()
     monkeypatch.setenv("TF_BUILD", "True")
     res = p.run("drift", "--target", "prod", "--markdown", "d.md")
     assert res.code == 0
