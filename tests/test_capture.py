@@ -319,7 +319,7 @@ def test_import_of_50_unmanaged_jobs_adopts_them_in_place(applied: Project, tmp_
     res = p.run("import", "--target", "prod", "--name", "legacy JOB *")
     assert res.code == 0 and "Nothing to import" in res.output and p.repo.head.commit.hexsha == head
     res = p.run("plan", "--target", "prod", "--detailed-exitcode")
-    assert res.code == 2 and f"0 to create, {N_IMPORT} to update" in res.output, res.output
+    assert res.code == 2 and f"0 to create, 0 to update, {N_IMPORT} to adopt, 0 orphans" in res.output, res.output
     assert p.run("apply", "--target", "prod", "--yes").code == 0
     assert len(p.prod.workspace.jobs.jobs) == count  # adopted in place: no job created, none duplicated
     for i, jid in enumerate(prod_ids):

@@ -114,7 +114,7 @@ def test_json_report_is_versioned_and_complete() -> None:
     assert doc["summary"] == {"create": 1, "update": 1, "adopt": 0, "orphan": 1, "conflict": 1, "no-op": 1}
     edited = next(j for j in doc["jobs"] if j["key"] == "edited")
     assert edited["changes"][0] == {"path": "tasks[ingest].notebook_task.notebook_path", "op": "~",
-                                    "before": "/Workspace/prod/a", "after": "/Workspace/prod/b", "default": False}
+                                    "before": "/Workspace/prod/a", "after": "/Workspace/prod/b"}
     json.dumps(doc)
 
 
@@ -244,7 +244,7 @@ def test_terminal_report_snapshot() -> None:
     print_plan(plan, console, title="Drift")
     text = console.export_text()
     assert text.splitlines()[0] == ("Drift for target 'prod' (https://adb-222.azuredatabricks.net): 1 to create, "
-                                    "2 to update, 1 orphans, 1 conflicts, 1 unchanged")
+                                    "1 to update, 1 to adopt, 1 orphans, 1 conflicts, 1 unchanged")
     for fragment in ("+  create", "~  update", "!  orphan", "x  conflict", "~  adopt", "13, 14",
                      "~ tasks[ingest].notebook_task.notebook_path: /Workspace/prod/a → /Workspace/prod/b",
                      "- max_concurrent_runs: 5 → (unset)", "+ tags.bricksync-key: namesake",

@@ -123,7 +123,10 @@ class Plan:
 
     def headline(self) -> str:
         c = self.counts()
-        text = f"{c['create']} to create, {c['update'] + c['adopt']} to update, {c['orphan']} orphans"
+        text = f"{c['create']} to create, {c['update']} to update"
+        if c["adopt"]:  # an adopt tags an existing job in place: neither a create nor an update of a managed job
+            text += f", {c['adopt']} to adopt"
+        text += f", {c['orphan']} orphans"
         if c["conflict"]:
             text += f", {c['conflict']} conflicts"
         return text + f", {c['no-op']} unchanged"
