@@ -22,7 +22,8 @@ MAX_STATUS_DESCRIPTION = 250
 PLANNED_EXIT_CODES = (0, 2)  # plan's own codes: no changes / changes present (--detailed-exitcode)
 
 HEADLINE_RE = re.compile(r"^\*\*(?P<text>(?P<create>\d+) to create, (?P<update>\d+) to update, "
-                         r"(?:(?P<adopt>\d+) to adopt, )?(?P<orphan>\d+) orphans(?:, (?P<conflict>\d+) conflicts)?, (?P<noop>\d+) unchanged"
+                         r"(?:(?P<adopt>\d+) to adopt, )?(?P<orphan>\d+) orphans(?:, (?P<conflict>\d+) conflicts)?, "
+                         r"(?P<noop>\d+) unchanged"
                          r"(?:, \d+ awaiting export)?)\*\*$")
 TARGET_RE = re.compile(r"^### [^\n]*?: target `(?P<target>[^`]*)`")
 
