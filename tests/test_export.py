@@ -253,7 +253,7 @@ def test_a_job_edited_while_exporting_is_not_acknowledged_and_keeps_its_new_tag(
     assert tags["Finance SQL reporting"]["PROD_MIGRATION"] == "false"  # the others are acknowledged
     monkeypatch.setattr(export, "build_export", read)
     res = project.run("export", "--branch", "main")  # the next export takes the edit and acknowledges it
-    assert res.code == 0 and "reviewed: yes" in project.state_files["daily-sales-etl.yml"].decode()
+    assert res.code == 0 and "reviewed: 'yes'" in project.state_files["daily-sales-etl.yml"].decode()
     assert tags_of(project)["Daily sales ETL"] == {"PROD_MIGRATION": "false", "team": "sales",
                                                    "cost-center": "cc-4711", "reviewed": "yes"}
 
