@@ -372,4 +372,7 @@ def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = Non
         if push:
             git.push(branch)
             result.pushed = True
+        note = git.base_note(result.pushed)  # the repository had no commit before this one
+        if note:
+            result.notes.append(note)
     return result

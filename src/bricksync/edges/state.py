@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import itertools
 import os
 import shlex
@@ -420,6 +421,9 @@ class GitError(BricksyncError):
     pass
 
 
+BASE_MESSAGE = "Initial commit (empty)\n\nMade by bricksync: the base its first branch needs for a pull request.\n"
+
+
 class GitRepo:
     """The repository holding state/: commit only the files we wrote, on a branch; push."""
 
@@ -494,11 +498,14 @@ class GitRepo:
             return None
 
     def switch_to(self, branch: str) -> None:
-        """Check out `branch` (created at HEAD if new); uncommitted work stays in the tree."""
+        """Check out `branch` (created at HEAD if new); uncommitted work stays in the tree. In a
+        repository with no commit yet, the branch gets a base on the default branch first."""
         import git
 
         if self.current_branch() == branch:
             return
+        if not self.repo.head.is_valid():
+            self._make_base()
         try:
             if branch in [h.name for h in self.repo.heads]:
                 self.repo.git.checkout(branch)
@@ -506,6 +513,38 @@ class GitRepo:
                 self.repo.git.checkout("-b", branch)
         except git.GitCommandError as exc:
             raise GitError(f"cannot switch to branch '{branch}': {exc.stderr.strip()}") from None
+
+    made_base: str | None = None  # the default branch _make_base() gave its first commit, this run
+
+    def _make_base(self) -> None:
+        """The first export (capture, import) into a repository with no commit would make the
+        root commit on its own branch: the default branch would not exist and no pull request
+        could be opened. So the default branch (the one HEAD names, git's init.defaultBranch)
+        first gets an empty commit, the base the branch starts from. Neither the index nor the
+        working tree is touched (work staged for a first commit stays staged)."""
+        import git
+        from gitdb import IStream
+
+        base = self.current_branch()
+        if base is None:
+            raise GitError("HEAD names no branch and the repository has no commit: check out a branch first")
+        try:
+            tree = self.repo.odb.store(IStream("tree", 0, io.BytesIO(b""))).hexsha.decode()
+            commit = self.repo.git.commit_tree(tree, "-m", BASE_MESSAGE)
+            self.repo.git.update_ref(f"refs/heads/{base}", commit, "")  # "": only if still unborn
+        except git.GitCommandError as exc:
+            raise GitError(f"the repository has no commit yet, and the empty first commit on '{base}' the "
+                           f"export branch needs as its base failed: {(exc.stderr or exc.stdout).strip()}. "
+                           f"Make one (git commit --allow-empty -m 'Initial commit') and run again") from None
+        self.made_base = base
+
+    def base_note(self, pushed: bool) -> str | None:
+        """What to tell the user after _make_base(), or None when it did not run."""
+        if self.made_base is None:
+            return None
+        push = "pushed it too" if pushed else f"push it too (git push -u origin {self.made_base})"
+        return (f"the repository had no commit: '{self.made_base}' got an empty first commit as the base of the "
+                f"branch (a pull request needs one); {push}, then open the pull request into '{self.made_base}'")
 
     def commit(self, paths: list[Path], message: str) -> str:
         """Commit exactly `paths` (other staged or unstaged work is left as it was)."""
@@ -534,12 +573,17 @@ class GitRepo:
         return self.repo.head.commit.hexsha
 
     def push(self, branch: str, remote: str = "origin") -> None:
+        """Push `branch`; first the default branch when this run gave it its first commit (the
+        pull request's base must exist in the remote too)."""
         import git
 
-        try:
-            self.repo.git.push(remote, f"{branch}:{branch}")
-        except git.GitCommandError as exc:
-            raise GitError(f"git push of '{branch}' to '{remote}' failed: {exc.stderr.strip()}") from None
+        for name in ([self.made_base] if self.made_base else []) + [branch]:
+            try:
+                self.repo.git.push(remote, f"{name}:{name}")
+            except git.GitCommandError as exc:
+                hint = (f" ('{remote}' has a '{name}' of its own: fetch it and work from it, git fetch {remote} && "
+                        f"git checkout {name}, then run again)" if name == self.made_base else "")
+                raise GitError(f"git push of '{name}' to '{remote}' failed: {exc.stderr.strip()}{hint}") from None
 
 
 # --- adoption records (written by `bricksync import`, read by plan) ---------------------------
