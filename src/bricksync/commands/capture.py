@@ -238,8 +238,7 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
     for key, (job, settings) in sorted(inverted.items()):
         text = render_state(StateDoc(key=key, settings=settings, permissions=permissions[key]),
                             written_by("import", target_name))
-        file = store.display(store.path_for(key))
-        new_docs[key] = parse_state(text.encode(), file)
+        new_docs[key] = parse_state(text.encode(), store.display(store.path_for(key)))
         old = by_key.get(key)
         result.captured.append(CapturedJob(key, str(settings.get("name", key)), int(job["job_id"]),
                                            "changed" if old else "added", text,

@@ -32,6 +32,7 @@ from .references import (
     rewrite_path,
 )
 from .render import KEY_TAG, MANAGED_TAG, MANAGED_VALUE, _set_dotted, principal, render
+from .schema import SchemaTable, coerce_scalars, schema_table
 from .secrets import find_secrets
 
 OWNERSHIP_TAGS = (KEY_TAG, MANAGED_TAG)
@@ -148,14 +149,17 @@ def effective_overrides(target: TargetConfig, key: str, live: dict) -> dict[str,
 
 # long: render's steps undone in render's order, one block each, so the two read side by side
 def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventory, job_keys: dict[int, str],
-               job_ids: dict[str, int], existing: dict | None = None) -> tuple[dict | None, list[Problem]]:
+               job_ids: dict[str, int], existing: dict | None = None,
+               schema: SchemaTable | None = None) -> tuple[dict | None, list[Problem]]:
     """(canonical state settings, problems) for one live target job.
 
     `job_keys`: target job ID -> key of every job that is (or is being) managed; `job_ids` its
     inverse, for the round-trip render. `existing`: the job's current state settings
     (capture), whose values under the target's overrides are kept (the live ones are the
     override's, not the job's own)."""
-    settings_in = job.get("settings") or {}
+    # "false" where the API has a boolean (the service takes it; some workspaces hold it so): typed.
+    settings_in = coerce_scalars(job.get("settings") or {}, schema if schema is not None else schema_table())
+    job = {**job, "settings": settings_in}
     name = str(settings_in.get("name", job.get("job_id")))
     problems: list[Problem] = []
 
