@@ -81,34 +81,32 @@ def _clone_present(value: Any) -> Any:
     return value
 
 
+_ABSENT = object()
+
+
 def _present(value: Any) -> Any:
     """`value` without the mapping entries that hold JSON null, at any depth; copy-on-write: the
     very same object when it holds none (the common case, so digesting live jobs stays cheap)."""
-    if value.__class__ is dict:
-        out = value
-        for k, v in value.items():
-            if v is None:
-                if out is value:
-                    out = dict(value)
-                del out[k]
-            elif v.__class__ is dict or v.__class__ is list:
-                kept = _present(v)
-                if kept is not v:
-                    if out is value:
-                        out = dict(value)
-                    out[k] = kept
-        return out
-    if value.__class__ is list:
-        items = value
-        for i, v in enumerate(value):
-            if v.__class__ is dict or v.__class__ is list:
-                kept = _present(v)
-                if kept is not v:
-                    if items is value:
-                        items = list(value)
-                    items[i] = kept
-        return items
-    return value
+    kind = value.__class__
+    if kind is not dict and kind is not list:
+        return value
+    out = value
+    for key, item in (value.items() if kind is dict else enumerate(value)):
+        if item is None and kind is dict:
+            kept = _ABSENT
+        elif item.__class__ is dict or item.__class__ is list:
+            kept = _present(item)
+            if kept is item:
+                continue
+        else:
+            continue
+        if out is value:
+            out = kind(value)
+        if kept is _ABSENT:
+            del out[key]
+        else:
+            out[key] = kept
+    return out
 
 
 def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True,
