@@ -103,7 +103,8 @@ def test_the_emulator_stores_no_null(test_ws) -> None:
 
 
 # The body of a public deploy script (`databricks jobs create --json '...'`, legacy-CLI style, code
-# corpus): booleans as strings, which the service takes; paths moved under the dev root.
+# corpus): booleans as strings, which the service takes; paths moved under the dev root, and a few
+# numbers made strings too (the service parses those as well).
 LEGACY_CLI_JOB = {
     "name": "ingest-process-pipeline",
     "email_notifications": {"no_alert_for_skipped_runs": "false"},
@@ -122,7 +123,7 @@ LEGACY_CLI_JOB = {
     "job_clusters": [{"job_cluster_key": "ingest-process-pipeline-cluster", "new_cluster": {
         "cluster_name": "", "spark_version": "14.0.x-scala2.12",
         "spark_conf": {"spark.databricks.delta.preview.enabled": "true", "spark.master": "local[*, 4]"},
-        "azure_attributes": {"first_on_demand": 1, "availability": "ON_DEMAND_AZURE", "spot_bid_max_price": -1},
+        "azure_attributes": {"first_on_demand": "1", "availability": "ON_DEMAND_AZURE", "spot_bid_max_price": "-1"},
         "node_type_id": "Standard_DS3_v2", "custom_tags": {"ResourceClass": "SingleNode"},
         "enable_elastic_disk": "true", "data_security_mode": "SINGLE_USER", "runtime_engine": "STANDARD",
         "num_workers": "0"}}],
@@ -141,6 +142,8 @@ def test_booleans_and_integers_sent_as_strings_are_taken_and_exported_typed(proj
     got = w.api_client.do("GET", "/api/2.2/jobs/get", query={"job_id": job_id})["settings"]
     cluster = got["job_clusters"][0]["new_cluster"]
     assert cluster["enable_elastic_disk"] is True and cluster["num_workers"] == 0
+    assert cluster["azure_attributes"] == {"first_on_demand": 1, "availability": "ON_DEMAND_AZURE",
+                                           "spot_bid_max_price": -1.0}
     assert got["email_notifications"]["no_alert_for_skipped_runs"] is False
     assert got["tasks"][1]["timeout_seconds"] == 3600 and got["tasks"][1]["max_retries"] == 2
     assert got["job_clusters"][0]["new_cluster"]["spark_conf"]["spark.databricks.delta.preview.enabled"] == "true"
@@ -164,6 +167,7 @@ def test_booleans_and_integers_sent_as_strings_are_taken_and_exported_typed(proj
     text = texts["ingest-process-pipeline.yml"]
     assert "enable_elastic_disk: true" in text and "timeout_seconds: 3600" in text and "max_retries: 2" in text
     assert "num_workers: 0" in text and "no_alert" not in text  # "false" everywhere: the defaults, dropped
+    assert "first_on_demand: 1" in text and "spot_bid_max_price" not in text  # "-1": the default, dropped
     assert "spark.databricks.delta.preview.enabled: 'true'" in text  # a string map value stays a string
 
 

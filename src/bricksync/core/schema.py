@@ -221,10 +221,23 @@ def _label(item: Any, index: int) -> str:
 
 
 _INT_TEXT = re.compile(r"^[-+]?[0-9]+$")
+_FLOAT_TEXT = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$")
+
+
+def typed_text(value: str, kind: str) -> bool | int | float | None:
+    """What a string sent in a boolean or numeric field stands for, as the Jobs API parses it
+    ("false", "3600", "-1.5"; see emulator/jobs.py _scalar_from_text for the evidence), or None."""
+    if kind == "bool" and value in ("true", "false"):
+        return value == "true"
+    if kind == "int" and _INT_TEXT.match(value):
+        return int(value)
+    if kind == "float" and _FLOAT_TEXT.match(value):
+        return float(value)
+    return None
 
 
 def coerce_scalars(settings: dict, table: SchemaTable) -> dict:
-    """`settings` with the booleans and integers a workspace holds as strings (`"false"`,
+    """`settings` with the booleans and numbers a workspace holds as strings (`"false"`,
     `"3600"`: what the Jobs API accepts on write, emulator/jobs.py _scalar_from_text) as the
     JSON types the API has. Copy-on-write: the very same object when the document is valid (the
     common case costs one fast pass). Anything else stays as it is, for the checks to name."""
@@ -236,11 +249,8 @@ def coerce_scalars(settings: dict, table: SchemaTable) -> dict:
 def _coerce(value: Any, desc: Desc, table: SchemaTable) -> Any:
     kind = desc[0]
     if isinstance(value, str):
-        if kind == "bool" and value in ("true", "false"):
-            return value == "true"
-        if kind == "int" and _INT_TEXT.match(value):
-            return int(value)
-        return value
+        typed = typed_text(value, kind)
+        return value if typed is None else typed
     if kind in ("obj", "map") and isinstance(value, dict):
         fields = table[desc[1]] if kind == "obj" else None
         out = value

@@ -168,7 +168,7 @@ def known_fields(settings: dict) -> dict:
             # null is "not set" (the typed message has no value for it): never stored, never returned
             return {k: walk(v, fields[k], f"{where}.{k}" if where else k) for k, v in value.items()
                     if k in fields and v is not None}
-        if kind in ("bool", "int") and isinstance(value, str):
+        if kind in ("bool", "int", "float") and isinstance(value, str):
             return _scalar_from_text(value, kind, where)
         if kind == "list" and isinstance(value, list):
             return [walk(v, desc[1], f"{where}[{i}]") for i, v in enumerate(value)]
@@ -184,23 +184,22 @@ def known_fields(settings: dict) -> dict:
     return walk(settings, ("obj", ROOT), "")
 
 
-_INT_TEXT = re.compile(r"^[-+]?[0-9]+$")
-
-
-def _scalar_from_text(value: str, kind: str, where: str) -> bool | int:
+def _scalar_from_text(value: str, kind: str, where: str) -> bool | int | float:
     """A boolean or integer field sent as a JSON string, as the service parses it (and jobs/get
     then returns the boolean or number): `"false"` / `"true"` and decimal integers. The typed
     request parsing is protobuf's JSON mapping ("Either numbers or strings are accepted" for
-    integers; a quoted "true"/"false" is accepted, "True" is not: the protobuf conformance suite,
+    numbers; a quoted "true"/"false" is accepted, "True" is not: the protobuf conformance suite,
     BoolFieldDoubleQuotedTrue / BoolFieldAllCapitalTrue). Scripts rely on it: legacy-CLI
     `jobs create --json` bodies with "no_alert_for_skipped_runs": "false" and "enable_elastic_disk":
     "true" (public deploy scripts), Airflow's Databricks operator sending every value as a string
     for years (apache/airflow#2255 deep_string_coerce; #25232 saw "True" not taking effect)."""
-    if kind == "bool" and value in ("true", "false"):
-        return value == "true"
-    if kind == "int" and _INT_TEXT.match(value):
-        return int(value)
-    raise invalid(f"Invalid value {value!r} for {where}: expected {'true or false' if kind == 'bool' else 'an integer'}.")
+    from ..core.schema import typed_text
+
+    typed = typed_text(value, kind)
+    if typed is None:
+        expected = {"bool": "true or false", "int": "an integer", "float": "a number"}[kind]
+        raise invalid(f"Invalid value {value!r} for {where}: expected {expected}.")
+    return typed
 
 
 class Referents:
