@@ -267,7 +267,7 @@ def dump(data: Any, header: str = "") -> str:
 
 
 class _Unsupported(Exception):
-    """A value the direct emitter leaves to ruamel (floats, None, other types)."""
+    """A value the direct emitter leaves to ruamel (a non-str key, a type JSON does not have)."""
 
 
 _plain_is_str: dict[str, bool] = {}  # value -> would it read back as a string if written plain?
