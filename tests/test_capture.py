@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bricksync.edges.state import read_adoptions
+from bricksync.edges.state import read_adoptions, state_body
 from bricksync.emulator.seed import seed_source, seed_target
 
 from .conftest import Project, make_project
@@ -124,10 +124,18 @@ def test_capture_bytes_equal_an_export_of_the_same_settings(applied: Project) ->
         tags = job["settings"].get("tags") or {}
         if job["settings"]["name"] in managed:
             update(p.test, job["job_id"], tags={**tags, "PROD_MIGRATION": "true"})
+    for name, data in captured.items():  # each file says which command wrote it
+        if name in ("customer-360-scoring.yml", "daily-sales-etl.yml", "ml-training-git.yml"):
+            assert data.startswith(b"# yaml-language-server: $schema=../../schemas/state.schema.json\n"
+                                   b"# Managed by bricksync: desired settings of one Databricks job.\n"
+                                   b"# Written by `bricksync capture --target prod` from the live job"), name
+        else:
+            assert b"# Written by `bricksync export`" in data, name
     res = p.run("export", "--no-ack", "--no-commit")
     assert res.code == 0, res.output
-    assert p.state_files == captured
-    assert not p.repo.is_dirty(untracked_files=True)
+    exported = p.state_files
+    assert {k: state_body(v) for k, v in exported.items()} == {k: state_body(v) for k, v in captured.items()}
+    assert all(b"# Written by `bricksync export`" in v for v in exported.values())  # it wrote them now
 
 
 def test_capture_of_given_keys_only(applied: Project) -> None:
@@ -193,6 +201,35 @@ def test_refuses_a_live_value_that_an_override_sets(applied: Project) -> None:
     # the source's value (UNPAUSED, the server default: not written), not the override's PAUSED
     assert "0 0 4 * * ?" in text and "pause_status" not in text
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+
+
+def test_a_star_override_applies_where_plan_applies_it_in_every_command(applied: Project) -> None:
+    """Issue 22.1: the README's own `"*": {schedule.pause_status: PAUSED}` skips a job without a
+    schedule in plan; capture and import skip it too (they refused every such job)."""
+    p = applied
+    cfg = (p.root / "config" / "bricksync.yml").read_text()
+    p.write_config(cfg.replace("overrides: {}", 'overrides: {"*": {schedule.pause_status: PAUSED}}'))
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    jobs = jobs_by_name(p.prod)
+    assert jobs["Daily sales ETL"]["settings"]["schedule"]["pause_status"] == "PAUSED"
+    assert "schedule" not in jobs["Customer 360 scoring"]["settings"]
+    update(p.prod, jobs["Customer 360 scoring"]["job_id"], timeout_seconds=1800)  # no schedule: drifted
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 0, res.output
+    assert "timeout_seconds: 1800" in p.state_files["customer-360-scoring.yml"].decode()
+    scheduled = int(p.prod.client().api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Legacy nightly", "schedule": {"quartz_cron_expression": "0 0 1 * * ?", "timezone_id": "UTC",
+                                               "pause_status": "PAUSED"},
+        "tasks": [{"task_key": "main", "notebook_task": {"notebook_path": "/Workspace/prod/ops/nightly"}}]})["job_id"])
+    adhoc = jobs["Ad-hoc prod report"]["job_id"]  # no schedule
+    res = p.run("import", "--target", "prod", "--job-id", str(adhoc), "--job-id", str(scheduled))
+    assert res.code == 0, res.output
+    nightly = p.state_files["legacy-nightly.yml"].decode()
+    assert "0 0 1 * * ?" in nightly and "pause_status" not in nightly  # the override's value is not the job's
+    assert "schedule" not in p.state_files["ad-hoc-prod-report.yml"].decode()
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 0, res.output
 
 
 def test_refuses_through_a_non_injective_compute_map(applied: Project) -> None:
@@ -283,7 +320,7 @@ def test_import_of_50_unmanaged_jobs_adopts_them_in_place(applied: Project, tmp_
     res = p.run("import", "--target", "prod", "--name", "legacy JOB *")
     assert res.code == 0 and "Nothing to import" in res.output and p.repo.head.commit.hexsha == head
     res = p.run("plan", "--target", "prod", "--detailed-exitcode")
-    assert res.code == 2 and f"0 to create, {N_IMPORT} to update" in res.output, res.output
+    assert res.code == 2 and f"0 to create, 0 to update, {N_IMPORT} to adopt, 0 orphans" in res.output, res.output
     assert p.run("apply", "--target", "prod", "--yes").code == 0
     assert len(p.prod.workspace.jobs.jobs) == count  # adopted in place: no job created, none duplicated
     for i, jid in enumerate(prod_ids):
@@ -306,7 +343,10 @@ def test_import_of_50_unmanaged_jobs_adopts_them_in_place(applied: Project, tmp_
     assert len(exported) == N_IMPORT
     for name, data in exported.items():
         without_id = b"".join(line for line in data.splitlines(keepends=True) if b"source_job_id:" not in line)
-        assert without_id == files[name], name
+        assert state_body(without_id) == state_body(files[name]), name
+        assert files[name].startswith(b"# yaml-language-server: $schema=../../schemas/state.schema.json\n"
+                                      b"# Managed by bricksync: desired settings of one Databricks job.\n"
+                                      b"# Written by `bricksync import --target prod` from a job of that target")
 
 
 def test_import_refuses_a_job_that_runs_an_unimported_job(applied: Project) -> None:
@@ -376,7 +416,7 @@ def test_capture_and_import_carry_permissions_through_the_inverse_mapping(tmp_pa
     assert "permissions" in p.repo.head.commit.message
     res = p.run("plan", "--target", "prod", "--detailed-exitcode", "--refresh-permissions")
     assert res.code == 0, res.output
-    # The same grants made in the source export to the very same bytes.
+    # The same grants made in the source export to the very same bytes (but for the header naming export).
     captured = p.state_files
     w = p.test.client()
     w.api_client.do("PATCH", f"{PERMS}/{src_id}", body={"access_control_list": [
@@ -385,14 +425,15 @@ def test_capture_and_import_carry_permissions_through_the_inverse_mapping(tmp_pa
     w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": src_id, "new_settings": {
         "tags": {"PROD_MIGRATION": "true"}}})
     assert p.run("export", "--no-ack", "--no-commit").code == 0
-    assert p.state_files == captured
+    exported = p.state_files
+    assert {k: state_body(v) for k, v in exported.items()} == {k: state_body(v) for k, v in captured.items()}
     # A grant below what permissions_add gives every job cannot come from any state file: refused.
     p.prod.client().api_client.do("PATCH", f"{PERMS}/{job_id}", body={"access_control_list": [
         {"group_name": "ops", "permission_level": "CAN_VIEW"}]})
     res = p.run("capture", "--target", "prod")
     assert res.code == 1 and "below the CAN_MANAGE_RUN that targets.prod.permissions_add grants" in \
         " ".join(res.output.split()), res.output
-    assert p.state_files == captured
+    assert p.state_files == exported
     # Import: an unmanaged prod job's grants come back in source names; adopted, the plan is a no-op.
     made = int(p.prod.client().api_client.do("POST", "/api/2.2/jobs/create", body={
         "name": "Legacy perms", "tasks": [{"task_key": "t", "notebook_task": {

@@ -84,6 +84,11 @@ def test_plan_markdown_reads_back_to_target_and_counts() -> None:
     assert not parse_plan_markdown(report_markdown(unchanged_plan()), "p.md").has_changes
     with pytest.raises(Exception, match=r"notes\.md: not a bricksync plan"):
         parse_plan_markdown("# my notes\n", "notes.md")
+    adopting = unchanged_plan("prod")
+    adopting.actions.append(Action("legacy", "adopt", "Legacy", job_id=7))
+    section = parse_plan_markdown(report_markdown(adopting), "plan-prod.md")  # issue 22.11: adopts counted apart
+    assert section.headline.startswith("0 to create, 0 to update, 1 to adopt, 0 orphans")
+    assert section.has_changes and section.short() == "1 to adopt"
 
 
 def test_status_wording_and_state() -> None:

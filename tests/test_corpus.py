@@ -45,7 +45,7 @@ from bricksync.core.defaults import is_default
 from bricksync.core.references import canonical_path, path_sites, reference_sites
 from bricksync.edges.state import parse_state
 from bricksync.emulator import EmulatorServer
-from bricksync.emulator.jobs import TASK_TYPES
+from bricksync.emulator.jobs import task_types
 from bricksync.emulator.seed import create_compute
 
 from .conftest import TOKEN, Project, make_project
@@ -58,10 +58,10 @@ SELECT = "PROD_MIGRATION"
 REAL = ("real-get", "ui-export")  # responses as a workspace returned them
 # Referenced kinds the harness can create in both workspaces (seed.create_compute). A new
 # reference kind (references.reference_sites) needs a way to create one here.
-SEEDED_KINDS = ("cluster", "pool", "policy", "warehouse", "pipeline", "query", "alert", "dashboard", "sql_dashboard",
-                "destination")
+SEEDED_KINDS = ("cluster", "pool", "policy", "warehouse", "pipeline", "query", "alert", "alert_v2", "dashboard",
+                "sql_dashboard", "destination")
 # Task fields of an API 2.0 single-task job body.
-SINGLE_TASK_FIELDS = (*TASK_TYPES, "new_cluster", "existing_cluster_id", "libraries", "max_retries",
+SINGLE_TASK_FIELDS = (*task_types(), "new_cluster", "existing_cluster_id", "libraries", "max_retries",
                       "min_retry_interval_millis", "retry_on_timeout")
 IDENTITY = ("task_key", "job_cluster_key", "environment_key")
 # Keys in corpus jobs that are no Jobs API field: the service drops them on create (so does the
@@ -95,7 +95,7 @@ def corpus() -> list[tuple[str, dict]]:
 
 def as_multi_task(settings: dict) -> dict:
     """An API 2.0 single-task body -> the multi-task shape (one task `main`)."""
-    if not any(k in settings for k in TASK_TYPES):
+    if not any(k in settings for k in task_types()):
         return settings
     task = {"task_key": "main", **{k: settings[k] for k in SINGLE_TASK_FIELDS if k in settings}}
     return {**{k: v for k, v in settings.items() if k not in SINGLE_TASK_FIELDS}, "tasks": [task]}

@@ -173,3 +173,55 @@ def test_a_prod_job_with_a_computed_access_mode_plans_as_no_op(project, monkeypa
                                                "      num_workers: 4\n      data_security_mode: NONE\n"))
     res = project.run("plan", "--target", "prod", "--detailed-exitcode")
     assert res.code == 2 and "data_security_mode" in res.output
+
+
+def _parent(obj: dict, dotted: str) -> dict:
+    node = obj
+    for part in dotted.split(".")[:-1]:
+        node = node.setdefault(part, {"zz_kept": 1})  # the parent stays in desired: only the leaf goes
+    return node
+
+
+def _other_than(value):
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 7
+    if isinstance(value, str):
+        return value + "-x"
+    return {"zz_other": 1}
+
+
+PLACE_PATHS = {  # place -> (where the place object sits in the job, diff path prefix)
+    "job": (lambda s: s, ""),
+    "task": (lambda s: s["tasks"][0], "tasks[t]."),
+    "inner_task": (lambda s: s["tasks"][0].setdefault("for_each_task", {"inputs": "[1]", "task": nb("i")})["task"],
+                   "tasks[t].for_each_task.task."),
+    "cluster": (lambda s: s["tasks"][0].setdefault("new_cluster", {"spark_version": "15.4.x-photon-scala2.12"}),
+                "tasks[t].new_cluster."),
+}
+
+
+@pytest.mark.parametrize("place", sorted(defaults.PLACES))
+def test_a_field_going_back_to_its_default_shows_the_value_it_gets(place: str) -> None:
+    """Issue 22.12: `max_concurrent_runs: 5 → 1 (default)`, not `→ (unset)`, for every entry of
+    every place (a value the service fills when the field is left out)."""
+    from bricksync.core.plan import field_changes
+
+    where, prefix = PLACE_PATHS[place]
+    for dotted, default in defaults.PLACES[place].items():
+        desired = job(nb())
+        obj = where(desired)
+        _parent(obj, dotted).pop(dotted.split(".")[-1], None)  # left out of desired (job(): a name)
+        expected = default.fn(obj, False) if isinstance(default, defaults.Depends) else default
+        if expected == {}:  # a block: what its fields get
+            expected = {k.split(".", 1)[1]: (v.fn(obj, False) if isinstance(v, defaults.Depends) else v)
+                        for k, v in defaults.PLACES[place].items() if k.startswith(dotted + ".")}
+        live = copy.deepcopy(desired)
+        _parent(where(live), dotted)[dotted.split(".")[-1]] = _other_than(expected)
+        changes = field_changes(live, desired)
+        assert [(c.path, c.after, c.default, c.op) for c in changes] == [
+            (prefix + dotted, expected, True, "~")], (place, dotted)
+        assert changes[0].describe().endswith("(default)")
+    assert field_changes({"name": "j", "description": "d"}, {"name": "j"})[0].describe() == \
+        "- description: d → (unset)"  # no default known: left out is unset

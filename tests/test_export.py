@@ -7,10 +7,12 @@ import os
 import re
 import stat
 import subprocess
+from pathlib import Path
 
+import git
 import pytest
 
-from bricksync.emulator.seed import create_compute, seed_source
+from bricksync.emulator.seed import create_compute, seed_source, seed_target
 
 from .conftest import Project
 
@@ -253,7 +255,7 @@ def test_a_job_edited_while_exporting_is_not_acknowledged_and_keeps_its_new_tag(
     assert tags["Finance SQL reporting"]["PROD_MIGRATION"] == "false"  # the others are acknowledged
     monkeypatch.setattr(export, "build_export", read)
     res = project.run("export", "--branch", "main")  # the next export takes the edit and acknowledges it
-    assert res.code == 0 and "reviewed: yes" in project.state_files["daily-sales-etl.yml"].decode()
+    assert res.code == 0 and "reviewed: 'yes'" in project.state_files["daily-sales-etl.yml"].decode()
     assert tags_of(project)["Daily sales ETL"] == {"PROD_MIGRATION": "false", "team": "sales",
                                                    "cost-center": "cc-4711", "reviewed": "yes"}
 
@@ -633,3 +635,54 @@ def test_dry_run_stages_nothing_and_no_commit_leaves_no_staging(
     else:
         assert len(project.state_files) == 105 and project.repo.head.commit.hexsha == before[0]
         assert snapshot(project)[3] == before[3]  # the source jobs as they were: no tag acknowledged
+
+
+def _without_history(p: Project, tmp_path: Path) -> git.Repo:
+    """The project's files in a repository with no commit yet (a new user's `git init`), its
+    origin an empty bare repository; the files themselves staged, not committed."""
+    import shutil
+
+    shutil.rmtree(p.root / ".git")
+    repo = git.Repo.init(p.root, initial_branch="trunk")
+    repo.git.add("config")
+    bare = tmp_path / "empty-origin.git"
+    git.Repo.init(bare, bare=True)
+    repo.create_remote("origin", str(bare))
+    return repo
+
+
+def test_first_export_into_a_repository_without_commits_gets_a_base_on_the_default_branch(
+        project: Project, tmp_path: Path) -> None:
+    """Issue 22.5: the export branch starts from a commit on the default branch, so a pull request
+    can be opened (it was the root commit, and the default branch did not exist)."""
+    p = project
+    seed_source(p.test.client())
+    repo = _without_history(p, tmp_path)
+    res = p.run("export", "--push")
+    assert res.code == 0, res.output
+    branch = repo.active_branch.name
+    assert branch.startswith("bricksync/export-")
+    base = repo.heads["trunk"].commit
+    assert not base.parents and not list(base.tree.traverse())  # an empty first commit on the default branch
+    assert list(repo.head.commit.parents) == [base]
+    assert "'trunk' got an empty first commit as the base" in " ".join(res.output.split())
+    remote = git.Repo(tmp_path / "empty-origin.git")
+    assert {h.name for h in remote.heads} == {"trunk", branch}  # both pushed: the PR has its base
+    assert "config/bricksync.yml" in repo.git.diff("--cached", "--name-only")  # staged work stays staged
+    # A second export goes on as usual: no second base.
+    res = p.run("export", "--branch", "bricksync/export-again")
+    assert res.code == 0 and "empty first commit" not in res.output
+    assert repo.heads["trunk"].commit == base
+
+
+def test_import_into_a_repository_without_commits_gets_a_base_too(project: Project,
+                                                                           tmp_path: Path) -> None:
+    """capture and import commit through the same GitRepo.switch_to as export."""
+    p = project
+    seed_target(p.prod.client())
+    repo = _without_history(p, tmp_path)
+    res = p.run("import", "--target", "prod", "--all")
+    assert res.code == 0, res.output
+    assert repo.active_branch.name.startswith("bricksync/import-prod-")
+    assert list(repo.head.commit.parents) == [repo.heads["trunk"].commit]
+    assert "push it too (git push -u origin trunk)" in " ".join(res.output.split())

@@ -140,12 +140,29 @@ def test_parse_and_the_fast_reader_read_a_plain_document_alike() -> None:
 
 
 def test_direct_emitter_writes_ruamels_bytes() -> None:
-    """dump() skips ruamel's representer; the bytes must be exactly what ruamel writes."""
-    from bricksync.core.yamlio import _fast
+    """dump() skips ruamel's representer; the bytes must be exactly what ruamel's serializer and
+    libyaml write, with dump()'s two choices made the same way: floats in YAML 1.1's form, and a
+    string some reader takes for something else quoted (fastyaml.ambiguous_plain)."""
+    from ruamel.yaml.nodes import ScalarNode
+    from ruamel.yaml.tag import Tag
+
+    from bricksync.core.yamlio import _fast, _FloatRepresenter
+
+    class Representer(_FloatRepresenter):
+        # ruamel's C dumper resolves through the class it builds from (CEmitter, Representer,
+        # Resolver): a resolve() here comes first, and falls back on ruamel's own.
+        def resolve(self, kind, value, implicit):  # type: ignore[no-untyped-def]
+            tag = super().resolve(kind, value, implicit)
+            if kind is ScalarNode and implicit[0] and tag == "tag:yaml.org,2002:str" and \
+                    fastyaml.ambiguous_plain(value):
+                return Tag(suffix="tag:x,1:other")
+            return tag
 
     def ruamel_dump(data: object) -> str:
+        yaml = _fast()
+        yaml.Representer = Representer
         buf = io.StringIO()
-        _fast().dump(data, buf)
+        yaml.dump(data, buf)
         return buf.getvalue()
 
     rnd = random.Random(7)

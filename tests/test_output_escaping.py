@@ -176,6 +176,10 @@ def test_every_report_escapes_keys_names_paths_notes_and_warnings(attack: str) -
         Action(attack, "update", attack, job_id=1, notes=[attack],
                changes=[Change(f"tasks[{attack}].description", attack, attack + "!")]),
         Action(attack + "2", "orphan", attack, job_id=2),
+        Action(attack + "3", "create", attack, settings={  # a create lists its whole body
+            "name": attack, "description": attack, "tags": {attack: attack},
+            "tasks": [{"task_key": attack, "notebook_task": {"notebook_path": attack}}]},
+            acl=[{"group_name": attack, "permission_level": "CAN_VIEW"}]),
     ] + [Action(f"k{i}", "update", "n", job_id=10 + i, changes=[Change("x", 1, 2)]) for i in range(11)]
     plan.warnings.append(attack)
     console = Console(record=True, width=200, no_color=True)
@@ -185,6 +189,8 @@ def test_every_report_escapes_keys_names_paths_notes_and_warnings(attack: str) -
     for text in texts:
         _assert_no_injected_line(text)
         assert "pw@" not in text and "\x1b" not in text
+    for text in texts[:3]:
+        assert ".notebook_task.notebook_path: " in text and "+ permissions[group:" in text  # the create's body
     assert "u:pw" not in texts[0] and "adb-1.azuredatabricks.net" in texts[0]
 
 

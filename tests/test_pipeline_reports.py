@@ -170,8 +170,12 @@ def test_drift_logging_only_in_azure_pipelines(project: Project, monkeypatch: py
     p = drifted_project(project)
     res = p.run("drift", "--target", "prod", "--fail-on-drift", "--markdown", "d.md", "--json", "d.json")
     assert res.code == 2 and "##" not in res.output
-    assert "timeout_seconds: 60 → (unset)" in res.output
-    assert json.loads((p.root / "d.json").read_text())["summary"]["update"] == 1
+    assert "~ timeout_seconds: 60 → 0 (default)" in res.output  # the value it goes back to, not "(unset)"
+    report = json.loads((p.root / "d.json").read_text())
+    assert report["summary"]["update"] == 1
+    assert report["jobs"][0]["changes"] == [{"path": "timeout_seconds", "op": "~", "before": 60, "after": 0,
+                                             "default": True}]
+    assert "! timeout_seconds: 60 → 0 (default)" in (p.root / "d.md").read_text()
     monkeypatch.setenv("TF_BUILD", "True")
     res = p.run("drift", "--target", "prod", "--markdown", "d.md")
     assert res.code == 0
@@ -266,10 +270,76 @@ def test_terminal_report_snapshot() -> None:
     print_plan(plan, console, title="Drift")
     text = console.export_text()
     assert text.splitlines()[0] == ("Drift for target 'prod' (https://adb-222.azuredatabricks.net): 1 to create, "
-                                    "2 to update, 1 orphans, 1 conflicts, 1 unchanged")
+                                    "1 to update, 1 to adopt, 1 orphans, 1 conflicts, 1 unchanged")
     for fragment in ("+  create", "~  update", "!  orphan", "x  conflict", "~  adopt", "13, 14",
                      "~ tasks[ingest].notebook_task.notebook_path: /Workspace/prod/a → /Workspace/prod/b",
                      "- max_concurrent_runs: 5 → (unset)", "+ tags.bricksync-key: namesake",
                      "# adopts unmanaged job 16", "warning: 'X': an unmanaged job with this name exists"):
         assert fragment in text, fragment
     assert "fine" not in text  # no-op jobs are not listed
+
+
+def test_a_create_shows_the_whole_job_as_it_will_be_sent(project: Project) -> None:
+    """Issue 22.11: after rewrites, mapping, overrides and permissions, in every report, secrets
+    redacted (Terraform shows a create's body)."""
+    p = project
+    seed_source(p.test.client())
+    pools = seed_target(p.prod.client()) and {r["instance_pool_name"]: i for i, r in
+                                               p.prod.workspace.resources["pool"].items()}
+    cfg = (p.root / "config" / "bricksync.yml").read_text()
+    p.write_config(cfg.replace("overrides: {}", "overrides: {daily-sales-etl: {max_concurrent_runs: 3}}")
+                   .replace("prune: false", "prune: false\n    permissions: manage\n"
+                                            "    permissions_add: [{group_name: ops, level: CAN_MANAGE_RUN}]"))
+    assert p.run("export", "--branch", "main").code == 0
+    res = p.run("plan", "--target", "prod", "--json", "p.json", "--markdown", "p.md")
+    assert res.code == 0, res.output
+    md = (p.root / "p.md").read_text()
+    report = json.loads((p.root / "p.json").read_text())
+    etl = next(j for j in report["jobs"] if j["key"] == "daily-sales-etl")
+    assert etl["action"] == "create"
+    body = {c["path"]: c["after"] for c in etl["changes"]}
+    assert all(c["op"] == "+" for c in etl["changes"])
+    expected = {
+        "name": "Daily sales ETL",
+        "max_concurrent_runs": 3,  # the override
+        "tasks[ingest].notebook_task.notebook_path": "/Workspace/prod/sales/ingest",  # rewritten
+        "job_clusters[etl].new_cluster.instance_pool_id": pools["prod-pool"],  # mapped, resolved to the prod ID
+        "tags.bricksync-key": "daily-sales-etl",  # the ownership tags, sent in the same call
+        "tasks[publish].depends_on": None,  # listed per dependency, below
+        "permissions[group:ops]": "CAN_MANAGE_RUN",  # permissions_add, sent right after the create
+    }
+    del expected["tasks[publish].depends_on"]
+    for path, value in expected.items():
+        assert body[path] == value, path
+        assert f"+ {path}: {value}" in res.output, path
+        assert f"+ {path}: {value}" in md, path
+    assert "tasks[publish].depends_on[ingest].task_key" in body
+    assert any(path.startswith("permissions[user:") for path in body)  # the source's own grants, owner included
+    table_row = next(x for x in md.splitlines() if "`daily-sales-etl`" in x and x.startswith("| +"))
+    assert table_row.endswith(f"| {len(body)} |")  # the changes column counts the fields sent
+
+
+def test_a_huge_create_is_listed_bounded_with_counts() -> None:
+    from rich.console import Console
+
+    from bricksync.core.createbody import LINES_PER_JOB, LINES_PER_REPORT
+    from bricksync.reports.report import print_plan
+
+    tasks = [{"task_key": f"t{i:04d}", "notebook_task": {"notebook_path": f"/Workspace/prod/n{i}"},
+              "spark_env_vars": {"DB_PASSWORD": "hunter2-literal"}} for i in range(400)]
+    plan = Plan(target="prod", host="h", actions=[
+        Action(f"job-{n:02d}", "create", f"Job {n}", settings={"name": f"Job {n}", "tasks": tasks},
+               acl=[{"user_name": "a@example.com", "permission_level": "IS_OWNER"}]) for n in range(15)])
+    console = Console(record=True, width=200, no_color=True)
+    print_plan(plan, console)
+    md = report_markdown(plan)
+    doc = report_json(plan)
+    for text in (console.export_text(), md):
+        assert "hunter2" not in text and "(redacted)" in text
+        body_lines = [x for x in text.splitlines() if re.match(r"\s*\+ (name|tasks|permissions)", x)]
+        assert len(body_lines) == LINES_PER_REPORT  # 10 jobs of 100 lines, then the budget is spent
+        assert text.count(f"… and {802 - LINES_PER_JOB:,} more fields (400 tasks, 1 grant in all)") == 10
+        assert text.count("… 802 fields (not listed: this report lists 1,000 lines of new jobs) "
+                          "(400 tasks, 1 grant in all)") == 5
+    assert len(doc["jobs"][0]["changes"]) == 802  # JSON: every field (400 tasks x 2, the name, the grant)
+    assert "hunter2" not in json.dumps(doc)

@@ -60,7 +60,9 @@ def test_a_missing_path_is_a_warning_in_every_report(exported: Project, monkeypa
     assert doc["missing_paths"] == [{"key": "finance-sql-reporting", "job": "Finance SQL reporting",
                                      "task": "dbt_models", "path": MISSING,
                                      "field": "tasks[dbt_models].dbt_task.project_directory"}]
-    assert "notebooks/train" not in res.output  # GIT-sourced: relative to the repository, not checked
+    # GIT-sourced: relative to the repository, not checked (the create's body lists it, no warning names it)
+    assert [x for x in res.output.splitlines() if "notebooks/train" in x] == [
+        "    + tasks[train].notebook_task.notebook_path: notebooks/train"]
     counts = p.prod.faults.counts()
     # 9 distinct paths in 5 folders: one listing per folder is the cheaper way, and the one taken.
     assert counts["GET /api/2.0/workspace/list"] == 5 and counts["GET /api/2.0/workspace/get-status"] == 0

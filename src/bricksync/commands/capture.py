@@ -37,7 +37,9 @@ from ..edges.state import (
     parse_state,
     read_adoptions,
     render_state,
+    state_body,
     write_adoptions,
+    written_by,
 )
 from ..edges.statefiles import FileStore, files_in_use
 from ..edges.workspace import ACL_READERS, Workspace
@@ -148,7 +150,7 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
             result.refused.append((key, [_in_file(p, doc.file) for p in problems]))
             continue
         new = StateDoc(key=key, settings=settings or {}, source_job_id=doc.source_job_id, permissions=perms)
-        text = render_state(new)
+        text = render_state(new, written_by("capture", target_name))
         new_docs[key] = parse_state(text.encode(), doc.file)
         fields = _fields(doc.settings, settings or {}) + (["permissions"] if perms != doc.permissions else [])
         result.captured.append(CapturedJob(key, str((settings or {}).get("name", key)), int(job["job_id"]),
@@ -250,9 +252,9 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
     _refuse_runners_of_refused(result, inverted, {keys[int(j["job_id"])] for j in chosen})
     new_docs = dict(by_key)
     for key, (job, settings) in sorted(inverted.items()):
-        text = render_state(StateDoc(key=key, settings=settings, permissions=permissions[key]))
-        file = store.display(store.path_for(key))
-        new_docs[key] = parse_state(text.encode(), file)
+        text = render_state(StateDoc(key=key, settings=settings, permissions=permissions[key]),
+                            written_by("import", target_name))
+        new_docs[key] = parse_state(text.encode(), store.display(store.path_for(key)))
         old = by_key.get(key)
         result.captured.append(CapturedJob(key, str(settings.get("name", key)), int(job["job_id"]),
                                            "changed" if old else "added", text,
@@ -337,6 +339,19 @@ def commit_message(result: CaptureResult) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _drop_unchanged(result: CaptureResult, store: StateStore) -> None:
+    """Unchanged bytes are nothing to write (a capture of a reformatted file may be), nor is a
+    file whose only change would be the header naming the command."""
+    still = []
+    for job in result.captured:
+        now = store.read_bytes(job.key)
+        if now is not None and state_body(now) == state_body(job.text.encode()):
+            result.unchanged.append(job.key)
+        else:
+            still.append(job)
+    result.captured = still
+
+
 def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = None, commit: bool = True,
                  push: bool = False, dry_run: bool = False) -> CaptureResult:
     """Write the files (never one with uncommitted changes), commit them on a branch, push."""
@@ -348,14 +363,7 @@ def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = Non
         if commit and not dry_run:
             raise
         git = None  # no repository: nothing to commit, nothing can be uncommitted
-    # Unchanged bytes are nothing to write (a capture of a reformatted file may be).
-    still = []
-    for job in result.captured:
-        if store.read_bytes(job.key) == job.text.encode():
-            result.unchanged.append(job.key)
-        else:
-            still.append(job)
-    result.captured = still
+    _drop_unchanged(result, store)
     adopt_file = adoption_path(cfg.state_dir, result.target)
     if git is not None and result.captured:
         paths = [store.path_for(j.key) for j in result.captured] + ([adopt_file] if result.adopted else [])
@@ -394,4 +402,7 @@ def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = Non
         if push:
             git.push(branch)
             result.pushed = True
+        note = git.base_note(result.pushed)  # the repository had no commit before this one
+        if note:
+            result.notes.append(note)
     return result

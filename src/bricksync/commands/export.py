@@ -176,6 +176,9 @@ def _export(cfg: Config, ws: Workspace, store: StateStore, git: GitRepo | None, 
         if push and git.current_branch() == branch:
             git.push(branch)  # raises: nothing acknowledged when the push is refused
             result.pushed = True
+        note = git.base_note(result.pushed)  # a first export into a repository with no commit
+        if note:
+            result.notes.append(note)
     if not ack:
         result.notes.append("acknowledge is off: selection tags left as they are")
         return result

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from ..core.errors import BricksyncError, Problem
 from ..core.keys import KEY_RE
 from ..core.model import StateDoc
-from ..core.normalize import canonical_json, digest_json, normalize_job, ordered
+from ..core.normalize import canonical_json, digest_json, normalize_job, normalize_settings, ordered
 from ..core.references import Inventory, reference_sites
-from ..core.schema import SchemaTable
+from ..core.schema import SchemaTable, coerce_scalars
 from ..core.snapshot import snapshot_settings
 from ..core.validate import DocLinks, validate_doc
 from ..edges.state import blob_id, parse_state, render_state, stage_file
@@ -81,7 +81,10 @@ class Snapshot:
 
 def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
     job = item.job
-    settings, problems = snapshot_settings(ordered(json.loads(job.canonical)), name=job.name,
+    canonical = json.loads(job.canonical)
+    typed = coerce_scalars(canonical, ctx.schema)  # "false" where the API has a boolean: the service took it
+    canonical = normalize_settings(typed) if typed is not canonical else ordered(canonical)  # ("false": a default)
+    settings, problems = snapshot_settings(canonical, name=job.name,
                                            notebook_root=ctx.notebook_root, inventory=ctx.inventory,
                                            job_keys=ctx.job_keys)
     if item.problem is not None:

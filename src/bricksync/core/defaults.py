@@ -251,3 +251,58 @@ def ignore_computed(live: dict, desired: dict) -> dict:
                                           .get("new_cluster"))} if isinstance(jc, dict) and "new_cluster" in jc else jc
             for jc in live["job_clusters"]]
     return out
+
+
+MISSING = _MISSING  # default_at's "no default known here"
+
+
+def _block_default(table: dict[str, Any], dotted: str, obj: dict, git: bool) -> Any:
+    """A block's default as what its fields get: `queue` -> {"enabled": true} (the table keeps
+    `{}` for a block, meaning what is left once its defaulted fields are dropped)."""
+    prefix = dotted + "."
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        if key.startswith(prefix) and "." not in key[len(prefix):]:
+            out[key[len(prefix):]] = value.fn(obj, git) if isinstance(value, Depends) else value
+    return out
+
+
+def default_at(parts: list[Any], settings: dict) -> Any:
+    """The value the field at `parts` gets from the service when the settings leave it out, or
+    MISSING where no default is known. `parts`: a plan diff path as a list, tasks, job clusters
+    and dependencies named `[key]` (`["tasks", "[ingest]", "timeout_seconds"]`); `settings`:
+    the desired settings, for the defaults that depend on their place (a task's `source`, a
+    cluster's `runtime_engine`)."""
+    git = "git_source" in settings
+    place, obj, i = "job", settings, 0
+
+    def keyed(items: Any, label: Any, key: str) -> dict:
+        name = label[1:-1] if isinstance(label, str) and label.startswith("[") else None
+        found = [x for x in items if isinstance(x, dict) and x.get(key) == name] if isinstance(items, list) else []
+        return found[0] if found else {}
+
+    while i < len(parts):
+        head = parts[i]
+        if place == "job" and head == "tasks" and i + 2 < len(parts):
+            place, obj, i = "task", keyed(obj.get("tasks"), parts[i + 1], "task_key"), i + 2
+        elif place == "job" and head == "job_clusters" and parts[i + 2:i + 3] == ["new_cluster"] and i + 3 < len(parts):
+            jc = keyed(obj.get("job_clusters"), parts[i + 1], "job_cluster_key")
+            place, obj, i = "cluster", jc.get("new_cluster") or {}, i + 3
+        elif place in ("task", "inner_task") and head == "new_cluster" and i + 1 < len(parts):
+            place, obj, i = "cluster", obj.get("new_cluster") or {}, i + 1
+        elif place == "task" and parts[i:i + 2] == ["for_each_task", "task"] and i + 2 < len(parts):
+            place, obj, i = "inner_task", (obj.get("for_each_task") or {}).get("task") or {}, i + 2
+        else:
+            break
+    if not all(isinstance(part, str) and not part.startswith("[") for part in parts[i:]):
+        return MISSING  # inside a list entry: no default there
+    dotted = ".".join(parts[i:])
+    table = PLACES[place]
+    default = table.get(dotted, _MISSING)
+    if default is _MISSING:
+        return MISSING
+    if isinstance(default, Depends):
+        return default.fn(obj if isinstance(obj, dict) else {}, git)
+    if default == {}:
+        return _block_default(table, dotted, obj if isinstance(obj, dict) else {}, git)
+    return default

@@ -41,6 +41,32 @@ _AWKWARD = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udf
 
 
 _NUMERIC_START = frozenset("0123456789+-.")
+
+# Plain scalars that some common YAML reader takes for something else than a string, though the
+# YAML 1.2 core schema (ruamel's resolver, our reader) reads them as strings. Sources: the YAML 1.1
+# type repository (yaml.org/type/bool.html, int, float, null, timestamp, merge, value: what PyYAML
+# implements, the regexes of its resolver.py), and go-yaml's resolve.go (v2: the 1.1 booleans
+# y/yes/on...; v2 and v3: strconv.ParseInt(base 0) after removing every "_", so 0o17, 0b1, 017 and
+# 1_000 are ints, yamlStyleFloat, timestamps from "2006-1-2"). Writers quote them; "yes" in any
+# case is quoted, as are "=" (YAML 1.1's value key: PyYAML cannot even construct it) and "<<".
+_WORDS_1_1 = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~", ""})
+_NUMBER_ANY = re.compile(r"""^[-+]?(?:
+    0[bB][0-1_]+ | 0[oO][0-7_]+ | 0[xX][0-9a-fA-F_]+           # prefixed ints (1.1, 1.2, Go)
+  | [0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?                # sexagesimal ints and floats (1.1)
+  | (?=[._]*[0-9])[0-9_]*\.?[0-9_.]*(?:[eE][-+]?[0-9_]+)?     # decimal ints and floats, 1.1's 1.2.3 too
+  | \.(?:inf|nan)                                             # any case, signed or not
+)$""", re.VERBOSE | re.IGNORECASE)
+_TIMESTAMP_ANY = re.compile(r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}(?:(?:[Tt]|[ \t]+)[0-9]{1,2}:[0-9]{1,2}(?::[0-9]{1,2})?.*)?$")
+
+
+def ambiguous_plain(value: str) -> bool:
+    """Would some common YAML reader (YAML 1.1 / PyYAML, YAML 1.2, go-yaml v2/v3) load this
+    string, written plain, as a bool, null, number, date or merge key? Then it is written quoted."""
+    if (len(value) <= 5 and value.lower() in _WORDS_1_1) or value in ("=", "<<"):
+        return True
+    if value[:1] not in _NUMERIC_START:
+        return False
+    return bool(_NUMBER_ANY.match(value) or _TIMESTAMP_ANY.match(value))
 # One line: indentation, an optional "- " item mark, then `key:` / `key: value` or a scalar.
 _LINE_RE = re.compile(r"( *)(- )?(?:([A-Za-z_][A-Za-z0-9_./ -]*):(?: (.*))?|(.*))")
 

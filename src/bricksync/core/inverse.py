@@ -16,6 +16,7 @@ from typing import Any
 from .errors import Problem
 from .model import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, StateDoc, TargetConfig
 from .normalize import clone, normalize_job, normalize_settings
+from .overrides import applies
 from .permissions import RANK, UUID_RE, Entry, desired, diff, entry, from_api, from_state, to_state
 from .plan import field_changes
 from .references import (
@@ -31,6 +32,7 @@ from .references import (
     rewrite_path,
 )
 from .render import KEY_TAG, MANAGED_TAG, MANAGED_VALUE, _set_dotted, principal, render
+from .schema import SchemaTable, coerce_scalars, schema_table
 from .secrets import find_secrets
 
 OWNERSHIP_TAGS = (KEY_TAG, MANAGED_TAG)
@@ -131,11 +133,15 @@ def _unset_dotted(settings: dict, dotted: str) -> None:
             chain[depth - 1].pop(parts[depth - 1], None)
 
 
-def effective_overrides(target: TargetConfig, key: str) -> dict[str, Any]:
-    """The overrides render applies to this key, in render's order (the key's win)."""
+def effective_overrides(target: TargetConfig, key: str, live: dict) -> dict[str, Any]:
+    """The overrides render applied to this key's live settings, in render's order (the key's
+    win): a "*" one only where render applies it (overrides.applies: its parent exists; render
+    never makes a "*" override's parent, so the live job has it exactly where it applied)."""
     out: dict[str, Any] = {}
     for scope in ("*", key):
         for dotted, value in (target.overrides.get(scope) or {}).items():
+            if not applies(scope, dotted, live):
+                continue
             out.pop(dotted, None)
             out[dotted] = value
     return out
@@ -143,14 +149,17 @@ def effective_overrides(target: TargetConfig, key: str) -> dict[str, Any]:
 
 # long: render's steps undone in render's order, one block each, so the two read side by side
 def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventory, job_keys: dict[int, str],
-               job_ids: dict[str, int], existing: dict | None = None) -> tuple[dict | None, list[Problem]]:
+               job_ids: dict[str, int], existing: dict | None = None,
+               schema: SchemaTable | None = None) -> tuple[dict | None, list[Problem]]:
     """(canonical state settings, problems) for one live target job.
 
     `job_keys`: target job ID -> key of every job that is (or is being) managed; `job_ids` its
     inverse, for the round-trip render. `existing`: the job's current state settings
     (capture), whose values under the target's overrides are kept (the live ones are the
     override's, not the job's own)."""
-    settings_in = job.get("settings") or {}
+    # "false" where the API has a boolean (the service takes it; some workspaces hold it so): typed.
+    settings_in = coerce_scalars(job.get("settings") or {}, schema if schema is not None else schema_table())
+    job = {**job, "settings": settings_in}
     name = str(settings_in.get("name", job.get("job_id")))
     problems: list[Problem] = []
 
@@ -171,7 +180,7 @@ def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventor
     # A live value that looks like a bricksync reference is literal text: kept escaped ($${...}), as export does.
     map_strings(settings, escape_literal)
 
-    overrides = effective_overrides(target, key)
+    overrides = effective_overrides(target, key, live)
     for dotted, value in overrides.items():
         probe = clone(live)
         try:

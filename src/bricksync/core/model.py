@@ -37,6 +37,7 @@ COMPUTE_KINDS = {  # config key -> reference kind in state files
 OBJECT_KINDS = {
     "queries": "query",
     "alerts": "alert",
+    "alerts_v2": "alert_v2",
     "dashboards": "dashboard",
     "sql_dashboards": "sql_dashboard",
     "destinations": "destination",

@@ -72,14 +72,55 @@ def clone(value: Any) -> Any:
     return value
 
 
+def _clone_present(value: Any) -> Any:
+    """clone() without the mapping entries that hold JSON null."""
+    if isinstance(value, dict):
+        return {k: _clone_present(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_clone_present(v) for v in value]
+    return value
+
+
+_ABSENT = object()
+
+
+def _present(value: Any) -> Any:
+    """`value` without the mapping entries that hold JSON null, at any depth; copy-on-write: the
+    very same object when it holds none (the common case, so digesting live jobs stays cheap)."""
+    kind = value.__class__
+    if kind is not dict and kind is not list:
+        return value
+    out = value
+    for key, item in (value.items() if kind is dict else enumerate(value)):
+        if item is None and kind is dict:
+            kept = _ABSENT
+        elif item.__class__ is dict or item.__class__ is list:
+            kept = _present(item)
+            if kept is item:
+                continue
+        else:
+            continue
+        if out is value:
+            out = kind(value)
+        if kept is _ABSENT:
+            del out[key]
+        else:
+            out[key] = kept
+    return out
+
+
 def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True,
                        copy: bool = True) -> dict:
     """Canonical form of job settings (input untouched). `drop_tags` are removed from tags.
     `ordered=False` skips the key ordering, which only matters for output (== ignores order).
     `copy=False` skips the deep copy: the result then shares the parts normalizing leaves
     alone with `settings` (every changed container is a new one), so it is only for reading
-    (comparing, hashing): the main process digests 10,000 live jobs this way."""
-    s = clone(settings) if copy else dict(settings)
+    (comparing, hashing): the main process digests 10,000 live jobs this way.
+
+    A field holding JSON null is absent, at every depth (`depends_on[].outcome: null`,
+    `notebook_task.base_parameters: null`): the Jobs API reads null as "not set", and some
+    workspaces' emulators return it, which would otherwise plan as a change that never goes away."""
+    s = _clone_present(settings) if copy else dict(_present(settings))
     for key in READ_ONLY:
         s.pop(key, None)
     s = _defaults.strip_defaults(s, "job")

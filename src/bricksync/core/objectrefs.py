@@ -7,7 +7,10 @@ SqlTaskSubscription.destination_id, DashboardTask.dashboard_id / .warehouse_id /
 Subscription.subscribers[].destination_id, Webhook.id = "a notification destination ID",
 JobSettings.budget_policy_id / usage_policy_id, SqlConditionConfiguration.sql_query_id).
 
-Kinds: `query` (/api/2.0/sql/queries), `alert` (/api/2.0/sql/alerts), `sql_dashboard` (legacy
+Kinds: `query` (/api/2.0/sql/queries), `alert` (/api/2.0/sql/alerts: SQL alerts, what sql_task.alert
+runs), `alert_v2` (/api/2.0/alerts: alerts v2, what alert_task.alert_id names; the Terraform
+provider's exporter, exporter/impl_jobs.go, resolves it to databricks_alert_v2, and databricks-sdk
+lists them with AlertsV2API.list_alerts), `sql_dashboard` (legacy
 SQL dashboards, only `sql_task.dashboard`), `dashboard` (AI/BI a.k.a. Lakeview dashboards, only
 `dashboard_task`), `destination` (/api/2.0/notification-destinations), `budget_policy` (an
 account object; `usage_policy_id` names the same objects: the account API documents budget
@@ -45,6 +48,7 @@ TASK_REFS: tuple[tuple[str, str], ...] = (
     ("dashboard_task.subscription.subscribers[].destination_id", "destination"),
     ("notebook_task.warehouse_id", "warehouse"),
     ("power_bi_task.warehouse_id", "warehouse"),
+    ("alert_task.alert_id", "alert_v2"),
     ("alert_task.warehouse_id", "warehouse"),
     ("alert_task.subscribers[].destination_id", "destination"),
     *_WEBHOOKS,
@@ -58,7 +62,6 @@ JOB_REFUSED: tuple[tuple[str, str], ...] = (
     ("triggers[].job_completion.jobs[].job_id", "a monitored job ID (job_completion trigger)"),
 )
 TASK_REFUSED: tuple[tuple[str, str], ...] = (
-    ("alert_task.alert_id", "an alert (v2) ID; use alert_task.workspace_path"),
     ("gen_ai_compute_task.compute.gpu_node_pool_id", "a GPU node pool ID"),
 )
 

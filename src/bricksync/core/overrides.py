@@ -14,6 +14,22 @@ from .errors import Problem, did_you_mean
 from .schema import ROOT, SchemaTable, _Checker, _type_name
 
 
+def applies(scope: str, dotted: str, settings: dict) -> bool:
+    """Whether an override sets its field in a job with these settings: the ONE rule render
+    (plan, apply, validate) and its inverse (capture, import) follow. A key's override always
+    applies; a "*" override only where the field's parent mapping exists, so
+    `"*": {schedule.pause_status: PAUSED}` leaves a job without a schedule alone (a schedule
+    with no cron expression is what jobs/create would refuse)."""
+    if scope != "*":
+        return True
+    node: Any = settings
+    for part in dotted.split(".")[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            return False
+    return isinstance(node, dict)
+
+
 def check_overrides(target_name: str, overrides: dict[str, Any], table: SchemaTable, keys: set[str],
                     file: str | None) -> list[Problem]:
     problems: list[Problem] = []

@@ -16,14 +16,14 @@ from typing import Any
 from deepdiff import DeepDiff
 from deepdiff.helper import notpresent
 
-from .defaults import ignore_computed
+from .defaults import MISSING, default_at, ignore_computed
 from .errors import Problem
 from .fileplan import FileAction
 from .model import StateDoc, TargetConfig
 from .normalize import digest, normalize_job, normalize_settings, runs_as_creator
 from .references import Inventory
 from .render import KEY_TAG, managed_key, pending_jobs, principal, render
-from .secrets import REDACTED_CHANGED, redact_change
+from .secrets import REDACTED, REDACTED_CHANGED, redact_change
 
 PLAN_VERSION = 1
 IDENTITY_KEYS = ("task_key", "job_cluster_key", "environment_key")
@@ -50,10 +50,13 @@ class Change:
     before: Any = None
     after: Any = None
     op: str = "~"  # ~ changed, + added, - removed
+    default: bool = False  # `after` is the service's default: the field is left out and goes back to it
 
     def describe(self) -> str:
         if self.after == REDACTED_CHANGED:
             return f"{self.op} {self.path}: {REDACTED_CHANGED}"
+        if self.default:
+            return f"~ {self.path}: {fmt(self.before)} → {fmt(self.after)} (default)"
         if self.op == "+":
             return f"+ {self.path}: {fmt(self.after)}"
         if self.op == "-" and self.path.startswith("permissions["):
@@ -128,7 +131,10 @@ class Plan:
 
     def headline(self) -> str:
         c = self.counts()
-        text = f"{c['create']} to create, {c['update'] + c['adopt']} to update, {c['orphan']} orphans"
+        text = f"{c['create']} to create, {c['update']} to update"
+        if c["adopt"]:  # an adopt tags an existing job in place: neither a create nor an update of a managed job
+            text += f", {c['adopt']} to adopt"
+        text += f", {c['orphan']} orphans"
         if c["conflict"]:
             text += f", {c['conflict']} conflicts"
         text += f", {c['no-op']} unchanged"
@@ -195,9 +201,15 @@ def field_changes(live: dict, desired: dict) -> list[Change]:
             before = None if level.t1 is notpresent else level.t1
             after = None if level.t2 is notpresent else level.t2
             op = "+" if level.t1 is notpresent else "-" if level.t2 is notpresent else "~"
-            path = _path(level.path(output_format="list"))
+            parts = level.path(output_format="list")
+            path = _path(parts)
             # Prod may hold a secret (a password in spark_env_vars): a diff never prints it.
             shown_before, shown_after = redact_change(path, _plain(before), _plain(after))
+            to_default = default_at(parts, desired) if op == "-" else MISSING
+            if to_default is not MISSING and shown_before != REDACTED:
+                # What the field gets once left out (max_concurrent_runs: 5 → 1), not "(unset)"
+                changes.append(Change(path, shown_before, to_default, "~", default=True))
+                continue
             changes.append(Change(path, shown_before, shown_after, op))
     return sorted(changes, key=lambda c: c.path)
 

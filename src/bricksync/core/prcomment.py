@@ -28,7 +28,8 @@ GITHUB_MAX_STATUS_DESCRIPTION = 140
 PLANNED_EXIT_CODES = (0, 2)  # plan's own codes: no changes / changes present (--detailed-exitcode)
 
 HEADLINE_RE = re.compile(r"^\*\*(?P<text>(?P<create>\d+) to create, (?P<update>\d+) to update, "
-                         r"(?P<orphan>\d+) orphans(?:, (?P<conflict>\d+) conflicts)?, (?P<noop>\d+) unchanged"
+                         r"(?:(?P<adopt>\d+) to adopt, )?(?P<orphan>\d+) orphans(?:, (?P<conflict>\d+) conflicts)?, "
+                         r"(?P<noop>\d+) unchanged"
                          r"(?:, \d+ awaiting export)?)\*\*$")
 TARGET_RE = re.compile(r"^### [^\n]*?: target `(?P<target>[^`]*)`")
 
@@ -44,11 +45,12 @@ class PlanSection:
 
     @property
     def has_changes(self) -> bool:
-        return any(self.counts[k] for k in ("create", "update", "orphan", "conflict"))
+        return any(self.counts[k] for k in ("create", "update", "adopt", "orphan", "conflict"))
 
     def short(self) -> str:
         """'2 to create, 1 to update' (only what is not zero), or 'no changes'."""
-        words = {"create": "to create", "update": "to update", "orphan": "orphans", "conflict": "conflicts"}
+        words = {"create": "to create", "update": "to update", "adopt": "to adopt", "orphan": "orphans",
+                 "conflict": "conflicts"}
         parts = [f"{self.counts[k]} {w}" for k, w in words.items() if self.counts[k]]
         return ", ".join(parts) or "no changes"
 
@@ -60,7 +62,7 @@ def parse_plan_markdown(text: str, file: str) -> PlanSection:
     if not match:
         raise BricksyncError(f"{file}: not a bricksync plan (its first line should be the headline "
                              "`bricksync plan --markdown` writes, e.g. **1 to create, 0 to update, ...**)")
-    counts = {k: int(match.group(k) or 0) for k in ("create", "update", "orphan", "conflict", "noop")}
+    counts = {k: int(match.group(k) or 0) for k in ("create", "update", "adopt", "orphan", "conflict", "noop")}
     target_match = next((m for m in (TARGET_RE.match(x) for x in lines[1:6]) if m), None)
     target = target_match.group("target") if target_match else file
     return PlanSection(target=target, headline=match.group("text"), counts=counts, markdown=text.strip())

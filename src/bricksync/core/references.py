@@ -21,7 +21,7 @@ __all__ = ["PathSite", "is_workspace_path", "path_sites"]  # re-exported: caller
 
 # The one list of reference kinds: every pattern below is built from it.
 KINDS = ("cluster", "pool", "policy", "warehouse", "job", "pipeline",
-         "query", "alert", "dashboard", "sql_dashboard", "destination", "budget_policy")
+         "query", "alert", "alert_v2", "dashboard", "sql_dashboard", "destination", "budget_policy")
 _KIND_ALT = "|".join(map(re.escape, KINDS))
 PLACEHOLDER_RE = re.compile(rf"^\$\{{({_KIND_ALT}):([^}}]+)\}}$")
 ANY_PLACEHOLDER_RE = re.compile(r"\$\{[^}]*\}")

@@ -15,6 +15,7 @@ from .errors import Problem, did_you_mean
 from .jobrules import check_rules
 from .model import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, StateDoc, TargetConfig
 from .normalize import clone
+from .overrides import applies
 from .references import (
     Inventory,
     map_strings,
@@ -40,16 +41,13 @@ def managed_key(job: dict) -> str | None:
     return key if isinstance(key, str) and key else None
 
 
-def _set_dotted(settings: dict, dotted: str, value: Any, create_parents: bool = True) -> None:
-    """`create_parents=False` (the "*" scope): a job without the parent object is left alone;
-    `schedule.pause_status` on a job with no schedule would make a schedule without a cron
-    expression, which the Jobs API refuses."""
+def _set_dotted(settings: dict, dotted: str, value: Any) -> None:
+    """Set a dotted path, making the mappings on the way (whether an override applies at all
+    is overrides.applies()'s to say)."""
     parts = dotted.split(".")
     node = settings
     for part in parts[:-1]:
         if node.get(part) is None:
-            if not create_parents:
-                return
             node[part] = {}
         node = node[part]
         if not isinstance(node, dict):
@@ -71,8 +69,10 @@ def apply_overrides(settings: dict, target: TargetConfig, key: str) -> tuple[boo
     applied, failed = False, []
     for scope in ("*", key):
         for dotted, value in (target.overrides.get(scope) or {}).items():
+            if not applies(scope, dotted, settings):
+                continue
             try:
-                _set_dotted(settings, dotted, value, create_parents=scope != "*")
+                _set_dotted(settings, dotted, value)
                 applied = True
             except ValueError as exc:
                 failed.append((f"override of targets.{target.name}.overrides.{scope}: {exc}", dotted))

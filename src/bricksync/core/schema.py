@@ -15,6 +15,7 @@ import dataclasses
 import enum
 import functools
 import json
+import re
 import typing
 from typing import Any
 
@@ -217,6 +218,56 @@ def _label(item: Any, index: int) -> str:
             if isinstance(item.get(key), str):
                 return item[key]
     return str(index)
+
+
+_INT_TEXT = re.compile(r"^[-+]?[0-9]+$")
+_FLOAT_TEXT = re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?$")
+
+
+def typed_text(value: str, kind: str) -> bool | int | float | None:
+    """What a string sent in a boolean or numeric field stands for, as the Jobs API parses it
+    ("false", "3600", "-1.5"; see emulator/jobs.py _scalar_from_text for the evidence), or None."""
+    if kind == "bool" and value in ("true", "false"):
+        return value == "true"
+    if kind == "int" and _INT_TEXT.match(value):
+        return int(value)
+    if kind == "float" and _FLOAT_TEXT.match(value):
+        return float(value)
+    return None
+
+
+def coerce_scalars(settings: dict, table: SchemaTable) -> dict:
+    """`settings` with the booleans and numbers a workspace holds as strings (`"false"`,
+    `"3600"`: what the Jobs API accepts on write, emulator/jobs.py _scalar_from_text) as the
+    JSON types the API has. Copy-on-write: the very same object when the document is valid (the
+    common case costs one fast pass). Anything else stays as it is, for the checks to name."""
+    if _valid(settings, ("obj", ROOT), table):
+        return settings
+    return _coerce(settings, ("obj", ROOT), table)
+
+
+def _coerce(value: Any, desc: Desc, table: SchemaTable) -> Any:
+    kind = desc[0]
+    if isinstance(value, str):
+        typed = typed_text(value, kind)
+        return value if typed is None else typed
+    if kind in ("obj", "map") and isinstance(value, dict):
+        fields = table[desc[1]] if kind == "obj" else None
+        out = value
+        for key, item in value.items():
+            sub = fields.get(key) if fields is not None else desc[1]
+            if sub is None:
+                continue
+            new = _coerce(item, sub, table)
+            if new is not item:
+                if out is value:
+                    out = dict(value)
+                out[key] = new
+        return out
+    if kind == "list" and isinstance(value, list):
+        items = [_coerce(item, desc[1], table) for item in value]
+        return items if any(a is not b for a, b in zip(items, value, strict=True)) else value
+    return value
 
 
 def check_job_settings(settings: Any, *, file: str | None = None, job: str | None = None,

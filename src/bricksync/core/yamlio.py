@@ -27,13 +27,19 @@ from ruamel.yaml.events import (
     StreamStartEvent,
 )
 from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.representer import SafeRepresenter
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 from . import fastyaml
 from .errors import BricksyncError, Problem
-from .fastyaml import MAX_DEPTH, TooDeep, Unusual, plain_scalar
+from .fastyaml import MAX_DEPTH, TooDeep, Unusual, ambiguous_plain, plain_scalar
 
 MAX_BYTES = 2 * 1024 * 1024  # a 1000-task job renders to well under this
 MAX_EVENTS = 2_000_000
+_STR, _INT, _BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool"
+_FLOAT, _NULL = "tag:yaml.org,2002:float", "tag:yaml.org,2002:null"
+_AMBIGUOUS = "tag:bricksync,2026:read-otherwise-by-some-reader"  # never written: the scalar is quoted
 
 
 def _yaml() -> YAML:
@@ -54,6 +60,53 @@ def _fast() -> YAML:
     yaml.width = 4096  # never fold long strings: stable bytes, readable diffs
     yaml.allow_unicode = True
     return yaml
+
+
+class _QuotingResolver(VersionedResolver):
+    """YAML 1.2 resolution for writing, where a string any common reader would take for a bool,
+    null, number or date (`yes`, `012`, `12:30:00`: fastyaml.ambiguous_plain) resolves to another
+    tag: the serializer then writes it quoted, so every reader loads the string it was."""
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        tag = super().resolve(kind, value, implicit)
+        if kind is ScalarNode and implicit[0] and tag == _STR and ambiguous_plain(value):
+            return Tag(suffix=_AMBIGUOUS)
+        return tag
+
+
+class _FloatRepresenter(SafeRepresenter):
+    """Floats as every reader reads them: `1.0e+20`, never `1e+20` (a string in YAML 1.1)."""
+
+    def represent_float(self, data: Any) -> Any:
+        return self.represent_scalar(_FLOAT, float_text(data))
+
+
+_FloatRepresenter.add_representer(float, _FloatRepresenter.represent_float)
+
+
+def _dumper() -> YAML:
+    """What dump() falls back to for data the direct emitter does not take (not JSON-shaped, or
+    no libyaml): ruamel's own serializer and emitter, with _QuotingResolver. Deterministic; its
+    quoting of multi-line strings is not libyaml's, which state files never need."""
+    yaml = YAML(typ="safe", pure=True)
+    yaml.Resolver = _QuotingResolver
+    yaml.Representer = _FloatRepresenter
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False
+    yaml.width = 4096
+    yaml.allow_unicode = True
+    return yaml
+
+
+def float_text(value: float) -> str:
+    """A float as YAML 1.1, 1.2 and go-yaml all read it back (ruamel's text, with `.0` before an
+    exponent that has no fraction, as YAML 1.1's float needs)."""
+    if value != value:
+        return ".nan"
+    if value in (float("inf"), float("-inf")):
+        return ".inf" if value > 0 else "-.inf"
+    text = repr(value).lower()
+    return text.replace("e", ".0e", 1) if "." not in text and "e" in text else text
 
 
 # An anchor or alias token (&name / *name). Cron's "* * ?" and "*/5" do not match.
@@ -209,27 +262,26 @@ def dump(data: Any, header: str = "") -> str:
         _emit_direct(data, buf)
     except _Unsupported:
         buf = io.StringIO()
-        _fast().dump(plain(data), buf)
+        _dumper().dump(plain(data), buf)
     return comment + buf.getvalue()
 
 
 class _Unsupported(Exception):
-    """A value the direct emitter leaves to ruamel (floats, None, other types)."""
+    """A value the direct emitter leaves to ruamel (a non-str key, a type JSON does not have)."""
 
 
-_STR, _INT, _BOOL = "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool"
 _plain_is_str: dict[str, bool] = {}  # value -> would it read back as a string if written plain?
 
 
 @functools.cache
 def _resolver() -> Any:
-    return _fast().resolver
+    return _QuotingResolver()
 
 
 def _emit_direct(data: Any, stream: io.StringIO) -> None:
     """The events ruamel's representer and serializer would produce, straight into libyaml's
     emitter: the same bytes (tests/test_fastyaml.py compares them) at a sixth of the CPU, as
-    ruamel rebuilds tag strings for every node. Only str/int/bool/dict/list; else _Unsupported."""
+    ruamel rebuilds tag strings for every node. Only JSON-shaped data (str keys); else _Unsupported."""
     try:
         from _ruamel_yaml import CEmitter
     except ImportError:
@@ -261,6 +313,10 @@ def _emit_direct(data: Any, stream: io.StringIO) -> None:
             events.append(ScalarEvent(None, _BOOL, (True, False), "true" if value else "false"))
         elif kind is int:
             events.append(ScalarEvent(None, _INT, (True, False), str(value)))
+        elif kind is float:
+            events.append(ScalarEvent(None, _FLOAT, (True, False), float_text(value)))
+        elif value is None:
+            events.append(ScalarEvent(None, _NULL, (True, False), "null"))
         else:
             raise _Unsupported
 

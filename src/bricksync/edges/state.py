@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import itertools
 import os
 import shlex
@@ -28,6 +29,32 @@ Written by `bricksync export` from the source workspace; review changes in the p
 To change the job, change it in the source workspace and export again (or edit here: the
 field names are the Jobs API's JobSettings). IDs appear as ${kind:NAME}; paths as in the source."""
 
+
+def written_by(command: str, target: str) -> str:
+    """The header of a state file `bricksync capture` or `import` writes from target `target`:
+    like export's, it says which command wrote the file and where its settings came from."""
+    if command == "capture":
+        origin = (f"Written by `bricksync capture --target {target}` from the live job in that target (a change\n"
+                  "made there, accepted into git); review it in the pull request. The next export of this job\n"
+                  "from the source workspace replaces it unless the source has the same change.")
+    elif command == "import":
+        origin = (f"Written by `bricksync import --target {target}` from a job of that target bricksync did not\n"
+                  "manage yet (apply adopts it in place); review it in the pull request.")
+    else:
+        raise ValueError(f"not a command that writes state files from a target: {command}")
+    return ("Managed by bricksync: desired settings of one Databricks job.\n" + origin +
+            "\nField names are the Jobs API's JobSettings; IDs appear as ${kind:NAME}; paths as in the source.")
+
+
+def state_body(data: bytes) -> bytes:
+    """A state file's bytes without its header comment (which names the command that wrote it)."""
+    lines = data.splitlines(keepends=True)
+    n = 0
+    while n < len(lines) and lines[n].startswith(b"#"):
+        n += 1
+    return b"".join(lines[n:])
+
+
 TOP_KEYS = ("bricksync", "permissions", "job")
 META_KEYS = ("key", "source_job_id")
 # First line of every YAML file bricksync writes: editors (yaml-language-server) find the file's JSON
@@ -35,8 +62,8 @@ META_KEYS = ("key", "source_job_id")
 MODELINE = "yaml-language-server: $schema=../../schemas/{}.schema.json"
 
 
-def render_state(doc: StateDoc) -> str:
-    """The exact text of a state file."""
+def render_state(doc: StateDoc, header: str = HEADER) -> str:
+    """The exact text of a state file (`header`: export's, or written_by() for capture/import)."""
     meta: dict[str, Any] = {"key": doc.key}
     if doc.source_job_id is not None:
         meta["source_job_id"] = doc.source_job_id
@@ -44,7 +71,7 @@ def render_state(doc: StateDoc) -> str:
     if doc.permissions is not None:
         body["permissions"] = doc.permissions
     body["job"] = doc.settings
-    return dump(body, header=f"{MODELINE.format('state')}\n{HEADER}")
+    return dump(body, header=f"{MODELINE.format('state')}\n{header}")
 
 
 def parse_state(data: bytes, file: str, *, lines: bool = False) -> StateDoc:
@@ -397,6 +424,9 @@ class GitError(BricksyncError):
     pass
 
 
+BASE_MESSAGE = "Initial commit (empty)\n\nMade by bricksync: the base its first branch needs for a pull request.\n"
+
+
 class GitRepo:
     """The repository holding state/: commit only the files we wrote, on a branch; push."""
 
@@ -471,11 +501,14 @@ class GitRepo:
             return None
 
     def switch_to(self, branch: str) -> None:
-        """Check out `branch` (created at HEAD if new); uncommitted work stays in the tree."""
+        """Check out `branch` (created at HEAD if new); uncommitted work stays in the tree. In a
+        repository with no commit yet, the branch gets a base on the default branch first."""
         import git
 
         if self.current_branch() == branch:
             return
+        if not self.repo.head.is_valid():
+            self._make_base()
         try:
             if branch in [h.name for h in self.repo.heads]:
                 self.repo.git.checkout(branch)
@@ -483,6 +516,38 @@ class GitRepo:
                 self.repo.git.checkout("-b", branch)
         except git.GitCommandError as exc:
             raise GitError(f"cannot switch to branch '{branch}': {exc.stderr.strip()}") from None
+
+    made_base: str | None = None  # the default branch _make_base() gave its first commit, this run
+
+    def _make_base(self) -> None:
+        """The first export (capture, import) into a repository with no commit would make the
+        root commit on its own branch: the default branch would not exist and no pull request
+        could be opened. So the default branch (the one HEAD names, git's init.defaultBranch)
+        first gets an empty commit, the base the branch starts from. Neither the index nor the
+        working tree is touched (work staged for a first commit stays staged)."""
+        import git
+        from gitdb import IStream
+
+        base = self.current_branch()
+        if base is None:
+            raise GitError("HEAD names no branch and the repository has no commit: check out a branch first")
+        try:
+            tree = self.repo.odb.store(IStream("tree", 0, io.BytesIO(b""))).hexsha.decode()
+            commit = self.repo.git.commit_tree(tree, "-m", BASE_MESSAGE)
+            self.repo.git.update_ref(f"refs/heads/{base}", commit, "")  # "": only if still unborn
+        except git.GitCommandError as exc:
+            raise GitError(f"the repository has no commit yet, and the empty first commit on '{base}' the "
+                           f"export branch needs as its base failed: {(exc.stderr or exc.stdout).strip()}. "
+                           f"Make one (git commit --allow-empty -m 'Initial commit') and run again") from None
+        self.made_base = base
+
+    def base_note(self, pushed: bool) -> str | None:
+        """What to tell the user after _make_base(), or None when it did not run."""
+        if self.made_base is None:
+            return None
+        push = "pushed it too" if pushed else f"push it too (git push -u origin {self.made_base})"
+        return (f"the repository had no commit: '{self.made_base}' got an empty first commit as the base of the "
+                f"branch (a pull request needs one); {push}, then open the pull request into '{self.made_base}'")
 
     def commit(self, paths: list[Path], message: str) -> str:
         """Commit exactly `paths` (other staged or unstaged work is left as it was)."""
@@ -511,12 +576,17 @@ class GitRepo:
         return self.repo.head.commit.hexsha
 
     def push(self, branch: str, remote: str = "origin") -> None:
+        """Push `branch`; first the default branch when this run gave it its first commit (the
+        pull request's base must exist in the remote too)."""
         import git
 
-        try:
-            self.repo.git.push(remote, f"{branch}:{branch}")
-        except git.GitCommandError as exc:
-            raise GitError(f"git push of '{branch}' to '{remote}' failed: {exc.stderr.strip()}") from None
+        for name in ([self.made_base] if self.made_base else []) + [branch]:
+            try:
+                self.repo.git.push(remote, f"{name}:{name}")
+            except git.GitCommandError as exc:
+                hint = (f" ('{remote}' has a '{name}' of its own: fetch it and work from it, git fetch {remote} && "
+                        f"git checkout {name}, then run again)" if name == self.made_base else "")
+                raise GitError(f"git push of '{name}' to '{remote}' failed: {exc.stderr.strip()}{hint}") from None
 
 
 # --- adoption records (written by `bricksync import`, read by plan) ---------------------------

@@ -101,6 +101,8 @@ LISTINGS: dict[str, Listing] = {
                         size_param="max_results"),
     "query": Listing("SQL queries", "/api/2.0/sql/queries", "results", "id", "display_name"),
     "alert": Listing("SQL alerts", "/api/2.0/sql/alerts", "results", "id", "display_name"),
+    # databricks-sdk AlertsV2API.list_alerts: page_size ("values above 100 are coerced to 100"), page_token
+    "alert_v2": Listing("alerts (v2)", "/api/2.0/alerts", "alerts", "id", "display_name"),
     "dashboard": Listing("AI/BI dashboards", "/api/2.0/lakeview/dashboards", "dashboards", "dashboard_id",
                          "display_name"),
     "sql_dashboard": Listing("legacy SQL dashboards", "/api/2.0/preview/sql/dashboards", "results", "id", "name",
@@ -566,9 +568,10 @@ class Workspace:
             items = self._numbered(spec.path, spec.items, spec.size)
         else:
             items = self._paged(spec.path, spec.items, {spec.size_param: spec.size})
-        # A trashed query keeps its name (and may share it with its replacement): not a candidate.
+        # A trashed query (a deleted alert v2: AlertLifecycleState DELETED) keeps its name, and may
+        # share it with its replacement: not a candidate.
         return [(str(i[spec.id_field]), str(i.get(spec.name_field) or "")) for i in items
-                if spec.id_field in i and i.get("lifecycle_state") != "TRASHED"]
+                if spec.id_field in i and i.get("lifecycle_state") not in ("TRASHED", "DELETED")]
 
     def _paged(self, path: str, key: str, query: dict) -> list[dict]:
         out, query = [], dict(query)

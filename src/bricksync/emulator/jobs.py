@@ -38,12 +38,17 @@ MAX_TAG_KEY = 127
 MAX_TAG_VALUE = 255
 TASK_KEY_RE = re.compile(r"^[\w\-]{1,100}$")
 
-TASK_TYPES = (
-    "notebook_task", "spark_jar_task", "spark_python_task", "spark_submit_task", "pipeline_task",
-    "python_wheel_task", "sql_task", "dbt_task", "run_job_task", "condition_task", "for_each_task",
-    "clean_rooms_notebook_task", "dashboard_task", "power_bi_task", "gen_ai_compute_task",
-    "dbt_cloud_task", "dbt_platform_task",
-)
+
+@functools.cache
+def task_types() -> tuple[str, ...]:
+    """The kinds of work a task runs: every `*_task` field of the API's Task type (databricks-sdk's
+    dataclass, generated from the OpenAPI spec), so a current type (alert_task, and whatever the
+    next SDK adds) is one, as the service takes it; a hand-kept list refused alert_task with
+    "exactly one task type, found none"."""
+    from ..core.schema import schema_table
+
+    return tuple(sorted(k for k in schema_table()["Task"] if k.endswith("_task")))
+
 # Task sub-objects with a `source` (WORKSPACE or GIT) the service fills when absent: "If the
 # value is empty, the task will use GIT if git_source is defined and WORKSPACE otherwise"
 # (SDK NotebookTask/SparkPythonTask/DbtTask/SqlTaskFile); real GETs carry it (real-api-defaults.md).
@@ -145,7 +150,8 @@ def _required_fields() -> dict[str, tuple[str, ...]]:
 
 def known_fields(settings: dict) -> dict:
     """Settings without the fields JobSettings does not have, at any depth: the service parses
-    requests into its typed messages and silently drops what they lack. Enum fields holding a
+    requests into its typed messages and silently drops what they lack (and a field sent as
+    null is one it does not have: real jobs/get responses never hold null). Enum fields holding a
     value outside the enum are refused (400), as the service does."""
     from ..core.schema import ROOT, schema_table  # the SDK's dataclasses: the API's own types
 
@@ -159,7 +165,11 @@ def known_fields(settings: dict) -> dict:
             for name in required.get(desc[1], ()):
                 if value.get(name) is None:
                     raise invalid(f"{where + '.' if where else ''}{name} is required.")
-            return {k: walk(v, fields[k], f"{where}.{k}" if where else k) for k, v in value.items() if k in fields}
+            # null is "not set" (the typed message has no value for it): never stored, never returned
+            return {k: walk(v, fields[k], f"{where}.{k}" if where else k) for k, v in value.items()
+                    if k in fields and v is not None}
+        if kind in ("bool", "int", "float") and isinstance(value, str):
+            return _scalar_from_text(value, kind, where)
         if kind == "list" and isinstance(value, list):
             return [walk(v, desc[1], f"{where}[{i}]") for i, v in enumerate(value)]
         if kind == "map" and isinstance(value, dict):
@@ -172,6 +182,24 @@ def known_fields(settings: dict) -> dict:
         return value
 
     return walk(settings, ("obj", ROOT), "")
+
+
+def _scalar_from_text(value: str, kind: str, where: str) -> bool | int | float:
+    """A boolean or integer field sent as a JSON string, as the service parses it (and jobs/get
+    then returns the boolean or number): `"false"` / `"true"` and decimal integers. The typed
+    request parsing is protobuf's JSON mapping ("Either numbers or strings are accepted" for
+    numbers; a quoted "true"/"false" is accepted, "True" is not: the protobuf conformance suite,
+    BoolFieldDoubleQuotedTrue / BoolFieldAllCapitalTrue). Scripts rely on it: legacy-CLI
+    `jobs create --json` bodies with "no_alert_for_skipped_runs": "false" and "enable_elastic_disk":
+    "true" (public deploy scripts), Airflow's Databricks operator sending every value as a string
+    for years (apache/airflow#2255 deep_string_coerce; #25232 saw "True" not taking effect)."""
+    from ..core.schema import typed_text
+
+    typed = typed_text(value, kind)
+    if typed is None:
+        expected = {"bool": "true or false", "int": "an integer", "float": "a number"}[kind]
+        raise invalid(f"Invalid value {value!r} for {where}: expected {expected}.")
+    return typed
 
 
 class Referents:
@@ -196,13 +224,23 @@ def _validate_task(task: Any, keys: set[str], cluster_keys: set[str], refs: Refe
     key = task.get("task_key")
     if not isinstance(key, str) or not TASK_KEY_RE.match(key):
         raise invalid(f"{where}: task_key {key!r} is invalid; it must be 1-100 characters of [A-Za-z0-9_-]")
-    kinds = [k for k in TASK_TYPES if k in task]
+    kinds = [k for k in task_types() if k in task]
     if len(kinds) != 1:
         raise invalid(f"Task {key} must have exactly one task type, found {kinds or 'none'}")
     sub = task[kinds[0]]
     for field in REQUIRED.get(kinds[0], ()):
         if not isinstance(sub, dict) or sub.get(field) in (None, "", []):
             raise invalid(f"Task {key}: {kinds[0]}.{field} is required.")
+    # AlertTask: "User has to select only one of alert_id or workspace_path to identify the alert"
+    # (databricks-sdk jobs.AlertTask.workspace_path); the alert is an alerts v2 object (the Terraform
+    # exporter, exporter/impl_jobs.go, resolves alert_task.alert_id to databricks_alert_v2).
+    if kinds[0] == "alert_task":
+        given = [f for f in ("alert_id", "workspace_path") if isinstance(sub, dict) and sub.get(f)]
+        if len(given) != 1:
+            raise invalid(f"Task {key}: alert_task needs exactly one of alert_id and workspace_path; got "
+                          f"{', '.join(given) or 'neither'}.")
+        if "alert_id" in given and not refs.exists("alert_v2", str(sub["alert_id"])):
+            raise invalid(f"Task {key}: alert {sub['alert_id']} does not exist.")
     for dep in task.get("depends_on", []):
         if not isinstance(dep, dict) or dep.get("task_key") not in keys:
             raise invalid(f"Task {key} depends on {dep!r}, which is not a task of this job.")
@@ -212,7 +250,7 @@ def _validate_task(task: Any, keys: set[str], cluster_keys: set[str], refs: Refe
         raise invalid(f"Task {key} refers to job cluster {task['job_cluster_key']!r}, which is not defined.")
     if "new_cluster" in task:
         _validate_cluster(task["new_cluster"], f"Task {key}", refs)
-    for kind in ("sql_task", "dbt_task"):
+    for kind in ("sql_task", "dbt_task", "alert_task"):
         wid = task.get(kind, {}).get("warehouse_id")
         if wid is not None and not refs.exists("warehouse", str(wid)):
             raise invalid(f"Task {key}: SQL warehouse {wid} does not exist.")

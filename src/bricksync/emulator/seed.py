@@ -63,6 +63,7 @@ def create_compute(w: Any, names: dict[str, list[str]]) -> dict[str, dict[str, s
     for kind, path, body, id_field in (
             ("query", "/api/2.0/sql/queries", lambda n: {"query": {"display_name": n, "query_text": "SELECT 1"}}, "id"),
             ("alert", "/api/2.0/sql/alerts", lambda n: {"alert": {"display_name": n}}, "id"),
+            ("alert_v2", "/api/2.0/alerts", lambda n: {"display_name": n, "query_text": "SELECT 1"}, "id"),
             ("dashboard", "/api/2.0/lakeview/dashboards", lambda n: {"display_name": n}, "dashboard_id"),
             ("sql_dashboard", "/api/2.0/preview/sql/dashboards", lambda n: {"name": n}, "id")):
         for name in names.get(kind, []):

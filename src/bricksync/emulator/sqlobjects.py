@@ -4,6 +4,9 @@ jobs point at besides compute, with the list endpoints and paging the documentat
 - GET /api/2.0/sql/queries, /api/2.0/sql/alerts: `page_size` (default 20, at most 100) and
   `page_token`; `results` + `next_page_token` (docs.databricks.com/api/workspace/queries/list,
   /alerts/list). Create takes `{"query": {...}}` / `{"alert": {...}}`.
+- GET /api/2.0/alerts (alerts v2, what alert_task.alert_id names): `page_size` ("values above
+  100 are coerced to 100") and `page_token`; `alerts` + `next_page_token`; create takes the
+  AlertV2 itself (databricks-sdk AlertsV2API: list_alerts, create_alert).
 - GET /api/2.0/lakeview/dashboards: `page_size`/`page_token`; `dashboards` + `next_page_token`
   (/api/workspace/lakeview/list); dashboard IDs are 32 hex characters.
 - GET /api/2.0/preview/sql/dashboards (legacy, deprecated): numbered `page` from 1 and
@@ -23,18 +26,22 @@ from .errors import invalid
 SQL_RESOURCES = {
     "query": ("id", "display_name"),
     "alert": ("id", "display_name"),
+    "alert_v2": ("id", "display_name"),
     "dashboard": ("dashboard_id", "display_name"),
     "sql_dashboard": ("id", "name"),
     "destination": ("id", "display_name"),
 }
-LABELS = {"query": "Query", "alert": "Alert", "dashboard": "Dashboard", "sql_dashboard": "Dashboard",
+LABELS = {"query": "Query", "alert": "Alert", "alert_v2": "Alert", "dashboard": "Dashboard", "sql_dashboard": "Dashboard",
           "destination": "Notification destination"}
 DESTINATION_TYPES = {"slack": "SLACK", "email": "EMAIL", "generic_webhook": "WEBHOOK", "pagerduty": "PAGERDUTY",
                      "microsoft_teams": "MICROSOFT_TEAMS"}
 
 
-def _token_page(items: list[dict], key: str, query: dict, default: int, maximum: int | None) -> dict:
+def _token_page(items: list[dict], key: str, query: dict, default: int, maximum: int | None,
+                coerce: bool = False) -> dict:
     size = int(query.get("page_size") or default)
+    if coerce and maximum is not None:
+        size = min(size, maximum)
     if size < 1 or (maximum is not None and size > maximum):
         raise invalid(f"page_size must be between 1 and {maximum}" if maximum else "page_size must be positive")
     try:
@@ -75,12 +82,13 @@ def _create(ws: Any, kind: str, body: dict) -> dict:
 def sql_object_routes() -> list[tuple[str, str, Any]]:
     def listing(kind: str, key: str, default: int, maximum: int | None):
         return lambda ws, q, b, m: _token_page([_summary(kind, r) for r in ws.list_resources(kind)], key, q,
-                                               default, maximum)
+                                               default, maximum, coerce=kind == "alert_v2")
 
     routes: list[tuple[str, str, Any]] = []
     for kind, base, key, default, maximum in (
         ("query", "/api/2.0/sql/queries", "results", 20, 100),
         ("alert", "/api/2.0/sql/alerts", "results", 20, 100),
+        ("alert_v2", "/api/2.0/alerts", "alerts", 100, 100),
         ("dashboard", "/api/2.0/lakeview/dashboards", "dashboards", 100, 1000),
         ("destination", "/api/2.0/notification-destinations", "results", 20, None),
     ):

@@ -66,7 +66,7 @@ class EmulatedWorkspace:
             return f"0101-{self._prefix}{n:02d}-c{n:07d}"
         if kind == "pool":
             return f"0101-{self._prefix}{n:02d}-pool-{n:06d}"
-        if kind in ("pipeline", "query", "alert", "sql_dashboard", "destination"):
+        if kind in ("pipeline", "query", "alert", "alert_v2", "sql_dashboard", "destination"):
             return str(uuid.UUID(int=(int(self._prefix, 16) << 96) + n))
         if kind == "dashboard":  # AI/BI dashboard IDs: 32 hex characters
             return f"01ef{self._prefix}{n:024x}"

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from ..core.createbody import BodyView, body_changes, body_views, hidden_line
 from ..core.escape import log_text, md_code, md_fence, md_html, md_text, term, workflow_data, workflow_property
-from ..core.plan import Action, Plan
+from ..core.plan import Action, Change, Plan
 from ..core.secrets import strip_userinfo
 from .files_report import export_file_lines, file_rows, files_azure, files_json, files_markdown, print_files
 
@@ -45,9 +46,26 @@ def in_azure_pipelines() -> bool:
 
 # --- terminal -----------------------------------------------------------------------------
 
+def _count(a: Action, bodies: dict[str, BodyView]) -> str:
+    """The changes column: a create's is the number of fields it sends."""
+    if a.action == "create":
+        return str(bodies[a.key].total) if bodies[a.key].total else ""
+    return str(len(a.changes)) if a.changes else ""
+
+
+def _lines(a: Action, bodies: dict[str, BodyView]) -> list[Change | str]:
+    """What a job's block lists below its notes: its changes, or a create's body (bounded: a
+    str says what was left out)."""
+    if a.action != "create":
+        return list(a.changes)
+    view = bodies[a.key]
+    return [*view.shown, *([hidden_line(view, a)] if view.hidden else [])]
+
+
 def print_plan(plan: Plan, console: Console, *, title: str = "Plan", show_noop: bool = False) -> None:
     console.print(f"[bold]{term(title)} for target '{term(plan.target)}'[/bold] ({term(_host(plan))}): "
                   f"{plan.headline()}")
+    bodies = body_views(plan.actions)
     rows = [a for a in plan.actions if show_noop or a.action != "no-op"]
     if rows:
         table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
@@ -56,19 +74,21 @@ def print_plan(plan: Plan, console: Console, *, title: str = "Plan", show_noop: 
         for a in rows:
             ident = a.job_id if a.job_id is not None else ", ".join(map(str, a.job_ids)) or "(new)"
             table.add_row(f"[{STYLE[a.action]}]{SYMBOL[a.action]}[/]", f"[{STYLE[a.action]}]{a.action}[/]",
-                          term(a.key), term(a.name), term(ident),
-                          str(len(a.changes)) if a.changes and a.action != "create" else "")
+                          term(a.key), term(a.name), term(ident), _count(a, bodies))
         console.print(table)
     for a in plan.actions:
-        if a.action == "no-op" or not (a.changes or a.notes):
+        lines = _lines(a, bodies) if a.action != "no-op" else []
+        if not (lines or (a.notes and a.action != "no-op")):
             continue
         console.print(f"\n[{STYLE[a.action]}]{SYMBOL[a.action]} {term(a.key)}[/] ({term(a.name)})")
         for note in a.notes:
             console.print(f"    [dim]# {term(note)}[/dim]")
-        if a.action != "create":  # a create's every field is new: the table row says enough
-            for change in a.changes:
-                style = {"+": "green", "-": "red", "~": "yellow"}[change.op]
-                console.print(f"    [{style}]{term(change.describe())}[/]")
+        for line in lines:  # a create: the whole job as it will be sent, as Terraform shows it
+            if isinstance(line, str):
+                console.print(f"    [dim]{term(line)}[/dim]")
+                continue
+            style = {"+": "green", "-": "red", "~": "yellow"}[line.op]
+            console.print(f"    [{style}]{term(line.describe())}[/]")
     print_files(plan, console, show_noop=show_noop)
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/yellow] {term(warning)}")
@@ -104,10 +124,12 @@ def report_json(plan: Plan, *, kind: str = "plan", awaiting_export: list[dict] |
 
 
 def _job_json(a: Action) -> dict[str, Any]:
+    changes = body_changes(a) if a.action == "create" else a.changes  # a create: its whole body, every field
     return {
         "key": a.key, "name": a.name, "action": a.action, "job_id": a.job_id,
         "job_ids": a.job_ids or None, "file": a.file, "notes": a.notes,
-        "changes": [{"path": c.path, "op": c.op, "before": c.before, "after": c.after} for c in a.changes],
+        "changes": [{"path": c.path, "op": c.op, "before": c.before, "after": c.after,
+                     **({"default": True} if c.default else {})} for c in changes],
     }
 
 
@@ -121,27 +143,27 @@ def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_expor
         headline += f", {len(awaiting_export)} awaiting export"
     lines = [f"**{headline}**", "", f"### {md_text(title)}: target {md_code(plan.target)} ({md_text(_host(plan))})", ""]
     changed = [a for a in plan.actions if a.action != "no-op"]
+    bodies = body_views(changed)
     if changed:
         lines += ["| | action | key | job | job id | changes |", "|---|---|---|---|---|---|"]
         for a in changed:
             ident = a.job_id if a.job_id is not None else ", ".join(map(str, a.job_ids)) or "(new)"
             lines.append(f"| {SYMBOL[a.action]} | {a.action} | {md_code(a.key)} | {md_text(a.name)} | "
-                         f"{md_text(ident)} | "
-                         f"{(len(a.changes) or '') if a.action != 'create' else ''} |")
+                         f"{md_text(ident)} | {_count(a, bodies)} |")
         lines.append("")
     else:
         lines += ["No changes: the target matches state/.", ""]
     collapse = len(changed) > collapse_over
     for a in changed:
         body = [f"# {n}" for n in a.notes]
-        if a.action != "create":
-            body += [c.describe() for c in a.changes]
+        body += [x if isinstance(x, str) else x.describe() for x in _lines(a, bodies)]
         if not body:
             continue
         block = md_fence([_diff_line(x) for x in body], "diff")
         if collapse:
+            counted = f"{bodies[a.key].total} fields" if a.action == "create" else f"{len(a.changes)} changes"
             lines += [f"<details><summary>{SYMBOL[a.action]} <code>{md_html(a.key)}</code> — {md_html(a.name)} "
-                      f"({a.action}, {len(a.changes)} changes)</summary>", "", *block, "", "</details>", ""]
+                      f"({a.action}, {counted})</summary>", "", *block, "", "</details>", ""]
         else:
             lines += [f"#### {SYMBOL[a.action]} {md_code(a.key)} — {md_text(a.name)} ({a.action})", "",
                       *block, ""]
