@@ -355,6 +355,10 @@ def _expected_prod(r: Run, settings: dict, key: str, prod_jobs: dict[str, dict],
         return value
 
     out = rewrite(settings)
+    for env in out.get("environments") or []:  # the deprecated spelling arrives as its successor (issue 24.4)
+        spec = env.get("spec") or {}
+        if "client" in spec and spec.get("environment_version") in (None, spec["client"]):
+            spec["environment_version"] = spec.pop("client")
     for site in reference_sites(out):
         if site.kind == "job":
             site.set(prod_jobs[keys[int(site.value)]]["job_id"])

@@ -59,8 +59,10 @@ def test_run_as_inverts_through_the_principal_map() -> None:
 
 
 def _job(**settings) -> dict:
+    # `queue` as a job created through API 2.2 has it (a read without it does not queue: issue 24.5)
     return {"job_id": 7, "creator_user_name": "ci@example.com", "settings": {
-        "name": "J", "tags": {"bricksync-key": "j", "managed-by": "bricksync"}, **settings}}
+        "name": "J", "tags": {"bricksync-key": "j", "managed-by": "bricksync"}, "queue": {"enabled": True},
+        **settings}}
 
 
 def test_round_trip_is_the_last_word() -> None:

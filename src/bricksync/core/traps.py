@@ -1,0 +1,263 @@
+"""What the Jobs API does between a write and the next read beyond filling defaults: the traps
+that bite tools promoting jobs between workspaces (issue 24). Pure. Each rule names its evidence.
+
+1. Write-only fields: taken on create/reset, never returned by jobs/get.
+   - `trigger.table_update.condition`: "accepted by the Jobs API on create/update but never
+     returned by GET ... both ANY_UPDATED and ALL_UPDATED are dropped from the response"
+     (databricks/cli#6315, fixed by databricks/cli#6442).
+   - `new_cluster.apply_policy_default_values`: "The Jobs API accepts apply_policy_default_values
+     but does not return it in GET responses" (databricks/cli#5731; resources.yml
+     `not_returned_by_api`).
+   normalize.py drops them from every canonical form (so plans compare neither side's); the
+   rendered settings a plan sends still carry what a state file sets; export keeps what the
+   state file already sets (a re-export must not wipe them) and says which it cannot see.
+2. Values a cluster policy fills: "inside a cluster spec that sets policy_id, a field present in
+   the remote but absent from both state and config is skipped" (databricks/cli#6531, after
+   databricks/cli#6512: custom_tags, runtime_engine, spark_version supplied by the policy);
+   the policy definition format (types fixed / unlimited / allowlist / range ..., `value`,
+   `defaultValue`, `hidden`, dotted attribute paths, `custom_tags.<tag>`):
+   https://docs.databricks.com/admin/clusters/policy-definition.html
+3. Bundle deployments: `deployment` (JobDeployment: kind BUNDLE, metadata_file_path) and
+   `edit_mode: UI_LOCKED` (SDK JobEditMode: "The job is in a locked UI state and cannot be
+   modified") belong to the bundle that deployed the source job.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from .defaults import WRITE_ONLY_CLUSTER, WRITE_ONLY_JOB
+
+# --- 1. write-only fields (the table is defaults.py's: WRITE_ONLY_JOB, WRITE_ONLY_CLUSTER) --------
+
+
+def cluster_specs(settings: dict) -> Iterator[tuple[str, dict]]:
+    """(plan-style path, spec) of every cluster spec in job settings: job clusters, task clusters
+    and the clusters of for_each inner tasks."""
+    for jc in settings.get("job_clusters") or []:
+        if isinstance(jc, dict) and isinstance(jc.get("new_cluster"), dict):
+            yield f"job_clusters[{jc.get('job_cluster_key')}].new_cluster", jc["new_cluster"]
+    for task in settings.get("tasks") or []:
+        if not isinstance(task, dict):
+            continue
+        where = f"tasks[{task.get('task_key')}]"
+        if isinstance(task.get("new_cluster"), dict):
+            yield f"{where}.new_cluster", task["new_cluster"]
+        inner = (task.get("for_each_task") or {}).get("task") if isinstance(task.get("for_each_task"), dict) else None
+        if isinstance(inner, dict) and isinstance(inner.get("new_cluster"), dict):
+            yield f"{where}.for_each_task.task.new_cluster", inner["new_cluster"]
+
+
+def _dig(obj: Any, parts: tuple[str, ...]) -> Any:
+    for part in parts:
+        if not isinstance(obj, dict):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def write_only_values(settings: dict) -> dict[str, Any]:
+    """Every write-only field `settings` sets: plan-style path -> value."""
+    out: dict[str, Any] = {}
+    for parts in WRITE_ONLY_JOB:
+        value = _dig(settings, parts)
+        if value is not None:
+            out[".".join(parts)] = value
+    for where, spec in cluster_specs(settings):
+        for field in sorted(WRITE_ONLY_CLUSTER):
+            if spec.get(field) is not None:
+                out[f"{where}.{field}"] = spec[field]
+    return out
+
+
+def carry_write_only(settings: dict, carried: dict[str, Any]) -> list[str]:
+    """Put back into `settings` (in place) the write-only values a state file held (`carried`,
+    from write_only_values) where the object holding them is still there and sets none itself:
+    the source never returns them, so a re-export must not wipe them. Returns the paths kept."""
+    kept = []
+    for parts in WRITE_ONLY_JOB:
+        path = ".".join(parts)
+        holder = _dig(settings, parts[:-1])
+        if path in carried and isinstance(holder, dict) and parts[-1] not in holder:
+            holder[parts[-1]] = carried[path]
+            kept.append(path)
+    for where, spec in cluster_specs(settings):
+        for field in sorted(WRITE_ONLY_CLUSTER):
+            path = f"{where}.{field}"
+            if path in carried and field not in spec:
+                spec[field] = carried[path]
+                kept.append(path)
+    return kept
+
+
+def unseen_write_only(settings: dict) -> list[str]:
+    """The write-only fields a source job may set but export cannot see: a table_update trigger's
+    condition, a policy cluster's apply_policy_default_values (paths of those `settings` lacks)."""
+    out = []
+    for parts in WRITE_ONLY_JOB:
+        if isinstance(_dig(settings, parts[:-1]), dict) and _dig(settings, parts) is None:
+            out.append(".".join(parts))
+    for where, spec in cluster_specs(settings):
+        if spec.get("policy_id") is not None:
+            out.extend(f"{where}.{f}" for f in sorted(WRITE_ONLY_CLUSTER) if f not in spec)
+    return out
+
+
+# --- 2. values a cluster policy fills ----------------------------------------------------------
+
+# Cluster spec maps whose keys a policy names one by one (`custom_tags.<tag>`, `spark_conf.<key>`:
+# keys may hold dots, so the rest of the path is the key): the policy reference's attribute table.
+MAP_FIELDS = ("custom_tags", "spark_conf", "spark_env_vars")
+# Attributes whose policy paths do not follow the spec's shape: `cluster_log_conf.type` / `.path`
+# stand for the `cluster_log_conf.{dbfs,s3,volumes}.destination` block as a whole.
+WHOLE_FIELDS = ("cluster_log_conf",)
+
+
+def parse_policy(definition: Any) -> dict[str, dict]:
+    """A policy definition (the JSON text cluster-policies/get returns, or its dict) -> attribute
+    path -> rule. Anything unreadable is no rule at all."""
+    if isinstance(definition, str):
+        try:
+            definition = json.loads(definition)
+        except ValueError:
+            return {}
+    if not isinstance(definition, dict):
+        return {}
+    return {str(k): v for k, v in definition.items() if isinstance(v, dict)}
+
+
+def fixed_value(rule: dict) -> Any:
+    """The value a `fixed` rule imposes (None: not fixed)."""
+    return rule.get("value") if rule.get("type") == "fixed" else None
+
+
+def filled_value(rule: dict) -> Any:
+    """What a rule fills in when a request leaves the attribute out: a fixed rule's value always;
+    another rule's defaultValue when defaults are applied (None: nothing)."""
+    fixed = fixed_value(rule)
+    return fixed if fixed is not None else rule.get("defaultValue")
+
+
+def locate(path: str) -> tuple[str, ...] | None:
+    """Where a policy attribute path lands in a cluster spec, as keys (None: nowhere a job
+    cluster spec holds, e.g. virtual attributes such as dbus_per_hour, or list entries)."""
+    head, _, rest = path.partition(".")
+    if head in MAP_FIELDS:
+        return (head, rest) if rest else None
+    if head in WHOLE_FIELDS:
+        return (head,)
+    parts = tuple(path.split("."))
+    if any(p.isdigit() or p == "*" for p in parts) or head in ("dbus_per_hour", "cluster_type"):
+        return None
+    return parts
+
+
+def _pop(spec: dict, keys: tuple[str, ...]) -> Any:
+    """Remove keys[-1] under spec (copy-on-write of the containers on the way); the value or None."""
+    if len(keys) == 1:
+        return spec.pop(keys[0], None)
+    child = spec.get(keys[0])
+    if not isinstance(child, dict):
+        return None
+    spec[keys[0]] = child = dict(child)
+    value = _pop(child, keys[1:])
+    if not child:
+        del spec[keys[0]]
+    return value
+
+
+def strip_policy_fixed(spec: dict, rules: dict[str, dict]) -> tuple[dict, list[str]]:
+    """A (canonical) cluster spec without the values its policy fixed: the source policy's values
+    are not the target's (test's custom_tags, spark_version, cluster_log_conf would leak into
+    prod and differ forever from what prod's policy fixes). Returns (spec, attribute paths dropped)."""
+    out, dropped = dict(spec), []
+    for path, rule in sorted(rules.items()):
+        value = fixed_value(rule)
+        keys = locate(path)
+        if value is None or keys is None:
+            continue
+        here = _dig(out, keys)
+        if here is None or (keys[0] not in WHOLE_FIELDS and here != value):
+            continue  # not there, or not the policy's value (the service would have refused it)
+        _pop(out, keys)
+        dropped.append(path)
+    return out, dropped
+
+
+def policy_conflicts(spec: dict, rules: dict[str, dict]) -> list[tuple[str, Any, Any]]:
+    """(attribute path, value state sets, value the policy fixes) for every value a cluster spec
+    sets that its policy fixes otherwise: the service refuses such a job."""
+    out = []
+    for path, rule in sorted(rules.items()):
+        value, keys = fixed_value(rule), locate(path)
+        if value is None or keys is None or keys[0] in WHOLE_FIELDS:
+            continue
+        here = _dig(spec, keys)
+        if here is not None and here != value:
+            out.append((path, here, value))
+    return out
+
+
+def only_what_state_sets(live: dict, desired: dict) -> dict:
+    """Canonical live settings where, inside each cluster spec that sets a policy, only the fields
+    (and map keys) the desired spec sets are kept: the rest is the target policy's to fill
+    (databricks/cli#6531's rule). Copy-on-write: `live` is not changed."""
+    want = dict(cluster_specs(desired))
+    if not any(s.get("policy_id") is not None for s in want.values()):
+        return live
+    out = dict(live)
+    for key, ident in (("job_clusters", "job_cluster_key"), ("tasks", "task_key")):
+        if isinstance(out.get(key), list):
+            out[key] = [dict(item) if isinstance(item, dict) else item for item in out[key]]
+    for where, spec in list(cluster_specs(out)):
+        wanted = want.get(where)
+        if not isinstance(wanted, dict) or wanted.get("policy_id") is None:
+            continue
+        kept = {k: v for k, v in spec.items() if k in wanted}
+        for field in MAP_FIELDS:
+            if isinstance(kept.get(field), dict) and isinstance(wanted.get(field), dict):
+                kept[field] = {k: v for k, v in kept[field].items() if k in wanted[field]}
+        _replace_spec(out, where, kept)
+    return out
+
+
+def _replace_spec(settings: dict, where: str, spec: dict) -> None:
+    """Put `spec` at plan-style path `where` (containers on the way copied, they may be shared)."""
+    if where.startswith("job_clusters["):
+        key = where[len("job_clusters["):where.index("]")]
+        settings["job_clusters"] = [{**jc, "new_cluster": spec} if isinstance(jc, dict)
+                                    and str(jc.get("job_cluster_key")) == key else jc
+                                    for jc in settings["job_clusters"]]
+        return
+    key = where[len("tasks["):where.index("]")]
+    inner = where.endswith("for_each_task.task.new_cluster")
+    out = []
+    for task in settings["tasks"]:
+        if isinstance(task, dict) and str(task.get("task_key")) == key:
+            if inner:
+                each = dict(task["for_each_task"])
+                each["task"] = {**each["task"], "new_cluster": spec}
+                task = {**task, "for_each_task": each}
+            else:
+                task = {**task, "new_cluster": spec}
+        out.append(task)
+    settings["tasks"] = out
+
+
+# --- 3. jobs a bundle deployed -------------------------------------------------------------------
+
+def drop_bundle(settings: dict) -> list[str]:
+    """Remove (in place) what belongs to the bundle that deployed a source job: `deployment` and,
+    with it, `edit_mode: UI_LOCKED`. Copied, prod's UI would be locked to a test bundle's path, and
+    `deployment` changes on every deploy. Returns the fields removed. A target that wants its jobs
+    locked says so in its overrides (`edit_mode: UI_LOCKED`)."""
+    if not isinstance(settings.get("deployment"), dict):
+        return []
+    dropped = ["deployment"]
+    del settings["deployment"]
+    if settings.get("edit_mode") == "UI_LOCKED":
+        del settings["edit_mode"]
+        dropped.append("edit_mode")
+    return dropped
