@@ -208,9 +208,6 @@ def only_what_state_sets(live: dict, desired: dict) -> dict:
     if not any(s.get("policy_id") is not None for s in want.values()):
         return live
     out = dict(live)
-    for key, ident in (("job_clusters", "job_cluster_key"), ("tasks", "task_key")):
-        if isinstance(out.get(key), list):
-            out[key] = [dict(item) if isinstance(item, dict) else item for item in out[key]]
     for where, spec in list(cluster_specs(out)):
         wanted = want.get(where)
         if not isinstance(wanted, dict) or wanted.get("policy_id") is None:
