@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from ..core.normalize import digest, normalize_settings
 from ..core.references import Inventory, path_sites, referenced_kinds
 from ..core.render import override_problems, render
 from ..core.schema import SchemaTable
+from ..core.traps import write_only_values
 from ..core.validate import DocLinks, validate_doc
 from ..edges.state import StateStore, blob_id, parse_state, read_state_file
 
@@ -60,6 +61,7 @@ class IndexEntry:
     source_job_id: int | None
     blob: str  # git blob id of the file's bytes: is a new text the same file?
     permissions: list[dict] | None
+    write_only: dict = field(default_factory=dict)  # what it sets that the API never returns (traps.py)
 
     @property
     def key(self) -> str:
@@ -109,8 +111,8 @@ class StateSlice:
 
     def index(self) -> tuple[list[IndexEntry], list[Problem]]:
         """Each readable file's key, source job, blob id and permissions; and what could not be read."""
-        return [IndexEntry(DocLinks.of(doc), doc.source_job_id, blob_id(self.raw[doc.file]), doc.permissions)
-                for doc in self.docs], list(self.problems)
+        return [IndexEntry(DocLinks.of(doc), doc.source_job_id, blob_id(self.raw[doc.file]), doc.permissions,
+                           write_only_values(doc.settings)) for doc in self.docs], list(self.problems)
 
     def kinds(self) -> set[str]:
         """Reference kinds the documents name (`${kind:NAME}`): what the target must list."""

@@ -24,6 +24,7 @@ from .normalize import digest, normalize_job, normalize_settings, runs_as_creato
 from .references import Inventory
 from .render import KEY_TAG, managed_key, pending_jobs, principal, render
 from .secrets import REDACTED, REDACTED_CHANGED, redact_change
+from .traps import cluster_specs, only_what_state_sets, policy_conflicts
 
 PLAN_VERSION = 1
 IDENTITY_KEYS = ("task_key", "job_cluster_key", "environment_key")
@@ -266,9 +267,11 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
     for doc in sorted(docs, key=lambda d: d.key):
         name = str(doc.settings.get("name", doc.key))
         settings, render_problems = render(doc, target, inventory, job_ids, schema=schema)
+        render_problems = render_problems or _policy_problems(settings, inventory, name, doc.file)
         problems.extend(render_problems)
         if render_problems:
             continue
+        settings = _queue_spelled_out(settings)
         desired = normalize_settings(settings, ordered=False)
         current = managed.get(doc.key, [])
         if len(current) > 1:
@@ -282,7 +285,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             owner = managed_key(recorded) if recorded else None
             if recorded is not None and owner is None:
                 watched.append(recorded)
-                action = _update(doc, recorded, settings, desired, "adopt")
+                action = _update(doc, recorded, settings, desired, "adopt", inventory.policies)
                 action.notes = [f"adopts job {recorded['job_id']} in place (recorded by bricksync import): it will "
                                 f"carry {KEY_TAG}={doc.key}"]
                 plan.actions.append(action)
@@ -300,7 +303,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             if adopt and len(namesakes) == 1:
                 job = namesakes[0]
                 watched.append(job)
-                plan.actions.append(_update(doc, job, settings, desired, "adopt"))
+                plan.actions.append(_update(doc, job, settings, desired, "adopt", inventory.policies))
                 continue
             action = Action(doc.key, "create", name, settings=settings, file=doc.file)
             for dep in pending_jobs(settings):
@@ -314,7 +317,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                 action.notes.append(warning)
             plan.actions.append(action)
             continue
-        plan.actions.append(_update(doc, current[0], settings, desired, "update"))
+        plan.actions.append(_update(doc, current[0], settings, desired, "update", inventory.policies))
     for same in unchanged:
         plan.actions.append(Action(same.key, "no-op", same.name, job_id=same.job_id, file=same.file))
     wanted = {d.key for d in docs} | {u.key for u in unchanged}
@@ -331,11 +334,35 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
     return plan, problems
 
 
-def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str) -> Action:
+def _queue_spelled_out(settings: dict) -> dict:
+    """Rendered settings that send `queue` even where state leaves it to the default (enabled):
+    jobs/reset of a job created through API 2.0/2.1 (which does not queue) must not depend on what
+    the service defaults to then ("For jobs created with the 2.0 and 2.1 versions of the Jobs API,
+    queueing is not enabled by default": docs, Updating from Jobs API 2.1 to 2.2)."""
+    return settings if "queue" in settings else {**settings, "queue": {"enabled": True}}
+
+
+def _policy_problems(settings: dict, inventory: Inventory, name: str, file: str | None) -> list[Problem]:
+    """A value state sets that the target's cluster policy fixes otherwise: the service refuses
+    the job (emulator/policies.py), so the plan does first, naming both values."""
+    out = []
+    for where, spec in cluster_specs(settings):
+        rules = inventory.policies.get(str(spec.get("policy_id")))
+        for path, value, fixed in policy_conflicts(spec, rules or {}):
+            policy = inventory.by_id["policy"].get(str(spec.get("policy_id")), str(spec.get("policy_id")))
+            out.append(Problem(f"sets {path} to {value!r}, but the target's policy '{policy}' fixes it to "
+                               f"{fixed!r} (leave it out: the policy fills it)", file=file, job=name,
+                               field=f"{where}.{path}"))
+    return out
+
+
+def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str,
+            policies: dict[str, dict[str, dict]]) -> Action:
     name = str(doc.settings.get("name", doc.key))
     job_id = int(job["job_id"])
-    # what the backend computed where state sets nothing is not drift (defaults.ignore_computed)
-    live = ignore_computed(normalize_job(job, ordered=False), desired)
+    # what the backend computed where state sets nothing is not drift (defaults.ignore_computed),
+    # nor what a cluster policy filled (traps.only_what_state_sets)
+    live = only_what_state_sets(ignore_computed(normalize_job(job, ordered=False), desired), desired, policies)
     if live == desired:
         return Action(doc.key, "no-op", name, job_id=job_id, file=doc.file)
     payload = dict(settings)

@@ -200,10 +200,11 @@ def policy_conflicts(spec: dict, rules: dict[str, dict]) -> list[tuple[str, Any,
     return out
 
 
-def only_what_state_sets(live: dict, desired: dict) -> dict:
-    """Canonical live settings where, inside each cluster spec that sets a policy, only the fields
-    (and map keys) the desired spec sets are kept: the rest is the target policy's to fill
-    (databricks/cli#6531's rule). Copy-on-write: `live` is not changed."""
+def only_what_state_sets(live: dict, desired: dict, policies: dict[str, dict[str, dict]]) -> dict:
+    """Canonical live settings without, inside each cluster spec that sets a policy, the values the
+    target's policy filled where the desired spec sets none (its fixed values and defaults): they
+    are the policy's, not drift. With the policy's definition unknown, every field (and map key)
+    state does not set is left out (databricks/cli#6531's rule). Copy-on-write: `live` is kept."""
     want = dict(cluster_specs(desired))
     if not any(s.get("policy_id") is not None for s in want.values()):
         return live
@@ -212,12 +213,26 @@ def only_what_state_sets(live: dict, desired: dict) -> dict:
         wanted = want.get(where)
         if not isinstance(wanted, dict) or wanted.get("policy_id") is None:
             continue
+        rules = policies.get(str(wanted["policy_id"]))
+        _replace_spec(out, where, _unfilled(spec, wanted, rules))
+    return out
+
+
+def _unfilled(spec: dict, wanted: dict, rules: dict[str, dict] | None) -> dict:
+    if rules is None:  # the definition is unknown: compare only what state sets
         kept = {k: v for k, v in spec.items() if k in wanted}
         for field in MAP_FIELDS:
             if isinstance(kept.get(field), dict) and isinstance(wanted.get(field), dict):
                 kept[field] = {k: v for k, v in kept[field].items() if k in wanted[field]}
-        _replace_spec(out, where, kept)
-    return out
+        return kept
+    kept = dict(spec)
+    for path, rule in rules.items():
+        keys = locate(path)
+        if keys is None or filled_value(rule) is None:
+            continue
+        if _dig(kept, keys) is not None and _dig(wanted, keys) is None:
+            _pop(kept, keys)
+    return kept
 
 
 def _replace_spec(settings: dict, where: str, spec: dict) -> None:
@@ -258,3 +273,39 @@ def drop_bundle(settings: dict) -> list[str]:
         del settings["edit_mode"]
         dropped.append("edit_mode")
     return dropped
+
+
+# --- at export: the three together, with what the summary says ---------------------------------
+
+def export_fixups(canonical: dict, policies: dict[str, dict[str, dict]],
+                  policy_names: dict[str, str]) -> list[str]:
+    """A source job's canonical settings (IDs not yet named) made fit to promote, in place:
+    bundle fields dropped, values the source policies fixed left out. Returns the summary's notes."""
+    notes = []
+    dropped = drop_bundle(canonical)
+    if dropped:
+        notes.append(f"deployed by a bundle in the source: {' and '.join(dropped)} left out of state "
+                     "(a target may still set edit_mode in its overrides)")
+    for where, spec in list(cluster_specs(canonical)):
+        ident = spec.get("policy_id")
+        rules = policies.get(str(ident)) if ident is not None else None
+        if not rules:
+            continue
+        stripped, paths = strip_policy_fixed(spec, rules)
+        if paths:
+            _replace_spec(canonical, where, stripped)
+            name = policy_names.get(str(ident), str(ident))
+            notes.append(f"{where}: left out what policy '{name}' fixes in the source ({', '.join(paths)}); "
+                         "the target's policy fills its own")
+    return notes
+
+
+def export_write_only(settings: dict, carried: dict[str, Any]) -> list[str]:
+    """State settings (after the snapshot) with the write-only values the state file already set
+    put back; returns the notes on those export cannot see and state does not set."""
+    carry_write_only(settings, carried)
+    unseen = unseen_write_only(settings)
+    if not unseen:
+        return []
+    return [f"cannot see {', '.join(unseen)}: the Jobs API takes it but never returns it, so a target gets "
+            "the service's default unless the state file sets it (export keeps what it sets)"]

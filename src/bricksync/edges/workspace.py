@@ -45,6 +45,7 @@ from requests.adapters import HTTPAdapter
 from ..core.errors import BricksyncError, LockedError, Problem, WorkspaceError
 from ..core.model import WorkspaceRef
 from ..core.references import Inventory
+from ..core.traps import parse_policy
 from .limits import Limits
 from .profiles import Profiles, profile_field, profiles_ignored
 
@@ -553,14 +554,16 @@ class Workspace:
             results = {kind: pool.submit(self._list_kind, kind) for kind in wanted}
             for kind, future in results.items():
                 try:
-                    for ident, name in future.result():
+                    for ident, name, item in future.result():
                         inv.add(kind, ident, name)
+                        if kind == "policy":  # Policy.definition: the list holds it (no get per policy)
+                            inv.policies[ident] = parse_policy(item.get("definition"))
                 except DatabricksError as exc:
                     raise _api_error(exc, f"list {LISTINGS[kind].noun} (needed: a job references one)",
                                      None) from None
         return inv
 
-    def _list_kind(self, kind: str) -> list[tuple[str, str]]:
+    def _list_kind(self, kind: str) -> list[tuple[str, str, dict]]:
         spec = LISTINGS[kind]
         if spec.paging == "none":
             items = self._do("GET", spec.path).get(spec.items, [])
@@ -570,7 +573,7 @@ class Workspace:
             items = self._paged(spec.path, spec.items, {spec.size_param: spec.size})
         # A trashed query (a deleted alert v2: AlertLifecycleState DELETED) keeps its name, and may
         # share it with its replacement: not a candidate.
-        return [(str(i[spec.id_field]), str(i.get(spec.name_field) or "")) for i in items
+        return [(str(i[spec.id_field]), str(i.get(spec.name_field) or ""), i) for i in items
                 if spec.id_field in i and i.get("lifecycle_state") not in ("TRASHED", "DELETED")]
 
     def _paged(self, path: str, key: str, query: dict) -> list[dict]:
