@@ -87,7 +87,7 @@ def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
     canonical = json.loads(job.canonical)
     typed = coerce_scalars(canonical, ctx.schema)  # "false" where the API has a boolean: the service took it
     canonical = normalize_settings(typed) if typed is not canonical else ordered(canonical)  # ("false": a default)
-    notes = export_fixups(canonical, ctx.inventory.policies, ctx.inventory.by_id["policy"])
+    notes = export_fixups(canonical, ctx.inventory.policies, ctx.inventory.by_id["policy"], item.carried)
     settings, problems = snapshot_settings(canonical, name=job.name,
                                            notebook_root=ctx.notebook_root, inventory=ctx.inventory,
                                            job_keys=ctx.job_keys)

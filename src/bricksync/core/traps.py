@@ -186,6 +186,19 @@ def strip_policy_fixed(spec: dict, rules: dict[str, dict]) -> tuple[dict, list[s
     return out, dropped
 
 
+def policy_defaulted(spec: dict, rules: dict[str, dict]) -> list[str]:
+    """Attribute paths whose value in the spec equals the policy's defaultValue (not fixed): the
+    policy may have filled them, or the job chose the same; export keeps them and says so."""
+    out = []
+    for path, rule in sorted(rules.items()):
+        keys = locate(path)
+        if keys is None or keys[0] in WHOLE_FIELDS or fixed_value(rule) is not None or "defaultValue" not in rule:
+            continue
+        if _dig(spec, keys) == rule["defaultValue"]:
+            out.append(path)
+    return out
+
+
 def policy_conflicts(spec: dict, rules: dict[str, dict]) -> list[tuple[str, Any, Any]]:
     """(attribute path, value state sets, value the policy fixes) for every value a cluster spec
     sets that its policy fixes otherwise: the service refuses such a job."""
@@ -277,10 +290,13 @@ def drop_bundle(settings: dict) -> list[str]:
 
 # --- at export: the three together, with what the summary says ---------------------------------
 
-def export_fixups(canonical: dict, policies: dict[str, dict[str, dict]],
-                  policy_names: dict[str, str]) -> list[str]:
+def export_fixups(canonical: dict, policies: dict[str, dict[str, dict]], policy_names: dict[str, str],
+                  carried: dict[str, Any] | None = None) -> list[str]:
     """A source job's canonical settings (IDs not yet named) made fit to promote, in place:
-    bundle fields dropped, values the source policies fixed left out. Returns the summary's notes."""
+    bundle fields dropped, values the source policies fixed left out, and their defaults too where
+    the state file says the policy's defaults apply (`apply_policy_default_values: true`, carried:
+    the target's policy then fills its own). Returns the summary's notes."""
+    carried = carried or {}
     notes = []
     dropped = drop_bundle(canonical)
     if dropped:
@@ -291,12 +307,21 @@ def export_fixups(canonical: dict, policies: dict[str, dict[str, dict]],
         rules = policies.get(str(ident)) if ident is not None else None
         if not rules:
             continue
+        name = policy_names.get(str(ident), str(ident))
         stripped, paths = strip_policy_fixed(spec, rules)
+        defaulted = policy_defaulted(stripped, rules)
+        if carried.get(f"{where}.apply_policy_default_values") is True:
+            for path in defaulted:
+                _pop(stripped, locate(path) or ())
+            paths, defaulted = sorted(paths + defaulted), []
         if paths:
             _replace_spec(canonical, where, stripped)
-            name = policy_names.get(str(ident), str(ident))
-            notes.append(f"{where}: left out what policy '{name}' fixes in the source ({', '.join(paths)}); "
+            notes.append(f"{where}: left out what policy '{name}' fills in the source ({', '.join(paths)}); "
                          "the target's policy fills its own")
+        if defaulted:
+            notes.append(f"{where}: kept {', '.join(defaulted)}, equal to the default of policy '{name}' in the "
+                         "source; with apply_policy_default_values: true on this cluster in the state file, "
+                         "export leaves them to the target's policy")
     return notes
 
 
