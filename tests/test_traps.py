@@ -396,3 +396,24 @@ def test_reordered_lists_spellings_and_queue_in_normalize() -> None:
     assert normalize_job({"job_id": 1, "settings": {"name": "j"}})["queue"] == {"enabled": False}
     assert "queue" not in normalize_job({"job_id": 1, "settings": {"name": "j", "queue": {"enabled": True}}})
     assert "queue" not in normalize_settings({"name": "j"})
+
+
+def test_the_emulator_fills_a_spec_as_its_policy_says() -> None:
+    from bricksync.emulator.errors import ApiError
+    from bricksync.emulator.policies import apply_policy
+
+    spec = {"num_workers": 1}
+    apply_policy(spec, json.dumps(PROD_POLICY), "c")  # fixed values only: defaults were not asked for
+    assert spec == {"num_workers": 1, "spark_version": "16.4.x-scala2.12", "custom_tags": {"team": "prod-team"},
+                    "cluster_log_conf": {"dbfs": {"destination": "dbfs:/logs/prod"}}}
+    spec = {"apply_policy_default_values": True, "autotermination_minutes": 5}
+    apply_policy(spec, PROD_POLICY, "c")
+    assert spec["autotermination_minutes"] == 5  # set by the request: the default does not apply
+    spec = {"apply_policy_default_values": True}
+    apply_policy(spec, PROD_POLICY, "c")
+    assert spec["autotermination_minutes"] == 20
+    with pytest.raises(ApiError, match=r"custom_tags\.team"):
+        apply_policy({"custom_tags": {"team": "someone-else"}}, PROD_POLICY, "c")
+    untouched = {"num_workers": 1}
+    apply_policy(untouched, "{broken", "c")
+    assert untouched == {"num_workers": 1}
