@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ..core.errors import ApplyCancelled, BricksyncError, Interrupted, PlanFileError, Problem, StalePlanError
 from ..core.escape import one_line
 from ..core.fileplan import FileAction
+from ..core.ownership import new_owned
 from ..core.plan import Action, ActionKind, Plan
 from ..core.render import KEY_TAG, fill_jobs, pending_jobs
 from ..edges.statefiles import FileStore
@@ -200,6 +201,7 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
     except KeyboardInterrupt:
         raise Interrupted(interrupted_apply(plan, result.outcomes, prune=prune), result) from None
     write_index(plan, ws, result)
+    write_owned(plan, ws, result)
     return result
 
 
@@ -235,6 +237,20 @@ def write_index(plan: Plan, ws: Workspace, result: ApplyResult | None = None) ->
         ws.write_acl_index(plan.target, new_index(plan, ok))
     except BricksyncError as exc:  # only costs the next plan some reads
         log.warning("permissions index not written: %s", exc.render())
+
+
+def write_owned(plan: Plan, ws: Workspace, result: ApplyResult | None = None) -> None:
+    """Record the jobs bricksync created or adopted (core/ownership.py) where only its identity
+    may write; written when it changed."""
+    done = {(o.key, o.action): o.job_id for o in (result.outcomes if result else []) if o.ok}
+    owned = new_owned(plan.actions, plan.owned, done)
+    if owned == plan.owned:
+        return
+    try:
+        ws.write_owned(plan.target, owned)
+    except BricksyncError as exc:  # jobs bricksync created stay its own (creator); adopted ones need the record
+        log.warning("the record of bricksync's jobs was not written: %s. Jobs adopted now are shown as untrusted "
+                    "claims until it is (adopt them again with --adopt)", exc.render())
 
 
 # --- the whole apply step (what `bricksync apply` does; the CLI and Project both call it) ------------
@@ -285,6 +301,7 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
         conflicts = the_plan.of(ActionKind.CONFLICT)
         if not writes and not deletes and not file_work:
             write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
+            write_owned(the_plan, ws)
             return ApplyResult(plan=the_plan, applied=False, conflicts=conflicts, api_calls=ws.stats.total)
         if confirm is not None and not confirm(the_plan, writes, deletes):
             raise ApplyCancelled("apply cancelled")

@@ -351,6 +351,19 @@ def apply_summary(result: ApplyResult) -> str:
 
 
 def conflicts_line(conflicts: list[Action]) -> str:
-    return (f"[red]error:[/red] {len(conflicts)} key(s) in conflict, not applied (several jobs carry one key): "
-            + ", ".join(f"{term(a.key)} (jobs {', '.join(map(str, a.job_ids))})" for a in conflicts)
-            + ". Delete the extra jobs (or remove their bricksync-key tag) and apply again.")
+    several = [a for a in conflicts if not _refused(a)]
+    refused = [a for a in conflicts if _refused(a)]
+    parts = []
+    if several:
+        parts.append(f"{len(several)} key(s) in conflict, not applied (several jobs carry one key): "
+                     + ", ".join(f"{term(a.key)} (jobs {', '.join(map(str, a.job_ids))})" for a in several)
+                     + ". Delete the extra jobs (or remove their bricksync-key tag) and apply again.")
+    if refused:
+        parts.append(f"{len(refused)} job(s) refused, not applied: "
+                     + "; ".join(f"{term(a.key)}: {term(a.notes[0])}" for a in refused))
+    return "[red]error:[/red] " + " ".join(parts)
+
+
+def _refused(a: Action) -> bool:
+    """A conflict that is bricksync's refusal (commands/ownercheck.py), not several jobs with one key."""
+    return bool(a.notes) and a.notes[0].startswith("refused:")
