@@ -1,0 +1,169 @@
+"""Who owns a job (issue 25 points 1-2): a bricksync-key tag anyone can write is a claim, not
+ownership; the records bricksync trusts live where only its identity may write. Attacks run as
+another prod user through the real SDK over HTTP against the emulator."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from databricks.sdk.errors import PermissionDenied
+
+from bricksync.emulator.seed import SP_PROD, seed_source, seed_target
+
+from .conftest import Project
+from .test_permissions import PERMS, direct, perms, prod_id  # noqa: F401  (perms: the fixture)
+
+MALLORY, MALLORY_TOKEN = "mallory@example.com", "dapi-mallory-0001"
+HOME = "/Users/bricksync@example.com/.bricksync/prod"
+
+
+def attacker(p: Project):
+    """A real SDK client acting as another (non-admin) prod user."""
+    p.prod.users[MALLORY_TOKEN] = MALLORY
+    p.prod.workspace.add_user(MALLORY)
+    return p.prod.client(token=MALLORY_TOKEN)
+
+
+def forged_job(p: Project, key: str, name: str = "Mallory's job") -> int:
+    w = attacker(p)
+    job_id = int(w.api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": name, "tags": {"bricksync-key": key, "managed-by": "bricksync"},
+        "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/Workspace/prod/x"}}]})["job_id"])
+    # Mallory owns it (the creator is IS_OWNER) and says so once more
+    w.api_client.do("PUT", f"{PERMS}/{job_id}", body={"access_control_list": [
+        {"user_name": MALLORY, "permission_level": "IS_OWNER"}]})
+    return job_id
+
+
+@pytest.fixture
+def exported(project: Project) -> Project:
+    seed_source(project.test.client())
+    seed_target(project.prod.client())
+    project.prod.workspace.add_principals(service_principals=[SP_PROD])
+    assert project.run("export", "--branch", "main").code == 0
+    return project
+
+
+def test_a_forged_key_on_a_job_about_to_be_created_is_a_claim_never_updated(exported: Project) -> None:
+    p = exported
+    fake = forged_job(p, "ml-training-git")  # the job state gives a privileged run_as
+    res = p.run("plan", "--target", "prod")
+    assert res.code == 0, res.output
+    assert "5 to create" in res.output and "untrusted claim" in res.output and str(fake) in res.output, res.output
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 0, res.output
+    job = p.prod.workspace.jobs.jobs[fake]
+    assert job["settings"]["name"] == "Mallory's job" and job["run_as_user_name"] == MALLORY  # untouched
+    assert direct(p.prod, fake) == {f"user_name:{MALLORY}": "IS_OWNER"}
+    real = [j for j, v in p.prod.workspace.jobs.jobs.items() if j != fake
+            and v["settings"].get("tags", {}).get("bricksync-key") == "ml-training-git"]
+    assert len(real) == 1 and p.prod.workspace.jobs.jobs[real[0]]["run_as_user_name"] == SP_PROD
+    # The claim never blocks: the next plan is clean (exit 0) and still names it.
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 0 and "untrusted claim" in res.output, res.output
+
+
+def test_a_forged_existing_key_blocks_nothing_and_prune_never_deletes_a_claim(exported: Project) -> None:
+    p = exported
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    fake = forged_job(p, "daily-sales-etl")
+    orphan_claim = forged_job(p, "no-such-key", name="Claims a key no file has")
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode", "--json", "plan.json")
+    assert res.code == 0, res.output  # no conflict, nothing to do
+    report = json.loads((p.root / "plan.json").read_text())
+    assert report["summary"]["conflict"] == 0 and report["summary"]["orphan"] == 0
+    assert any(str(fake) in w and "untrusted claim" in w for w in report["warnings"])
+    edit(p, "daily-sales-etl")
+    res = p.run("apply", "--target", "prod", "--yes", "--prune")
+    assert res.code == 0 and "1 to update" in res.output, res.output
+    assert p.prod.workspace.jobs.jobs[fake]["settings"]["name"] == "Mallory's job"
+    assert orphan_claim in p.prod.workspace.jobs.jobs  # a claim is never an orphan to delete
+
+
+def test_an_adopted_job_is_recorded_in_the_trusted_store_and_stays_managed(exported: Project) -> None:
+    p = exported
+    w = attacker(p)  # someone else made the job bricksync adopts: its creator is not bricksync
+    w.api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Daily sales ETL", "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/x"}}]})
+    res = p.run("apply", "--target", "prod", "--yes", "--adopt")
+    assert res.code == 0 and "adopt" in res.output, res.output
+    record = json.loads(base64.b64decode(p.prod.workspace.objects[f"{HOME}/owned.json"]["content"]))
+    adopted = prod_id_by_key(p, "daily-sales-etl")
+    assert record["data"]["jobs"]["daily-sales-etl"] == adopted
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 0 and "untrusted" not in res.output, res.output
+
+
+def edit(p: Project, key: str) -> None:
+    """A reviewed change to one state file: max_concurrent_runs 4."""
+    path = p.root / "state" / "jobs" / f"{key}.yml"
+    text = path.read_text()
+    assert "max_concurrent_runs" not in text and "\njob:\n" in text, text[:400]
+    path.write_text(text.replace("\njob:\n", "\njob:\n  max_concurrent_runs: 4\n", 1))
+
+
+def prod_id_by_key(p: Project, key: str) -> int:
+    return next(j for j, v in p.prod.workspace.jobs.jobs.items() if v["settings"].get("tags", {}).get(
+        "bricksync-key") == key)
+
+
+def test_a_foreign_owner_never_gets_a_privileged_run_as(exported: Project) -> None:
+    p = exported
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    ml, etl = prod_id_by_key(p, "ml-training-git"), prod_id_by_key(p, "daily-sales-etl")
+    attacker(p)
+    # an admin hands the job to another user (bricksync keeps CAN_MANAGE)
+    p.prod.client().api_client.do("PUT", f"{PERMS}/{ml}", body={"access_control_list": [
+        {"user_name": MALLORY, "permission_level": "IS_OWNER"},
+        {"user_name": "bricksync@example.com", "permission_level": "CAN_MANAGE"}]})
+    for key in ("ml-training-git", "daily-sales-etl"):
+        edit(p, key)
+    res = p.run("plan", "--target", "prod")
+    assert f"refused: job {ml} is owned by {MALLORY}" in res.output, res.output
+    before = p.prod.workspace.jobs.jobs[ml]["settings"].get("max_concurrent_runs")
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 1 and "refused" in res.output, res.output
+    assert p.prod.workspace.jobs.jobs[ml]["settings"].get("max_concurrent_runs") == before
+    assert p.prod.workspace.jobs.jobs[etl]["settings"]["max_concurrent_runs"] == 4  # the others proceed
+
+
+def test_a_forged_acl_index_hides_no_revocation(perms: Project) -> None:  # noqa: F811
+    p = perms
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    jid = prod_id(p, "perm-job")
+    path = p.root / "state" / "jobs" / "perm-job.yml"
+    path.write_text(path.read_text().replace("- user_name: bob@example.com\n  level: CAN_MANAGE_RUN\n", ""))
+    # What the index would say once the revocation is applied: the digest the attacker needs.
+    assert p.run("plan", "--target", "prod", "--out", "saved.json").code == 0
+    saved = json.loads((p.root / "saved.json").read_text())
+    want = next(a["acl_digest"] for a in saved["actions"] if a["key"] == "perm-job")
+    w = attacker(p)
+    forged = base64.b64encode(json.dumps({"version": 1, "jobs": {str(jid): want}}).encode()).decode()
+    # the old place, any user's to write: ignored
+    w.workspace.mkdirs("/Shared/.bricksync/permissions")
+    w.api_client.do("POST", "/api/2.0/workspace/import", body={
+        "path": "/Shared/.bricksync/permissions/prod.json", "format": "AUTO", "content": forged, "overwrite": True})
+    # the trusted place: the workspace refuses another user's write (and read)
+    for name in ("permissions", "files", "owned"):
+        with pytest.raises(PermissionDenied):
+            w.api_client.do("POST", "/api/2.0/workspace/import", body={
+                "path": f"{HOME}/{name}.json", "format": "AUTO", "content": forged, "overwrite": True})
+    with pytest.raises(PermissionDenied):
+        w.api_client.do("GET", "/api/2.0/workspace/export", query={"path": f"{HOME}/permissions.json"})
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 2 and "- permissions[user:bob@example.com]: CAN_MANAGE_RUN" in res.output, res.output
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    assert "user_name:bob@example.com" not in direct(p.prod, jid)
+
+
+def test_emulator_home_folders_follow_the_docs(project: Project) -> None:
+    p = project
+    w, admin = attacker(p), p.prod.client()
+    w.workspace.mkdirs(f"/Users/{MALLORY}/mine")  # one's own home folder
+    w.workspace.mkdirs("/Shared/anyone")  # /Shared: every user
+    with pytest.raises(PermissionDenied):
+        w.workspace.mkdirs("/Users/bricksync@example.com/.bricksync")
+    admin.workspace.mkdirs(f"/Users/{MALLORY}/from-an-admin")  # admins manage every folder
+    assert w.current_user.me().user_name == MALLORY
