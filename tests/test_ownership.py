@@ -167,3 +167,41 @@ def test_emulator_home_folders_follow_the_docs(project: Project) -> None:
         w.workspace.mkdirs("/Users/bricksync@example.com/.bricksync")
     admin.workspace.mkdirs(f"/Users/{MALLORY}/from-an-admin")  # admins manage every folder
     assert w.current_user.me().user_name == MALLORY
+
+
+def test_drift_names_the_command_that_reverts_a_hand_made_grant(perms: Project) -> None:  # noqa: F811
+    p = perms
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    jid = prod_id(p, "perm-job")
+    p.prod.client().api_client.do("PATCH", f"{PERMS}/{jid}", body={"access_control_list": [
+        {"user_name": "carol@example.com", "permission_level": "CAN_MANAGE"}]})
+    res = p.run("drift", "--target", "prod", "--no-source", "--markdown", "drift.md")
+    assert "perm-job (permissions): accept `bricksync capture --target prod perm-job` · revert `bricksync apply " \
+           "--target prod --refresh-permissions` or `bricksync drift --target prod --heal`" in res.output, res.output
+    md = (p.root / "drift.md").read_text()
+    assert "`bricksync apply --target prod --refresh-permissions`" in md and "`bricksync drift --target prod --heal`" in md
+    # what the old hint said changes nothing; what the new one says revokes the grant
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    assert "user_name:carol@example.com" in direct(p.prod, jid)
+    assert p.run("apply", "--target", "prod", "--yes", "--refresh-permissions").code == 0
+    assert "user_name:carol@example.com" not in direct(p.prod, jid)
+
+
+def test_settle_hints_per_kind_of_drift() -> None:
+    from bricksync.core.fileplan import FileAction
+    from bricksync.core.plan import Action, Change, Plan
+    from bricksync.reports.report import settle_hints
+
+    plan = Plan("prod", "h", actions=[
+        Action("a", "update", "A", job_id=1, settings={}, changes=[Change("max_concurrent_runs", 1, 2)]),
+        Action("b", "update", "B", job_id=2, settings=None, changes=[Change("permissions[user:x]", "CAN_VIEW", None, "-")]),
+        Action("c", "update", "C", job_id=3, settings={}, changes=[Change("name", "x", "y"),
+                                                                   Change("permissions[user:x]", None, "CAN_VIEW", "+")]),
+    ], files=[FileAction("/Workspace/prod/x", "update")])
+    assert settle_hints(plan) == [
+        ("a", "bricksync capture --target prod a", ["bricksync apply --target prod"]),
+        ("b (permissions)", "bricksync capture --target prod b",
+         ["bricksync apply --target prod --refresh-permissions", "bricksync drift --target prod --heal"]),
+        ("c (settings and permissions)", "bricksync capture --target prod c",
+         ["bricksync apply --target prod --refresh-permissions"]),
+        ("/Workspace/prod/x (file)", "bricksync capture --target prod", ["bricksync apply --target prod"])]
