@@ -205,3 +205,12 @@ def test_settle_hints_per_kind_of_drift() -> None:
         ("c (settings and permissions)", "bricksync capture --target prod c",
          ["bricksync apply --target prod --refresh-permissions"]),
         ("/Workspace/prod/x (file)", "bricksync capture --target prod", ["bricksync apply --target prod"])]
+
+
+def test_capture_never_takes_a_claimed_job_into_git(exported: Project) -> None:
+    p = exported
+    forged_job(p, "daily-sales-etl")  # nothing applied yet: the only job with the key is Mallory's
+    before = p.state_files
+    res = p.run("capture", "--target", "prod", "daily-sales-etl", "--dry-run")
+    assert res.code == 1 and "no job in the target carries this key" in res.output, res.output
+    assert p.state_files == before
