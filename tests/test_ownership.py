@@ -214,3 +214,33 @@ def test_capture_never_takes_a_claimed_job_into_git(exported: Project) -> None:
     res = p.run("capture", "--target", "prod", "daily-sales-etl", "--dry-run")
     assert res.code == 1 and "no job in the target carries this key" in res.output, res.output
     assert p.state_files == before
+
+
+def test_claimed_ids_record_first_then_creator() -> None:
+    from bricksync.core.ownership import claimed_ids
+
+    def job(job_id: int, key: str | None, creator: str) -> dict:
+        return {"job_id": job_id, "creator_user_name": creator,
+                "settings": {"tags": {"bricksync-key": key} if key else {}}}
+
+    me = "Bricksync@example.com"
+    live = [job(1, "a", "bricksync@example.com"),  # created by bricksync (case-insensitive), no record: its own
+            job(2, "b", MALLORY),  # adopted: in the record
+            job(3, "a", MALLORY),  # claims a key
+            job(4, "b", "bricksync@example.com"),  # bricksync's job re-tagged with a recorded key: a claim
+            job(5, None, MALLORY)]  # untagged: not a claim, merely unmanaged
+    assert claimed_ids(live, {"b": 2}, me) == {3, 4}
+    assert claimed_ids(live, {"b": 99}, me) == {2, 3}  # the recorded job is gone: the creator decides
+    assert claimed_ids(live, {}, None) == {1, 2, 3, 4}  # identity unknown: only the record counts
+
+
+def test_adopting_a_claim_still_refuses_a_privileged_run_as_and_saved_plans_ignore_claims(exported: Project) -> None:
+    p = exported
+    fake = forged_job(p, "ml-training-git")
+    res = p.run("plan", "--target", "prod", "--adopt")
+    assert f"refused: job {fake} is owned by {MALLORY}" in res.output, res.output
+    assert p.run("plan", "--target", "prod", "--out", "saved.json").code == 0
+    forged_job(p, "another-claim", name="Made after the plan")  # a claim is not a change of the target
+    res = p.run("apply", "--target", "prod", "--yes", "saved.json")
+    assert res.code == 0, res.output
+    assert p.prod.workspace.jobs.jobs[fake]["settings"]["name"] == "Mallory's job"

@@ -12,7 +12,7 @@ from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError
 from ..core.model import TargetConfig
 from ..core.normalize import digest, normalize_job
-from ..core.ownership import claimed_ids, is_trusted
+from ..core.ownership import claimed_ids
 from ..core.permissions import Identity
 from ..core.plan import ORDER, Plan, Unchanged, build_plan, fingerprint
 from ..core.references import Inventory, path_sites
@@ -210,6 +210,6 @@ def live_fingerprint(plan: Plan, ws: Workspace) -> str:
     """Recompute a saved plan's fingerprint from the workspace as it is now."""
     live = ws.list_jobs()
     adopted = set(plan.watched)
-    owned, me = ws.read_owned(plan.target), ws.identity()
-    watched = [j for j in live if is_trusted(j, owned, me) or int(j["job_id"]) in adopted]
+    claimed = claimed_ids(live, ws.read_owned(plan.target), ws.identity())
+    watched = [j for j in live if (managed_key(j) and int(j["job_id"]) not in claimed) or int(j["job_id"]) in adopted]
     return fingerprint(watched)

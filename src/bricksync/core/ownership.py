@@ -15,19 +15,24 @@ from collections.abc import Iterable, Mapping
 from .render import managed_key
 
 
-def is_trusted(job: dict, owned: Mapping[str, int], me: str | None) -> bool:
-    key = managed_key(job)
-    if not key:
-        return False
-    if owned.get(key) == int(job["job_id"]):
-        return True
-    creator = job.get("creator_user_name")
-    return bool(me) and isinstance(creator, str) and creator.lower() == str(me).lower()
-
-
 def claimed_ids(live: Iterable[dict], owned: Mapping[str, int], me: str | None) -> set[int]:
-    """IDs of the tagged jobs that are not bricksync's (claims)."""
-    return {int(j["job_id"]) for j in live if managed_key(j) and not is_trusted(j, owned, me)}
+    """IDs of the tagged jobs that are not bricksync's (claims). Where the record names a live job
+    for a key, that job alone is bricksync's for it: a job bricksync created, re-tagged by hand with
+    another key, does not become that key's job. Elsewhere, the creator decides."""
+    jobs = [j for j in live if managed_key(j)]
+    live_ids = {int(j["job_id"]) for j in jobs}
+    out = set()
+    for job in jobs:
+        key, job_id = managed_key(job), int(job["job_id"])
+        recorded = owned.get(key)  # type: ignore[arg-type]
+        if recorded is not None and recorded in live_ids:
+            trusted = recorded == job_id
+        else:
+            creator = job.get("creator_user_name")
+            trusted = bool(me) and isinstance(creator, str) and creator.lower() == str(me).lower()
+        if not trusted:
+            out.add(job_id)
+    return out
 
 
 def claim_note(job_id: int, key: str, creator: object) -> str:
