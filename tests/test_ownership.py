@@ -227,11 +227,12 @@ def test_claimed_ids_record_first_then_creator() -> None:
     live = [job(1, "a", "bricksync@example.com"),  # created by bricksync (case-insensitive), no record: its own
             job(2, "b", MALLORY),  # adopted: in the record
             job(3, "a", MALLORY),  # claims a key
-            job(4, "b", "bricksync@example.com"),  # bricksync's job re-tagged with a recorded key: a claim
-            job(5, None, MALLORY)]  # untagged: not a claim, merely unmanaged
-    assert claimed_ids(live, {"b": 2}, me) == {3, 4}
+            job(4, "b", "bricksync@example.com"),  # a second job bricksync made with key b: a conflict, not a claim
+            job(5, None, MALLORY),  # untagged: not a claim, merely unmanaged
+            job(6, "b", "bricksync@example.com")]  # recorded under key c, re-tagged b by hand: a claim
+    assert claimed_ids(live, {"b": 2, "c": 6}, me) == {3, 6}
     assert claimed_ids(live, {"b": 99}, me) == {2, 3}  # the recorded job is gone: the creator decides
-    assert claimed_ids(live, {}, None) == {1, 2, 3, 4}  # identity unknown: only the record counts
+    assert claimed_ids(live, {}, None) == {1, 2, 3, 4, 6}  # identity unknown: only the record counts
 
 
 def test_adopting_a_claim_still_refuses_a_privileged_run_as_and_saved_plans_ignore_claims(exported: Project) -> None:

@@ -16,21 +16,21 @@ from .render import managed_key
 
 
 def claimed_ids(live: Iterable[dict], owned: Mapping[str, int], me: str | None) -> set[int]:
-    """IDs of the tagged jobs that are not bricksync's (claims). Where the record names a live job
-    for a key, that job alone is bricksync's for it: a job bricksync created, re-tagged by hand with
-    another key, does not become that key's job. Elsewhere, the creator decides."""
-    jobs = [j for j in live if managed_key(j)]
-    live_ids = {int(j["job_id"]) for j in jobs}
+    """IDs of the tagged jobs that are not bricksync's (claims). A job the record names under one
+    key is bricksync's for that key only: one of its jobs re-tagged by hand with another key does
+    not become that key's job. Two jobs bricksync made with one key stay a conflict (DESIGN.md)."""
+    recorded_as = {job_id: key for key, job_id in owned.items()}
     out = set()
-    for job in jobs:
-        key, job_id = managed_key(job), int(job["job_id"])
-        recorded = owned.get(key)  # type: ignore[arg-type]
-        if recorded is not None and recorded in live_ids:
-            trusted = recorded == job_id
-        else:
-            creator = job.get("creator_user_name")
-            trusted = bool(me) and isinstance(creator, str) and creator.lower() == str(me).lower()
-        if not trusted:
+    for job in live:
+        key = managed_key(job)
+        if not key:
+            continue
+        job_id = int(job["job_id"])
+        if owned.get(key) == job_id:
+            continue
+        creator = job.get("creator_user_name")
+        mine = bool(me) and isinstance(creator, str) and creator.lower() == str(me).lower()
+        if not mine or job_id in recorded_as:  # (recorded under another key)
             out.add(job_id)
     return out
 
