@@ -245,3 +245,29 @@ def test_adopting_a_claim_still_refuses_a_privileged_run_as_and_saved_plans_igno
     res = p.run("apply", "--target", "prod", "--yes", "saved.json")
     assert res.code == 0, res.output
     assert p.prod.workspace.jobs.jobs[fake]["settings"]["name"] == "Mallory's job"
+
+
+def as_user(p: Project, token: str) -> None:
+    """The prod profile signs in with another user's token."""
+    p.databrickscfg.write_text(p.databrickscfg.read_text().replace(f"token = {p.prod.token}", f"token = {token}"))
+
+
+def test_targets_identity_lets_another_identity_plan_and_refuses_its_apply(exported: Project) -> None:
+    p = exported
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    p.prod.users["dapi-reader"] = "reader@example.com"
+    p.prod.workspace.add_user("reader@example.com")
+    as_user(p, "dapi-reader")
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 2 and "untrusted claim" in res.output, res.output  # judged as the reader: none is its own
+    text = (p.root / "config" / "bricksync.yml").read_text()
+    host = "    host: " + p.prod.url
+    p.write_config(text.replace(host, host + "\n    identity: bricksync@example.com", 1))
+    assert "identity: bricksync@example.com" in (p.root / "config" / "bricksync.yml").read_text()
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 0 and "untrusted" not in res.output, res.output
+    edit(p, "daily-sales-etl")
+    before = json.dumps(p.prod.workspace.jobs.jobs, sort_keys=True)
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 1 and "targets.prod.identity" in res.output and "reader@example.com" in res.output, res.output
+    assert json.dumps(p.prod.workspace.jobs.jobs, sort_keys=True) == before

@@ -31,6 +31,7 @@ from .fileflow import data_reader, write_files
 _FILES_FAILED = "skipped: the notebooks or files it runs were not written (see the file rows)"
 
 if TYPE_CHECKING:
+    from ..core.model import TargetConfig
     from ..edges.config import Config
     from .desired import DesiredState
 
@@ -282,6 +283,7 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
     ws = connect_target(cfg, target)
     if plan is not None and plan.host != ws.host:
         raise PlanFileError(f"{where}the plan was made against {plan.host}, not {ws.host}")
+    _check_identity(ws, target_cfg)
     ws.acquire_lock(target, purpose="apply")
     try:
         the_plan = _checked_or_new_plan(cfg, target, ws, plan, desired, where, adopt=adopt, progress=progress,
@@ -313,6 +315,17 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
         ws.release_lock(target)
     result.plan, result.conflicts, result.api_calls = the_plan, conflicts, ws.stats.total
     return result
+
+
+def _check_identity(ws: Workspace, target: TargetConfig) -> None:
+    """Apply writes jobs and bricksync's records as the identity the config names, or not at all."""
+    if target.identity and ws.identity().lower() != target.identity.lower():
+        raise BricksyncError(Problem(
+            f"the credentials for target '{one_line(target.name)}' are {one_line(ws.identity())}, but "
+            f"targets.{one_line(target.name)}.identity says {one_line(target.identity)}: apply writes only as that "
+            "identity (its jobs and its home folder's records are what bricksync trusts). Use its credentials, or "
+            "change the identity in a reviewed commit and adopt the jobs again (README: plan and apply)",
+            field=f"targets.{target.name}.identity"))
 
 
 def _checked_or_new_plan(cfg: Config, target: str, ws: Workspace, plan: Plan | None, desired: DesiredState | None,

@@ -106,7 +106,7 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
     result = CaptureResult("capture", target_name)
     by_key = {d.key: d for d in docs}
     # Only bricksync's own jobs (core/ownership.py): a job that merely carries a key is never captured.
-    claimed = claimed_ids(live, ws.read_owned(target_name), ws.identity())
+    claimed = claimed_ids(live, ws.read_owned(target_name), ws.bricksync_identity())
     managed = _managed([j for j in live if int(j["job_id"]) not in claimed])
     job_ids = _adopting(cfg, target_name, live, managed)
     job_ids.update({k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1})

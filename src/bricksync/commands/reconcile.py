@@ -37,6 +37,7 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
     target = cfg.target(target_name)
     ws = Workspace.connect(target, label=target_name)
     ws.check_host(target.host, f"target '{target_name}'")
+    ws.expected_identity = target.identity
     return ws
 
 
@@ -105,7 +106,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         me = identity if target.permissions == "manage" else None
         owned = pending_owned.result()
         index = pending_index.result() if pending_index else {}
-    claimed = claimed_ids(live, owned, identity.name)
+    claimed = claimed_ids(live, owned, ws.bricksync_identity())
     if not requested:
         desired.request(schema_table(), target, inventory, paths=all_paths)
     fetched = time.perf_counter()
@@ -141,7 +142,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
         log.debug("plan %s: %d job ACLs read in %.2fs (%d vouched for by the index)", target_name, len(ids),
                   time.perf_counter() - read_started, len(want) - len(ids))
-    refuse_foreign_owners(plan, ws, identity.name, summaries, target)
+    refuse_foreign_owners(plan, ws, ws.bricksync_identity(), summaries, target)
     uses = _unchanged_uses(plan, summaries, docs, target, inventory) if all_paths else []
     if with_files:
         paths: dict[str, list[tuple[str, str, str]]] = {}
@@ -210,6 +211,6 @@ def live_fingerprint(plan: Plan, ws: Workspace) -> str:
     """Recompute a saved plan's fingerprint from the workspace as it is now."""
     live = ws.list_jobs()
     adopted = set(plan.watched)
-    claimed = claimed_ids(live, ws.read_owned(plan.target), ws.identity())
+    claimed = claimed_ids(live, ws.read_owned(plan.target), ws.bricksync_identity())
     watched = [j for j in live if (managed_key(j) and int(j["job_id"]) not in claimed) or int(j["job_id"]) in adopted]
     return fingerprint(watched)

@@ -41,8 +41,14 @@ class Record:
     problem: str = ""  # why it could not be read ("" when it was, or when there is none)
 
 
+def segment(name: str) -> str:
+    """`name` as one path segment: no `/`, never `.` or `..`."""
+    safe = _SAFE.sub("_", name)
+    return safe if safe.strip(".") else f"_{safe}"
+
+
 def home_folder(identity: str) -> str:
-    return f"/Users/{_SAFE.sub('_', identity)}"
+    return f"/Users/{segment(identity)}"
 
 
 class TrustedStore:
@@ -54,11 +60,11 @@ class TrustedStore:
                                          "userName): bricksync keeps its records in that identity's home folder"))
         self.ws = ws
         self.identity = identity
-        self.folder = f"{home_folder(identity)}/.bricksync/{_SAFE.sub('_', target)}"
+        self.folder = f"{home_folder(identity)}/.bricksync/{segment(target)}"
 
     @classmethod
     def for_target(cls, ws: Workspace, target: str) -> TrustedStore:
-        return cls(ws, ws.identity(), target)
+        return cls(ws, ws.bricksync_identity(), target)
 
     def path(self, name: str) -> str:
         return f"{self.folder}/{name}.json"

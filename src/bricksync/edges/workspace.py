@@ -260,6 +260,7 @@ class Workspace:
         self._once = WorkspaceClient(config=once)
         self.run_id = uuid.uuid4().hex  # marks the apply lock this run writes
         self._me: dict | None = None  # SCIM Me, read once (identity())
+        self.expected_identity: str | None = None  # targets.<t>.identity (see bricksync_identity)
         self._me_lock = threading.Lock()
 
     @classmethod
@@ -523,6 +524,11 @@ class Workspace:
             if self._me is None:
                 self._me = self.me()
             return str(self._me.get("userName") or "")
+
+    def bricksync_identity(self) -> str:
+        """Whose jobs and records are bricksync's: targets.<t>.identity when set (a read-only
+        identity's plan then judges by the writer's), else who the credentials are."""
+        return self.expected_identity or self.identity()
 
     def me_cached(self) -> dict:
         self.identity()
