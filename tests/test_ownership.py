@@ -271,3 +271,16 @@ def test_targets_identity_lets_another_identity_plan_and_refuses_its_apply(expor
     res = p.run("apply", "--target", "prod", "--yes")
     assert res.code == 1 and "targets.prod.identity" in res.output and "reader@example.com" in res.output, res.output
     assert json.dumps(p.prod.workspace.jobs.jobs, sort_keys=True) == before
+
+
+def test_new_owned_records_creates_adopts_and_forgets_deleted_jobs() -> None:
+    from bricksync.core.ownership import new_owned
+    from bricksync.core.plan import Action
+
+    actions = [Action("new", "create", "N"), Action("kept", "no-op", "K", job_id=2), Action("upd", "update", "U", job_id=3),
+               Action("adopted", "adopt", "A", job_id=4), Action("failed-adopt", "adopt", "F", job_id=5),
+               Action("gone", "orphan", "G", job_id=6), Action("stays", "orphan", "S", job_id=7),
+               Action("dup", "conflict", "D", job_ids=[8, 9])]
+    done = {("new", "create"): 1, ("adopted", "adopt"): 4, ("gone", "delete"): 6}
+    assert new_owned(actions, {"dup": 8, "stale": 99}, done) == {
+        "new": 1, "kept": 2, "upd": 3, "adopted": 4, "stays": 7, "dup": 8}
