@@ -13,6 +13,7 @@ from databricks.sdk.errors import PermissionDenied
 from bricksync.emulator.seed import SP_PROD, seed_source, seed_target
 
 from .conftest import Project
+from .filesetup import files_project_fixture  # noqa: F401  (the files_project fixture)
 from .test_permissions import PERMS, direct, perms, prod_id  # noqa: F401  (perms: the fixture)
 
 MALLORY, MALLORY_TOKEN = "mallory@example.com", "dapi-mallory-0001"
@@ -284,3 +285,23 @@ def test_new_owned_records_creates_adopts_and_forgets_deleted_jobs() -> None:
     done = {("new", "create"): 1, ("adopted", "adopt"): 4, ("gone", "delete"): 6}
     assert new_owned(actions, {"dup": 8, "stale": 99}, done) == {
         "new": 1, "kept": 2, "upd": 3, "adopted": 4, "stays": 7, "dup": 8}
+
+
+def test_a_forged_files_index_in_the_old_place_hides_no_file_change(files_project: Project) -> None:
+    from bricksync.core.files import content_hash
+
+    from .filesetup import PY
+
+    p = files_project
+    assert p.run("export", "--branch", "export-1").code == 0
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    new = PY + b"def util():\n    return 42\n"
+    (p.root / "state" / "files" / "lib" / "util.py").write_bytes(new)
+    w = attacker(p)  # vouches for git's new content before it is applied, where any user may write
+    forged = {"version": 1, "files": {"/Workspace/prod/lib/util": {"sha": content_hash(new)}}}
+    w.workspace.mkdirs("/Shared/.bricksync/files")
+    w.api_client.do("POST", "/api/2.0/workspace/import", body={
+        "path": "/Shared/.bricksync/files/prod.json", "format": "AUTO", "overwrite": True,
+        "content": base64.b64encode(json.dumps(forged).encode()).decode()})
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 2 and "~ update /Workspace/prod/lib/util" in res.output, res.output
