@@ -305,3 +305,17 @@ def test_a_forged_files_index_in_the_old_place_hides_no_file_change(files_projec
         "content": base64.b64encode(json.dumps(forged).encode()).decode()})
     res = p.run("plan", "--target", "prod", "--detailed-exitcode")
     assert res.code == 2 and "~ update /Workspace/prod/lib/util" in res.output, res.output
+
+
+def test_a_lost_create_is_never_matched_to_a_claim_of_its_key(exported: Project) -> None:
+    from bricksync.emulator import FaultRule
+
+    p = exported
+    fake = forged_job(p, "daily-sales-etl", name="Daily sales ETL")  # same key and name, made beforehand
+    p.prod.faults.add(FaultRule("POST", "/api/2.2/jobs/create", 500, after=True))  # every response lost
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 0 and "response lost; found by key" in res.output, res.output
+    record = json.loads(base64.b64decode(p.prod.workspace.objects[f"{HOME}/owned.json"]["content"]))
+    real = record["data"]["jobs"]["daily-sales-etl"]
+    assert real != fake and p.prod.workspace.jobs.jobs[real]["creator_user_name"] == "bricksync@example.com"
+    assert p.prod.workspace.jobs.jobs[fake]["settings"]["tasks"][0]["task_key"] == "t"  # untouched

@@ -79,8 +79,11 @@ def create_layers(creates: list[Action]) -> list[list[Action]]:
     return layers
 
 
-def _tagged(jobs: Iterable[dict], key: str) -> list[int]:
-    return [int(j["job_id"]) for j in jobs if ((j.get("settings") or {}).get("tags") or {}).get(KEY_TAG) == key]
+def _tagged(jobs: Iterable[dict], key: str, me: str) -> list[int]:
+    """Jobs carrying the key that this identity created: a job someone else tagged with the key
+    beforehand is not the one just created (core/ownership.py), and must not be recorded as it."""
+    return [int(j["job_id"]) for j in jobs if ((j.get("settings") or {}).get("tags") or {}).get(KEY_TAG) == key
+            and str(j.get("creator_user_name") or "").lower() == me.lower()]
 
 
 def find_by_key(ws: Workspace, settings: dict, key: str) -> int | None:
@@ -88,12 +91,12 @@ def find_by_key(ws: Workspace, settings: dict, key: str) -> int | None:
     the name sent (overrides may rename a job; a nameless job is named by the service) only
     narrows a first, cheap look-up. When that finds nothing, every job is listed (one call per
     100 jobs): a create is sent again only once the key is known to be nowhere."""
-    name = settings.get("name")
+    name, me = settings.get("name"), ws.identity()
     if isinstance(name, str) and name.strip():
-        matches = _tagged(ws.jobs_named(name), key)
+        matches = _tagged(ws.jobs_named(name), key, me)
         if matches:
             return min(matches)
-    matches = _tagged(ws.job_outlines(), key)
+    matches = _tagged(ws.job_outlines(), key, me)
     return min(matches) if matches else None
 
 
