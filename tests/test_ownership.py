@@ -319,3 +319,39 @@ def test_a_lost_create_is_never_matched_to_a_claim_of_its_key(exported: Project)
     real = record["data"]["jobs"]["daily-sales-etl"]
     assert real != fake and p.prod.workspace.jobs.jobs[real]["creator_user_name"] == "bricksync@example.com"
     assert p.prod.workspace.jobs.jobs[fake]["settings"]["tasks"][0]["task_key"] == "t"  # untouched
+
+
+def test_manage_mode_takes_the_job_from_a_foreign_owner_before_setting_run_as(
+        tmp_path, test_ws, prod_ws, monkeypatch) -> None:
+    from bricksync.emulator import FaultRule
+    from bricksync.emulator.seed import config_yaml
+
+    from .conftest import make_project
+
+    p = make_project(tmp_path, test_ws, prod_ws, monkeypatch, config_yaml(target_host=prod_ws.url)
+                     + "    permissions: manage\n")
+    seed_source(p.test.client())
+    seed_target(p.prod.client())
+    p.prod.workspace.add_principals(users=["carol@example.com"], service_principals=[SP_PROD])
+    assert p.run("export", "--branch", "main").code == 0
+    path = p.root / "state" / "jobs" / "ml-training-git.yml"
+    text = path.read_text()
+    assert "- user_name: bricksync@example.com\n  level: IS_OWNER\n" in text, text
+    path.write_text(text.replace("- user_name: bricksync@example.com\n  level: IS_OWNER\n",
+                                 "- user_name: bricksync@example.com\n  level: CAN_MANAGE\n"
+                                 "- user_name: carol@example.com\n  level: IS_OWNER\n"))
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    ml = prod_id_by_key(p, "ml-training-git")
+    assert direct(p.prod, ml)["user_name:carol@example.com"] == "IS_OWNER"
+    attacker(p)
+    p.prod.client().api_client.do("PATCH", f"{PERMS}/{ml}", body={"access_control_list": [
+        {"user_name": MALLORY, "permission_level": "IS_OWNER"}]})  # handed to someone else by hand
+    edit(p, "ml-training-git")
+    res = p.run("plan", "--target", "prod", "--refresh-permissions")
+    assert f"is owned by {MALLORY}: its permissions (owner carol@example.com) are set before" in res.output, res.output
+    p.prod.faults.add(FaultRule("POST", "/api/2.2/jobs/reset", 400, count=1))  # the settings call fails...
+    assert p.run("apply", "--target", "prod", "--yes", "--refresh-permissions").code == 1
+    assert direct(p.prod, ml)["user_name:carol@example.com"] == "IS_OWNER"  # ...after the owner changed
+    assert p.prod.workspace.jobs.jobs[ml]["settings"].get("max_concurrent_runs") != 4
+    assert p.run("apply", "--target", "prod", "--yes", "--refresh-permissions").code == 0
+    assert p.prod.workspace.jobs.jobs[ml]["settings"]["max_concurrent_runs"] == 4

@@ -164,6 +164,10 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
         job_id = int(action.job_id or 0)
         if action.key in file_failed:
             return record(Outcome(action.key, action.action, action.name, action.job_id, False, _FILES_FAILED))
+        first = set_acl(action, job_id) if action.acl_first else ""  # a foreign owner gives the job up first
+        if first:
+            return record(Outcome(action.key, action.action, action.name, action.job_id, False,
+                                  f"{first}; settings not sent (the job keeps its foreign owner)"))
         if action.settings is not None:  # None: only the permissions changed
             settings = fill_jobs(action.settings, job_ids)
             missing = pending_jobs(settings)
@@ -174,7 +178,7 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
                 ws.reset_job(job_id, settings)
             except BricksyncError as exc:
                 return record(Outcome(action.key, action.action, action.name, action.job_id, False, exc.render()))
-        failed = set_acl(action, job_id)
+        failed = "" if action.acl_first else set_acl(action, job_id)
         if failed:
             return record(Outcome(action.key, action.action, action.name, action.job_id, False, failed))
         acl = sum(c.path.startswith("permissions[") for c in action.changes)

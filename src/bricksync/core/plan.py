@@ -83,6 +83,7 @@ class Action:
     acl: list[dict] | None = None
     acl_replace: bool = False
     acl_digest: str | None = None
+    acl_first: bool = False  # the permission call goes before jobs/reset (it takes the job from a foreign owner)
 
     def __post_init__(self) -> None:
         self.action = ActionKind(self.action)  # ValueError on an unknown kind (a saved plan: "not a plan file")
