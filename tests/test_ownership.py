@@ -267,6 +267,8 @@ def test_targets_identity_lets_another_identity_plan_and_refuses_its_apply(expor
     assert "identity: bricksync@example.com" in (p.root / "config" / "bricksync.yml").read_text()
     res = p.run("plan", "--target", "prod", "--detailed-exitcode")
     assert res.code == 0 and "untrusted" not in res.output, res.output
+    # its home folder is private (not shared with the reader here): the plan says so
+    assert f"record of its jobs could not be read ({HOME}/owned.json: PermissionDenied)" in res.output, res.output
     edit(p, "daily-sales-etl")
     before = json.dumps(p.prod.workspace.jobs.jobs, sort_keys=True)
     res = p.run("apply", "--target", "prod", "--yes")

@@ -85,7 +85,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         # Who bricksync is, asked once: it decides which tagged jobs are bricksync's (core/ownership.py)
         # and where its trusted records live (edges/trusted.py).
         pending_me = pool.submit(ws.me_cached)
-        pending_owned = pool.submit(ws.read_owned, target_name)
+        pending_owned = pool.submit(ws.owned_record, target_name)
         pending_index = pool.submit(ws.read_acl_index, target_name) if acls and not refresh_acls else None
         for page in ws.job_pages():
             for job in page:
@@ -104,7 +104,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         inventory = pending_inventory.result()
         identity = Identity.from_scim(pending_me.result())
         me = identity if target.permissions == "manage" else None
-        owned = pending_owned.result()
+        owned, owned_problem = pending_owned.result()
         index = pending_index.result() if pending_index else {}
     claimed = claimed_ids(live, owned, ws.bricksync_identity())
     if not requested:
@@ -123,6 +123,10 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                                 digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name),
                                 claimed=claimed)
     plan.owned = owned
+    if owned_problem:  # jobs bricksync adopted then show as claims: say why
+        plan.warnings.append(f"bricksync's record of its jobs could not be read ({owned_problem}): only the jobs "
+                             f"{ws.bricksync_identity()} created count as bricksync's. A read-only identity needs CAN "
+                             "READ on that folder (README: Databricks permissions of the read-only identity)")
     log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
               "full, plan built in %.2fs", target_name, len(live), fetched - started, loaded - fetched, len(docs),
               len(summaries), time.perf_counter() - loaded)

@@ -549,12 +549,20 @@ class Workspace:
 
     def read_owned(self, target: str) -> dict[str, int]:
         """key -> job id of every job bricksync created or adopted in the target (edges/trusted.py)."""
+        return self.owned_record(target)[0]
+
+    def owned_record(self, target: str) -> tuple[dict[str, int], str]:
+        """read_owned, and why the record could not be read ("" when it could, or there is none)."""
         from .trusted import TrustedStore
 
-        jobs = TrustedStore.for_target(self, target).read("owned").data.get("jobs")
+        store = TrustedStore.for_target(self, target)
+        record = store.read("owned")
+        jobs = record.data.get("jobs")
+        problem = f"{store.path('owned')}: {record.problem}" if record.problem else ""
         if not isinstance(jobs, dict):
-            return {}
-        return {str(k): int(v) for k, v in jobs.items() if isinstance(v, int) or (isinstance(v, str) and v.isdigit())}
+            return {}, problem
+        return {str(k): int(v) for k, v in jobs.items()
+                if isinstance(v, int) or (isinstance(v, str) and v.isdigit())}, problem
 
     def write_owned(self, target: str, jobs: dict[str, int]) -> None:
         from .trusted import TrustedStore
