@@ -585,7 +585,9 @@ class Workspace:
                 try:
                     for ident, name, item in future.result():
                         inv.add(kind, ident, name)
-                        if kind == "policy":  # Policy.definition: the list holds it (no get per policy)
+                        # ListPoliciesResponse.policies are whole Policy objects, `definition` (the JSON
+                        # rules) included (databricks-sdk compute.py): no get per policy
+                        if kind == "policy":
                             inv.policies[ident] = parse_policy(item.get("definition"))
                 except DatabricksError as exc:
                     raise _api_error(exc, f"list {LISTINGS[kind].noun} (needed: a job references one)",
