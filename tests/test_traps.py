@@ -341,6 +341,11 @@ def test_policy_paths_and_what_is_stripped() -> None:
     assert policy_conflicts({"spark_version": "13.3.x-scala2.12"}, rules) == [
         ("spark_version", "13.3.x-scala2.12", "15.4.x-scala2.12")]
     assert policy_conflicts({"spark_version": "15.4.x-scala2.12"}, rules) == []
+    typed_by_hand = {"num_workers": {"type": "fixed", "value": "2"},
+                     "enable_elastic_disk": {"type": "fixed", "value": "true"}}
+    assert policy_conflicts({"num_workers": 2, "enable_elastic_disk": True}, typed_by_hand) == []
+    assert strip_policy_fixed({"num_workers": 2, "enable_elastic_disk": True}, typed_by_hand)[0] == {}
+    assert policy_conflicts({"num_workers": 3}, typed_by_hand) == [("num_workers", 3, "2")]
 
 
 def test_only_what_the_target_policy_filled_is_left_out_of_the_comparison() -> None:

@@ -140,6 +140,15 @@ def filled_value(rule: dict) -> Any:
     return fixed if fixed is not None else rule.get("defaultValue")
 
 
+def same_value(a: Any, b: Any) -> bool:
+    """Whether a spec's value is a policy's: policy definitions are JSON typed by hand, and a
+    number or boolean written as text ("2", "true") is the same value to the service."""
+    if a == b and isinstance(a, bool) == isinstance(b, bool):
+        return True
+    scalar = (str, int, float, bool)
+    return isinstance(a, scalar) and isinstance(b, scalar) and str(a).lower() == str(b).lower()
+
+
 def locate(path: str) -> tuple[str, ...] | None:
     """Where a policy attribute path lands in a cluster spec, as keys (None: nowhere a job
     cluster spec holds, e.g. virtual attributes such as dbus_per_hour, or list entries)."""
@@ -179,7 +188,7 @@ def strip_policy_fixed(spec: dict, rules: dict[str, dict]) -> tuple[dict, list[s
         if value is None or keys is None:
             continue
         here = _dig(out, keys)
-        if here is None or (keys[0] not in WHOLE_FIELDS and here != value):
+        if here is None or (keys[0] not in WHOLE_FIELDS and not same_value(here, value)):
             continue  # not there, or not the policy's value (the service would have refused it)
         _pop(out, keys)
         dropped.append(path)
@@ -194,7 +203,7 @@ def policy_defaulted(spec: dict, rules: dict[str, dict]) -> list[str]:
         keys = locate(path)
         if keys is None or keys[0] in WHOLE_FIELDS or fixed_value(rule) is not None or "defaultValue" not in rule:
             continue
-        if _dig(spec, keys) == rule["defaultValue"]:
+        if _dig(spec, keys) is not None and same_value(_dig(spec, keys), rule["defaultValue"]):
             out.append(path)
     return out
 
@@ -208,7 +217,7 @@ def policy_conflicts(spec: dict, rules: dict[str, dict]) -> list[tuple[str, Any,
         if value is None or keys is None or keys[0] in WHOLE_FIELDS:
             continue
         here = _dig(spec, keys)
-        if here is not None and here != value:
+        if here is not None and not same_value(here, value):
             out.append((path, here, value))
     return out
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..core.traps import WHOLE_FIELDS, filled_value, fixed_value, locate, parse_policy
+from ..core.traps import WHOLE_FIELDS, filled_value, fixed_value, locate, parse_policy, same_value
 from .errors import invalid
 
 # cluster_log_conf.type -> the spec's block (ClusterLogConf: dbfs, s3, volumes)
@@ -35,7 +35,7 @@ def apply_policy(spec: dict, definition: Any, where: str) -> None:
             continue
         fixed = fixed_value(rule)
         here = _get(spec, keys)
-        if fixed is not None and here is not None and here != fixed:
+        if fixed is not None and here is not None and not same_value(here, fixed):
             raise invalid(f"{where}: validation failed for {path}: the policy fixes it to {fixed!r}; got {here!r}.")
         fill = fixed if fixed is not None else (filled_value(rule) if defaults else None)
         if here is None and fill is not None:
