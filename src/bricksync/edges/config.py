@@ -5,7 +5,8 @@ unified auth (env vars, ~/.databrickscfg, Azure CLI / service principal) supplie
 
 Pipeline variables override mappings (the seed pipeline's "mappings as pipeline variables"):
   BRICKSYNC_<TARGET>_<KIND>="from=to;from2=to2"   KIND: CLUSTERS, INSTANCE_POOLS, POLICIES,
-                                                   WAREHOUSES, PIPELINES, PATH_REWRITES, RUN_AS
+                                                   WAREHOUSES, PIPELINES, PATH_REWRITES, RUN_AS,
+                                                   VALUES (exact values: dev_sales=prod_sales)
                                                    QUERIES, ALERTS, DASHBOARDS, SQL_DASHBOARDS,
                                                    DESTINATIONS, BUDGET_POLICIES (name=id)
   BRICKSYNC_<TARGET>_PRINCIPALS="from=to;..." (added over principals), BRICKSYNC_<TARGET>_PERMISSIONS=MODE
@@ -26,6 +27,7 @@ from typing import Any
 from ..core.errors import BricksyncError, Problem, did_you_mean
 from ..core.model import COMPUTE_KINDS, FILES_MODES, OBJECT_KINDS, Select, SourceConfig, TargetConfig
 from ..core.permissions import MODES, check_entries, from_state
+from ..core.values import check_values
 from ..core.yamlio import line_of, parse, plain
 
 ENV_KINDS = {"CLUSTERS": "clusters", "INSTANCE_POOLS": "instance_pools", "POLICIES": "policies",
@@ -67,7 +69,7 @@ SCHEMA: dict[str, Any] = {
     },
     "state_dir": STR,
     "targets": {"*": {
-        "profile": STR, "host": STR, "path_rewrites": STRMAP, "run_as": STRMAP, "prune": BOOL,
+        "profile": STR, "host": STR, "path_rewrites": STRMAP, "values": STRMAP, "run_as": STRMAP, "prune": BOOL,
         "max_prune_percent": PERCENT,
         "overrides": {"*": ANYMAP},
         "compute": {k: STRMAP for k in COMPUTE_KINDS},
@@ -144,6 +146,8 @@ def _apply_env(target: TargetConfig, env: Mapping[str, str]) -> None:
         target.budget_policies.update(_env_pairs(env[prefix + "BUDGET_POLICIES"], prefix + "BUDGET_POLICIES"))
     if prefix + "PATH_REWRITES" in env:
         target.path_rewrites.update(_env_pairs(env[prefix + "PATH_REWRITES"], prefix + "PATH_REWRITES"))
+    if prefix + "VALUES" in env:
+        target.values.update(_env_pairs(env[prefix + "VALUES"], prefix + "VALUES"))
     if prefix + "RUN_AS" in env:
         target.run_as.update(_env_pairs(env[prefix + "RUN_AS"], prefix + "RUN_AS"))
     if prefix + "PRINCIPALS" in env:
@@ -167,6 +171,19 @@ def _host(env: Mapping[str, str], var: str, configured: str | None) -> str | Non
 def _profile(value: str | None) -> str | None:
     """`none` (or empty) means: no profile, unified auth from the environment (CI)."""
     return None if value is None or value.strip().lower() in ("", "none") else value
+
+
+def _value_problems(target: TargetConfig, file: str, env: Mapping[str, str]) -> list[Problem]:
+    """`values:` as loaded (the file's, then the pipeline variable's) checked once: capture must be
+    able to invert every rewrite (core/values.py)."""
+    where = f"targets.{target.name}.values"
+    via = f"${env_prefix(target.name)}VALUES (over the file's {where}): " if env_prefix(target.name) + "VALUES" in env \
+        else ""
+    out = [Problem(f"{via}key {k!r} is not a string: quote it", file=file, field=where)
+           for k in target.values if not isinstance(k, str)]
+    if not out:
+        out = [Problem(via + message, file=file, field=where) for message in check_values(target.values)]
+    return out
 
 
 def project_root(config_path: Path) -> Path:
@@ -223,7 +240,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
         compute = {k: dict((t.get("compute") or {}).get(k) or {}) for k in COMPUTE_KINDS}
         target = TargetConfig(
             name=name, profile=t.get("profile"), host=t.get("host"),
-            path_rewrites=dict(t.get("path_rewrites") or {}), compute=compute,
+            path_rewrites=dict(t.get("path_rewrites") or {}), values=dict(t.get("values") or {}), compute=compute,
             run_as=dict(t.get("run_as") or {}), overrides=dict(t.get("overrides") or {}),
             prune=bool(t.get("prune", False)),
             permissions=t.get("permissions", "ignore"), principals=dict(t.get("principals") or {}),
@@ -241,6 +258,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
             hint = did_you_mean(target.permissions, MODES)
             problems.append(Problem(f"expected one of {', '.join(MODES)}, got {target.permissions!r}{hint}",
                                     file=file, field=f"targets.{name}.permissions"))
+        problems.extend(_value_problems(target, file, env))
         for prefix in target.path_rewrites:
             if not prefix.startswith("/"):
                 problems.append(Problem(f"path rewrite '{prefix}' must be an absolute path", file=file,
