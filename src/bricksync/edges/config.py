@@ -173,17 +173,27 @@ def _profile(value: str | None) -> str | None:
     return None if value is None or value.strip().lower() in ("", "none") else value
 
 
+def _typed_value_keys(raw: Any, file: str) -> list[Problem]:
+    """A `values:` key YAML reads as a number, boolean or null (`1: 2`, `true: ...`) would become the
+    text "1"/"True"/"None" once loaded: never the value a job holds. Quoting says what is meant."""
+    out = []
+    targets = raw.get("targets") if isinstance(raw, dict) else None
+    for name, t in (targets.items() if isinstance(targets, dict) else ()):
+        values = t.get("values") if isinstance(t, dict) else None
+        for key in values if isinstance(values, dict) else ():
+            if not isinstance(key, str):
+                out.append(Problem(f"key {key!r} is read as {type(key).__name__}, not text: quote it",
+                                   file=file, line=line_of(values, key), field=f"targets.{name}.values"))
+    return out
+
+
 def _value_problems(target: TargetConfig, file: str, env: Mapping[str, str]) -> list[Problem]:
     """`values:` as loaded (the file's, then the pipeline variable's) checked once: capture must be
     able to invert every rewrite (core/values.py)."""
     where = f"targets.{target.name}.values"
     via = f"${env_prefix(target.name)}VALUES (over the file's {where}): " if env_prefix(target.name) + "VALUES" in env \
         else ""
-    out = [Problem(f"{via}key {k!r} is not a string: quote it", file=file, field=where)
-           for k in target.values if not isinstance(k, str)]
-    if not out:
-        out = [Problem(via + message, file=file, field=where) for message in check_values(target.values)]
-    return out
+    return [Problem(via + message, file=file, field=where) for message in check_values(target.values)]
 
 
 def project_root(config_path: Path) -> Path:
@@ -204,6 +214,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
     _check(raw, SCHEMA, "", file, None, problems)
     if isinstance(raw, dict) and not isinstance(raw.get("targets") or {}, dict):
         problems.append(Problem("expected a mapping of target names", file=file, field="targets"))
+    problems.extend(_typed_value_keys(raw, file))
     if problems:
         raise BricksyncError(problems)
     doc = plain(raw)
