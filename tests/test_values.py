@@ -212,3 +212,21 @@ def test_the_demo_plan_shows_the_catalog_per_target(project: Project) -> None:
     assert res.code == 0, res.output[-3000:]
     assert "+ parameters[catalog].default: prod_sales" in res.output
     assert "'Daily sales ETL' parameter catalog: dev_sales in test (and in state/), prod_sales in prod" in res.output
+
+
+def test_a_branch_in_test_and_a_tag_in_prod_is_an_override(exported: Project) -> None:
+    """The README's case: the field changes, not only its value."""
+    p = exported
+    set_config(p, "overrides: {}", 'overrides: {"*": {git_source.git_branch: null, git_source.git_tag: v2.3.0}}')
+    res = p.run("plan", "--target", "prod")
+    assert res.code == 0, res.output
+    assert "+ git_source.git_tag: v2.3.0" in res.output and "git_source.git_branch" not in res.output
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    git = live(p.prod, "ML training (git)")["git_source"]
+    assert git["git_tag"] == "v2.3.0" and "git_branch" not in git
+    assert "git_source" not in live(p.prod, ETL)  # "*" only where the job has a git_source
+    update(p.prod, "ML training (git)", timeout_seconds=3600)
+    assert p.run("capture", "--target", "prod").code == 0
+    ml = p.state_files["ml-training-git.yml"].decode()
+    assert "git_branch: main" in ml and "v2.3.0" not in ml and "timeout_seconds: 3600" in ml
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
