@@ -122,10 +122,20 @@ def _split(row: str) -> tuple[str, ...]:
     return tuple(row.split("."))
 
 
-def _task_sites(task: dict, where: str) -> Iterator[ValueSite]:
+@functools.cache
+def _task_rows() -> tuple[tuple[str, tuple[tuple[str, ...], ...]], ...]:
+    """TASK_VALUES grouped by the task field they start at: most tasks hold one or two of them."""
+    groups: dict[str, list[tuple[str, ...]]] = {}
     for row in TASK_VALUES:
-        if row.split(".", 1)[0] in task:
-            yield from _walk(task, _split(row), where)
+        groups.setdefault(row.split(".", 1)[0], []).append(_split(row))
+    return tuple((first, tuple(rows)) for first, rows in groups.items())
+
+
+def _task_sites(task: dict, where: str) -> Iterator[ValueSite]:
+    for first, rows in _task_rows():
+        if first in task:
+            for parts in rows:
+                yield from _walk(task, parts, where)
     inner = task.get("for_each_task")
     if isinstance(inner, dict) and isinstance(inner.get("task"), dict):
         yield from _task_sites(inner["task"], f"{where}.for_each_task.task")
