@@ -19,6 +19,7 @@ from .errors import Problem, did_you_mean
 from .schema import ROOT, SchemaTable, _Checker, _type_name
 
 ITEM_KEYS = ("task_key", "job_cluster_key", "environment_key", "name")  # an item's name, first found
+# A name in brackets may hold dots (job parameter names may: jobrules.PARAMETER_NAME_RE).
 _PART = r"[^.\[\]]+(?:\[[^\[\]]+\])?"
 _PATH_RE = re.compile(rf"{_PART}(?:\.{_PART})*")
 _PART_RE = re.compile(r"([^.\[\]]+)(?:\[([^\[\]]+)\])?")

@@ -105,7 +105,8 @@ CONFIG_DOCS: dict[str, tuple[str, Any]] = {
     "targets.*.run_as": ("Principal mapping for run_as, source -> target (a UUID maps to a service principal).",
                          {}),
     "targets.*.overrides": ("Per-target settings by scope (\"*\": every job, else a job key): dotted JobSettings "
-                            "paths -> values (null removes the field).", {}),
+                            "paths -> values (null removes the field); named list items in brackets, e.g. "
+                            "tasks[ingest].timeout_seconds, parameters[run_date].default.", {}),
     "targets.*.overrides.*": ("Dotted JobSettings paths -> values for this scope.", NO_DEFAULT),
     "targets.*.prune": ("apply deletes managed jobs that have no state file (as --prune).", False),
     "targets.*.max_prune_percent": ("Prune refuses to delete more of the managed jobs at once "
