@@ -230,3 +230,47 @@ def test_a_branch_in_test_and_a_tag_in_prod_is_an_override(exported: Project) ->
     ml = p.state_files["ml-training-git.yml"].decode()
     assert "git_branch: main" in ml and "v2.3.0" not in ml and "timeout_seconds: 3600" in ml
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+
+
+def test_every_kind_of_task_parameter_both_ways(project: Project) -> None:
+    """SQL parameters, dbt catalog/schema/commands, wheel named parameters, jar parameters and the
+    parameters a run_job_task passes on: rendered for prod, and captured back as test's."""
+    p = project
+    ids = seed_source(p.test.client())
+    seed_target(p.prod.client())
+    w = p.test.client()
+    wh = next(x.id for x in w.warehouses.list() if x.name == "dev-sql")
+    cluster = next(c.cluster_id for c in w.clusters.list() if c.cluster_name == "dev-shared")
+    w.api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Values everywhere", "tags": {"PROD_MIGRATION": "true"}, "tasks": [
+            {"task_key": "sql", "sql_task": {"warehouse_id": wh, "file": {"path": "/Workspace/dev/finance/report.sql"},
+                                             "parameters": {"catalog": "dev_sales", "since": "2024-01-01"}}},
+            {"task_key": "dbt", "dbt_task": {"commands": ["dbt run --vars '{catalog: dev_sales}'"],
+                                             "project_directory": "/Workspace/dev/finance/dbt", "warehouse_id": wh,
+                                             "catalog": "dev_sales", "schema": "mart_dev"}},
+            {"task_key": "wheel", "existing_cluster_id": cluster, "python_wheel_task": {
+                "package_name": "sales", "entry_point": "main", "named_parameters": {"catalog": "dev_sales"}}},
+            {"task_key": "jar", "existing_cluster_id": cluster, "spark_jar_task": {
+                "main_class_name": "com.example.Load", "parameters": ["--catalog", "dev_sales"]}},
+            {"task_key": "run", "run_job_task": {"job_id": ids[ETL], "job_parameters": {"catalog": "dev_sales"}}}]})
+    assert p.run("export", "--branch", "main").code == 0
+    set_config(p, "values: {dev_sales: prod_sales}", "values: {dev_sales: prod_sales, mart_dev: mart_prod}")
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    tasks = {t["task_key"]: t for t in live(p.prod, "Values everywhere")["tasks"]}
+    assert tasks["sql"]["sql_task"]["parameters"] == {"catalog": "prod_sales", "since": "2024-01-01"}
+    assert tasks["dbt"]["dbt_task"]["catalog"] == "prod_sales" and tasks["dbt"]["dbt_task"]["schema"] == "mart_prod"
+    assert tasks["dbt"]["dbt_task"]["commands"] == ["dbt run --vars '{catalog: prod_sales}'"]
+    assert tasks["wheel"]["python_wheel_task"]["named_parameters"] == {"catalog": "prod_sales"}
+    assert tasks["jar"]["spark_jar_task"]["parameters"] == ["--catalog", "prod_sales"]
+    assert tasks["run"]["run_job_task"]["job_parameters"] == {"catalog": "prod_sales"}
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+
+    edit_task(p.prod, "Values everywhere", "sql", lambda t: t["sql_task"]["parameters"].update(catalog="prod_sales_v2",
+                                                                                               table="prod_sales.t"))
+    edit_task(p.prod, "Values everywhere", "dbt", lambda t: t["dbt_task"].update(schema="mart_prod"))
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 0, res.output
+    text = p.state_files["values-everywhere.yml"].decode()
+    assert "table: dev_sales.t" in text and "catalog: prod_sales_v2" in text  # a whole other word: as it is
+    assert "schema: mart_dev" in text and "prod_sales." not in text and "'{catalog: dev_sales}'" in text
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0

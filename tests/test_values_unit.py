@@ -276,3 +276,16 @@ def test_validate_checks_item_paths_against_the_schema() -> None:
     assert "without named items" in check("tasks[t].spark_python_task.parameters[x].y", 1)[0]
     assert "without named items" in check("tasks[t].libraries[x].whl", "a")[0]
     assert "ends at a whole list item" in check("tasks[ingest]", {})[0]
+
+
+def test_an_item_field_set_back_to_its_default_shows_the_default_in_the_plan() -> None:
+    from bricksync.core.normalize import normalize_settings
+    from bricksync.core.plan import field_changes
+
+    doc = _doc(tasks=[{"task_key": "ingest", "notebook_task": {"notebook_path": "/Workspace/a"}, "timeout_seconds": 60}])
+    t = TargetConfig(name="prod", overrides={"etl": {"tasks[ingest].timeout_seconds": None}})
+    settings, problems = render(doc, t, Inventory(), {})
+    assert problems == []
+    before = normalize_settings(render(doc, TargetConfig(name="prod"), Inventory(), {})[0], ordered=False)
+    changes = field_changes(before, normalize_settings(settings, ordered=False))
+    assert [c.describe() for c in changes] == ["~ tasks[ingest].timeout_seconds: 60 → 0 (default)"]
