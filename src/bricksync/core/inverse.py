@@ -4,9 +4,10 @@ Used by `capture` (managed jobs that drifted) and `import` (unmanaged jobs). Eac
 one step of render.py: target values -> source values (inverse `values:`), target IDs -> target
 names -> source names (inverse compute map), target paths -> source paths (inverse path
 rewrites, longest prefix first), job IDs -> `${job:KEY}`, run_as through the inverse principal
-map, the target's overrides and the ownership tags taken out. Whatever the inverse cannot express exactly is refused with the
-reason, never written approximately; and as the last word, the document is rendered again
-and must give back the live settings field for field (the round-trip check).
+map, the target's overrides and the ownership tags taken out. Whatever the inverse cannot
+express exactly is refused with the reason, never written approximately; and as the last word,
+the document is rendered again and must give back the live settings field for field (the
+round-trip check).
 """
 
 from __future__ import annotations
