@@ -139,7 +139,7 @@ def test_the_pipeline_variable_adds_over_the_file(exported: Project, monkeypatch
     p = exported
     assert p.run("apply", "--target", "prod", "--yes").code == 0
     monkeypatch.setenv("BRICKSYNC_PROD_VALUES", "dev_sales=prod_sales_eu")
-    res = p.run_process("plan", "--target", "prod", "--detailed-exitcode")
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
     assert res.code == 2, res.output
     assert "~ parameters[catalog].default: prod_sales → prod_sales_eu" in res.output
 
