@@ -131,6 +131,8 @@ def test_apply_policy_default_values_is_kept_and_sent(project: Project) -> None:
     assert "apply_policy_default_values: true" in path.read_text() and not p.repo.is_dirty()  # kept, stable
     assert p.run("apply", "--target", "prod", "--yes").code == 0
     _, settings = _prod(p, "Policy defaults")
+    prod_id = _prod(p, "Policy defaults")[0]
+    assert p.prod.workspace.jobs.write_only[prod_id] == {"job_clusters[c].new_cluster.apply_policy_default_values": True}
     cluster = settings["job_clusters"][0]["new_cluster"]
     assert cluster["autotermination_minutes"] == 45 and cluster["num_workers"] == 3  # prod's policy filled them
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
@@ -318,6 +320,13 @@ def test_write_only_values_are_found_carried_and_reported() -> None:
                                             "tasks[t].for_each_task.task.new_cluster.apply_policy_default_values"]
     assert sorted(carry_write_only(canonical, values)) == sorted(values) and write_only_values(canonical) == values
     assert unseen_write_only(canonical) == []
+    listed = {"name": "j", "triggers": [{"periodic": {"interval": 1, "unit": "HOURS"}},
+                                        {"table_update": {"table_names": ["a"], "condition": "ALL_UPDATED"}}]}
+    assert write_only_values(listed) == {"triggers[1].table_update.condition": "ALL_UPDATED"}
+    bare = normalize_settings(listed)
+    assert bare["triggers"][1] == {"table_update": {"table_names": ["a"]}} and "condition" in str(listed)
+    assert unseen_write_only(bare) == ["triggers[1].table_update.condition"]
+    assert carry_write_only(bare, write_only_values(listed)) == ["triggers[1].table_update.condition"]
     gone = normalize_settings({"name": "j"})  # the trigger is gone: nothing to carry it in
     assert carry_write_only(gone, values) == [] and gone == {"name": "j"}
 

@@ -133,9 +133,11 @@ CLUSTER: dict[str, Any] = {
 # (a state file may still set them: plans send them; traps.py keeps them across re-exports).
 # CLI resources.yml "not_returned_by_api" (databricks/cli#5731); RAD
 WRITE_ONLY_CLUSTER = frozenset({"apply_policy_default_values"})
+# Inside a trigger configuration (`trigger`, and each entry of `triggers`: the same message):
 # "`trigger.table_update.condition` is accepted by the Jobs API on create/update but never returned
-# by GET" (databricks/cli#6315, #6442: both ANY_UPDATED and ALL_UPDATED, verified on AWS)
-WRITE_ONLY_JOB: tuple[tuple[str, ...], ...] = (("trigger", "table_update", "condition"),)
+# by GET" (databricks/cli#6315, #6442: both ANY_UPDATED and ALL_UPDATED, verified on AWS;
+# "`triggers[*].table_update.condition` gets the same rule").
+WRITE_ONLY_TRIGGER: tuple[tuple[str, ...], ...] = (("table_update", "condition"),)
 
 # Cluster-spec fields the backend computes when a request leaves them out: databricks/cli
 # bundle/direct/dresources/resources.yml `backend_defaults` (data_security_mode "backend sets

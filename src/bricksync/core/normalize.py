@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from . import defaults as _defaults
+from .traps import without_trigger_write_only
 
 # The server defaults and read-only fields live in one table, with their sources: defaults.py.
 READ_ONLY = _defaults.READ_ONLY
@@ -80,21 +81,6 @@ def _environments(environments: Any) -> Any:
             env = {**env, "spec": spec}
         out.append(env)
     return out
-
-
-def _write_only_dropped(s: dict) -> None:
-    """Job-level write-only fields out of a canonical form (defaults.WRITE_ONLY_JOB)."""
-    for parts in _defaults.WRITE_ONLY_JOB:
-        node = s
-        for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict) and parts[-1] in node:
-            # copy the containers on the way (copy-on-write)
-            holder = s
-            for part in parts[:-1]:
-                holder[part] = dict(holder[part])
-                holder = holder[part]
-            del holder[parts[-1]]
 
 
 def _normalize_task(task: dict, git: bool, place: str = "task") -> dict:
@@ -172,7 +158,7 @@ def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), order
     for key in READ_ONLY:
         s.pop(key, None)
     s = _defaults.strip_defaults(s, "job")
-    _write_only_dropped(s)
+    s = without_trigger_write_only(s)  # never returned: never compared (traps.py)
     _sort_webhooks(s)
     if "environments" in s:
         s["environments"] = _environments(s["environments"])

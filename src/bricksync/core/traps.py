@@ -28,9 +28,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from .defaults import WRITE_ONLY_CLUSTER, WRITE_ONLY_JOB
+from .defaults import WRITE_ONLY_CLUSTER, WRITE_ONLY_TRIGGER
 
-# --- 1. write-only fields (the table is defaults.py's: WRITE_ONLY_JOB, WRITE_ONLY_CLUSTER) --------
+# --- 1. write-only fields (the table is defaults.py's: WRITE_ONLY_TRIGGER, WRITE_ONLY_CLUSTER) ----
 
 
 def cluster_specs(settings: dict) -> Iterator[tuple[str, dict]]:
@@ -50,6 +50,47 @@ def cluster_specs(settings: dict) -> Iterator[tuple[str, dict]]:
             yield f"{where}.for_each_task.task.new_cluster", inner["new_cluster"]
 
 
+def trigger_sites(settings: dict) -> list[tuple[str, dict]]:
+    """(path, configuration) of `trigger` and of each entry of `triggers`."""
+    out = [("trigger", settings["trigger"])] if isinstance(settings.get("trigger"), dict) else []
+    triggers = settings.get("triggers")
+    if isinstance(triggers, list):
+        out += [(f"triggers[{i}]", t) for i, t in enumerate(triggers) if isinstance(t, dict)]
+    return out
+
+
+def without_trigger_write_only(settings: dict) -> dict:
+    """`settings` without the write-only fields of its triggers (copy-on-write: the very same
+    object when there are none; changed containers are new ones)."""
+    def clean(trigger: dict) -> dict:
+        for parts in WRITE_ONLY_TRIGGER:
+            holder = _dig(trigger, parts[:-1])
+            if isinstance(holder, dict) and parts[-1] in holder:
+                trigger = _popped(trigger, parts)
+        return trigger
+
+    out = settings
+    if isinstance(settings.get("trigger"), dict):
+        cleaned = clean(settings["trigger"])
+        if cleaned is not settings["trigger"]:
+            out = {**out, "trigger": cleaned}
+    if isinstance(settings.get("triggers"), list):
+        cleaned_list = [clean(t) if isinstance(t, dict) else t for t in settings["triggers"]]
+        if any(a is not b for a, b in zip(cleaned_list, settings["triggers"], strict=True)):
+            out = {**out, "triggers": cleaned_list}
+    return out
+
+
+def _popped(obj: dict, parts: tuple[str, ...]) -> dict:
+    """A copy of `obj` without parts[-1] under parts[:-1] (only the containers on the way copied)."""
+    out = dict(obj)
+    if len(parts) == 1:
+        out.pop(parts[0], None)
+    else:
+        out[parts[0]] = _popped(out[parts[0]], parts[1:])
+    return out
+
+
 def _dig(obj: Any, parts: tuple[str, ...]) -> Any:
     for part in parts:
         if not isinstance(obj, dict):
@@ -61,10 +102,11 @@ def _dig(obj: Any, parts: tuple[str, ...]) -> Any:
 def write_only_values(settings: dict) -> dict[str, Any]:
     """Every write-only field `settings` sets: plan-style path -> value."""
     out: dict[str, Any] = {}
-    for parts in WRITE_ONLY_JOB:
-        value = _dig(settings, parts)
-        if value is not None:
-            out[".".join(parts)] = value
+    for where, trigger in trigger_sites(settings):
+        for parts in WRITE_ONLY_TRIGGER:
+            value = _dig(trigger, parts)
+            if value is not None:
+                out[f"{where}.{'.'.join(parts)}"] = value
     for where, spec in cluster_specs(settings):
         for field in sorted(WRITE_ONLY_CLUSTER):
             if spec.get(field) is not None:
@@ -77,12 +119,13 @@ def carry_write_only(settings: dict, carried: dict[str, Any]) -> list[str]:
     from write_only_values) where the object holding them is still there and sets none itself:
     the source never returns them, so a re-export must not wipe them. Returns the paths kept."""
     kept = []
-    for parts in WRITE_ONLY_JOB:
-        path = ".".join(parts)
-        holder = _dig(settings, parts[:-1])
-        if path in carried and isinstance(holder, dict) and parts[-1] not in holder:
-            holder[parts[-1]] = carried[path]
-            kept.append(path)
+    for where, trigger in trigger_sites(settings):
+        for parts in WRITE_ONLY_TRIGGER:
+            path = f"{where}.{'.'.join(parts)}"
+            holder = _dig(trigger, parts[:-1])
+            if path in carried and isinstance(holder, dict) and parts[-1] not in holder:
+                holder[parts[-1]] = carried[path]
+                kept.append(path)
     for where, spec in cluster_specs(settings):
         for field in sorted(WRITE_ONLY_CLUSTER):
             path = f"{where}.{field}"
@@ -96,9 +139,10 @@ def unseen_write_only(settings: dict) -> list[str]:
     """The write-only fields a source job may set but export cannot see: a table_update trigger's
     condition, a policy cluster's apply_policy_default_values (paths of those `settings` lacks)."""
     out = []
-    for parts in WRITE_ONLY_JOB:
-        if isinstance(_dig(settings, parts[:-1]), dict) and _dig(settings, parts) is None:
-            out.append(".".join(parts))
+    for where, trigger in trigger_sites(settings):
+        for parts in WRITE_ONLY_TRIGGER:
+            if isinstance(_dig(trigger, parts[:-1]), dict) and _dig(trigger, parts) is None:
+                out.append(f"{where}.{'.'.join(parts)}")
     for where, spec in cluster_specs(settings):
         if spec.get("policy_id") is not None:
             out.extend(f"{where}.{f}" for f in sorted(WRITE_ONLY_CLUSTER) if f not in spec)

@@ -28,8 +28,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..core.defaults import WRITE_ONLY_JOB
-from ..core.traps import cluster_specs, write_only_values
+from ..core.traps import cluster_specs, without_trigger_write_only, write_only_values
 from .errors import invalid, not_found
 from .policies import apply_policy
 
@@ -105,15 +104,11 @@ def apply_policies(settings: dict, refs: Referents) -> None:
 
 
 def take_write_only(settings: dict) -> dict[str, Any]:
-    """Remove and return what the service takes but never returns (core/defaults.WRITE_ONLY_JOB:
-    trigger.table_update.condition, databricks/cli#6315, #6442)."""
+    """Return what the service takes but never returns (core/defaults.WRITE_ONLY_*: for tests to
+    see what was sent) and remove the triggers' ones (table_update.condition, databricks/cli#6315,
+    #6442) in place; apply_policy_default_values goes in _fill_cluster_defaults, after its use."""
     taken = write_only_values(settings)
-    for parts in WRITE_ONLY_JOB:
-        node: Any = settings
-        for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(parts[-1], None)
+    settings.update(without_trigger_write_only(settings))
     return taken
 
 
