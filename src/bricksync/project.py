@@ -9,7 +9,7 @@
     report = p.drift("prod")            # DriftResult(plan, awaiting)
 
 Every failure is a BricksyncError (typed subclasses in errors.py: PlanFileError, StalePlanError,
-ApplyCancelled, PruneRefused, LockedError, ExportError, WorkspaceError). Nothing is printed:
+ApplyCancelled, PruneRefused, LockedError, LockReleaseError, ExportError, WorkspaceError). Nothing is printed:
 progress, the plan shown before confirmation and the confirmation itself are callbacks (the CLI
 passes its terminal ones). Modules are imported inside the methods, as the CLI always did: state/
 is opened (desired.py reads it in worker processes) before the SDK is imported.
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from .commands.apply import ApplyResult, Confirm, Progress
     from .commands.capture import CaptureResult
     from .commands.export import ExportResult
+    from .core.lease import LockRecord
     from .core.plan import Plan
+    from .edges.lock import LockStatus
 
 DEFAULT_CONFIG = "config/bricksync.yml"
 
@@ -207,10 +209,18 @@ class Project:
                               job_ids=list(job_ids or []))
         return write_result(self.config, result, branch=branch, push=push, dry_run=dry_run)
 
-    def unlock(self, target: str) -> dict | None:
-        """Clear a stale apply lock: the lock it released ({} when unreadable), None when unlocked."""
+    def lock(self, target: str) -> LockStatus:
+        """The target's apply lock: `.record` (a LockRecord: holder, purpose, acquired_at, expires_at;
+        None when not locked) and `.claims` (takeover claims a crashed run left behind)."""
         from .commands.reconcile import connect_target
+        from .edges.lock import ApplyLock
 
-        ws = connect_target(self.config, target)
-        holder = ws.read_lock(target)
-        return (holder or {}) if ws.release_lock(target) else None
+        return ApplyLock(connect_target(self.config, target), target, lease=1.0).status()
+
+    def unlock(self, target: str, *, expected: LockRecord | None = None, check: bool = False) -> LockRecord | None:
+        """Clear the target's apply lock (and leftover claims): the record removed, None when unlocked.
+        `check=True`: only if the lock still is `expected` (e.g. what `lock()` showed), else LockedError."""
+        from .commands.reconcile import connect_target
+        from .edges.lock import ApplyLock
+
+        return ApplyLock(connect_target(self.config, target), target, lease=1.0).clear(expected, check=check)

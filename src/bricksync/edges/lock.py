@@ -1,0 +1,330 @@
+"""The apply lock of a target (issue 25.4): one workspace file per target holding a LockRecord
+(core/lease.py) with a lease the holder renews in the background while it applies.
+
+The only atomic primitive is the Workspace API's import without overwrite: "If path already exists
+and overwrite is set to false, this call returns an error RESOURCE_ALREADY_EXISTS"
+(https://docs.databricks.com/api/workspace/workspace/import; databricks-sdk service/workspace.py
+WorkspaceAPI.import_). The rules built on it:
+
+- acquire: create the lock file without overwrite. When it exists and its lease is live: refused,
+  whoever and wherever the holder is. When its lease has expired: take it over under a *claim*.
+- claim: a second file named after the record's token, created without overwrite, so at most one
+  run at a time may replace or delete the record carrying that token. Whoever deletes a record holds
+  its claim: a taker (the lease expired), and the holder itself when it renews or releases. So two
+  takers of one expired lease cannot both win, and a late renewal cannot overwrite a taker's record.
+- renew: under the claim of our token, re-read; still ours: rewrite with a new expiry.
+- release: under the claim of our token, re-read; still ours: delete. A replaced lock is left alone.
+
+A run that crashes while holding a claim (a few calls long) leaves it behind: that lease cannot be
+taken over until `bricksync unlock` clears the lock and its claims.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from databricks.sdk.errors import DatabricksError, NotFound, ResourceAlreadyExists
+
+from ..core.errors import ApplyError, LockedError, Problem, WorkspaceError
+from ..core.lease import LEASE_DEFAULT, LEASE_MIN, TOKEN, LockRecord, describe, renewal_interval
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
+
+log = logging.getLogger("bricksync.lock")
+
+LOCK_DIR = "/Shared/.bricksync/locks"
+LEASE_ENV = "BRICKSYNC_LOCK_LEASE"
+CLAIM = ".claim-"  # <target>.lock.claim-<token>
+
+
+class LockLost(ApplyError):
+    """The lease is no longer ours (replaced, cleared, or not renewed in time): no new write is started."""
+
+
+def lease_seconds(env: Mapping[str, str] | None = None) -> float:
+    env = os.environ if env is None else env
+    raw = env.get(LEASE_ENV, "").strip()
+    try:
+        value = float(raw) if raw else LEASE_DEFAULT
+    except ValueError:
+        value = -1.0
+    if not value >= LEASE_MIN or value == float("inf"):
+        raise ApplyError(Problem(f"${LEASE_ENV} must be a number of seconds of at least {LEASE_MIN:g}, got {raw!r}"))
+    return value
+
+
+def holder_name() -> str:
+    """Who runs this, for the lock: the login name (LOGNAME, USER, ... then the password
+    database), else the numeric uid. Containers often run as a uid with no passwd entry,
+    where getpass.getuser() raises; that must not stop an apply."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError, ImportError):  # no passwd entry (OSError from Python 3.13), no pwd module
+        name = ""
+    if name:
+        return name
+    getuid = getattr(os, "getuid", None)
+    return f"uid{getuid()}" if getuid else "unknown"
+
+
+@dataclass(frozen=True)
+class Released:
+    """What a release did: `released` False with `note` saying why nothing was deleted."""
+
+    released: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LockStatus:
+    """A target's lock as `bricksync unlock` shows it: the record (None: not locked) and leftover claims."""
+
+    record: LockRecord | None
+    claims: list[str]
+
+
+def _err(exc: DatabricksError, action: str) -> WorkspaceError:
+    return WorkspaceError(Problem(f"{action} failed: {exc.error_code or type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:300] if str(exc) else ''}"))
+
+
+class ApplyLock:
+    """One run's hold on one target's lock. `token` is this run's; `record` what it last wrote."""
+
+    def __init__(self, ws: Workspace, target: str, *, lease: float | None = None,
+                 clock: Callable[[], float] = time.time):
+        self.ws, self.target = ws, target
+        self.lease = lease_seconds() if lease is None else lease
+        self.clock = clock
+        self.token = uuid.uuid4().hex
+        self.record: LockRecord | None = None
+        self.lost: str | None = None  # set by the heartbeat: why no new write may start
+        self._stop = threading.Event()
+
+    @property
+    def path(self) -> str:
+        return f"{LOCK_DIR}/{self.target}.lock"
+
+    def _claim_path(self, token: str) -> str:
+        return f"{self.path}{CLAIM}{token}"
+
+    # --- raw file calls ---------------------------------------------------------------------
+    def _put(self, path: str, data: bytes, *, overwrite: bool) -> bool:
+        """Write `path`; False when it exists and `overwrite` is off (RESOURCE_ALREADY_EXISTS)."""
+        body = {"path": path, "format": "AUTO", "content": base64.b64encode(data).decode(), "overwrite": overwrite}
+        try:
+            self.ws._do("POST", "/api/2.0/workspace/import", body=body, ungated=True)
+        except ResourceAlreadyExists:
+            return False
+        except DatabricksError as exc:
+            raise _err(exc, f"write the apply lock {path}") from None
+        return True
+
+    def _get(self, path: str) -> bytes | None:
+        try:
+            data = self.ws._do("GET", "/api/2.0/workspace/export", query={"path": path}, ungated=True)
+        except NotFound:
+            return None
+        except DatabricksError as exc:
+            raise _err(exc, f"read the apply lock {path}") from None
+        try:
+            return base64.b64decode(data.get("content") or "")
+        except ValueError:
+            return b""
+
+    def _delete(self, path: str) -> bool:
+        try:
+            self.ws._do("POST", "/api/2.0/workspace/delete", body={"path": path}, ungated=True)
+        except NotFound:
+            return False
+        except DatabricksError as exc:
+            raise _err(exc, f"delete the apply lock {path}") from None
+        return True
+
+    def read(self) -> LockRecord | None:
+        data = self._get(self.path)
+        return None if data is None else LockRecord.from_bytes(data)
+
+    # --- claims: who may replace or delete the record with a given token --------------------------
+    def _claim(self, token: str) -> bool:
+        if self._put(self._claim_path(token), self.token.encode(), overwrite=False):
+            return True
+        # Ours already when a claim write whose response was lost was sent again by the SDK.
+        return self._get(self._claim_path(token)) == self.token.encode()
+
+    def _unclaim(self, token: str) -> None:
+        try:
+            self._delete(self._claim_path(token))
+        except WorkspaceError as exc:  # left behind: only that (old) token's takeover is blocked
+            log.warning("claim %s not removed: %s (`bricksync unlock --target %s` clears it)",
+                        self._claim_path(token), exc.render(), self.target)
+
+    @contextmanager
+    def _claimed(self, token: str) -> Iterator[bool]:
+        won = self._claim(token)
+        try:
+            yield won
+        finally:
+            if won:
+                self._unclaim(token)
+
+    # --- acquire ----------------------------------------------------------------------------
+    def acquire(self, purpose: str) -> LockRecord:
+        """Hold the target's lock, or raise LockedError naming the holder and its lease."""
+        try:
+            self.ws._do("POST", "/api/2.0/workspace/mkdirs", body={"path": LOCK_DIR}, ungated=True)
+        except DatabricksError as exc:
+            raise _err(exc, "create the folder of the apply lock") from None
+        for _ in range(4):  # each round ends in a win, a refusal, or a record that changed meanwhile
+            mine = LockRecord.new(self.token, user=holder_name(), host=socket.gethostname(), pid=os.getpid(),
+                                  purpose=purpose, now=self.clock(), lease=self.lease)
+            if self._put(self.path, mine.to_bytes(), overwrite=False):
+                self.record = mine
+                return mine
+            current = self.read()
+            if current is None:
+                continue  # released since: try again
+            if current.token == self.token:  # our write's response was lost and the SDK sent it again
+                self.record = current
+                return current
+            if not current.expired(self.clock()):
+                raise LockedError(self._held(current))
+            self._take_over(current)
+        raise LockedError(Problem(f"target '{self.target}': the apply lock kept changing hands while this run "
+                                  "tried to take it; try again"))
+
+    def _take_over(self, expired: LockRecord) -> None:
+        """Delete an expired record, under its claim (the next round creates ours)."""
+        with self._claimed(expired.token) as won:
+            if not won:  # the holder renewing or releasing, or another taker: see what the lock is now
+                again = self.read()
+                if again is None or again.token != expired.token:
+                    return
+                raise LockedError(Problem(
+                    f"target '{self.target}': the lease of {describe(expired, self.clock())}, and another run is "
+                    f"taking the lock over right now. Try again shortly; if this persists, no run holds it: "
+                    f"bricksync unlock --target {self.target}"))
+            again = self.read()
+            if again is None or again.token != expired.token:
+                return  # renewed, released or replaced meanwhile: the next round sees what it is now
+            self._delete(self.path)
+            log.warning("took over the apply lock of %s: %s", self.target, describe(expired, self.clock()))
+
+    def _held(self, current: LockRecord) -> Problem:
+        hint = ("If that run is dead, its lease expires by itself (then the next apply takes the lock over), or "
+                if current.expiry() is not None else "It never expires by itself: if no apply is running, ")
+        return Problem(f"target '{self.target}' is locked by {describe(current, self.clock())}. {hint}clear it "
+                       f"with: bricksync unlock --target {self.target}")
+
+    # --- renew (the heartbeat) --------------------------------------------------------------
+    def renew(self) -> None:
+        """Push our lease's expiry on; LockLost (and `lost` set) when the lock is no longer ours."""
+        with self._claimed(self.token) as won:
+            if not won:
+                self._lose("another run is taking the lock over (this run's lease had expired)")
+            current = self.read()
+            if current is None or current.token != self.token:
+                self._lose("the lock was cleared (bricksync unlock?)" if current is None else
+                           f"the lock is now held by {describe(current, self.clock())}")
+            assert current is not None
+            renewed = current.renewed(self.clock(), self.lease)
+            self._put(self.path, renewed.to_bytes(), overwrite=True)
+            self.record = renewed
+
+    def _lose(self, why: str) -> None:
+        self.lost = why
+        raise LockLost(self.lost_problem())
+
+    def lost_problem(self) -> Problem:
+        return Problem(f"the apply lock of '{self.target}' is no longer this run's: {self.lost}. No new write was "
+                       "started after that; another run may be applying to this target. When it is done, run "
+                       f"`bricksync apply --target {self.target}` again: it re-reads the target and converges")
+
+    def check(self) -> None:
+        """The write gate: raises LockLost once the lease is lost, before a write is sent."""
+        if self.lost is not None:
+            raise LockLost(self.lost_problem())
+        expiry = self.record.expiry() if self.record else None
+        if expiry is not None and self.clock() >= expiry:  # the heartbeat fell behind: not ours to trust
+            self.lost = f"its lease expired at {self.record.expires_at} before it could be renewed"  # type: ignore[union-attr]
+            raise LockLost(self.lost_problem())
+
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        """Renew the lease in the background (every third of it) while the block runs."""
+        thread = threading.Thread(target=self._beat, name=f"lock-{self.target}", daemon=True)
+        self._stop.clear()
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(renewal_interval(self.lease)) and self.lost is None:
+            try:
+                self.renew()
+            except LockLost:
+                log.error("%s", self.lost_problem())
+                return
+            except Exception as exc:  # a failed renewal is tried again; expiry turns it into a loss (check())
+                log.warning("apply lock of %s not renewed: %s", self.target, exc)
+
+    # --- release -----------------------------------------------------------------------------
+    def release(self) -> Released:
+        """Delete the lock if it is still ours; a replaced or cleared lock is left as it is, and said so."""
+        with self._claimed(self.token) as won:
+            if not won:
+                return Released(False, "another run is taking the lock over (this run's lease had expired): "
+                                       "left to it")
+            current = self.read()
+            if current is None:
+                return Released(False, "the lock was already gone (cleared by bricksync unlock?)")
+            if current.token != self.token:
+                return Released(False, f"the lock is now held by {describe(current, self.clock())}: left as it is")
+            self._delete(self.path)
+        return Released(True)
+
+    # --- unlock (by hand) ----------------------------------------------------------------------
+    def status(self) -> LockStatus:
+        return LockStatus(self.read(), self.leftover_claims())
+
+    def clear(self, expected: LockRecord | None = None, *, check: bool = False) -> LockRecord | None:
+        """`bricksync unlock`: delete the lock and every claim left beside it; the record removed (None:
+        there was none). `check`: only if the lock still is `expected` (what was shown), else LockedError."""
+        current = self.read()
+        if check and current != expected:
+            now = self.clock()
+            raise LockedError(Problem(
+                f"the apply lock of '{self.target}' changed since it was shown (now: "
+                f"{describe(current, now) if current else 'not locked'}): nothing removed. Run "
+                f"`bricksync unlock --target {self.target}` again to see it"))
+        if current is not None:
+            self._delete(self.path)
+        for path in self.leftover_claims():
+            self._delete(path)
+        return current
+
+    def leftover_claims(self) -> list[str]:
+        try:
+            page = self.ws._do("GET", "/api/2.0/workspace/list", query={"path": LOCK_DIR}, ungated=True)
+        except NotFound:
+            return []
+        except DatabricksError as exc:
+            raise _err(exc, f"list {LOCK_DIR}") from None
+        prefix = f"{self.path}{CLAIM}"
+        return sorted(str(o["path"]) for o in page.get("objects", []) if str(o.get("path", "")).startswith(prefix)
+                      and TOKEN.fullmatch(str(o["path"])[len(prefix):]))
