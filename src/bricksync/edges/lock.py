@@ -96,8 +96,9 @@ class LockStatus:
 
 
 def _err(exc: DatabricksError, action: str) -> WorkspaceError:
-    return WorkspaceError(Problem(f"{action} failed: {exc.error_code or type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0][:300] if str(exc) else ''}"))
+    # The SDK appends its config to some errors ("... Config: host=..., token=***"): not the user's news
+    text = (str(exc).splitlines() or [""])[0].split(". Config: ")[0]
+    return WorkspaceError(Problem(f"{action} failed: {exc.error_code or type(exc).__name__}: {text[:300]}"))
 
 
 class ApplyLock:
@@ -254,12 +255,11 @@ class ApplyLock:
 
     def check(self) -> None:
         """The write gate: raises LockLost once the lease is lost, before a write is sent."""
-        if self.lost is not None:
-            raise LockLost(self.lost_problem())
         expiry = self.record.expiry() if self.record else None
-        if expiry is not None and self.clock() >= expiry:  # the heartbeat fell behind: not ours to trust
+        if self.lost is None and expiry is not None and self.clock() >= expiry:  # renewals fell behind
             self.lost = f"its lease expired at {self.record.expires_at} before it could be renewed"  # type: ignore[union-attr]
-            raise LockLost(self.lost_problem())
+        if self.lost is not None:  # short: it is each unsent write's row; lost_problem() is said once
+            raise LockLost(Problem(f"not sent: this run lost the apply lock of '{self.target}'"))
 
     @contextmanager
     def heartbeat(self) -> Iterator[None]:
@@ -277,8 +277,8 @@ class ApplyLock:
         while not self._stop.wait(renewal_interval(self.lease)) and self.lost is None:
             try:
                 self.renew()
-            except LockLost:
-                log.error("%s", self.lost_problem())
+            except LockLost:  # said at once (a long apply may go on for a while); the result says it again
+                log.warning("lost the apply lock of %s: %s; no new write is started", self.target, self.lost)
                 return
             except Exception as exc:  # a failed renewal is tried again; expiry turns it into a loss (check())
                 log.warning("apply lock of %s not renewed: %s", self.target, exc)
@@ -304,19 +304,36 @@ class ApplyLock:
 
     def clear(self, expected: LockRecord | None = None, *, check: bool = False) -> LockRecord | None:
         """`bricksync unlock`: delete the lock and every claim left beside it; the record removed (None:
-        there was none). `check`: only if the lock still is `expected` (what was shown), else LockedError."""
+        there was none). `check`: only if the lock still is `expected` (what was shown), else LockedError.
+        The record is deleted under its claim, as every other deletion: a renewal under way ends first
+        (and the holder's next renewal finds the lock gone and stops its writes)."""
         current = self.read()
         if check and current != expected:
-            now = self.clock()
-            raise LockedError(Problem(
-                f"the apply lock of '{self.target}' changed since it was shown (now: "
-                f"{describe(current, now) if current else 'not locked'}): nothing removed. Run "
-                f"`bricksync unlock --target {self.target}` again to see it"))
+            self._changed(current)
+        if current is not None and TOKEN.fullmatch(current.token):
+            if not self._claim(current.token):
+                time.sleep(1)  # a renewal or a takeover takes a few calls: let it end
+                if not self._claim(current.token):  # left by a run stopped mid-takeover: what unlock is for
+                    self._delete(self._claim_path(current.token))
+                    self._claim(current.token)
+            again = self.read()
+            if again != current:
+                self._unclaim(current.token)
+                if check:
+                    self._changed(again)
+                return self.clear()  # by force: whatever it is now
         if current is not None:
             self._delete(self.path)
-        for path in self.leftover_claims():
+        for path in self.leftover_claims():  # ours included
             self._delete(path)
         return current
+
+    def _changed(self, current: LockRecord | None) -> None:
+        now = self.clock()
+        raise LockedError(Problem(
+            f"the apply lock of '{self.target}' changed since it was shown (now: "
+            f"{describe(current, now) if current else 'not locked'}): nothing removed. Run "
+            f"`bricksync unlock --target {self.target}` again to see it"))
 
     def leftover_claims(self) -> list[str]:
         try:
