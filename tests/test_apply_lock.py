@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -67,6 +69,22 @@ def facade(p: Project) -> Facade:
     return Facade(p.root / "config" / "bricksync.yml")
 
 
+@pytest.fixture
+def lost() -> Iterator[threading.Event]:
+    """Set when a heartbeat reports its lock lost (its warning): tests wait on it, not on a guess of timing."""
+    event = threading.Event()
+
+    class Seen(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "lost the apply lock" in record.getMessage():
+                event.set()
+
+    handler, logger = Seen(), logging.getLogger("bricksync.lock")
+    logger.addHandler(handler)
+    yield event
+    logger.removeHandler(handler)
+
+
 # --- pure rules ------------------------------------------------------------------------------
 
 def test_a_record_round_trips_and_expires_on_its_lease() -> None:
@@ -85,6 +103,12 @@ def test_an_unreadable_record_is_a_lock_that_never_expires_by_itself(data: bytes
     rec = LockRecord.from_bytes(data)
     assert rec.expiry() is None and not rec.expired(time.time() + 10**9)
     assert "no lease" in describe(rec, time.time())
+
+
+def test_a_hostile_record_is_shown_cut_short_and_its_token_never_builds_a_path() -> None:
+    rec = LockRecord.from_bytes(json.dumps({"token": "../../x", "user": "u" * 10_000, "pid": True,
+                                            "expires_at": "2000-01-01T00:00:00Z"}).encode())
+    assert rec.token == "" and len(rec.user) == 200 and rec.pid is None and rec.expiry() is None
 
 
 def test_a_record_of_a_bricksync_before_leases_is_held_until_unlocked() -> None:
@@ -148,7 +172,7 @@ def test_racing_takers_of_one_expired_lease_only_one_wins(exported: Project) -> 
         t.join()
     assert outcomes.count("won") == 1, outcomes
     winner = next(t for t in takers if t.record is not None and stored(p) and stored(p).token == t.token)
-    assert all("locked by" in o or "taking the lock over" in o for o in outcomes if o != "won")
+    assert all("locked by" in o or "taking the expired lock over" in o for o in outcomes if o != "won")
     assert not [o for o in p.prod.workspace.objects if ".claim-" in o]  # every claim removed
     assert winner.release().released and stored(p) is None
 
@@ -176,7 +200,7 @@ def test_a_renewal_while_a_takeover_is_under_way_loses_the_lease(exported: Proje
     other = uuid.uuid4().hex  # another run holds the claim on our token: it is replacing our record
     p.prod.client().api_client.do("POST", "/api/2.0/workspace/import", body={
         "path": f"{LOCK}.claim-{mine.token}", "format": "AUTO", "content": base64.b64encode(other.encode()).decode()})
-    with pytest.raises(LockLost, match="taking the lock over"):
+    with pytest.raises(LockLost, match="is replacing it"):
         mine.renew()
     assert not mine.release().released  # nor does it delete what the taker is about to replace
 
@@ -185,12 +209,12 @@ def test_a_renewal_while_a_takeover_is_under_way_loses_the_lease(exported: Proje
 
 def test_the_heartbeat_keeps_a_long_apply_alive(exported: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     p = exported
-    monkeypatch.setenv("BRICKSYNC_LOCK_LEASE", "1")
+    monkeypatch.setenv("BRICKSYNC_LOCK_LEASE", "2")
     seen: dict[str, object] = {}
 
-    def slow_confirm(plan: object, writes: list, deletes: list) -> bool:  # a person reading the plan for 3 leases
+    def slow_confirm(plan: object, writes: list, deletes: list) -> bool:  # a person reading the plan for 2+ leases
         first = stored(p)
-        time.sleep(3)
+        time.sleep(4.5)
         seen["renewed"] = first is not None and stored(p).expires_at > first.expires_at  # type: ignore[union-attr]
         try:
             lock_of(p, lease=60).acquire("another apply")
@@ -205,8 +229,8 @@ def test_the_heartbeat_keeps_a_long_apply_alive(exported: Project, monkeypatch: 
     assert len(managed(p)) == 5 and stored(p) is None
 
 
-def test_a_run_whose_lock_was_replaced_stops_writing_and_releases_nothing(exported: Project,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_run_whose_lock_was_replaced_stops_writing_and_releases_nothing(
+        exported: Project, monkeypatch: pytest.MonkeyPatch, lost: threading.Event) -> None:
     p = exported
     monkeypatch.setenv("BRICKSYNC_LOCK_LEASE", "1")
     other = lock_of(p, lease=60)
@@ -214,7 +238,7 @@ def test_a_run_whose_lock_was_replaced_stops_writing_and_releases_nothing(export
     def replaced(plan: object, writes: list, deletes: list) -> bool:
         facade(p).unlock("prod")  # someone cleared it by hand, and another apply took it
         other.acquire("another apply")
-        time.sleep(0.8)  # the next renewal (every third of the 1 s lease) finds it is not ours
+        assert lost.wait(20)  # the next renewal (every third of the 1 s lease) finds it is not ours
         return True
 
     result = facade(p).apply(target="prod", confirm=replaced)
@@ -225,10 +249,12 @@ def test_a_run_whose_lock_was_replaced_stops_writing_and_releases_nothing(export
     assert stored(p).token == other.token  # the other run's lock is left as it is
 
 
-def test_a_lost_lock_is_an_error_on_the_cli(exported: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_lost_lock_is_an_error_on_the_cli(exported: Project, monkeypatch: pytest.MonkeyPatch,
+                                            lost: threading.Event) -> None:
     p = exported
     monkeypatch.setenv("BRICKSYNC_LOCK_LEASE", "1")
-    p.prod.faults.add(FaultRule("GET", "/api/2.2/jobs/list", 429, retry_after=2, count=1))  # a slow plan
+    # The plan is throttled (429, retried every second) until the heartbeat has seen its lock replaced.
+    p.prod.faults.add(FaultRule("GET", "/api/2.2/jobs/list", 429, retry_after=1, count=None))
     other = lock_of(p, lease=60)
 
     def replace_it() -> None:  # while the apply plans: its lock is cleared by hand and another run takes it
@@ -237,6 +263,8 @@ def test_a_lost_lock_is_an_error_on_the_cli(exported: Project, monkeypatch: pyte
             time.sleep(0.02)
         facade(p).unlock("prod")
         other.acquire("another apply")
+        lost.wait(20)
+        p.prod.faults.clear()
 
     thread = threading.Thread(target=replace_it)
     thread.start()
@@ -325,7 +353,7 @@ def test_unlock_clears_a_claim_left_by_a_crashed_taker(exported: Project) -> Non
     p.prod.client().api_client.do("POST", "/api/2.0/workspace/import", body={  # a taker died holding its claim
         "path": f"{LOCK}.claim-{dead.token}", "format": "AUTO", "content": base64.b64encode(b"x" * 32).decode()})
     res = p.run("apply", "--target", "prod", "--yes")
-    assert res.code == 1 and "taking the lock over" in res.output and "bricksync unlock" in res.output, res.output
+    assert res.code == 1 and "taking the expired lock over" in res.output and "bricksync unlock" in res.output, res.output
     res = p.run("unlock", "--target", "prod", "--yes")
     assert res.code == 0 and "claim was left behind" in res.output, res.output
     assert not [o for o in p.prod.workspace.objects if o.startswith(LOCK)]

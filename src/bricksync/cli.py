@@ -2,7 +2,8 @@
 schema, emulator, demo.
 
 Exit codes (Terraform's): 0 success / no changes, 1 error (usage errors included), 2 changes
-present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing else.
+present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing else, 3 apply did its
+work but could not release the target's lock (the result is printed first).
 """
 
 from __future__ import annotations

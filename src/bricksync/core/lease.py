@@ -87,15 +87,24 @@ class LockRecord:
         if not isinstance(doc, dict):
             return cls(token="", purpose="unreadable lock record")
         if "token" not in doc:  # before leases: {holder: user@host, host, pid, purpose, run_id, since}
-            holder = str(doc.get("holder") or "?")
-            return cls(token="", user=holder.rpartition("@")[0] or holder, host=str(doc.get("host") or "?"),
-                       pid=doc["pid"] if isinstance(doc.get("pid"), int) else None,
-                       purpose=str(doc.get("purpose") or "?"), acquired_at=str(doc.get("since") or ""), version=1)
-        pid = doc.get("pid")
-        return cls(token=str(doc.get("token") or ""), user=str(doc.get("user") or "?"), host=str(doc.get("host") or "?"),
-                   pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None,
-                   purpose=str(doc.get("purpose") or "?"), acquired_at=str(doc.get("acquired_at") or ""),
-                   expires_at=str(doc.get("expires_at") or "") if TOKEN.fullmatch(str(doc.get("token"))) else "")
+            holder = _text(doc.get("holder"))
+            return cls(token="", user=holder.rpartition("@")[0] or holder, host=_text(doc.get("host")),
+                       pid=_pid(doc.get("pid")), purpose=_text(doc.get("purpose")),
+                       acquired_at=_text(doc.get("since"), ""), version=1)
+        token = str(doc.get("token"))
+        return cls(token=token if TOKEN.fullmatch(token) else "", user=_text(doc.get("user")),
+                   host=_text(doc.get("host")), pid=_pid(doc.get("pid")), purpose=_text(doc.get("purpose")),
+                   acquired_at=_text(doc.get("acquired_at"), ""),
+                   expires_at=_text(doc.get("expires_at"), "") if TOKEN.fullmatch(token) else "")
+
+
+def _text(value: object, default: str = "?", limit: int = 200) -> str:
+    """A field for display: a string, cut short (the file is anyone's to write in /Shared)."""
+    return value[:limit] if isinstance(value, str) and value else default
+
+
+def _pid(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _span(seconds: float) -> str:

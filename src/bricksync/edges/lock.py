@@ -214,9 +214,9 @@ class ApplyLock:
                 if again is None or again.token != expired.token:
                     return
                 raise LockedError(Problem(
-                    f"target '{self.target}': the lease of {describe(expired, self.clock())}, and another run is "
-                    f"taking the lock over right now. Try again shortly; if this persists, no run holds it: "
-                    f"bricksync unlock --target {self.target}"))
+                    f"target '{self.target}' is locked by {describe(expired, self.clock())}, and another run is "
+                    "taking the expired lock over right now. Try again shortly; if this persists (a run stopped "
+                    f"in the middle of a takeover), clear it with: bricksync unlock --target {self.target}"))
             again = self.read()
             if again is None or again.token != expired.token:
                 return  # renewed, released or replaced meanwhile: the next round sees what it is now
@@ -234,7 +234,7 @@ class ApplyLock:
         """Push our lease's expiry on; LockLost (and `lost` set) when the lock is no longer ours."""
         with self._claimed(self.token) as won:
             if not won:
-                self._lose("another run is taking the lock over (this run's lease had expired)")
+                self._lose("another run (a takeover of an expired lease, or bricksync unlock) is replacing it")
             current = self.read()
             if current is None or current.token != self.token:
                 self._lose("the lock was cleared (bricksync unlock?)" if current is None else
