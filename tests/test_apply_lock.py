@@ -358,3 +358,28 @@ def test_unlock_clears_a_claim_left_by_a_crashed_taker(exported: Project) -> Non
     assert res.code == 0 and "claim was left behind" in res.output, res.output
     assert not [o for o in p.prod.workspace.objects if o.startswith(LOCK)]
     assert p.run("apply", "--target", "prod", "--yes").code == 0
+
+
+def _unlock_on_a_terminal(p: Project, answer: str) -> tuple[int, str]:
+    """`bricksync unlock` with its stdin on a pseudo-terminal, answering the question."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bricksync.cli", "unlock", "--target", "prod"], cwd=p.root,
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.close(slave)
+    os.write(master, f"{answer}\n".encode())
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    return proc.returncode, out.decode()
+
+
+def test_unlock_on_a_terminal_clears_only_on_yes(exported: Project) -> None:
+    p = exported
+    held = lock_of(p, lease=300)
+    held.acquire("apply")
+    code, out = _unlock_on_a_terminal(p, "y")
+    assert code == 1 and "Only 'yes' will be accepted" in out and "unlock cancelled" in out, out
+    assert stored(p).token == held.token
+    code, out = _unlock_on_a_terminal(p, "yes")
+    assert code == 0 and "Released the lock of 'prod'" in out and stored(p) is None, out
