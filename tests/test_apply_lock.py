@@ -205,6 +205,18 @@ def test_a_renewal_while_a_takeover_is_under_way_loses_the_lease(exported: Proje
     assert not mine.release().released  # nor does it delete what the taker is about to replace
 
 
+@pytest.mark.parametrize("rule", [
+    FaultRule("POST", "/api/2.0/workspace/import", 503, after=True, skip=1),  # the release's claim: written, lost
+    FaultRule("POST", "/api/2.0/workspace/delete", 0, after=True, drop=True),  # the lock deleted, the answer lost
+], ids=["claim-503", "delete-dropped"])
+def test_a_release_whose_answers_are_lost_still_releases(exported: Project, rule: FaultRule) -> None:
+    p = exported
+    p.prod.faults.add(rule)
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 0 and rule.fired == 1, res.output
+    assert stored(p) is None and not [o for o in p.prod.workspace.objects if ".claim-" in o]
+
+
 # --- apply with the heartbeat ------------------------------------------------------------------
 
 def test_the_heartbeat_keeps_a_long_apply_alive(exported: Project, monkeypatch: pytest.MonkeyPatch) -> None:
