@@ -300,7 +300,7 @@ def test_a_failed_release_shows_the_result_then_the_error_and_the_command(export
     assert res.output[:error].count("created") >= 5  # every create row
     after = res.output[error:]
     assert "wrote its changes, but its lock could not be released" in after and "PERMISSION_DENIED" in after
-    assert "bricksync unlock --target prod" in after and "expires by itself at" in after
+    assert "bricksync unlock --target prod" in after and "does not free itself" in after  # its claim stayed too
     assert len(managed(p)) == 5 and stored(p) is not None
     p.prod.faults.clear()
     res = p.run("unlock", "--target", "prod", "--yes")
@@ -311,12 +311,14 @@ def test_a_failed_release_shows_the_result_then_the_error_and_the_command(export
 
 def test_the_library_keeps_the_result_of_an_apply_whose_release_failed(exported: Project) -> None:
     p = exported
-    p.prod.faults.add(FaultRule("POST", "/api/2.0/workspace/delete", 500, count=None))
+    p.prod.faults.add(FaultRule("POST", "/api/2.0/workspace/delete", 500, count=4))  # the lock's delete, retried
     with pytest.raises(LockReleaseError) as caught:
         facade(p).apply(target="prod")
     result = caught.value.result
     assert result.applied and len(result.outcomes) == 5 and not result.failed  # type: ignore[union-attr]
     assert "bricksync unlock --target prod" in caught.value.render()
+    assert "expires by itself at" in caught.value.render()  # its claim was removed: the lease frees it
+    assert not [o for o in p.prod.workspace.objects if ".claim-" in o]
 
 
 def test_a_failed_release_after_a_failed_apply_keeps_the_first_error(exported: Project) -> None:

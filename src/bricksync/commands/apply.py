@@ -333,7 +333,10 @@ def _apply_locked(cfg: Config, target: str, ws: Workspace, plan: Plan | None, de
 
 def _unlock_hint(lock: ApplyLock) -> str:
     record = lock.record
-    expiry = f"; its lease expires by itself at {record.expires_at}" if record and record.expires_at else ""
+    if lock.claim_left:  # a claim on our token blocks the takeover an expired lease would allow
+        expiry = " (it does not free itself: a claim was left beside it)"
+    else:
+        expiry = f"; its lease expires by itself at {record.expires_at}" if record and record.expires_at else ""
     return (f"No other apply can run on '{lock.target}' while it stays{expiry}. To clear it now: "
             f"bricksync unlock --target {lock.target}")
 

@@ -112,6 +112,7 @@ class ApplyLock:
         self.token = uuid.uuid4().hex
         self.record: LockRecord | None = None
         self.lost: str | None = None  # set by the heartbeat: why no new write may start
+        self.claim_left = False  # the claim on our own token could not be deleted: our record cannot expire away
         self._stop = threading.Event()
 
     @property
@@ -168,9 +169,14 @@ class ApplyLock:
     def _unclaim(self, token: str) -> None:
         try:
             self._delete(self._claim_path(token))
-        except WorkspaceError as exc:  # left behind: only that (old) token's takeover is blocked
+        except WorkspaceError as exc:  # left behind: that token's record cannot be taken over until unlock
+            if token == self.token:
+                self.claim_left = True
             log.warning("claim %s not removed: %s (`bricksync unlock --target %s` clears it)",
                         self._claim_path(token), exc.render(), self.target)
+        else:
+            if token == self.token:
+                self.claim_left = False
 
     @contextmanager
     def _claimed(self, token: str) -> Iterator[bool]:

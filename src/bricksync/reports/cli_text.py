@@ -108,7 +108,8 @@ def print_lock(target: str, record: Any, claims: list[str], now: float) -> None:
     elif not claims:
         out.print(f"'{term(target)}' is not locked.")
     for claim in claims:
-        out.print(f"A takeover claim was left behind (a run stopped while taking the lock over): {term(claim)}")
+        out.print(f"A claim was left behind (by a run that could not finish taking over, renewing or releasing "
+                  f"the lock): {term(claim)}")
 
 
 def print_unlock(target: str, record: Any) -> None:
