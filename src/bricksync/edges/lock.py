@@ -3,8 +3,10 @@
 
 The only atomic primitive is the Workspace API's import without overwrite: "If path already exists
 and overwrite is set to false, this call returns an error RESOURCE_ALREADY_EXISTS"
-(https://docs.databricks.com/api/workspace/workspace/import; databricks-sdk service/workspace.py
-WorkspaceAPI.import_). The rules built on it:
+(https://docs.databricks.com/api/workspace-objects/v1/import.md; databricks-sdk service/workspace.py
+WorkspaceAPI.import_). Delete and export answer RESOURCE_DOES_NOT_EXIST for a missing path
+(https://docs.databricks.com/api/workspace-objects/v1/delete.md, .../export.md): "gone" is an answer,
+not a failure. The rules built on it:
 
 - acquire: create the lock file without overwrite. When it exists and its lease is live: refused,
   whoever and wherever the holder is. When its lease has expired: take it over under a *claim*.
