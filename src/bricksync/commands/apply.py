@@ -296,7 +296,6 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
     return result
 
 
-# long: the apply step's sequence (plan, guards, confirm, write) reads best in one place
 def _apply_locked(cfg: Config, target: str, ws: Workspace, plan: Plan | None, desired: DesiredState | None,
                   where: str, *, prune: bool, adopt: bool, parallelism: int, refresh_acls: bool, strict_paths: bool,
                   allow_empty_state: bool, allow_mass_delete: bool, confirm: Confirm | None,

@@ -11,14 +11,17 @@ not a failure. The rules built on it:
 - acquire: create the lock file without overwrite. When it exists and its lease is live: refused,
   whoever and wherever the holder is. When its lease has expired: take it over under a *claim*.
 - claim: a second file named after the record's token, created without overwrite, so at most one
-  run at a time may replace or delete the record carrying that token. Whoever deletes a record holds
-  its claim: a taker (the lease expired), and the holder itself when it renews or releases. So two
-  takers of one expired lease cannot both win, and a late renewal cannot overwrite a taker's record.
-- renew: under the claim of our token, re-read; still ours: rewrite with a new expiry.
-- release: under the claim of our token, re-read; still ours: delete. A replaced lock is left alone.
+  run at a time may delete the record carrying that token once its lease has expired: two takers of
+  one expired lease cannot both win.
+- holder and takers are kept apart by time, as leases are: a taker acts only once the lease has
+  expired; the holder writes nothing (no renewal, no job) in the last sixth of its lease or after,
+  and renews without the SDK's retries (a renewal cannot land minutes late).
+- renew: re-read; still ours and in time: rewrite with a new expiry.
+- release: re-read; still ours: delete. A replaced lock is left alone. Close to (or past) its
+  expiry, a release goes under the claim of its own token, as a taker would.
 
-A run that crashes while holding a claim (a few calls long) leaves it behind: that lease cannot be
-taken over until `bricksync unlock` clears the lock and its claims.
+A run that crashes while holding a claim (a takeover, a few calls long) leaves it behind: that lease
+cannot be taken over until `bricksync unlock` clears the lock and its claims.
 """
 
 from __future__ import annotations
@@ -125,15 +128,21 @@ class ApplyLock:
         return f"{self.path}{CLAIM}{token}"
 
     # --- raw file calls ---------------------------------------------------------------------
-    def _put(self, path: str, data: bytes, *, overwrite: bool) -> bool:
-        """Write `path`; False when it exists and `overwrite` is off (RESOURCE_ALREADY_EXISTS)."""
+    def _put(self, path: str, data: bytes, *, overwrite: bool, once: bool = False) -> bool:
+        """Write `path`; False when it exists and `overwrite` is off (RESOURCE_ALREADY_EXISTS).
+        `once`: no SDK re-send (a renewal must land now or not at all)."""
         body = {"path": path, "format": "AUTO", "content": base64.b64encode(data).decode(), "overwrite": overwrite}
         try:
-            self.ws._do("POST", "/api/2.0/workspace/import", body=body, ungated=True)
+            self.ws._do("POST", "/api/2.0/workspace/import", body=body, ungated=True, once=once)
         except ResourceAlreadyExists:
             return False
         except DatabricksError as exc:
             raise _err(exc, f"write the apply lock {path}") from None
+        except Exception as exc:  # once: what the SDK would have retried (a 429/503, a lost connection)
+            if not once:
+                raise
+            raise WorkspaceError(Problem(f"write the apply lock {path}: not answered ({type(exc).__name__}); "
+                                         "tried again at the next renewal")) from None
         return True
 
     def _get(self, path: str) -> bytes | None:
@@ -238,19 +247,29 @@ class ApplyLock:
                        f"with: bricksync unlock --target {self.target}")
 
     # --- renew (the heartbeat) --------------------------------------------------------------
+    def _in_time(self) -> bool:
+        """Before the last sixth of our lease: a write sent now lands before any taker may act."""
+        expiry = self.record.expiry() if self.record else None
+        return expiry is None or self.clock() < expiry - self.lease / 6
+
+    def _late(self) -> None:
+        self._lose(f"its lease (until {self.record.expires_at if self.record else '?'}) ran short before it "
+                   "could be renewed")
+
     def renew(self) -> None:
         """Push our lease's expiry on; LockLost (and `lost` set) when the lock is no longer ours."""
-        with self._claimed(self.token) as won:
-            if not won:
-                self._lose("another run (a takeover of an expired lease, or bricksync unlock) is replacing it")
-            current = self.read()
-            if current is None or current.token != self.token:
-                self._lose("the lock was cleared (bricksync unlock?)" if current is None else
-                           f"the lock is now held by {describe(current, self.clock())}")
-            assert current is not None
-            renewed = current.renewed(self.clock(), self.lease)
-            self._put(self.path, renewed.to_bytes(), overwrite=True)
-            self.record = renewed
+        if not self._in_time():
+            self._late()
+        current = self.read()
+        if current is None or current.token != self.token:
+            self._lose("the lock was cleared (bricksync unlock?)" if current is None else
+                       f"the lock is now held by {describe(current, self.clock())}")
+        if not self._in_time():  # the read was slow
+            self._late()
+        assert current is not None
+        renewed = current.renewed(self.clock(), self.lease)
+        self._put(self.path, renewed.to_bytes(), overwrite=True, once=True)
+        self.record = renewed
 
     def _lose(self, why: str) -> None:
         self.lost = why
@@ -263,9 +282,9 @@ class ApplyLock:
 
     def check(self) -> None:
         """The write gate: raises LockLost once the lease is lost, before a write is sent."""
-        expiry = self.record.expiry() if self.record else None
-        if self.lost is None and expiry is not None and self.clock() >= expiry:  # renewals fell behind
-            self.lost = f"its lease expired at {self.record.expires_at} before it could be renewed"  # type: ignore[union-attr]
+        if self.lost is None and not self._in_time():  # renewals fell behind: a write might land after expiry
+            self.lost = (f"its lease (until {self.record.expires_at if self.record else '?'}) ran short before it "
+                         "could be renewed")
         if self.lost is not None:  # short: it is each unsent write's row; lost_problem() is said once
             raise LockLost(Problem(f"not sent: this run lost the apply lock of '{self.target}'"))
 
@@ -294,16 +313,21 @@ class ApplyLock:
     # --- release -----------------------------------------------------------------------------
     def release(self) -> Released:
         """Delete the lock if it is still ours; a replaced or cleared lock is left as it is, and said so."""
-        with self._claimed(self.token) as won:
+        if self.lost is None and self._in_time():  # no taker may act yet: read, compare, delete
+            return self._release_own()
+        with self._claimed(self.token) as won:  # a taker may be at it: as one of them
             if not won:
                 return Released(False, "another run is taking the lock over (this run's lease had expired): "
                                        "left to it")
-            current = self.read()
-            if current is None:
-                return Released(False, "the lock was already gone (cleared by bricksync unlock?)")
-            if current.token != self.token:
-                return Released(False, f"the lock is now held by {describe(current, self.clock())}: left as it is")
-            self._delete(self.path)
+            return self._release_own()
+
+    def _release_own(self) -> Released:
+        current = self.read()
+        if current is None:
+            return Released(False, "the lock was already gone (cleared by bricksync unlock?)")
+        if current.token != self.token:
+            return Released(False, f"the lock is now held by {describe(current, self.clock())}: left as it is")
+        self._delete(self.path)
         return Released(True)
 
     # --- unlock (by hand) ----------------------------------------------------------------------
@@ -313,14 +337,14 @@ class ApplyLock:
     def clear(self, expected: LockRecord | None = None, *, check: bool = False) -> LockRecord | None:
         """`bricksync unlock`: delete the lock and every claim left beside it; the record removed (None:
         there was none). `check`: only if the lock still is `expected` (what was shown), else LockedError.
-        The record is deleted under its claim, as every other deletion: a renewal under way ends first
-        (and the holder's next renewal finds the lock gone and stops its writes)."""
+        The record is deleted under its claim, as a taker's deletion is (a takeover under way ends
+        first); a live holder's next renewal finds the lock gone and stops its writes."""
         current = self.read()
         if check and current != expected:
             self._changed(current)
         if current is not None and TOKEN.fullmatch(current.token):
             if not self._claim(current.token):
-                time.sleep(1)  # a renewal or a takeover takes a few calls: let it end
+                time.sleep(1)  # a takeover takes a few calls: let it end
                 if not self._claim(current.token):  # left by a run stopped mid-takeover: what unlock is for
                     self._delete(self._claim_path(current.token))
                     self._claim(current.token)

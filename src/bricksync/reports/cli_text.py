@@ -175,6 +175,8 @@ def print_apply(result: Any, target: str) -> int:
     from .report import apply_summary, apply_table, conflicts_line
 
     if not result.applied:
+        if result.lock_lost:  # nothing was written: nothing at risk, but the lock is someone else's now
+            err.print(f"[yellow]warning:[/yellow] {esc(result.lock_lost)}")
         if result.conflicts:  # their changes are not deployed: that is not success
             err.print(conflicts_line(result.conflicts))
             return 1
