@@ -18,7 +18,7 @@ from ..core.references import Inventory, path_sites
 from ..core.render import managed_key, render
 from ..core.schema import schema_table
 from ..edges.config import Config
-from ..edges.state import read_adoptions
+from ..edges.state import adoption_file, read_adoptions
 from ..edges.statefiles import FileStore, files_in_use
 from ..edges.workspace import ACL_READERS, Unanswerable, Workspace
 from ..edges.wsfiles import WorkspaceFiles
@@ -111,7 +111,8 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     live = [j if j["job_id"] in outline_only else marshal.loads(packed.pop(j["job_id"])) for j in live]
     del packed
     plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, unchanged=unchanged,
-                                digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name))
+                                digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name),
+                                adopt_file=adoption_file(cfg.state_dir, target_name))
     log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
               "full, plan built in %.2fs", target_name, len(live), fetched - started, loaded - fetched, len(docs),
               len(summaries), time.perf_counter() - loaded)

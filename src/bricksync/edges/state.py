@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import BricksyncError, Problem, did_you_mean
+from ..core.keys import adoption_problems
 from ..core.model import StateDoc
 from ..core.yamlio import MAX_BYTES, dump, line_of, parse, plain
 
@@ -452,14 +453,14 @@ class GitRepo:
             cache[directory] = directory.resolve()
         return cache[directory]
 
-    def committed_blobs(self, directory: Path) -> dict[str, str]:
-        """Path (relative to the repository) -> blob id of every file HEAD has under
+    def committed_blobs(self, directory: Path, rev: str = "HEAD") -> dict[str, str]:
+        """Path (relative to the repository) -> blob id of every file HEAD (or `rev`) has under
         `directory`: one `git ls-tree` for all of them (asking per file re-reads the tree
-        each time, which is quadratic at 10,000 files). Empty when there is no HEAD."""
+        each time, which is quadratic at 10,000 files). Empty when there is no such commit."""
         import git
 
         try:
-            listing = self.repo.git.ls_tree("-r", "-z", "HEAD", "--", self.rel(directory))
+            listing = self.repo.git.ls_tree("-r", "-z", rev, "--", self.rel(directory))
         except git.GitCommandError:
             return {}
         out = {}
@@ -493,6 +494,13 @@ class GitRepo:
     def key_of(self, path: Path) -> str:
         """How committed_blobs() names a file."""
         return self.rel(path).replace(os.sep, "/")
+
+    def has_branch(self, branch: str) -> bool:
+        return branch in [h.name for h in self.repo.heads]
+
+    def blob(self, blob_id: str) -> bytes:
+        """The bytes of one blob (a file as some commit has it)."""
+        return self.repo.odb.stream(bytes.fromhex(blob_id)).read()
 
     def current_branch(self) -> str | None:
         try:
@@ -602,18 +610,30 @@ def adoption_path(state_dir: Path, target: str) -> Path:
     return Path(state_dir) / "adopt" / f"{safe}.yml"
 
 
+def adoption_file(state_dir: Path, target: str) -> str:
+    """The record's path as messages name it."""
+    return _display(adoption_path(state_dir, target))
+
+
 def read_adoptions(state_dir: Path, target: str) -> dict[str, int]:
     """key -> target job ID to adopt; {} when there is no record. Bad content is an error."""
     path = adoption_path(state_dir, target)
     if not os.path.lexists(path):
         return {}
-    file = _display(path)
-    raw = parse(read_state_file(str(path)), file)  # never through a link, bounded, like a state file
+    return parse_adoptions(read_state_file(str(path)), _display(path))  # never through a link, bounded
+
+
+def parse_adoptions(data: bytes, file: str) -> dict[str, int]:
+    """An adoption record's bytes -> key: job ID. Every problem is an error naming the file, the
+    keys and the job ID: a job under two keys would be adopted twice (apply's parallel workers race
+    for it) and `1` and `"1"` are one key read twice (core/validate.py: adoption_problems)."""
+    raw = parse(data, file)
     adopt = raw.get("adopt") if isinstance(raw, dict) else None
     if not isinstance(raw, dict) or set(raw) - {"target", "adopt"} or not isinstance(adopt, dict):
         raise BricksyncError(Problem("expected 'target' and an 'adopt' mapping of key: job ID", file=file))
     problems = [Problem("expected a job ID (an integer)", file=file, field=f"adopt.{k}")
                 for k, v in adopt.items() if not isinstance(v, int) or isinstance(v, bool)]
+    problems += adoption_problems([(str(k), v) for k, v in adopt.items()], file)
     if problems:
         raise BricksyncError(problems)
     return {str(k): int(v) for k, v in adopt.items()}

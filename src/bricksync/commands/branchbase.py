@@ -1,0 +1,96 @@
+"""state/ as the commit of an import or capture will find it, read before switching to its branch.
+
+import and capture compute keys and file texts, then switch to their branch and write. That branch
+may exist already (an earlier run the same day): its state files and adoption record are the ones
+the commit sits on, so keys are allocated against them too (never one a file there has), texts
+are compared with theirs ("changed", not "added"), and nothing there is overwritten unseen. Read
+from git without checking the branch out: a dry run or a refused run switches nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.errors import BricksyncError, Problem
+from ..core.model import StateDoc
+from ..edges.state import GitRepo, StateStore, adoption_file, adoption_path, parse_adoptions, parse_state, read_adoptions
+
+
+@dataclass
+class Base:
+    """What the run's commit is made on. `docs`/`adoptions`: state/ as it will be once the branch is
+    checked out (the working tree, with the branch's version of every file it has otherwise than
+    HEAD); `keys_in_use`: every key any of them, HEAD's working tree or either adoption record holds."""
+
+    docs: list[StateDoc]
+    adoptions: dict[str, int]
+    keys_in_use: set[str]
+    recorded: dict[int, str] = field(default_factory=dict)  # job id -> key, in either adoption record
+    branch_bytes: dict[str, bytes | None] = field(default_factory=dict)  # key -> the branch's file (None: none)
+    branch: str | None = None  # the branch differs from HEAD's and is not checked out
+    for_branch: str | None = None  # the branch the run commits to (read for it)
+
+    def read_bytes(self, store: StateStore, key: str) -> bytes | None:
+        """A state file's bytes as the commit will find them."""
+        return self.branch_bytes[key] if key in self.branch_bytes else store.read_bytes(key)
+
+
+def read_base(store: StateStore, state_dir: Path, target: str, root: Path, branch: str | None) -> Base:
+    """The working tree's state/ (raising its problems), overlaid with `branch` when that branch
+    exists and is not the one checked out."""
+    docs, problems = store.read_all()
+    if problems:
+        raise BricksyncError(problems)
+    adoptions = read_adoptions(state_dir, target)
+    base = Base(docs=docs, adoptions=adoptions, keys_in_use={d.key for d in docs} | set(adoptions),
+                recorded={v: k for k, v in adoptions.items()}, for_branch=branch)
+    git = _git(root)
+    if git is None or branch is None or not git.has_branch(branch) or git.current_branch() == branch:
+        return base
+    _overlay(base, git, store, state_dir, target, branch)
+    return base
+
+
+def _git(root: Path) -> GitRepo | None:
+    try:
+        return GitRepo(root)
+    except BricksyncError:
+        return None
+
+
+def _overlay(base: Base, git: GitRepo, store: StateStore, state_dir: Path, target: str, branch: str) -> None:
+    head = git.committed_blobs(store.jobs_dir)
+    there = git.committed_blobs(store.jobs_dir, rev=f"refs/heads/{branch}")
+    prefix = git.key_of(store.jobs_dir) + "/"
+    by_key = {d.key: d for d in base.docs}
+    problems: list[Problem] = []
+    for path in sorted(set(head) | set(there)):
+        if head.get(path) == there.get(path) or not path.startswith(prefix) or not path.endswith(".yml"):
+            continue
+        key = path[len(prefix):-len(".yml")]
+        file = f"{store.display(store.path_for(key))} (on branch '{branch}')"
+        data = git.blob(there[path]) if path in there else None
+        base.branch_bytes[key] = data
+        base.keys_in_use.add(key)  # (a file the branch lacks still names a key some commit gave)
+        if data is None:
+            by_key.pop(key, None)
+            continue
+        try:
+            by_key[key] = parse_state(data, file)
+        except BricksyncError as exc:
+            problems.extend(exc.problems)
+    adopt = git.key_of(adoption_path(state_dir, target))
+    record = git.committed_blobs(adoption_path(state_dir, target).parent, rev=f"refs/heads/{branch}").get(adopt)
+    if record is not None and record != git.committed_blobs(adoption_path(state_dir, target).parent).get(adopt):
+        try:
+            base.adoptions = parse_adoptions(git.blob(record), f"{adoption_file(state_dir, target)} "
+                                                               f"(on branch '{branch}')")
+        except BricksyncError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise BricksyncError(problems)
+    base.docs = [by_key[k] for k in sorted(by_key)]
+    base.keys_in_use |= set(base.adoptions) | set(by_key)
+    base.recorded.update({v: k for k, v in base.adoptions.items()})
+    base.branch = branch
