@@ -249,8 +249,11 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
         else:
             inverted[key] = (job, settings or {})
             permissions[key] = perms
-    # A state file not applied yet with the same name would create a second job beside this one.
-    pending = {str(d.settings.get("name", "")).lower(): d for d in docs if d.key not in managed}
+    # A state file not applied yet with the same name would create a second job beside this one
+    # (one recorded for adoption adopts its own job instead).
+    adopting = _adopting(base.adoptions, live, managed)
+    pending = {str(d.settings.get("name", "")).lower(): d for d in docs if d.key not in managed
+               and d.key not in adopting}
     for key in sorted(inverted):
         name = str(inverted[key][1].get("name", "")).lower()
         if name in pending and pending[name].key != key:
