@@ -157,7 +157,7 @@ def test_capture_onto_the_import_branch_sees_its_files_and_adoption_record(appli
     p.repo.git.checkout("main")
     jobs = {j["settings"]["name"]: j for j in p.prod.workspace.jobs.jobs.values()}
     etl = jobs["Daily sales ETL"]
-    tasks = copy.deepcopy(etl["settings"]["tasks"]) + [{"task_key": "zz_legacy", "run_job_task": {"job_id": legacy}}]
+    tasks = [*copy.deepcopy(etl["settings"]["tasks"]), {"task_key": "zz_legacy", "run_job_task": {"job_id": legacy}}]
     p.prod.client().api_client.do("POST", "/api/2.2/jobs/update",
                                   body={"job_id": etl["job_id"], "new_settings": {"tasks": tasks}})
     res = p.run("capture", "--target", "prod", "daily-sales-etl", "--branch", branch)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError, Problem
-from ..core.escape import one_line
+from ..core.escape import commit_text
 from ..core.inverse import invert_job, invert_permissions
 from ..core.keys import assign_keys
 from ..core.model import StateDoc, TargetConfig
@@ -334,17 +334,20 @@ def _in_file(problem: Problem, file: str) -> Problem:
 
 def commit_message(result: CaptureResult) -> str:
     verb = "captured from" if result.kind == "capture" else "imported from"
-    lines = [f"bricksync {result.kind}: {len(result.captured)} job(s) {verb} {result.target}", ""]
+    added = sum(1 for j in result.captured if j.status == "added")
+    lines = [f"bricksync {result.kind}: {len(result.captured)} job(s) {verb} {commit_text(result.target)} "
+             f"({added} added, {len(result.captured) - added} changed)", ""]
     for job in result.captured[:MESSAGE_JOBS]:
-        lines.append(f"- {job.key} ({one_line(job.name)}, {result.target} job {job.job_id}):")
-        lines.extend(f"    {one_line(f)}" for f in job.fields[:MESSAGE_FIELDS])
+        lines.append(f"- {commit_text(job.key)} ({commit_text(job.name)}, {commit_text(result.target)} job "
+                     f"{job.job_id}, {job.status}):")
+        lines.extend(f"    {commit_text(f)}" for f in job.fields[:MESSAGE_FIELDS])
         if len(job.fields) > MESSAGE_FIELDS:
             lines.append(f"    ... and {len(job.fields) - MESSAGE_FIELDS} more fields")
     if len(result.captured) > MESSAGE_JOBS:
         lines.append(f"- ... and {len(result.captured) - MESSAGE_JOBS} more jobs (see the diff)")
     if result.files:
         lines.append(f"Files captured from {result.target} ({len(result.files)}):")
-        lines.extend(f"- state/files/{one_line(f.name)} ({one_line(f.path)})" for f in result.files[:MESSAGE_JOBS])
+        lines.extend(f"- state/files/{commit_text(f.name)} ({commit_text(f.path)})" for f in result.files[:MESSAGE_JOBS])
     if result.adopted:
         lines += ["", f"Apply adopts these {len(result.adopted)} job(s) in place "
                       f"(state/adopt/{adoption_path(Path('.'), result.target).name})."]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError, Interrupted, Problem
-from ..core.escape import one_line
+from ..core.escape import commit_text, one_line
 from ..core.normalize import digest, normalize_job
 from ..edges.config import Config
 from ..edges.state import GitRepo, StateStore, blob_id, parse_state
@@ -93,7 +93,8 @@ def commit_message(result: ExportResult) -> str:
     for title, jobs in (("Added", added), ("Changed", changed)):
         if jobs:
             lines.append(f"{title}:")
-            lines.extend(f"- {j.key} ({j.name}, source job {j.job_id})" for j in jobs[:MESSAGE_JOBS])
+            lines.extend(f"- {commit_text(j.key)} ({commit_text(j.name)}, source job {j.job_id})"
+                         for j in jobs[:MESSAGE_JOBS])
             if len(jobs) > MESSAGE_JOBS:
                 lines.append(f"- ... and {len(jobs) - MESSAGE_JOBS} more (see the diff)")
     moved = {s: [f for f in result.files if f.status == s] for s in ("added", "changed")}

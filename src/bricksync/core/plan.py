@@ -234,7 +234,6 @@ def fingerprint(live_jobs: list[dict], digests: dict[int, str] | None = None) ->
     return hashlib.sha256(json.dumps(canon).encode()).hexdigest()
 
 
-# long: the hot path of plan, one pass over docs and live jobs collecting every problem
 def adopted_elsewhere(adopt_ids: dict[str, int], live_by_id: dict[int, dict], file: str | None) -> list[Problem]:
     """Adoption entries whose job another key manages already (it carries bricksync-key=OTHER):
     adopting it would take the job from that key's file. An error of the plan, before any write."""
@@ -248,6 +247,7 @@ def adopted_elsewhere(adopt_ids: dict[str, int], live_by_id: dict[int, dict], fi
     return out
 
 
+# long: the hot path of plan, one pass over docs and live jobs collecting every problem
 def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inventory: Inventory, *,
                host: str = "", adopt: bool = False, unchanged: list[Unchanged] | None = None,
                digests: dict[int, str] | None = None, schema: Any = None,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import BricksyncError, Problem, did_you_mean
+from ..core.escape import visible
 from ..core.keys import adoption_problems
 from ..core.model import StateDoc
 from ..core.yamlio import MAX_BYTES, dump, line_of, parse, plain
@@ -558,9 +559,12 @@ class GitRepo:
                 f"branch (a pull request needs one); {push}, then open the pull request into '{self.made_base}'")
 
     def commit(self, paths: list[Path], message: str) -> str:
-        """Commit exactly `paths` (other staged or unstaged work is left as it was)."""
+        """Commit exactly `paths` (other staged or unstaged work is left as it was). Every line of
+        `message` is made safe once more (its values are: core/escape.commit_text): git refuses a
+        NUL, and no control or invisible character reaches a log."""
         import git
 
+        message = visible(message)
         rels = [self.rel(p) for p in paths]
         # Paths go through a file: 10,000 of them do not fit on a command line.
         with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False, encoding="utf-8") as fh:
@@ -575,7 +579,8 @@ class GitRepo:
             # the threshold also makes diffs treat files as binary.
             adder = self.repo.git(c="core.bigFileThreshold=1") if len(rels) >= BULK_CHECKIN_FROM else self.repo.git
             adder.add(f"--pathspec-from-file={spec}")
-            self.repo.git.commit("-F", msg, "--only", f"--pathspec-from-file={spec}")
+            # --cleanup=whitespace: a user's commit.cleanup=strip would drop lines starting with '#'
+            self.repo.git.commit("-F", msg, "--cleanup=whitespace", "--only", f"--pathspec-from-file={spec}")
         except git.GitCommandError as exc:
             raise GitError(f"git commit failed: {(exc.stderr or exc.stdout).strip()}") from None
         finally:
