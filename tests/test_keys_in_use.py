@@ -242,3 +242,30 @@ def test_one_key_listed_twice_and_a_job_another_key_manages_are_errors(applied: 
                                   "adoption as 'legacy-a', but key 'daily-sales-etl' manages it") in flat(res.output), \
             (args, res.output)
     assert _untouched(p) == before
+
+
+def test_export_twice_the_same_day_never_gives_the_branch_files_key_to_another_job(project: Project) -> None:
+    """Export #1 committed job A as `report` on today's branch; from main (which has no report.yml),
+    export #2 of job B, named alike, must not take that key: it gets report-<id>; A's file stays."""
+    p = project
+    first = source_job(p, "Report")
+    assert p.run("export").code == 0
+    branch = p.repo.active_branch.name
+    assert owner_of(p, "report") == ("Report", first)
+    p.repo.git.checkout("main")
+    second = source_job(p, "REPORT")
+    res = p.run("export")
+    assert res.code == 0, res.output
+    assert p.repo.active_branch.name == branch
+    assert owner_of(p, "report") == ("Report", first)
+    assert owner_of(p, f"report-{second}") == ("REPORT", second)
+    # job A exported again from main (tagged once more): it keeps the key its file has on the branch
+    p.repo.git.checkout("main")
+    tag(p, first)
+    p.test.client().api_client.do("POST", "/api/2.2/jobs/update",
+                                  body={"job_id": first, "new_settings": {"max_concurrent_runs": 4}})
+    res = p.run("export")
+    assert res.code == 0, res.output
+    assert owner_of(p, "report") == ("Report", first) and f"report-{first}.yml" not in p.state_files
+    assert "max_concurrent_runs: 4" in p.state_files["report.yml"].decode()
+    assert p.run("validate").code == 0

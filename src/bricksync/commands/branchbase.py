@@ -59,18 +59,46 @@ def _git(root: Path) -> GitRepo | None:
         return None
 
 
-def _overlay(base: Base, git: GitRepo, store: StateStore, state_dir: Path, target: str, branch: str) -> None:
+def branch_changes(git: GitRepo, store: StateStore, branch: str) -> dict[str, bytes | None]:
+    """key -> the bytes of its state file on `branch` (None: not there), for every state file the
+    branch has otherwise than HEAD: one `git ls-tree` each, and only those files read."""
     head = git.committed_blobs(store.jobs_dir)
     there = git.committed_blobs(store.jobs_dir, rev=f"refs/heads/{branch}")
     prefix = git.key_of(store.jobs_dir) + "/"
-    by_key = {d.key: d for d in base.docs}
-    problems: list[Problem] = []
+    out: dict[str, bytes | None] = {}
     for path in sorted(set(head) | set(there)):
         if head.get(path) == there.get(path) or not path.startswith(prefix) or not path.endswith(".yml"):
             continue
-        key = path[len(prefix):-len(".yml")]
+        out[path[len(prefix):-len(".yml")]] = git.blob(there[path]) if path in there else None
+    return out
+
+
+def branch_keys(root: Path, store: StateStore, branch: str | None) -> tuple[dict[int, str], set[str], set[str]]:
+    """For export: (source job id -> key, keys in use, keys no source job owns) of the state files
+    `branch` has otherwise than HEAD, when it exists and is not checked out (else all empty). Its
+    keys are in use; a job whose file is only there keeps that key."""
+    git = _git(root)
+    if git is None or branch is None or not git.has_branch(branch) or git.current_branch() == branch:
+        return {}, set(), set()
+    known: dict[int, str] = {}
+    unowned: set[str] = set()
+    changes = branch_changes(git, store, branch)
+    for key, data in changes.items():
+        if data is None:
+            continue
+        doc = parse_state(data, f"{store.display(store.path_for(key))} (on branch '{branch}')")
+        if doc.source_job_id is None:
+            unowned.add(key)
+        else:
+            known[doc.source_job_id] = key
+    return known, set(changes), unowned
+
+
+def _overlay(base: Base, git: GitRepo, store: StateStore, state_dir: Path, target: str, branch: str) -> None:
+    by_key = {d.key: d for d in base.docs}
+    problems: list[Problem] = []
+    for key, data in branch_changes(git, store, branch).items():
         file = f"{store.display(store.path_for(key))} (on branch '{branch}')"
-        data = git.blob(there[path]) if path in there else None
         base.branch_bytes[key] = data
         base.keys_in_use.add(key)  # (a file the branch lacks still names a key some commit gave)
         if data is None:

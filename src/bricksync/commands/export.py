@@ -114,7 +114,8 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
     staging = None if dry_run else store.open_staging()
     result: ExportResult | None = None
     try:
-        result = build_export(cfg, ws, store, on_page, desired=desired, staging=staging)
+        result = build_export(cfg, ws, store, on_page, desired=desired, staging=staging,
+                              branch=branch if commit else None)
         return _export(cfg, ws, store, git, branch, result=result, commit=commit, push=push, acknowledge=acknowledge,
                        dry_run=dry_run, ack_parallelism=ack_parallelism, staging=staging)
     except KeyboardInterrupt:
