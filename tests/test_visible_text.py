@@ -157,7 +157,12 @@ def test_a_bidi_path_change_shows_escaped_in_plan_markdown_logs_and_the_pr_comme
     for out in (res.output, md):
         assert not any(ch in out for ch in BIDI), out
         assert "\\u202e" in out and "\\u2066" in out
-    assert "##vso[task.logissue" in res.output or "##[group]" in res.output or "##vso[" in res.output
+    for var, value, command in (("TF_BUILD", "True", "##vso[task.logissue"), ("GITHUB_ACTIONS", "true", "::warning")):
+        monkeypatch.setenv(var, value)  # drift: a group and a warning per drifted job, as each CI reads them
+        drift = p.run("drift", "--target", "prod", "--no-source")
+        monkeypatch.delenv(var)
+        assert command in drift.output and not any(ch in drift.output for ch in BIDI), drift.output
+        assert "\\u2066" in drift.output
     raw = json.loads((p.root / "p.json").read_text())
     # data stays data (the path as prod gets it: rewritten)
     assert sneaky.replace("/Workspace/dev/", "/Workspace/prod/") in json.dumps(raw, ensure_ascii=False)
