@@ -269,3 +269,21 @@ def test_export_twice_the_same_day_never_gives_the_branch_files_key_to_another_j
     assert owner_of(p, "report") == ("Report", first) and f"report-{first}.yml" not in p.state_files
     assert "max_concurrent_runs: 4" in p.state_files["report.yml"].decode()
     assert p.run("validate").code == 0
+
+
+def test_a_job_adopted_by_its_record_and_by_name_is_an_error_before_any_write(applied: Project) -> None:
+    """`import` recorded job X as legacy-a; another state file has X's name: `apply --adopt` would
+    adopt X twice, in parallel (a race: the second tag wins, the next apply conflicts)."""
+    p = applied
+    legacy = prod_job(p, "Legacy A")
+    assert p.run("import", "--target", "prod", "--job-id", str(legacy)).code == 0
+    text = p.state_files["legacy-a.yml"].decode()
+    (p.root / "state" / "jobs" / "legacy-b.yml").write_text(text.replace("key: legacy-a", "key: legacy-b"))
+    res = p.run("plan", "--target", "prod")  # without --adopt legacy-b is a create beside it: a warning
+    assert res.code == 0 and "1 to create" in res.output, res.output
+    before = _untouched(p)
+    for args in (("plan", "--target", "prod", "--adopt"), ("apply", "--target", "prod", "--adopt", "--yes")):
+        res = p.run(*args)
+        assert res.code == 1 and (f"job {legacy} would be adopted by 2 keys (legacy-a, legacy-b)"
+                                  in flat(res.output)), (args, res.output)
+    assert _untouched(p) == before

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..core.errors import ApplyCancelled, BricksyncError, Interrupted, PlanFileError, Problem, StalePlanError
 from ..core.escape import one_line
 from ..core.fileplan import FileAction
-from ..core.plan import Action, ActionKind, Plan
+from ..core.plan import Action, ActionKind, Plan, adopted_twice
 from ..core.render import KEY_TAG, fill_jobs, pending_jobs
 from ..edges.statefiles import FileStore
 from ..edges.workspace import Workspace
@@ -307,6 +307,9 @@ def _checked_or_new_plan(cfg: Config, target: str, ws: Workspace, plan: Plan | N
     if plan is not None:
         if live_fingerprint(plan, ws) != plan.fingerprint:
             raise StalePlanError(f"{where}the target changed since this plan was made (stale plan); run plan again")
+        twice = adopted_twice(plan)  # a plan file from elsewhere (or edited): never one job adopted twice
+        if twice:
+            raise BricksyncError(twice)
         return plan
     if desired is None:
         raise BricksyncError("apply needs a saved plan or the state to plan from")

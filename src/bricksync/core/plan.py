@@ -234,6 +234,20 @@ def fingerprint(live_jobs: list[dict], digests: dict[int, str] | None = None) ->
     return hashlib.sha256(json.dumps(canon).encode()).hexdigest()
 
 
+def adopted_twice(plan: Plan) -> list[Problem]:
+    """One live job adopted by two keys (an adoption record and `--adopt` by name, or two state files
+    of one name): apply's parallel workers would race to tag it and the next apply finds a conflict.
+    An error naming both keys and the job, before any write (a saved plan is checked again)."""
+    by_job: dict[int, list[Action]] = {}
+    for action in plan.actions:
+        if action.action == "adopt" and action.job_id is not None:
+            by_job.setdefault(action.job_id, []).append(action)
+    return [Problem(f"job {job_id} would be adopted by {len(acts)} keys ({', '.join(a.key for a in acts)}): one "
+                    "job takes one key; remove the other adoptions (state/adopt/, or rename a state file's job for "
+                    "--adopt)", file=acts[1].file, job=acts[1].name)
+            for job_id, acts in sorted(by_job.items()) if len(acts) > 1]
+
+
 def adopted_elsewhere(adopt_ids: dict[str, int], live_by_id: dict[int, dict], file: str | None) -> list[Problem]:
     """Adoption entries whose job another key manages already (it carries bricksync-key=OTHER):
     adopting it would take the job from that key's file. An error of the plan, before any write."""
@@ -338,7 +352,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
     plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
     plan.watched = sorted(int(j["job_id"]) for j in watched)
     plan.fingerprint = fingerprint(watched, digests)
-    return plan, problems
+    return plan, problems + adopted_twice(plan)
 
 
 def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str) -> Action:
