@@ -287,3 +287,19 @@ def test_a_job_adopted_by_its_record_and_by_name_is_an_error_before_any_write(ap
         assert res.code == 1 and (f"job {legacy} would be adopted by 2 keys (legacy-a, legacy-b)"
                                   in flat(res.output)), (args, res.output)
     assert _untouched(p) == before
+
+
+def test_a_broken_file_on_the_branch_stops_the_import_before_anything_is_written(applied: Project) -> None:
+    p = applied
+    legacy = prod_job(p, "Legacy A")
+    p.repo.git.checkout("-b", "mine")
+    broken = p.root / "state" / "jobs" / "broken.yml"
+    broken.write_text("bricksync: {key: broken}\njob: [not, a, mapping]\n")
+    p.repo.git.add(str(broken))
+    p.repo.git.commit("-qm", "a broken file on the branch")
+    head = p.repo.head.commit.hexsha
+    p.repo.git.checkout("main")
+    res = p.run("import", "--target", "prod", "--job-id", str(legacy), "--branch", "mine")
+    assert res.code == 1 and "state/jobs/broken.yml (on branch 'mine')" in flat(res.output), res.output
+    assert p.repo.active_branch.name == "main" and p.repo.heads["mine"].commit.hexsha == head
+    assert "legacy-a.yml" not in p.state_files and not (p.root / "state" / "adopt").exists()

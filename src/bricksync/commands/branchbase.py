@@ -69,7 +69,11 @@ def branch_changes(git: GitRepo, store: StateStore, branch: str) -> dict[str, by
     for path in sorted(set(head) | set(there)):
         if head.get(path) == there.get(path) or not path.startswith(prefix) or not path.endswith(".yml"):
             continue
-        out[path[len(prefix):-len(".yml")]] = git.blob(there[path]) if path in there else None
+        key = path[len(prefix):-len(".yml")]
+        if "/" in key:  # not a state file (one in a subfolder): never read as one
+            continue
+        file = f"{store.display(store.path_for(key))} (on branch '{branch}')"
+        out[key] = git.blob(there[path], file) if path in there else None
     return out
 
 
@@ -112,8 +116,8 @@ def _overlay(base: Base, git: GitRepo, store: StateStore, state_dir: Path, targe
     record = git.committed_blobs(adoption_path(state_dir, target).parent, rev=f"refs/heads/{branch}").get(adopt)
     if record is not None and record != git.committed_blobs(adoption_path(state_dir, target).parent).get(adopt):
         try:
-            base.adoptions = parse_adoptions(git.blob(record), f"{adoption_file(state_dir, target)} "
-                                                               f"(on branch '{branch}')")
+            file = f"{adoption_file(state_dir, target)} (on branch '{branch}')"
+            base.adoptions = parse_adoptions(git.blob(record, file), file)
         except BricksyncError as exc:
             problems.extend(exc.problems)
     if problems:

@@ -155,7 +155,7 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
             continue
         new = StateDoc(key=key, settings=settings or {}, source_job_id=doc.source_job_id, permissions=perms)
         text = render_state(new, written_by("capture", target_name))
-        new_docs[key] = parse_state(text.encode(), doc.file)
+        new_docs[key] = parse_state(text.encode(), store.display(store.path_for(key)))
         fields = _fields(doc.settings, settings or {}) + (["permissions"] if perms != doc.permissions else [])
         result.captured.append(CapturedJob(key, str((settings or {}).get("name", key)), int(job["job_id"]),
                                            "changed", text, fields))
