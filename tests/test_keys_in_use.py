@@ -66,6 +66,7 @@ def test_assign_keys_never_gives_a_suffixed_key_that_is_in_use() -> None:
     mixed = [(7, "Report"), (8, "Report"), (9, "Report 7")]
     keys = assign_keys(mixed, {}, set())
     assert keys == {7: "report-7", 8: "report-8", 9: "report-7-9"} and len(set(keys.values())) == 3
+    assert assign_keys([(7, "A"), (8, "B")], {7: "a", 8: "a"}, {"a"}) == {7: "a", 8: "b"}  # one key, one job
     long = "x" * 80
     key = assign_keys([(12345678901234567, long)], {}, {long, f"{long}-12345678901234567"})[12345678901234567]
     assert len(key) <= 100 and key.endswith("-12345678901234567-2")

@@ -124,5 +124,7 @@ def _overlay(base: Base, git: GitRepo, store: StateStore, state_dir: Path, targe
         raise BricksyncError(problems)
     base.docs = [by_key[k] for k in sorted(by_key)]
     base.keys_in_use |= set(base.adoptions) | set(by_key)
-    base.recorded.update({v: k for k, v in base.adoptions.items()})
+    # Key -> job with the branch's entry winning, then inverted: no key is ever known for two jobs.
+    here = {k: v for v, k in base.recorded.items()}
+    base.recorded = {v: k for k, v in {**here, **base.adoptions}.items()}
     base.branch = branch

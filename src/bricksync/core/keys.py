@@ -30,13 +30,15 @@ def assign_keys(jobs: Iterable[tuple[int, str]], known: dict[int, str], taken: s
     (and a second target job). Deterministic: the same input gives the same keys in any order."""
     keys: dict[int, str] = {}
     used = set(taken)
-    for job_id, _ in jobs:
-        if job_id in known:
+    given: set[str] = set()
+    for job_id, _ in sorted(jobs):
+        if job_id in known and known[job_id] not in given:  # (two jobs known by one key: the first keeps it)
             keys[job_id] = known[job_id]
+            given.add(known[job_id])
             used.add(known[job_id])
     # `used` is every key in use (state files, adoption records, the branch the run commits
     # to): a key given here is never one of them, so no job's file is ever overwritten.
-    new = sorted((job_id, name) for job_id, name in jobs if job_id not in known)
+    new = sorted((job_id, name) for job_id, name in jobs if job_id not in keys)
     slugs: dict[str, list[int]] = {}
     for job_id, name in new:
         slugs.setdefault(slugify(name), []).append(job_id)
