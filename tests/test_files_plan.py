@@ -85,10 +85,10 @@ def test_the_index_vouches_only_for_what_the_server_confirms(files_project: Proj
     import base64
     import json as _json
 
-    index_path = "/Shared/.bricksync/files/prod.json"
+    index_path = "/Users/bricksync@example.com/.bricksync/prod/files.json"  # the trusted store (edges/trusted.py)
     obj = p.prod.workspace.objects[index_path]
     doc = _json.loads(base64.b64decode(obj["content"]))
-    doc["files"]["/Workspace/prod/lib/util"]["sha"] = "0" * 64
+    doc["data"]["files"]["/Workspace/prod/lib/util"]["sha"] = "0" * 64
     obj["content"] = base64.b64encode(_json.dumps(doc).encode()).decode()
     (p.root / "state" / "files" / "lib" / "util.py").write_bytes(PY + b"def util():\n    return 7\n")
     res = p.run("plan", "--target", "prod")

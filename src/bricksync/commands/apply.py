@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ..core.errors import ApplyCancelled, BricksyncError, Interrupted, PlanFileError, Problem, StalePlanError
 from ..core.escape import one_line
 from ..core.fileplan import FileAction
+from ..core.ownership import new_owned
 from ..core.plan import Action, ActionKind, Plan, adopted_twice
 from ..core.render import KEY_TAG, fill_jobs, pending_jobs
 from ..edges.statefiles import FileStore
@@ -30,6 +31,7 @@ from .fileflow import data_reader, write_files
 _FILES_FAILED = "skipped: the notebooks or files it runs were not written (see the file rows)"
 
 if TYPE_CHECKING:
+    from ..core.model import TargetConfig
     from ..edges.config import Config
     from .desired import DesiredState
 
@@ -77,8 +79,11 @@ def create_layers(creates: list[Action]) -> list[list[Action]]:
     return layers
 
 
-def _tagged(jobs: Iterable[dict], key: str) -> list[int]:
-    return [int(j["job_id"]) for j in jobs if ((j.get("settings") or {}).get("tags") or {}).get(KEY_TAG) == key]
+def _tagged(jobs: Iterable[dict], key: str, me: str) -> list[int]:
+    """Jobs carrying the key that this identity created: a job someone else tagged with the key
+    beforehand is not the one just created (core/ownership.py), and must not be recorded as it."""
+    return [int(j["job_id"]) for j in jobs if ((j.get("settings") or {}).get("tags") or {}).get(KEY_TAG) == key
+            and str(j.get("creator_user_name") or "").lower() == me.lower()]
 
 
 def find_by_key(ws: Workspace, settings: dict, key: str) -> int | None:
@@ -86,12 +91,12 @@ def find_by_key(ws: Workspace, settings: dict, key: str) -> int | None:
     the name sent (overrides may rename a job; a nameless job is named by the service) only
     narrows a first, cheap look-up. When that finds nothing, every job is listed (one call per
     100 jobs): a create is sent again only once the key is known to be nowhere."""
-    name = settings.get("name")
+    name, me = settings.get("name"), ws.identity()
     if isinstance(name, str) and name.strip():
-        matches = _tagged(ws.jobs_named(name), key)
+        matches = _tagged(ws.jobs_named(name), key, me)
         if matches:
             return min(matches)
-    matches = _tagged(ws.job_outlines(), key)
+    matches = _tagged(ws.job_outlines(), key, me)
     return min(matches) if matches else None
 
 
@@ -159,6 +164,10 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
         job_id = int(action.job_id or 0)
         if action.key in file_failed:
             return record(Outcome(action.key, action.action, action.name, action.job_id, False, _FILES_FAILED))
+        first = set_acl(action, job_id) if action.acl_first else ""  # a foreign owner gives the job up first
+        if first:
+            return record(Outcome(action.key, action.action, action.name, action.job_id, False,
+                                  f"{first}; settings not sent (the job keeps its foreign owner)"))
         if action.settings is not None:  # None: only the permissions changed
             settings = fill_jobs(action.settings, job_ids)
             missing = pending_jobs(settings)
@@ -169,7 +178,7 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
                 ws.reset_job(job_id, settings)
             except BricksyncError as exc:
                 return record(Outcome(action.key, action.action, action.name, action.job_id, False, exc.render()))
-        failed = set_acl(action, job_id)
+        failed = "" if action.acl_first else set_acl(action, job_id)
         if failed:
             return record(Outcome(action.key, action.action, action.name, action.job_id, False, failed))
         acl = sum(c.path.startswith("permissions[") for c in action.changes)
@@ -200,6 +209,7 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
     except KeyboardInterrupt:
         raise Interrupted(interrupted_apply(plan, result.outcomes, prune=prune), result) from None
     write_index(plan, ws, result)
+    write_owned(plan, ws, result)
     return result
 
 
@@ -237,6 +247,20 @@ def write_index(plan: Plan, ws: Workspace, result: ApplyResult | None = None) ->
         log.warning("permissions index not written: %s", exc.render())
 
 
+def write_owned(plan: Plan, ws: Workspace, result: ApplyResult | None = None) -> None:
+    """Record the jobs bricksync created or adopted (core/ownership.py) where only its identity
+    may write; written when it changed."""
+    done = {(o.key, o.action): o.job_id for o in (result.outcomes if result else []) if o.ok}
+    owned = new_owned(plan.actions, plan.owned, done)
+    if owned == plan.owned:
+        return
+    try:
+        ws.write_owned(plan.target, owned)
+    except BricksyncError as exc:  # jobs bricksync created stay its own (creator); adopted ones need the record
+        log.warning("the record of bricksync's jobs was not written: %s. Jobs adopted now are shown as untrusted "
+                    "claims until it is (adopt them again with --adopt)", exc.render())
+
+
 # --- the whole apply step (what `bricksync apply` does; the CLI and Project both call it) ------------
 
 Confirm = Callable[[Plan, list[Action], list[Action]], bool]  # (plan, writes, deletes) -> go ahead?
@@ -266,6 +290,7 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
     ws = connect_target(cfg, target)
     if plan is not None and plan.host != ws.host:
         raise PlanFileError(f"{where}the plan was made against {plan.host}, not {ws.host}")
+    _check_identity(ws, target_cfg)
     ws.acquire_lock(target, purpose="apply")
     try:
         the_plan = _checked_or_new_plan(cfg, target, ws, plan, desired, where, adopt=adopt, progress=progress,
@@ -285,6 +310,7 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
         conflicts = the_plan.of(ActionKind.CONFLICT)
         if not writes and not deletes and not file_work:
             write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
+            write_owned(the_plan, ws)
             return ApplyResult(plan=the_plan, applied=False, conflicts=conflicts, api_calls=ws.stats.total)
         if confirm is not None and not confirm(the_plan, writes, deletes):
             raise ApplyCancelled("apply cancelled")
@@ -296,6 +322,17 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
         ws.release_lock(target)
     result.plan, result.conflicts, result.api_calls = the_plan, conflicts, ws.stats.total
     return result
+
+
+def _check_identity(ws: Workspace, target: TargetConfig) -> None:
+    """Apply writes jobs and bricksync's records as the identity the config names, or not at all."""
+    if target.identity and ws.identity().lower() != target.identity.lower():
+        raise BricksyncError(Problem(
+            f"the credentials for target '{one_line(target.name)}' are {one_line(ws.identity())}, but "
+            f"targets.{one_line(target.name)}.identity says {one_line(target.identity)}: apply writes only as that "
+            "identity (its jobs and its home folder's records are what bricksync trusts). Use its credentials, or "
+            "change the identity in a reviewed commit and adopt the jobs again (README: plan and apply)",
+            field=f"targets.{target.name}.identity"))
 
 
 def _checked_or_new_plan(cfg: Config, target: str, ws: Workspace, plan: Plan | None, desired: DesiredState | None,

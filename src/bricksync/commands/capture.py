@@ -24,6 +24,7 @@ from ..core.inverse import invert_job, invert_permissions
 from ..core.keys import assign_keys
 from ..core.model import StateDoc, TargetConfig
 from ..core.normalize import normalize_job, normalize_settings
+from ..core.ownership import claimed_ids
 from ..core.plan import field_changes
 from ..core.references import parse_placeholder, path_sites, reference_sites, rewrite_path
 from ..core.render import managed_key, render
@@ -108,7 +109,9 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
     docs = base.docs
     result = CaptureResult("capture", target_name, base=base)
     by_key = {d.key: d for d in docs}
-    managed = _managed(live)
+    # Only bricksync's own jobs (core/ownership.py): a job that merely carries a key is never captured.
+    claimed = claimed_ids(live, ws.read_owned(target_name), ws.bricksync_identity())
+    managed = _managed([j for j in live if int(j["job_id"]) not in claimed])
     job_ids = _adopting(base.adoptions, live, managed)
     job_ids.update({k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1})
     job_keys = {v: k for k, v in job_ids.items()}

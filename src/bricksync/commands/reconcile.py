@@ -12,6 +12,7 @@ from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError
 from ..core.model import TargetConfig
 from ..core.normalize import digest, normalize_job
+from ..core.ownership import claimed_ids
 from ..core.permissions import Identity
 from ..core.plan import ORDER, Plan, Unchanged, build_plan, fingerprint
 from ..core.references import Inventory, path_sites
@@ -25,6 +26,7 @@ from ..edges.wsfiles import WorkspaceFiles
 from .aclplan import apply_acls, to_read, wanted
 from .desired import DesiredState, Summary
 from .fileflow import plan_files_step, read_docs
+from .ownercheck import refuse_foreign_owners
 from .preflight import PathUse, path_uses, preflight, task_of
 from .validate import checked, target_problems
 
@@ -35,6 +37,7 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
     target = cfg.target(target_name)
     ws = Workspace.connect(target, label=target_name)
     ws.check_host(target.host, f"target '{target_name}'")
+    ws.expected_identity = target.identity
     return ws
 
 
@@ -79,7 +82,10 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         pending_inventory = pool.submit(_inventory, ws, target, desired)
         # Permissions: who applies (for the lockout check) and the index of ACLs known to hold,
         # each one call, while the pages arrive.
-        pending_me = pool.submit(ws.me) if target.permissions == "manage" else None
+        # Who bricksync is, asked once: it decides which tagged jobs are bricksync's (core/ownership.py)
+        # and where its trusted records live (edges/trusted.py).
+        pending_me = pool.submit(ws.me_cached)
+        pending_owned = pool.submit(ws.owned_record, target_name)
         pending_index = pool.submit(ws.read_acl_index, target_name) if acls and not refresh_acls else None
         for page in ws.job_pages():
             for job in page:
@@ -96,15 +102,18 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
             if on_page:
                 on_page(len(page))
         inventory = pending_inventory.result()
-        me = Identity.from_scim(pending_me.result()) if pending_me else None
+        identity = Identity.from_scim(pending_me.result())
+        me = identity if target.permissions == "manage" else None
+        owned, owned_problem = pending_owned.result()
         index = pending_index.result() if pending_index else {}
+    claimed = claimed_ids(live, owned, ws.bricksync_identity())
     if not requested:
         desired.request(schema_table(), target, inventory, paths=all_paths)
     fetched = time.perf_counter()
     summaries = checked(desired)
     config_problems = target_problems(cfg, target_name, summaries)  # reported with the plan's own, all at once
     loaded = time.perf_counter()
-    unchanged = _unchanged(summaries, live, digests)
+    unchanged = _unchanged(summaries, [j for j in live if j["job_id"] not in claimed], digests)
     docs = desired.docs({s.key for s in summaries} - {u.key for u in unchanged})
     # Every job but the unchanged ones is planned from its whole self.
     outline_only = {u.job_id for u in unchanged}
@@ -112,7 +121,12 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     del packed
     plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, unchanged=unchanged,
                                 digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name),
-                                adopt_file=adoption_file(cfg.state_dir, target_name))
+                                adopt_file=adoption_file(cfg.state_dir, target_name), claimed=claimed)
+    plan.owned = owned
+    if owned_problem:  # jobs bricksync adopted then show as claims: say why
+        plan.warnings.append(f"bricksync's record of its jobs could not be read ({owned_problem}): only the jobs "
+                             f"{ws.bricksync_identity()} created count as bricksync's. A read-only identity needs CAN "
+                             "READ on that folder (README: Databricks permissions of the read-only identity)")
     log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
               "full, plan built in %.2fs", target_name, len(live), fetched - started, loaded - fetched, len(docs),
               len(summaries), time.perf_counter() - loaded)
@@ -132,6 +146,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
         log.debug("plan %s: %d job ACLs read in %.2fs (%d vouched for by the index)", target_name, len(ids),
                   time.perf_counter() - read_started, len(want) - len(ids))
+    refuse_foreign_owners(plan, ws, ws.bricksync_identity(), summaries, target)
     uses = _unchanged_uses(plan, summaries, docs, target, inventory) if all_paths else []
     if with_files:
         paths: dict[str, list[tuple[str, str, str]]] = {}
@@ -200,5 +215,6 @@ def live_fingerprint(plan: Plan, ws: Workspace) -> str:
     """Recompute a saved plan's fingerprint from the workspace as it is now."""
     live = ws.list_jobs()
     adopted = set(plan.watched)
-    watched = [j for j in live if managed_key(j) or int(j["job_id"]) in adopted]
+    claimed = claimed_ids(live, ws.read_owned(plan.target), ws.bricksync_identity())
+    watched = [j for j in live if (managed_key(j) and int(j["job_id"]) not in claimed) or int(j["job_id"]) in adopted]
     return fingerprint(watched)

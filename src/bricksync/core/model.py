@@ -111,6 +111,10 @@ class TargetConfig(WorkspaceRef):
     objects: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in OBJECT_KINDS})
     budget_policies: dict[str, str] = field(default_factory=dict)  # name -> budget policy ID
     max_prune_percent: float = 20.0  # prune refuses to delete more of the managed jobs at once
+    # The identity that applies (SCIM Me userName; a service principal's application ID): whose jobs
+    # and home-folder records are bricksync's (core/ownership.py, edges/trusted.py). None: whoever
+    # the credentials are; set it so a read-only identity's plan judges by the writer's.
+    identity: str | None = None
 
     def principal_mapping(self) -> dict[str, str]:
         """One mapping for run_as and permissions: `principals` over `run_as`."""

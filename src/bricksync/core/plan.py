@@ -21,6 +21,7 @@ from .errors import Problem
 from .fileplan import FileAction
 from .model import StateDoc, TargetConfig
 from .normalize import digest, normalize_job, normalize_settings, runs_as_creator
+from .ownership import claim_note
 from .references import Inventory
 from .render import KEY_TAG, managed_key, pending_jobs, principal, render
 from .secrets import REDACTED, REDACTED_CHANGED, redact_change
@@ -82,6 +83,7 @@ class Action:
     acl: list[dict] | None = None
     acl_replace: bool = False
     acl_digest: str | None = None
+    acl_first: bool = False  # the permission call goes before jobs/reset (it takes the job from a foreign owner)
 
     def __post_init__(self) -> None:
         self.action = ActionKind(self.action)  # ValueError on an unknown kind (a saved plan: "not a plan file")
@@ -113,6 +115,7 @@ class Plan:
     missing_paths: list[dict] = field(default_factory=list)  # preflight: {key, job, task, path, field}
     files: list[FileAction] = field(default_factory=list)  # notebooks and files (fileplan.py), by path
     files_index_dirty: bool = False  # the target's files index should be written after apply
+    owned: dict[str, int] = field(default_factory=dict)  # the trusted record read (key -> job id): see ownership.py
 
     def of(self, kind: str) -> list[Action]:
         return [a for a in self.actions if a.action == kind]
@@ -156,7 +159,8 @@ class Plan:
                    acl_index_dirty=bool(data.get("acl_index_dirty", False)),
                    missing_paths=data.get("missing_paths", []),
                    files=[FileAction(**f) for f in data.get("files", [])],
-                   files_index_dirty=bool(data.get("files_index_dirty", False)))
+                   files_index_dirty=bool(data.get("files_index_dirty", False)),
+                   owned={str(k): int(v) for k, v in (data.get("owned") or {}).items()})
 
 
 def fmt(value: Any) -> str:
@@ -265,19 +269,25 @@ def adopted_elsewhere(adopt_ids: dict[str, int], live_by_id: dict[int, dict], fi
 def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inventory: Inventory, *,
                host: str = "", adopt: bool = False, unchanged: list[Unchanged] | None = None,
                digests: dict[int, str] | None = None, schema: Any = None,
-               adopt_ids: dict[str, int] | None = None, adopt_file: str | None = None) -> tuple[Plan, list[Problem]]:
+               adopt_ids: dict[str, int] | None = None, adopt_file: str | None = None,
+               claimed: set[int] | None = None) -> tuple[Plan, list[Problem]]:
     """The plan, and every problem that stops it (all of them, not the first). `unchanged`:
     documents the caller already found equal to their live job (no-ops, not rendered again);
     `digests`: live job id -> digest of its canonical settings, where already computed.
     `adopt_ids`: key -> live job ID recorded by `bricksync import` (state/adopt/<target>.yml):
-    that unmanaged job is adopted in place, whatever its name."""
+    that unmanaged job is adopted in place, whatever its name.
+    `claimed`: IDs of tagged jobs bricksync neither created nor adopted (core/ownership.py): shown,
+    never updated or deleted, never a conflict; adopted only with `adopt`."""
     plan = Plan(target=target.name, host=host)
     problems: list[Problem] = []
     managed: dict[str, list[dict]] = {}
+    claims: dict[str, list[dict]] = {}
     unmanaged_by_name: dict[str, list[dict]] = {}
     for job in live:
         key = managed_key(job)
-        if key:
+        if key and int(job["job_id"]) in (claimed or ()):
+            claims.setdefault(key, []).append(job)
+        elif key:
             managed.setdefault(key, []).append(job)
         else:
             name = str((job.get("settings") or {}).get("name", "")).lower()
@@ -299,6 +309,17 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             continue
         desired = normalize_settings(settings, ordered=False)
         current = managed.get(doc.key, [])
+        claim_notes = [claim_note(int(j["job_id"]), doc.key, j.get("creator_user_name"))
+                       for j in claims.get(doc.key, [])]
+        if not current and adopt and len(claims.get(doc.key, [])) == 1:  # explicit: --adopt
+            job = claims[doc.key][0]
+            watched.append(job)
+            action = _update(doc, job, settings, desired, "adopt")
+            action.notes = [f"adopts job {job['job_id']}, which carries {KEY_TAG}={doc.key} but was neither "
+                            "created nor adopted by bricksync (--adopt): check who owns it"]
+            plan.actions.append(action)
+            continue
+        plan.warnings.extend(claim_notes)
         if len(current) > 1:
             ids = sorted(int(j["job_id"]) for j in current)
             plan.actions.append(Action(doc.key, "conflict", name, job_ids=ids, file=doc.file, notes=[
@@ -315,8 +336,14 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                                 f"carry {KEY_TAG}={doc.key}"]
                 plan.actions.append(action)
                 continue
-            if owner is not None:
+            if owner is not None and owner != doc.key:
                 continue  # a problem already (adopted_elsewhere): the plan stops
+            if owner is not None:  # it carries this key but is no job of bricksync's (a claim)
+                plan.actions.append(Action(doc.key, "conflict", name, job_ids=[int(recorded["job_id"])],
+                                           file=doc.file, notes=[
+                    f"bricksync import recorded job {recorded['job_id']} for adoption, but it carries "
+                    f"{KEY_TAG}={owner} without being bricksync's; left alone. Fix state/adopt/ and plan again."]))
+                continue
             plan.warnings.append(f"'{name}': job {adopt_ids[doc.key]} recorded for adoption no longer exists; "
                                  "it will be created")
         if not current:
@@ -336,12 +363,20 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                            f"'{name}': several unmanaged jobs have this name ({ids}); a new job will be created")
                 plan.warnings.append(warning)
                 action.notes.append(warning)
+            action.notes.extend(claim_notes)
             plan.actions.append(action)
             continue
-        plan.actions.append(_update(doc, current[0], settings, desired, "update"))
-    for same in unchanged:
-        plan.actions.append(Action(same.key, "no-op", same.name, job_id=same.job_id, file=same.file))
+        action = _update(doc, current[0], settings, desired, "update")
+        action.notes.extend(claim_notes)
+        plan.actions.append(action)
     wanted = {d.key for d in docs} | {u.key for u in unchanged}
+    for same in unchanged:
+        notes = [claim_note(int(j["job_id"]), same.key, j.get("creator_user_name")) for j in claims.get(same.key, [])]
+        plan.warnings.extend(notes)
+        plan.actions.append(Action(same.key, "no-op", same.name, job_id=same.job_id, file=same.file, notes=notes))
+    for key, jobs in sorted(claims.items()):  # claims of keys no state file has
+        if key not in wanted:
+            plan.warnings.extend(claim_note(int(j["job_id"]), key, j.get("creator_user_name")) for j in jobs)
     for key, jobs in sorted(managed.items()):
         if key in wanted:
             continue

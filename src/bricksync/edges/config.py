@@ -72,7 +72,7 @@ SCHEMA: dict[str, Any] = {
         "overrides": {"*": ANYMAP},
         "compute": {k: STRMAP for k in COMPUTE_KINDS},
         "permissions": STR, "principals": STRMAP, "permissions_add": LIST,
-        "objects": {k: STRMAP for k in OBJECT_KINDS}, "budget_policies": STRMAP,
+        "objects": {k: STRMAP for k in OBJECT_KINDS}, "budget_policies": STRMAP, "identity": STR,
     }},
 }
 
@@ -230,6 +230,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
             objects={k: dict((t.get("objects") or {}).get(k) or {}) for k in OBJECT_KINDS},
             budget_policies=dict(t.get("budget_policies") or {}),
             max_prune_percent=float(t.get("max_prune_percent", 20.0)),
+            identity=str(t["identity"]).strip() if t.get("identity") else None,
         )
         added = t.get("permissions_add")
         for where, message in check_entries(added):

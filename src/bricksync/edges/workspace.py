@@ -70,7 +70,6 @@ logging.getLogger("databricks.sdk").addFilter(_HostMetadataNotice())
 JOBS = "/api/2.2/jobs"
 PAGE_SIZE = 100  # the Jobs API maximum for jobs/list
 LOCK_DIR = "/Shared/.bricksync/locks"
-ACL_INDEX_DIR = "/Shared/.bricksync/permissions"  # per target: job id -> digest of the ACL last applied
 PERMISSIONS = "/api/2.0/permissions/jobs"
 ACL_READERS = 16  # permission reads in flight at once
 IDEMPOTENT_500_RETRIES = 3
@@ -260,6 +259,9 @@ class Workspace:
         once._clock = _NoRetryClock()  # see _NoRetryClock
         self._once = WorkspaceClient(config=once)
         self.run_id = uuid.uuid4().hex  # marks the apply lock this run writes
+        self._me: dict | None = None  # SCIM Me, read once (identity())
+        self.expected_identity: str | None = None  # targets.<t>.identity (see bricksync_identity)
+        self._me_lock = threading.Lock()
 
     @classmethod
     def connect(cls, ref: WorkspaceRef, label: str) -> Workspace:
@@ -515,30 +517,57 @@ class Workspace:
         except DatabricksError as exc:
             raise _api_error(exc, "read the current identity (SCIM Me)", None) from None
 
-    def acl_index_path(self, target: str) -> str:
-        return f"{ACL_INDEX_DIR}/{target}.json"
+    def identity(self) -> str:
+        """Who the credentials are (SCIM Me userName), asked once per run: the owner of the jobs
+        bricksync creates and of the folder holding its records (edges/trusted.py)."""
+        with self._me_lock:
+            if self._me is None:
+                self._me = self.me()
+            return str(self._me.get("userName") or "")
+
+    def bricksync_identity(self) -> str:
+        """Whose jobs and records are bricksync's: targets.<t>.identity when set (a read-only
+        identity's plan then judges by the writer's), else who the credentials are."""
+        return self.expected_identity or self.identity()
+
+    def me_cached(self) -> dict:
+        self.identity()
+        return dict(self._me or {})
 
     def read_acl_index(self, target: str) -> dict[str, str]:
-        """job id -> digest of the ACL bricksync last applied and saw hold (empty when none)."""
-        try:
-            data = self._do("GET", "/api/2.0/workspace/export", query={"path": self.acl_index_path(target)})
-            doc = json.loads(base64.b64decode(data.get("content", "")) or b"{}")
-        except NotFound:
-            return {}
-        except (DatabricksError, ValueError) as exc:
-            log.warning("permissions index of %s unreadable (%s): every ACL is read", target, type(exc).__name__)
-            return {}
-        jobs = doc.get("jobs") if isinstance(doc, dict) and doc.get("version") == 1 else None
+        """job id -> digest of the ACL bricksync last applied and saw hold (empty when none). Kept in
+        the trusted store (edges/trusted.py): the old /Shared copy, writable by anyone, is ignored."""
+        from .trusted import TrustedStore
+
+        jobs = TrustedStore.for_target(self, target).read("permissions").data.get("jobs")
         return {str(k): str(v) for k, v in jobs.items()} if isinstance(jobs, dict) else {}
 
     def write_acl_index(self, target: str, jobs: dict[str, str]) -> None:
-        content = base64.b64encode(json.dumps({"version": 1, "jobs": jobs}, sort_keys=True).encode()).decode()
-        try:
-            self._do("POST", "/api/2.0/workspace/mkdirs", body={"path": ACL_INDEX_DIR})
-            self._do("POST", "/api/2.0/workspace/import", body={
-                "path": self.acl_index_path(target), "format": "AUTO", "content": content, "overwrite": True})
-        except DatabricksError as exc:
-            raise _api_error(exc, "write the permissions index", None) from None
+        from .trusted import TrustedStore
+
+        TrustedStore.for_target(self, target).write("permissions", {"jobs": jobs})
+
+    def read_owned(self, target: str) -> dict[str, int]:
+        """key -> job id of every job bricksync created or adopted in the target (edges/trusted.py)."""
+        return self.owned_record(target)[0]
+
+    def owned_record(self, target: str) -> tuple[dict[str, int], str]:
+        """read_owned, and why the record could not be read ("" when it could, or there is none)."""
+        from .trusted import TrustedStore
+
+        store = TrustedStore.for_target(self, target)
+        record = store.read("owned")
+        jobs = record.data.get("jobs")
+        problem = f"{store.path('owned')}: {record.problem}" if record.problem else ""
+        if not isinstance(jobs, dict):
+            return {}, problem
+        return {str(k): int(v) for k, v in jobs.items()
+                if isinstance(v, int) or (isinstance(v, str) and v.isdigit())}, problem
+
+    def write_owned(self, target: str, jobs: dict[str, int]) -> None:
+        from .trusted import TrustedStore
+
+        TrustedStore.for_target(self, target).write("owned", {"jobs": dict(sorted(jobs.items()))})
 
     # --- inventory: compute and workspace objects ----------------------------------------
     def inventory(self, kinds: set[str] | frozenset[str] | None = None) -> Inventory:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import logging
 import posixpath
 import zipfile
@@ -26,10 +25,10 @@ from databricks.sdk.errors import DatabricksError, NotFound
 from ..core.errors import Problem, WorkspaceError
 from ..core.fileplan import Indexed, LiveObject
 from ..core.files import FILE, JUPYTER, NOTEBOOK, SOURCE, ObjectKind, state_name
+from .trusted import Record, TrustedStore
 from .workspace import Workspace
 
 log = logging.getLogger("bricksync.files")
-FILES_INDEX_DIR = "/Shared/.bricksync/files"  # per target: path -> hash of what bricksync wrote there
 READERS = 16  # workspace calls in flight at once (as ACL reads: ACL_READERS)
 
 
@@ -47,6 +46,7 @@ def live_object(info: dict) -> LiveObject:
 class WorkspaceFiles:
     def __init__(self, ws: Workspace):
         self.ws = ws
+        self._records: dict[str, Record] = {}  # target -> its files index, read once
 
     # --- reading --------------------------------------------------------------------------
     def list_folder(self, folder: str) -> list[LiveObject] | None:
@@ -163,42 +163,36 @@ class WorkspaceFiles:
             raise _err(exc, f"delete {path}") from None
 
     # --- the files index (the one place it is read and written) ---------------------------
+    def _store(self, target: str) -> TrustedStore:
+        return TrustedStore.for_target(self.ws, target)
+
     def index_path(self, target: str) -> str:
-        return f"{FILES_INDEX_DIR}/{target}.json"
+        return self._store(target).path("files")
 
     def index_trust(self, target: str) -> str:
-        """Why the files index cannot be believed ("" when it can). The one seam for the trusted store
-        of issue 25 point 2 (wt/own's edges/trusted.py: `TrustedStore(ws, identity, target).read("files")`
-        gives `trusted` and `problem`): until it moves there, the index is where bricksync has always
-        kept its indexes, and is taken as written."""
-        return ""
+        """Why the files index cannot be believed ("" when it can). It lives in the trusted store
+        (edges/trusted.py: bricksync's home folder, which only its identity and admins may write);
+        the old /Shared/.bricksync/files copy, writable by every user, is never read."""
+        return self._read(target).problem
+
+    def _read(self, target: str) -> Record:
+        """Read once per instance (a plan asks for its trust, then its entries)."""
+        if target not in self._records:
+            self._records[target] = self._store(target).read("files")
+        return self._records[target]
 
     def read_index(self, target: str) -> dict[str, Indexed]:
         """Target path -> what bricksync last wrote there. Missing or unreadable: empty, so every
         object at a desired path is a conflict until adopted (never silently overwritten)."""
-        try:
-            data = self.ws._do("GET", "/api/2.0/workspace/export", query={"path": self.index_path(target)})
-            doc = json.loads(base64.b64decode((data or {}).get("content", "")) or b"{}")
-        except NotFound:
-            return {}
-        except (DatabricksError, ValueError) as exc:  # as good as none: every object is then a conflict
-            log.warning("the files index of %s is unreadable (%s): no object counts as written by bricksync",
-                        target, type(exc).__name__)
-            return {}
-        files = doc.get("files") if isinstance(doc, dict) and doc.get("version") == 1 else None
+        files = self._read(target).data.get("files")
         out = {}
-        for path, entry in (files or {}).items():
+        for path, entry in (files if isinstance(files, dict) else {}).items():
             if isinstance(entry, dict) and isinstance(entry.get("sha"), str):
                 out[str(path)] = Indexed(entry["sha"], entry.get("object_id"), entry.get("modified_at"))
         return out
 
     def write_index(self, target: str, entries: dict[str, Indexed]) -> None:
-        doc = {"version": 1, "files": {p: {"sha": e.sha, "object_id": e.object_id, "modified_at": e.modified_at}
-                                       for p, e in sorted(entries.items())}}
-        content = base64.b64encode(json.dumps(doc, sort_keys=True).encode()).decode()
-        try:
-            self.ws._do("POST", "/api/2.0/workspace/mkdirs", body={"path": FILES_INDEX_DIR})
-            self.ws._do("POST", "/api/2.0/workspace/import", body={
-                "path": self.index_path(target), "format": "AUTO", "content": content, "overwrite": True})
-        except DatabricksError as exc:
-            raise _err(exc, "write the files index") from None
+        self._records.pop(target, None)
+        self._store(target).write("files", {"files": {
+            p: {"sha": e.sha, "object_id": e.object_id, "modified_at": e.modified_at}
+            for p, e in sorted(entries.items())}})

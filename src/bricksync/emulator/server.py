@@ -91,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._control(emu, method, path, raw)
         auth = self.headers.get("Authorization", "")
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
-        if token is None or (token != emu.token and token not in emu.readonly_tokens):
+        if token is None or (token != emu.token and token not in emu.readonly_tokens and token not in emu.users):
             err = unauthenticated()
             return err.status, err.body(), {}, False
         found = route(method, path)
@@ -115,7 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"error_code": "MALFORMED_REQUEST", "message": f"Malformed request: {exc}"}, {}, False
         handler, match = found
         try:
-            with emu.workspace.lock:  # serialised inside the lock: responses share stored objects
+            caller = emu.users.get(token or "", emu.workspace.user)  # another user's token acts as them
+            with emu.workspace.lock, emu.workspace.acting_as(caller):  # serialised: responses share stored objects
                 result = handler(emu.workspace, query, body, match)
                 status, headers = 200, {}
                 out = result if isinstance(result, RawBody) else json.dumps(result if result is not None else {})
@@ -221,13 +222,19 @@ class EmulatorServer:
     def __init__(self, name: str = "workspace", *, host: str = "127.0.0.1", port: int = 0,
                  token: str = DEFAULT_TOKEN, latency_ms: float = 0, state_file: str | Path | None = None,
                  id_base: int | None = None, seed: int = 0, user: str = "bricksync@example.com",
-                 readonly_tokens: tuple[str, ...] = (), listener: socket.socket | None = None):
+                 readonly_tokens: tuple[str, ...] = (), listener: socket.socket | None = None,
+                 users: dict[str, str] | None = None):
         # Each process its own ID space (random unless given), like real workspaces, whose job
         # IDs are 15-16 digits: an ID copied unmapped from one emulator to another is not found.
         self.id_base = id_base if id_base is not None else random_id_base()
         self.workspace = EmulatedWorkspace(name=name, user=user, id_base=self.id_base)
         self.token = token
         self.readonly_tokens = readonly_tokens
+        # token -> user name: other workspace users (not admins), each acting as themself (tests of
+        # what another prod user can do through the real SDK)
+        self.users = dict(users or {})
+        for other in self.users.values():
+            self.workspace.add_user(other)
         self.latency_ms = latency_ms
         self.faults = Faults(seed=seed)
         self.state_file = Path(state_file) if state_file else None
@@ -274,11 +281,12 @@ class EmulatorServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def client(self, **kwargs: Any):  # -> databricks.sdk.WorkspaceClient
-        """A real databricks-sdk client for this workspace (PAT auth, nothing else from the env)."""
+    def client(self, token: str | None = None, **kwargs: Any):  # -> databricks.sdk.WorkspaceClient
+        """A real databricks-sdk client for this workspace (PAT auth, nothing else from the env);
+        `token`: another user's (see `users`)."""
         from databricks.sdk import WorkspaceClient
 
-        return WorkspaceClient(host=self.url, token=self.token, auth_type="pat", **kwargs)
+        return WorkspaceClient(host=self.url, token=token or self.token, auth_type="pat", **kwargs)
 
 
 def serve_until_interrupted(server: EmulatorServer, *, seed_demo: bool, token_given: bool,

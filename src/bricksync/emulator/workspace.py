@@ -8,17 +8,18 @@ request/response shapes of https://docs.databricks.com/api/workspace/introductio
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from . import acl
-from .errors import invalid, not_found
+from .errors import invalid, not_found, permission_denied
 from .jobs import JobStore, Referents
 from .sqlobjects import LABELS, SQL_RESOURCES, sql_object_routes
 from .wsfs import WorkspaceTree
@@ -120,10 +121,47 @@ class EmulatedWorkspace:
     def _norm_path(path: Any) -> str:
         return WorkspaceTree.norm(path)
 
+    # Home folders: "Users have Can Manage permission on their home folder. All other users have No
+    # Permissions", and every user may manage objects in /Shared; workspace admins manage every folder
+    # (docs: https://learn.microsoft.com/azure/databricks/security/auth/access-control/workspace-acl,
+    # "Special folders and permissions"; docs.azure.cn/zh-cn/databricks/security/access-control/workspace-acl).
+    def _home_check(self, path: Any, write: bool) -> None:
+        if not isinstance(path, str):
+            return
+        norm = re.sub(r"/+", "/", path)
+        if norm.startswith("/Workspace/"):
+            norm = norm[len("/Workspace"):]
+        parts = norm.split("/")
+        if len(parts) < 3 or parts[1] != "Users" or not parts[2]:
+            return
+        owner = parts[2]
+        if owner.lower() == self.user.lower() or self.directory.is_admin(self.user):
+            return
+        what = "write to" if write else "read"
+        raise permission_denied(f"User {self.user} does not have permission to {what} {path}: it is in the home "
+                                f"folder of {owner}.")
+
+    @contextlib.contextmanager
+    def acting_as(self, user: str) -> Iterator[None]:
+        """Serve one request as `user` (the token's owner): creator, owner, SCIM Me, folder rights follow."""
+        primary = self.user
+        self.user = self.jobs.user = user
+        try:
+            yield
+        finally:
+            self.user = self.jobs.user = primary
+
+    def add_user(self, user: str) -> None:
+        """Another workspace user (not an admin), one of the `users` group."""
+        self.directory.users.add(user)
+        self.directory.groups["users"].add(user)
+
     def mkdirs(self, path: str) -> None:
+        self._home_check(path, write=True)
         self.tree.mkdirs(path)
 
     def import_object(self, body: dict) -> dict:
+        self._home_check(body.get("path"), write=True)
         return self.tree.import_(body)
 
     def add_git_folder(self, path: str) -> None:
@@ -133,15 +171,20 @@ class EmulatedWorkspace:
         self.objects[norm] = {"object_type": "REPO", "path": norm, "object_id": self._next_object_id()}
 
     def get_status(self, path: Any) -> dict:
+        self._home_check(path, write=False)
         return self.tree.get_status(path)
 
     def export_object(self, query: Any) -> Any:
-        return self.tree.export(query if isinstance(query, dict) else {"path": query})
+        query = query if isinstance(query, dict) else {"path": query}
+        self._home_check(query.get("path"), write=False)
+        return self.tree.export(query)
 
     def delete_object(self, body: dict) -> dict:
+        self._home_check(body.get("path"), write=True)
         return self.tree.delete(body)
 
     def list_objects(self, path: Any) -> dict:
+        self._home_check(path, write=False)
         return self.tree.list(path)
 
     # --- permissions (emulator/acl.py has the rules) --------------------------------------

@@ -105,20 +105,22 @@ def print_unlock(target: str, holder: dict | None) -> None:
 
 
 def print_settle(the_plan: Any, target: str, console: Any = None) -> None:
-    """For each drifted job, the command that accepts the drift beside the one that reverts it.
+    """For each drifted job and file, the command that accepts the drift beside the one that reverts
+    it (report.settle_hints: a hand-made grant is reverted only by an apply that reads every ACL).
     `console`: where the human-readable output goes (stderr when a report goes to stdout)."""
-    console = console or out
+    from .report import settle_hints
 
-    drifted = the_plan.of("update")
-    if not drifted:
+    console = console or out
+    hints = settle_hints(the_plan)
+    if not hints:
         return
-    t = shlex.quote(target)
-    console.print("To settle each drifted job: accept it into git, or revert the workspace to git:")
-    for a in drifted[:LIST_ROWS]:
-        console.print(term(f"  {a.key}: accept `bricksync capture --target {t} {shlex.quote(a.key)}`"
-                       f" · revert `bricksync apply --target {t}`"))
-    if len(drifted) > LIST_ROWS:
-        console.print(term(f"  ... and {len(drifted) - LIST_ROWS} more: `bricksync capture --target {t}` accepts all"))
+    console.print("To settle the drift: accept it into git, or revert the workspace to git:")
+    for what, accept, revert in hints[:LIST_ROWS]:
+        console.print(term(f"  {what}: accept `{accept}` · revert `" + "` or `".join(revert) + "`"))
+    if len(hints) > LIST_ROWS:
+        t = shlex.quote(target)
+        console.print(term(f"  ... and {len(hints) - LIST_ROWS} more: `bricksync capture --target {t}` accepts all, "
+                           f"`bricksync drift --target {t} --heal` reverts all"))
 
 
 def print_awaiting(awaiting: list[dict] | None, check_source: bool, console: Any) -> None:
@@ -215,7 +217,8 @@ def report_texts(plan: Any, kind: str, awaiting: list[dict] | None, *, json_repo
     as_json = (json_no_commands(json.dumps(report_json(plan, kind=kind, awaiting_export=awaiting), indent=2)) + "\n"
                if json_report else None)
     title = "bricksync drift" if kind == "drift" else "bricksync plan"
-    as_md = report_markdown(plan, title=title, awaiting_export=awaiting) if markdown_report else None
+    as_md = report_markdown(plan, title=title, awaiting_export=awaiting, settle=kind == "drift") \
+        if markdown_report else None
     return as_json, as_md
 
 

@@ -8,6 +8,7 @@ is versioned (REPORT_VERSION) and documented in the README.
 from __future__ import annotations
 
 import os
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -136,7 +137,7 @@ def _job_json(a: Action) -> dict[str, Any]:
 # --- Markdown -----------------------------------------------------------------------------
 
 def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_export: list[dict] | None = None,
-                    collapse_over: int = 10) -> str:
+                    collapse_over: int = 10, settle: bool = False) -> str:
     """Headline first, then a table, then per-job diffs (collapsible when the plan is long)."""
     headline = plan.headline()
     if awaiting_export:
@@ -172,9 +173,37 @@ def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_expor
         lines += [f"- {md_code(j['key'])} — {md_text(j['name'])} ({md_text(j['status'])})" for j in awaiting_export]
         lines.append("")
     lines += files_markdown(plan)
+    hints = settle_hints(plan) if settle else []
+    if hints:
+        lines += ["", "#### To settle the drift: accept it into git, or revert the workspace to git", ""]
+        lines += [f"- {md_code(what)}: accept {md_code(accept)} · revert " + " or ".join(map(md_code, revert))
+                  for what, accept, revert in hints[:50]]
+        if len(hints) > 50:
+            lines.append(f"- ... and {len(hints) - 50} more")
+        lines.append("")
     for warning in plan.warnings:
         lines.append(f"> ⚠️ {md_text(warning)}")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def settle_hints(plan: Plan) -> list[tuple[str, str, list[str]]]:
+    """(what drifted, the command that accepts it into git, the one that reverts the workspace to git)
+    per drifted job and file (issue 22.6, 25.3). A plain apply trusts the permissions index, which a
+    grant made by hand leaves unchanged: reverting a permission takes an apply that reads every ACL."""
+    t = shlex.quote(plan.target)
+    out = []
+    for a in plan.of("update"):
+        perms = any(c.path.startswith("permissions[") for c in a.changes)
+        settings = a.settings is not None and any(not c.path.startswith("permissions[") for c in a.changes)
+        revert = [f"bricksync apply --target {t}" + (" --refresh-permissions" if perms else "")]
+        if perms and not settings:
+            revert.append(f"bricksync drift --target {t} --heal")
+        what = a.key + (" (settings and permissions)" if perms and settings else " (permissions)" if perms else "")
+        out.append((what, f"bricksync capture --target {t} {shlex.quote(a.key)}", revert))
+    for f in plan.files:
+        if f.action == "update":
+            out.append((f.path + " (file)", f"bricksync capture --target {t}", [f"bricksync apply --target {t}"]))
+    return out
 
 
 def _diff_line(line: str) -> str:
@@ -351,6 +380,19 @@ def apply_summary(result: ApplyResult) -> str:
 
 
 def conflicts_line(conflicts: list[Action]) -> str:
-    return (f"[red]error:[/red] {len(conflicts)} key(s) in conflict, not applied (several jobs carry one key): "
-            + ", ".join(f"{term(a.key)} (jobs {', '.join(map(str, a.job_ids))})" for a in conflicts)
-            + ". Delete the extra jobs (or remove their bricksync-key tag) and apply again.")
+    several = [a for a in conflicts if not _refused(a)]
+    refused = [a for a in conflicts if _refused(a)]
+    parts = []
+    if several:
+        parts.append(f"{len(several)} key(s) in conflict, not applied (several jobs carry one key): "
+                     + ", ".join(f"{term(a.key)} (jobs {', '.join(map(str, a.job_ids))})" for a in several)
+                     + ". Delete the extra jobs (or remove their bricksync-key tag) and apply again.")
+    if refused:
+        parts.append(f"{len(refused)} job(s) refused, not applied: "
+                     + "; ".join(f"{term(a.key)}: {term(a.notes[0])}" for a in refused))
+    return "[red]error:[/red] " + " ".join(parts)
+
+
+def _refused(a: Action) -> bool:
+    """A conflict that is bricksync's refusal (commands/ownercheck.py), not several jobs with one key."""
+    return bool(a.notes) and a.notes[0].startswith("refused:")
