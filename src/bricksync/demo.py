@@ -60,6 +60,16 @@ def _jobs_table(title: str, client) -> Table:
     return table
 
 
+def _catalogs(test, prod) -> str:
+    """The value that differs per workspace (targets.prod.values: dev_sales -> prod_sales), side by side."""
+    def catalog(client) -> str:
+        job = next(iter(client.jobs.list(name="Daily sales ETL", expand_tasks=True)))
+        return next((p.default for p in job.settings.parameters or [] if p.name == "catalog"), "") or ""
+
+    return (f"'Daily sales ETL' parameter catalog: {catalog(test)} in test (and in state/), "
+            f"{catalog(prod)} in prod (targets.prod.values)")
+
+
 def _git(repo: Path, *args: str) -> str:
     import git
 
@@ -181,6 +191,7 @@ def run_demo(keep: str | None = None, *, run: Runner) -> int:
             out.print(Rule("3. apply"))
             _run(run, "apply", "--target", "prod", "--yes")
             out.print(_jobs_table("Jobs in prod after apply", prod.client()))
+            out.print(_catalogs(test.client(), prod.client()))
             out.print(Rule("4. plan again: nothing to do (no perpetual diff)"))
             _run(run, "plan", "--target", "prod", "--detailed-exitcode")
 

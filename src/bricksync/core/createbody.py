@@ -17,7 +17,7 @@ from typing import Any
 
 from .normalize import ordered
 from .permissions import FIELDS, entry
-from .plan import IDENTITY_KEYS, Action, Change
+from .plan import Action, Change, identity_key
 from .secrets import REDACTED, keys_and_strings, may_hold_secrets, redact_settings, secret_value
 
 LINES_PER_JOB = 100  # body lines a report lists for one create
@@ -36,7 +36,7 @@ def _leaves(value: Any, path: str, key: str = "") -> list[Leaf]:
             out += _leaves(item, f"{path}.{k}" if path else str(k), param if (k == "default" and param) else str(k))
         return out
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        ident = next((k for k in IDENTITY_KEYS if all(k in v for v in value)), None)
+        ident = identity_key(value)
         out = []
         for i, item in enumerate(value):
             # the path names an entry by its key: its key field is listed only when it is all there is

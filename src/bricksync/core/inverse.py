@@ -1,22 +1,24 @@
 """Live target settings -> a state document: the exact inverse of render. Pure.
 
 Used by `capture` (managed jobs that drifted) and `import` (unmanaged jobs). Each step undoes
-one step of render.py: target IDs -> target names -> source names (inverse compute map),
-target paths -> source paths (inverse path rewrites, longest prefix first), job IDs ->
-`${job:KEY}`, run_as through the inverse principal map, the target's overrides and the
-ownership tags taken out. Whatever the inverse cannot express exactly is refused with the
-reason, never written approximately; and as the last word, the document is rendered again
-and must give back the live settings field for field (the round-trip check).
+one step of render.py: target values -> source values (inverse `values:`), target IDs -> target
+names -> source names (inverse compute map), target paths -> source paths (inverse path
+rewrites, longest prefix first), job IDs -> `${job:KEY}`, run_as through the inverse principal
+map, the target's overrides and the ownership tags taken out. Whatever the inverse cannot
+express exactly is refused with the reason, never written approximately; and as the last word,
+the document is rendered again and must give back the live settings field for field (the
+round-trip check).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from .defaults import MISSING, default_at
 from .errors import Problem
 from .model import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, StateDoc, TargetConfig
 from .normalize import clone, normalize_job, normalize_settings
-from .overrides import applies
+from .overrides import applies, item_name, path_parts
 from .permissions import RANK, UUID_RE, Entry, desired, diff, entry, from_api, from_state, to_state
 from .plan import field_changes
 from .references import (
@@ -34,6 +36,7 @@ from .references import (
 from .render import KEY_TAG, MANAGED_TAG, MANAGED_VALUE, _set_dotted, principal, render
 from .schema import SchemaTable, coerce_scalars, schema_table
 from .secrets import find_secrets
+from .values import covered, invert_settings
 
 OWNERSHIP_TAGS = (KEY_TAG, MANAGED_TAG)
 _MISSING = object()
@@ -111,26 +114,43 @@ def invert_run_as(target: TargetConfig, run_as: Any) -> tuple[Any, str | None]:
 
 def _get_dotted(settings: dict, dotted: str) -> Any:
     node: Any = settings
-    for part in dotted.split("."):
+    for part, name in path_parts(dotted):
         if not isinstance(node, dict) or part not in node:
             return _MISSING
         node = node[part]
+        if name is not None:
+            node = next((x for x in node if item_name(x) == name), _MISSING) if isinstance(node, list) else _MISSING
     return node
 
 
 def _unset_dotted(settings: dict, dotted: str) -> None:
-    """Remove a dotted path, and the mappings it leaves empty (render would make them again)."""
-    parts = dotted.split(".")
-    chain = [settings]
-    for part in parts[:-1]:
-        nxt = chain[-1].get(part)
+    """Remove an override's path, and the mappings it leaves empty (render would make them again);
+    a list item stays (render never makes one: it must exist)."""
+    parts = path_parts(dotted)
+    chain: list[tuple[dict, bool]] = [(settings, False)]  # (mapping, is it a list item)
+    for part, name in parts[:-1]:
+        nxt = chain[-1][0].get(part)
+        if name is not None:
+            nxt = next((x for x in nxt if item_name(x) == name), None) if isinstance(nxt, list) else None
         if not isinstance(nxt, dict):
             return
-        chain.append(nxt)
-    chain[-1].pop(parts[-1], None)
+        chain.append((nxt, name is not None))
+    chain[-1][0].pop(parts[-1][0], None)
     for depth in range(len(parts) - 1, 0, -1):
-        if chain[depth] == {}:
-            chain[depth - 1].pop(parts[depth - 1], None)
+        node, is_item = chain[depth]
+        if is_item or node != {}:
+            return
+        chain[depth - 1][0].pop(parts[depth - 1][0], None)
+
+
+def _shown_live(live: dict, dotted: str) -> str:
+    """A live value for a message: the service's default where normalization dropped it."""
+    now = _get_dotted(live, dotted)
+    if now is not _MISSING:
+        return repr(now)
+    parts = [p for field, name in path_parts(dotted) for p in ((field, f"[{name}]") if name else (field,))]
+    default = default_at(parts, live)
+    return "(unset)" if default is MISSING else f"{default!r} (the default)"
 
 
 def effective_overrides(target: TargetConfig, key: str, live: dict) -> dict[str, Any]:
@@ -179,8 +199,13 @@ def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventor
     settings = clone(live)
     # A live value that looks like a bricksync reference is literal text: kept escaped ($${...}), as export does.
     map_strings(settings, escape_literal)
+    # Render rewrote `values:` before its overrides: undone first, except where an override wins.
+    value_errors = invert_settings(settings, target.values, f"targets.{target.name}.values")
 
     overrides = effective_overrides(target, key, live)
+    for where, message in value_errors:
+        if not covered(where, list(overrides)):
+            fail(message, where)
     for dotted, value in overrides.items():
         probe = clone(live)
         try:
@@ -189,8 +214,7 @@ def invert_job(job: dict, *, key: str, target: TargetConfig, inventory: Inventor
             fail(f"override targets.{target.name}.overrides: {exc}", dotted)
             continue
         if normalize_settings(probe, ordered=False) != normalize_settings(live, ordered=False):
-            now = _get_dotted(live, dotted)
-            shown = "(unset)" if now is _MISSING else repr(now)
+            shown = _shown_live(live, dotted)
             fail(f"live value {shown} differs from the target's override {dotted} = {value!r}: a state file "
                  f"cannot express it (change targets.{target.name}.overrides instead)", dotted)
             continue

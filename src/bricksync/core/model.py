@@ -98,6 +98,8 @@ FILES_MODES = ("none", "referenced")
 class TargetConfig(WorkspaceRef):
     name: str = ""
     path_rewrites: dict[str, str] = field(default_factory=dict)
+    # Exact values that differ per environment (core/values.py): source value -> target value.
+    values: dict[str, str] = field(default_factory=dict)
     compute: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in COMPUTE_KINDS})
     run_as: dict[str, str] = field(default_factory=dict)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)

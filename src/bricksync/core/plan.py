@@ -27,7 +27,18 @@ from .render import KEY_TAG, managed_key, pending_jobs, principal, render
 from .secrets import REDACTED, REDACTED_CHANGED, redact_change
 
 PLAN_VERSION = 1
-IDENTITY_KEYS = ("task_key", "job_cluster_key", "environment_key")
+# What names a list's entries in diff paths (`tasks[ingest]`, `parameters[catalog]`: the names
+# overrides address them by); a list whose entries do not all carry one distinct name keeps indexes.
+IDENTITY_KEYS = ("task_key", "job_cluster_key", "environment_key", "name")
+
+
+def identity_key(value: list) -> str | None:
+    """The key naming every entry of `value` once, or None."""
+    for k in IDENTITY_KEYS:
+        if value and all(isinstance(v, dict) and isinstance(v.get(k), str) for v in value) and \
+                len({v[k] for v in value}) == len(value):
+            return k
+    return None
 
 
 class ActionKind(StrEnum):
@@ -176,8 +187,7 @@ def _keyed(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _keyed(v) for k, v in value.items()}
     if isinstance(value, list):
-        ident = next((k for k in IDENTITY_KEYS if value and all(isinstance(v, dict) and k in v for v in value)),
-                     None)
+        ident = identity_key(value)
         if ident:
             return {f"[{v[ident]}]": _keyed(v) for v in value}
         return [_keyed(v) for v in value]

@@ -1,8 +1,8 @@
 """A state document -> the concrete settings for one target. Pure.
 
-dev paths -> target paths, source compute names -> target names -> target IDs, `${job:KEY}`
--> the target job carrying that key, run_as principals mapped, per-target overrides, and
-the ownership tags that make the job bricksync's.
+Source values -> target values (`values:`, core/values.py), per-target overrides, dev paths ->
+target paths, source compute names -> target names -> target IDs, `${job:KEY}` -> the target job
+carrying that key, run_as principals mapped, and the ownership tags that make the job bricksync's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from .errors import Problem, did_you_mean
 from .jobrules import check_rules
 from .model import BUDGET_KIND, COMPUTE_KINDS, OBJECT_KINDS, StateDoc, TargetConfig
 from .normalize import clone
-from .overrides import applies
+from .overrides import applies, named_item, path_parts
 from .references import (
     Inventory,
     map_strings,
@@ -26,6 +26,7 @@ from .references import (
     unescape_literal,
 )
 from .schema import SchemaTable
+from .values import covered, rewrite_settings
 
 KEY_TAG = "bricksync-key"
 MANAGED_TAG = "managed-by"
@@ -42,20 +43,24 @@ def managed_key(job: dict) -> str | None:
 
 
 def _set_dotted(settings: dict, dotted: str, value: Any) -> None:
-    """Set a dotted path, making the mappings on the way (whether an override applies at all
-    is overrides.applies()'s to say)."""
-    parts = dotted.split(".")
+    """Set an override's path, making the mappings on the way; a list item on the way must exist
+    (whether an override applies at all is overrides.applies()'s to say). ValueError says why not."""
+    parts = path_parts(dotted)
     node = settings
-    for part in parts[:-1]:
-        if node.get(part) is None:
-            node[part] = {}
-        node = node[part]
+    for field, name in parts[:-1]:
+        if name is not None:
+            node = named_item(node, field, name)
+            continue
+        if node.get(field) is None:
+            node[field] = {}
+        node = node[field]
         if not isinstance(node, dict):
-            raise ValueError(f"'{part}' is not a mapping")
+            raise ValueError(f"'{field}' is not a mapping")
+    last = parts[-1][0]
     if value is None:
-        node.pop(parts[-1], None)
+        node.pop(last, None)
     else:
-        node[parts[-1]] = copy.deepcopy(value)
+        node[last] = copy.deepcopy(value)
 
 
 def principal(value: str) -> dict[str, str]:
@@ -63,17 +68,18 @@ def principal(value: str) -> dict[str, str]:
     return {"service_principal_name": value} if UUID_RE.match(value) else {"user_name": value}
 
 
-def apply_overrides(settings: dict, target: TargetConfig, key: str) -> tuple[bool, list[tuple[str, str]]]:
-    """The target's overrides for this key applied to `settings` in place: (any applied,
+def apply_overrides(settings: dict, target: TargetConfig, key: str) -> tuple[list[str], list[tuple[str, str]]]:
+    """The target's overrides for this key applied to `settings` in place: (the paths applied,
     [(message, field)] of those that could not be)."""
-    applied, failed = False, []
+    applied: list[str] = []
+    failed: list[tuple[str, str]] = []
     for scope in ("*", key):
         for dotted, value in (target.overrides.get(scope) or {}).items():
             if not applies(scope, dotted, settings):
                 continue
             try:
                 _set_dotted(settings, dotted, value)
-                applied = True
+                applied.append(dotted)
             except ValueError as exc:
                 failed.append((f"override of targets.{target.name}.overrides.{scope}: {exc}", dotted))
     return applied, failed
@@ -83,11 +89,26 @@ def override_problems(doc: StateDoc, target: TargetConfig, schema: SchemaTable |
     """What jobs/create would refuse in this document once the target's overrides apply
     (offline: `validate` runs it per target; `plan` gets the same from render())."""
     settings = clone(doc.settings)
+    rewritten = _rewrite_values(settings, target)
     applied, failed = apply_overrides(settings, target, doc.key)
+    values = _value_problems(doc, settings, rewritten, applied)
     if not (applied or failed):
-        return []
+        return values
     _own(settings, doc.key)
-    return _rule_problems(doc, settings, target, schema, failed)
+    return values + _rule_problems(doc, settings, target, schema, failed)
+
+
+def _rewrite_values(settings: dict, target: TargetConfig) -> list[tuple[str, str]]:
+    """The target's `values:` rewrites, before its overrides (an override is the target's value
+    as written: never rewritten). [(field, error)] where capture could not invert one."""
+    return rewrite_settings(settings, target.values, f"targets.{target.name}.values")
+
+
+def _value_problems(doc: StateDoc, settings: dict, errors: list[tuple[str, str]], overridden: list[str]) -> list[Problem]:
+    """The rewrite errors left once the overrides applied: an overridden field's value is the override's."""
+    name = settings.get("name", doc.key)
+    return [Problem(message, file=doc.file or None, job=name, field=where)
+            for where, message in errors if not covered(where, overridden)]
 
 
 def _own(settings: dict, key: str) -> None:
@@ -112,8 +133,9 @@ def render(doc: StateDoc, target: TargetConfig, inventory: Inventory, job_ids: d
     `in_place`: render doc.settings itself (the caller has no further use for them).
     `schema`: the JobSettings table, where it came from another process."""
     settings = doc.settings if in_place else clone(doc.settings)
-    problems: list[Problem] = []
+    rewritten = _rewrite_values(settings, target)
     overridden, failed = apply_overrides(settings, target, doc.key)
+    problems: list[Problem] = _value_problems(doc, settings, rewritten, overridden) if rewritten else []
     name = settings.get("name", doc.key)
 
     def fail(message: str, where: str) -> None:

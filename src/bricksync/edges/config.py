@@ -5,7 +5,8 @@ unified auth (env vars, ~/.databrickscfg, Azure CLI / service principal) supplie
 
 Pipeline variables override mappings (the seed pipeline's "mappings as pipeline variables"):
   BRICKSYNC_<TARGET>_<KIND>="from=to;from2=to2"   KIND: CLUSTERS, INSTANCE_POOLS, POLICIES,
-                                                   WAREHOUSES, PIPELINES, PATH_REWRITES, RUN_AS
+                                                   WAREHOUSES, PIPELINES, PATH_REWRITES, RUN_AS,
+                                                   VALUES (exact values: dev_sales=prod_sales)
                                                    QUERIES, ALERTS, DASHBOARDS, SQL_DASHBOARDS,
                                                    DESTINATIONS, BUDGET_POLICIES (name=id)
   BRICKSYNC_<TARGET>_PRINCIPALS="from=to;..." (added over principals), BRICKSYNC_<TARGET>_PERMISSIONS=MODE
@@ -26,6 +27,7 @@ from typing import Any
 from ..core.errors import BricksyncError, Problem, did_you_mean
 from ..core.model import COMPUTE_KINDS, FILES_MODES, OBJECT_KINDS, Select, SourceConfig, TargetConfig
 from ..core.permissions import MODES, check_entries, from_state
+from ..core.values import check_values
 from ..core.yamlio import line_of, parse, plain
 
 ENV_KINDS = {"CLUSTERS": "clusters", "INSTANCE_POOLS": "instance_pools", "POLICIES": "policies",
@@ -67,7 +69,7 @@ SCHEMA: dict[str, Any] = {
     },
     "state_dir": STR,
     "targets": {"*": {
-        "profile": STR, "host": STR, "path_rewrites": STRMAP, "run_as": STRMAP, "prune": BOOL,
+        "profile": STR, "host": STR, "path_rewrites": STRMAP, "values": STRMAP, "run_as": STRMAP, "prune": BOOL,
         "max_prune_percent": PERCENT,
         "overrides": {"*": ANYMAP},
         "compute": {k: STRMAP for k in COMPUTE_KINDS},
@@ -144,6 +146,8 @@ def _apply_env(target: TargetConfig, env: Mapping[str, str]) -> None:
         target.budget_policies.update(_env_pairs(env[prefix + "BUDGET_POLICIES"], prefix + "BUDGET_POLICIES"))
     if prefix + "PATH_REWRITES" in env:
         target.path_rewrites.update(_env_pairs(env[prefix + "PATH_REWRITES"], prefix + "PATH_REWRITES"))
+    if prefix + "VALUES" in env:
+        target.values.update(_env_pairs(env[prefix + "VALUES"], prefix + "VALUES"))
     if prefix + "RUN_AS" in env:
         target.run_as.update(_env_pairs(env[prefix + "RUN_AS"], prefix + "RUN_AS"))
     if prefix + "PRINCIPALS" in env:
@@ -169,6 +173,29 @@ def _profile(value: str | None) -> str | None:
     return None if value is None or value.strip().lower() in ("", "none") else value
 
 
+def _typed_value_keys(raw: Any, file: str) -> list[Problem]:
+    """A `values:` key YAML reads as a number, boolean or null (`1: 2`, `true: ...`) would become the
+    text "1"/"True"/"None" once loaded: never the value a job holds. Quoting says what is meant."""
+    out = []
+    targets = raw.get("targets") if isinstance(raw, dict) else None
+    for name, t in (targets.items() if isinstance(targets, dict) else ()):
+        values = t.get("values") if isinstance(t, dict) else None
+        for key in values if isinstance(values, dict) else ():
+            if not isinstance(key, str):
+                out.append(Problem(f"key {key!r} is read as {type(key).__name__}, not text: quote it",
+                                   file=file, line=line_of(values, key), field=f"targets.{name}.values"))
+    return out
+
+
+def _value_problems(target: TargetConfig, file: str, env: Mapping[str, str]) -> list[Problem]:
+    """`values:` as loaded (the file's, then the pipeline variable's) checked once: capture must be
+    able to invert every rewrite (core/values.py)."""
+    where = f"targets.{target.name}.values"
+    via = f"${env_prefix(target.name)}VALUES (over the file's {where}): " if env_prefix(target.name) + "VALUES" in env \
+        else ""
+    return [Problem(via + message, file=file, field=where) for message in check_values(target.values)]
+
+
 def project_root(config_path: Path) -> Path:
     """Relative paths resolve against the project root: the parent of the `config/` folder."""
     parent = config_path.resolve().parent
@@ -187,6 +214,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
     _check(raw, SCHEMA, "", file, None, problems)
     if isinstance(raw, dict) and not isinstance(raw.get("targets") or {}, dict):
         problems.append(Problem("expected a mapping of target names", file=file, field="targets"))
+    problems.extend(_typed_value_keys(raw, file))
     if problems:
         raise BricksyncError(problems)
     doc = plain(raw)
@@ -223,7 +251,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
         compute = {k: dict((t.get("compute") or {}).get(k) or {}) for k in COMPUTE_KINDS}
         target = TargetConfig(
             name=name, profile=t.get("profile"), host=t.get("host"),
-            path_rewrites=dict(t.get("path_rewrites") or {}), compute=compute,
+            path_rewrites=dict(t.get("path_rewrites") or {}), values=dict(t.get("values") or {}), compute=compute,
             run_as=dict(t.get("run_as") or {}), overrides=dict(t.get("overrides") or {}),
             prune=bool(t.get("prune", False)),
             permissions=t.get("permissions", "ignore"), principals=dict(t.get("principals") or {}),
@@ -243,6 +271,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
             problems.append(Problem(f"expected one of {', '.join(MODES)}, got {target.permissions!r}{hint}",
                                     file=file, field=f"targets.{name}.permissions"))
         problems.extend(_mapped_twice(target, t, raw["targets"][name] or {}, file, env))
+        problems.extend(_value_problems(target, file, env))
         for prefix in target.path_rewrites:
             if not prefix.startswith("/"):
                 problems.append(Problem(f"path rewrite '{prefix}' must be an absolute path", file=file,

@@ -93,6 +93,10 @@ CONFIG_DOCS: dict[str, tuple[str, Any]] = {
                        "without a profile).", NO_DEFAULT),
     "targets.*.path_rewrites": ("Workspace path prefixes, source -> target (e.g. /Workspace/dev: "
                                 "/Workspace/prod).", {}),
+    "targets.*.values": ("Exact values that differ per environment, source -> target (e.g. dev_sales: "
+                         "prod_sales): the whole value or a delimited token of it, in job parameter defaults, task "
+                         "parameters, dbt catalog/schema and git_source refs; capture applies them in reverse "
+                         "(see README: Values that differ per environment).", {}),
     "targets.*.compute": ("Compute names, source -> target.", NO_DEFAULT),
     **{f"targets.*.compute.{k}": v for k, v in _kinds(COMPUTE_KINDS, "compute").items()},
     "targets.*.objects": ("Workspace objects jobs point at, source name -> target name, as compute.", NO_DEFAULT),
@@ -101,7 +105,8 @@ CONFIG_DOCS: dict[str, tuple[str, Any]] = {
     "targets.*.run_as": ("Principal mapping for run_as, source -> target (a UUID maps to a service principal).",
                          {}),
     "targets.*.overrides": ("Per-target settings by scope (\"*\": every job, else a job key): dotted JobSettings "
-                            "paths -> values (null removes the field).", {}),
+                            "paths -> values (null removes the field); named list items in brackets, e.g. "
+                            "tasks[ingest].timeout_seconds, parameters[run_date].default.", {}),
     "targets.*.overrides.*": ("Dotted JobSettings paths -> values for this scope.", NO_DEFAULT),
     "targets.*.prune": ("apply deletes managed jobs that have no state file (as --prune).", False),
     "targets.*.max_prune_percent": ("Prune refuses to delete more of the managed jobs at once "

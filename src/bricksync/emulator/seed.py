@@ -3,7 +3,7 @@
 The source ("test") workspace holds the job shapes teams really run: multi-task ETL on job
 clusters from pools under a policy, existing clusters, SQL and dbt on a warehouse, wheels and
 libraries, for_each, run_job chains, a DLT pipeline task, git-sourced notebooks, schedules,
-triggers, parameters, notifications and run_as. The target ("prod") holds the matching
+triggers, parameters (a catalog that differs per workspace), notifications and run_as. The target ("prod") holds the matching
 compute (some under other names: config maps them) and one unmanaged job of its own.
 """
 
@@ -33,6 +33,8 @@ COMPUTE_MAPPING = {
     "instance_pools": {"dev-pool": "prod-pool"},
     "warehouses": {"dev-sql": "prod-sql"},
 }
+# Values that differ per workspace (targets.prod.values): the catalog the sales jobs write to.
+VALUE_MAPPING = {"dev_sales": "prod_sales"}
 SPARK = "15.4.x-scala2.12"
 NODE = "Standard_DS3_v2"
 TAG = {"PROD_MIGRATION": "true"}
@@ -89,7 +91,9 @@ def source_jobs(ids: dict[str, dict[str, str]], root: str = "/Workspace/dev") ->
             "email_notifications": {"on_failure": ["data-oncall@example.com"]},
             "max_concurrent_runs": 1,
             "timeout_seconds": 7200,
-            "parameters": [{"name": "run_date", "default": "{{job.start_time.iso_date}}"}],
+            # the catalog differs per workspace: targets.prod.values rewrites dev_sales to prod_sales
+            "parameters": [{"name": "run_date", "default": "{{job.start_time.iso_date}}"},
+                           {"name": "catalog", "default": "dev_sales"}],
             "job_clusters": [{"job_cluster_key": "etl", "new_cluster": {
                 "spark_version": SPARK, "instance_pool_id": ids["pool"]["dev-pool"],
                 "driver_instance_pool_id": ids["pool"]["driver-pool"], "policy_id": ids["policy"]["job-policy"],
@@ -248,6 +252,7 @@ targets:
   prod:
     profile: {target_profile}
 {host}    path_rewrites: {{/Workspace/dev: /Workspace/prod}}
+    values: {{{', '.join(f'{a}: {b}' for a, b in VALUE_MAPPING.items())}}}
     compute:
 {mapping}
     run_as:
