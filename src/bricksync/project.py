@@ -187,11 +187,12 @@ class Project:
         """Accept drift: the live settings of drifted managed jobs (all, or `keys`) -> state/ -> a
         commit on `branch` (default bricksync/capture-<target>-<UTC date>). Refused jobs are in
         `result.refused`, their files left as they are."""
-        from .commands.capture import build_capture, write_result
+        from .commands.capture import build_capture, default_branch, write_result
         from .commands.reconcile import connect_target
 
         ws = connect_target(self.config, target)
-        result = build_capture(self.config, target, ws, list(keys) if keys else None)
+        branch = branch or default_branch("capture", target)  # once: the files are read as it has them
+        result = build_capture(self.config, target, ws, list(keys) if keys else None, branch=branch)
         return write_result(self.config, result, branch=branch, push=push, dry_run=dry_run)
 
     def import_jobs(self, target: str, *, all_jobs: bool = False, pattern: str | None = None,
@@ -199,14 +200,15 @@ class Project:
                     dry_run: bool = False) -> CaptureResult:
         """Take unmanaged target jobs (all, those named like the glob `pattern`, or `job_ids`) under
         management: state files and adoption records committed; apply adopts them in place."""
-        from .commands.capture import build_import, write_result
+        from .commands.capture import build_import, default_branch, write_result
         from .commands.reconcile import connect_target
 
         if sum((all_jobs, pattern is not None, bool(job_ids))) != 1:
             raise BricksyncError("import needs exactly one of all_jobs, pattern, job_ids")
         ws = connect_target(self.config, target)
+        branch = branch or default_branch("import", target)  # once: the files are read as it has them
         result = build_import(self.config, target, ws, all_jobs=all_jobs, pattern=pattern,
-                              job_ids=list(job_ids or []))
+                              job_ids=list(job_ids or []), branch=branch)
         return write_result(self.config, result, branch=branch, push=push, dry_run=dry_run)
 
     def lock(self, target: str) -> LockStatus:

@@ -28,7 +28,7 @@ from ..core.errors import (
 from ..core.escape import one_line
 from ..core.fileplan import FileAction
 from ..core.ownership import new_owned
-from ..core.plan import Action, ActionKind, Plan
+from ..core.plan import Action, ActionKind, Plan, adopted_twice
 from ..core.render import KEY_TAG, fill_jobs, pending_jobs
 from ..edges.lock import ApplyLock
 from ..edges.statefiles import FileStore
@@ -416,6 +416,9 @@ def _checked_or_new_plan(cfg: Config, target: str, ws: Workspace, plan: Plan | N
     if plan is not None:
         if live_fingerprint(plan, ws) != plan.fingerprint:
             raise StalePlanError(f"{where}the target changed since this plan was made (stale plan); run plan again")
+        twice = adopted_twice(plan)  # a plan file from elsewhere (or edited): never one job adopted twice
+        if twice:
+            raise BricksyncError(twice)
         return plan
     if desired is None:
         raise BricksyncError("apply needs a saved plan or the state to plan from")
