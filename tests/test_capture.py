@@ -306,7 +306,8 @@ def test_import_of_50_unmanaged_jobs_adopts_them_in_place(applied: Project, tmp_
     assert p.repo.active_branch.name.startswith("bricksync/import-prod-")
     message = p.repo.head.commit.message
     assert f"bricksync import: {N_IMPORT} job(s) imported from prod" in message
-    assert f"- legacy-job-07 (Legacy job 07, prod job {prod_ids[7]}):\n    max_concurrent_runs\n    name\n" in message
+    assert f"- legacy-job-07 (Legacy job 07, prod job {prod_ids[7]}, added):\n    max_concurrent_runs\n    name\n" \
+        in message
     assert sorted(p.repo.head.commit.stats.files) == sorted(
         ["state/adopt/prod.yml"] + [f"state/jobs/legacy-job-{i:02d}.yml" for i in range(N_IMPORT)])
     files = {k: v for k, v in p.state_files.items() if k.startswith("legacy-job-")}

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bricksync.core.render import KEY_TAG
+from bricksync.edges.lock import ApplyLock
 from bricksync.edges.workspace import Workspace
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import seed_source, seed_target
@@ -49,7 +50,7 @@ def test_a_lock_write_applied_despite_an_error_is_ours(exported: Project, rule: 
     res = p.run("apply", "--target", "prod", "--yes")
     assert res.code == 0, res.output
     assert rule.fired == 1 and "is locked" not in res.output
-    assert Workspace(p.prod.client(), "prod").read_lock("prod") is None  # released at the end
+    assert ApplyLock(Workspace(p.prod.client(), "prod"), "prod").read() is None  # released at the end
     assert all(len(ids) == 1 for ids in managed(p).values()) and len(managed(p)) == 5
 
 
@@ -114,7 +115,7 @@ def test_a_lost_create_with_a_failed_lookup_prints_the_table_and_the_next_step(
     res = p.run("apply", "--target", "prod", "--yes")
     assert res.code == 0, res.output
     assert all(len(ids) == 1 for ids in managed(p).values()) and len(managed(p)) == 5  # converged, no duplicate
-    assert Workspace(p.prod.client(), "prod").read_lock("prod") is None
+    assert ApplyLock(Workspace(p.prod.client(), "prod"), "prod").read() is None
 
 
 # --- 14.17: unreachable targets fail fast and name the host ------------------------------

@@ -114,8 +114,13 @@ def test_plan_adopts_a_recorded_job_by_id_and_never_one_another_key_owns() -> No
     assert problems == [] and [(a.action, a.job_id) for a in plan.actions] == [("adopt", 5)]
     assert [c.path for c in plan.actions[0].changes] == ["name", "tags"] and 5 in plan.watched
     owned = {"job_id": 5, "settings": {"name": "Legacy", "tags": {"bricksync-key": "other"}}}
-    plan, _ = build_plan([doc], [owned], t, Inventory(), adopt_ids={"legacy": 5})
-    assert [a.action for a in plan.actions if a.key == "legacy"] == ["conflict"]
+    plan, problems = build_plan([doc], [owned], t, Inventory(), adopt_ids={"legacy": 5},
+                                adopt_file="state/adopt/prod.yml")
+    assert [str(p) for p in problems] == ["state/adopt/prod.yml: field 'adopt.legacy': job 5 is recorded for "
+                                          "adoption as 'legacy', but key 'other' manages it (it carries "
+                                          "bricksync-key=other): remove this entry (adopting it would take the job "
+                                          "from other's state file)"]
+    assert not [a for a in plan.actions if a.key == "legacy"]
     plan, _ = build_plan([doc], [], t, Inventory(), adopt_ids={"legacy": 5})  # gone: created, with a warning
     assert [a.action for a in plan.actions] == ["create"] and "no longer exists" in plan.warnings[0]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bricksync.edges.workspace import holder_name
+from bricksync.edges.lock import holder_name
 from bricksync.emulator import EmulatorServer, FaultRule
 from bricksync.emulator.seed import seed_source, seed_target
 
@@ -107,9 +107,8 @@ def test_apply_as_a_uid_without_passwd_entry(open_project: Project, env: dict, e
     assert len([j for j in p.prod.workspace.jobs.jobs.values()
                 if "bricksync-key" in j["settings"].get("tags", {})]) == 5, output  # the apply ran
     lock = p.prod.workspace.objects["/Shared/.bricksync/locks/prod.lock"]
-    holder = json.loads(base64.b64decode(lock["content"]))["holder"]
-    assert holder.split("@")[0] == expected
-    proc = _run_as_nobody(p, "unlock", "--target", "prod", env=env)
+    assert json.loads(base64.b64decode(lock["content"]))["user"] == expected
+    proc = _run_as_nobody(p, "unlock", "--target", "prod", "--yes", env=env)
     assert proc.returncode == 0 and f"held by {expected}@" in proc.stdout, proc.stdout + proc.stderr
     proc = _run_as_nobody(p, "plan", "--target", "prod", "--detailed-exitcode", env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr

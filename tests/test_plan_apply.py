@@ -231,16 +231,18 @@ def test_overrides_and_env_mappings(exported: Project, monkeypatch: pytest.Monke
 
 def test_apply_lock_blocks_a_second_apply_and_unlock_clears_it(exported: Project) -> None:
     p = exported
+    from bricksync.edges.lock import ApplyLock
     from bricksync.edges.workspace import Workspace
 
-    ws = Workspace(p.prod.client(), "prod")
-    ws.acquire_lock("prod", purpose="another apply")
+    lock = ApplyLock(Workspace(p.prod.client(), "prod"), "prod")
+    lock.acquire("another apply")
     res = p.run("apply", "--target", "prod", "--yes")
     assert res.code == 1 and "is locked by" in res.output and "bricksync unlock --target prod" in res.output
+    assert "(pid " in res.output and "another apply" in res.output and "lease until" in res.output
     assert len(prod_jobs(p)) == 1
-    assert "Released the lock" in p.run("unlock", "--target", "prod").output
+    assert "Released the lock" in p.run("unlock", "--target", "prod", "--yes").output
     assert p.run("apply", "--target", "prod", "--yes").code == 0
-    assert ws.read_lock("prod") is None  # released after the apply
+    assert lock.read() is None  # released after the apply
 
 
 def _apply_on_a_terminal(project: Project, answer: str) -> tuple[int, str]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import base64
-import json
 import os
 import socket
 import sys
+import time
+import uuid
 
+import pytest
+
+from bricksync.core.lease import LockRecord
+from bricksync.edges.lock import LOCK_DIR, ApplyLock
 from bricksync.edges.state import parse_state
-from bricksync.edges.workspace import LOCK_DIR, Workspace
+from bricksync.edges.workspace import Workspace
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import seed_source
 
@@ -49,24 +54,31 @@ def test_export_crashed_between_commit_and_ack_finishes_without_a_second_commit(
     assert tags["Daily sales ETL"] == "false" and tags["Nightly orchestrator"] == "false"
 
 
-def _plant_lock(project: Project, pid: int) -> None:
+def _plant_lock(project: Project, pid: int, expires_in: float) -> None:
+    """A lock record as another run writes it: same host name as this machine, the given pid."""
     w = project.prod.client()
     w.workspace.mkdirs(LOCK_DIR)
-    holder = {"holder": "ci@agent", "host": socket.gethostname(), "pid": pid, "since": "2026-01-01"}
+    record = LockRecord.new(uuid.uuid4().hex, user="ci", host=socket.gethostname(), pid=pid, purpose="apply",
+                            now=time.time() - 60, lease=60 + expires_in)
     w.api_client.do("POST", "/api/2.0/workspace/import", body={
-        "path": f"{LOCK_DIR}/prod.lock", "content": base64.b64encode(json.dumps(holder).encode()).decode(),
-        "format": "AUTO"})
+        "path": f"{LOCK_DIR}/prod.lock", "content": base64.b64encode(record.to_bytes()).decode(),
+        "format": "AUTO", "overwrite": True})
 
 
-def test_a_lock_left_by_a_dead_local_apply_is_taken_over_but_a_live_one_is_not(project: Project) -> None:
-    _plant_lock(project, pid=os.getpid())  # alive: this very process
+def test_a_live_lease_is_never_taken_over_even_when_its_pid_is_not_visible(project: Project) -> None:
+    """Issue 25.4: a live apply in another PID namespace (another container on this host) has the same host
+    name and a pid this process cannot see. Its lease is live: refused, whatever the pid."""
+    no_such_pid = 2**22 + 12345
+    with pytest.raises(ProcessLookupError):
+        os.kill(no_such_pid, 0)
+    _plant_lock(project, pid=no_such_pid, expires_in=300)
     res = project.run("apply", "--target", "prod", "--yes")
-    assert res.code == 1 and "is locked by ci@agent" in res.output
-    project.run("unlock", "--target", "prod")
-    _plant_lock(project, pid=2**22 + 12345)  # no such process
+    assert res.code == 1 and "is locked by ci@" in res.output and "lease until" in res.output, res.output
+    assert not [r for r in project.prod.faults.log if r.path.endswith("/jobs/create")]  # nothing written
+    _plant_lock(project, pid=no_such_pid, expires_in=-1)  # the same holder, its lease expired: taken over
     res = project.run("apply", "--target", "prod", "--yes")
-    assert res.code == 0 and "is locked" not in res.output
-    assert Workspace(project.prod.client(), "prod").read_lock("prod") is None  # taken over, then released
+    assert res.code == 0 and "is locked" not in res.output, res.output
+    assert ApplyLock(Workspace(project.prod.client(), "prod"), "prod").read() is None  # taken over, then released
 
 
 def test_export_sigkilled_during_acknowledgement_never_flips_an_uncommitted_tag(project: Project) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 ERRORS = ("BricksyncError", "WorkspaceError", "PlanError", "PlanFileError", "StalePlanError", "ApplyError",
-          "ApplyCancelled", "PruneRefused", "LockedError", "ExportError", "Interrupted")
+          "ApplyCancelled", "PruneRefused", "LockedError", "LockReleaseError", "ExportError", "Interrupted")
 __all__ = ["Project", "__version__", "progress", *ERRORS]
 
 # A library logs, the application shows: without handlers of the caller's own, nothing is printed.

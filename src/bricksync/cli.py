@@ -2,7 +2,8 @@
 schema, emulator, demo.
 
 Exit codes (Terraform's): 0 success / no changes, 1 error (usage errors included), 2 changes
-present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing else.
+present (plan with --detailed-exitcode, drift with --fail-on-drift) and nothing else, 3 apply did its
+work but could not release the target's lock (the result is printed first).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .cli_shell import (
     outputs_checked,
     post_comment,
     run_apply,
+    run_unlock,
     save_plan,
     summary_file,
     write_reports,
@@ -206,10 +208,11 @@ def import_(ctx: click.Context, target: str, all_jobs: bool, pattern: str | None
 
 @cli.command()
 @TARGET
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.pass_context
-def unlock(ctx: click.Context, target: str) -> None:
-    """Clear a stale apply lock (only when no apply is running against the target)."""
-    cli_text.print_unlock(target, _project(ctx).unlock(target))
+def unlock(ctx: click.Context, target: str, yes: bool) -> None:
+    """Clear a target's apply lock: shows the holder and its lease, then asks (or --yes)."""
+    run_unlock(_project(ctx), target, yes=yes)
 
 
 # --- comment (pull requests) ---------------------------------------------------------------

@@ -13,11 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .core.errors import ApplyCancelled, BricksyncError, Interrupted
+from .core.errors import ApplyCancelled, BricksyncError, Interrupted, LockReleaseError
 from .core.escape import json_no_commands, term
 from .core.secrets import redact
 from .edges.state import STDIO, check_output_path, write_output
-from .reports.cli_text import print_apply, print_comment, print_prune, report_texts, show_plan
+from .reports.cli_text import (
+    print_apply,
+    print_comment,
+    print_lock,
+    print_lock_release_failure,
+    print_prune,
+    print_unlock,
+    report_texts,
+    show_plan,
+)
 from .reports.ui import err, esc, out, progress
 
 if TYPE_CHECKING:
@@ -180,9 +189,30 @@ def run_apply(project: Project, target: str, *, plan_file: str | None, yes: bool
     """apply (and drift --heal) through the façade: a saved plan read first (its target, host and
     freshness are checked by Project.apply), the plan shown, confirmed, the result printed. Returns the exit code."""
     saved = project.read_plan(plan_file) if plan_file else None
-    result = project.apply(saved, target=target, source=plan_file, confirm=confirmer(target, ask=not (yes or saved)),
-                           on_plan=show_plan, progress=progress, **options)
+    try:
+        result = project.apply(saved, target=target, source=plan_file,
+                               confirm=confirmer(target, ask=not (yes or saved)), on_plan=show_plan,
+                               progress=progress, **options)
+    except LockReleaseError as exc:  # the work is done: its table first, then the lock to clear
+        return print_lock_release_failure(exc, target)
     return print_apply(result, target)
+
+
+def run_unlock(project: Project, target: str, *, yes: bool) -> None:
+    """`unlock`: the lock shown (holder, lease, leftover claims), confirmed (only 'yes'; --yes skips the
+    question; without a terminal and without --yes: refused, saying so), then cleared if unchanged."""
+    import time
+
+    status = project.lock(target)
+    print_lock(target, status.record, status.claims, time.time())
+    if status.record is None and not status.claims:
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ApplyCancelled("unlock: no terminal to confirm on: pass --yes to clear the lock; it is left as it is")
+        if not ask_yes(f"Clear the apply lock of '{target}'?"):
+            raise ApplyCancelled("unlock cancelled: the lock is left as it is")
+    print_unlock(target, project.unlock(target, expected=status.record, check=True))
 
 
 def post_comment(platform: str, plan_files: list[str], plan_exit_code: int | None, *, pending: bool = False) -> None:

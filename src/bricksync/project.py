@@ -9,7 +9,7 @@
     report = p.drift("prod")            # DriftResult(plan, awaiting)
 
 Every failure is a BricksyncError (typed subclasses in errors.py: PlanFileError, StalePlanError,
-ApplyCancelled, PruneRefused, LockedError, ExportError, WorkspaceError). Nothing is printed:
+ApplyCancelled, PruneRefused, LockedError, LockReleaseError, ExportError, WorkspaceError). Nothing is printed:
 progress, the plan shown before confirmation and the confirmation itself are callbacks (the CLI
 passes its terminal ones). Modules are imported inside the methods, as the CLI always did: state/
 is opened (desired.py reads it in worker processes) before the SDK is imported.
@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from .commands.apply import ApplyResult, Confirm, Progress
     from .commands.capture import CaptureResult
     from .commands.export import ExportResult
+    from .core.lease import LockRecord
     from .core.plan import Plan
+    from .edges.lock import LockStatus
 
 DEFAULT_CONFIG = "config/bricksync.yml"
 
@@ -185,11 +187,12 @@ class Project:
         """Accept drift: the live settings of drifted managed jobs (all, or `keys`) -> state/ -> a
         commit on `branch` (default bricksync/capture-<target>-<UTC date>). Refused jobs are in
         `result.refused`, their files left as they are."""
-        from .commands.capture import build_capture, write_result
+        from .commands.capture import build_capture, default_branch, write_result
         from .commands.reconcile import connect_target
 
         ws = connect_target(self.config, target)
-        result = build_capture(self.config, target, ws, list(keys) if keys else None)
+        branch = branch or default_branch("capture", target)  # once: the files are read as it has them
+        result = build_capture(self.config, target, ws, list(keys) if keys else None, branch=branch)
         return write_result(self.config, result, branch=branch, push=push, dry_run=dry_run)
 
     def import_jobs(self, target: str, *, all_jobs: bool = False, pattern: str | None = None,
@@ -197,20 +200,29 @@ class Project:
                     dry_run: bool = False) -> CaptureResult:
         """Take unmanaged target jobs (all, those named like the glob `pattern`, or `job_ids`) under
         management: state files and adoption records committed; apply adopts them in place."""
-        from .commands.capture import build_import, write_result
+        from .commands.capture import build_import, default_branch, write_result
         from .commands.reconcile import connect_target
 
         if sum((all_jobs, pattern is not None, bool(job_ids))) != 1:
             raise BricksyncError("import needs exactly one of all_jobs, pattern, job_ids")
         ws = connect_target(self.config, target)
+        branch = branch or default_branch("import", target)  # once: the files are read as it has them
         result = build_import(self.config, target, ws, all_jobs=all_jobs, pattern=pattern,
-                              job_ids=list(job_ids or []))
+                              job_ids=list(job_ids or []), branch=branch)
         return write_result(self.config, result, branch=branch, push=push, dry_run=dry_run)
 
-    def unlock(self, target: str) -> dict | None:
-        """Clear a stale apply lock: the lock it released ({} when unreadable), None when unlocked."""
+    def lock(self, target: str) -> LockStatus:
+        """The target's apply lock: `.record` (a LockRecord: holder, purpose, acquired_at, expires_at;
+        None when not locked) and `.claims` (takeover claims a crashed run left behind)."""
         from .commands.reconcile import connect_target
+        from .edges.lock import ApplyLock
 
-        ws = connect_target(self.config, target)
-        holder = ws.read_lock(target)
-        return (holder or {}) if ws.release_lock(target) else None
+        return ApplyLock(connect_target(self.config, target), target, lease=1.0).status()
+
+    def unlock(self, target: str, *, expected: LockRecord | None = None, check: bool = False) -> LockRecord | None:
+        """Clear the target's apply lock (and leftover claims): the record removed, None when unlocked.
+        `check=True`: only if the lock still is `expected` (e.g. what `lock()` showed), else LockedError."""
+        from .commands.reconcile import connect_target
+        from .edges.lock import ApplyLock
+
+        return ApplyLock(connect_target(self.config, target), target, lease=1.0).clear(expected, check=check)

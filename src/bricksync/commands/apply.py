@@ -16,12 +16,21 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..core.errors import ApplyCancelled, BricksyncError, Interrupted, PlanFileError, Problem, StalePlanError
+from ..core.errors import (
+    ApplyCancelled,
+    BricksyncError,
+    Interrupted,
+    LockReleaseError,
+    PlanFileError,
+    Problem,
+    StalePlanError,
+)
 from ..core.escape import one_line
 from ..core.fileplan import FileAction
 from ..core.ownership import new_owned
-from ..core.plan import Action, ActionKind, Plan
+from ..core.plan import Action, ActionKind, Plan, adopted_twice
 from ..core.render import KEY_TAG, fill_jobs, pending_jobs
+from ..edges.lock import ApplyLock
 from ..edges.statefiles import FileStore
 from ..edges.workspace import Workspace
 from ..edges.wsfiles import WorkspaceFiles
@@ -57,6 +66,7 @@ class ApplyResult:
     conflicts: list[Action] = field(default_factory=list)  # keys several jobs carry: not applied
     elapsed: float = 0.0  # seconds spent writing
     api_calls: int = 0  # every workspace call of the step, reads included
+    lock_lost: str | None = None  # the lock stopped being this run's during the apply: why (an error)
 
     @property
     def failed(self) -> list[Outcome]:
@@ -277,51 +287,113 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
               allow_mass_delete: bool = False, confirm: Confirm | None = None,
               on_plan: Callable[[Plan], None] | None = None, progress: Progress = no_progress) -> ApplyResult:
     """Apply a saved `plan` (checked: same target, same host, target unchanged since) or plan from
-    `desired` now and apply that, holding the target's lock throughout. Prune guards run before the
-    first write; `confirm` (None: go ahead) is asked only when there is something to write or delete.
-    `source` names the plan file in messages."""
+    `desired` now and apply that, holding the target's lock throughout (its lease renewed in the
+    background; once it is lost no new write is sent). Prune guards run before the first write;
+    `confirm` (None: go ahead) is asked only when there is something to write or delete. `source`
+    names the plan file in messages. A lock that cannot be released after the work is done raises
+    LockReleaseError carrying the result."""
     from .reconcile import connect_target
 
     where = f"{source}: " if source else ""
     if plan is not None and plan.target != target:
         raise PlanFileError(f"{where}the plan is for target '{plan.target}', not '{target}'")
-    target_cfg = cfg.target(target)
-    prune = prune or target_cfg.prune
+    prune = prune or cfg.target(target).prune
     ws = connect_target(cfg, target)
     if plan is not None and plan.host != ws.host:
         raise PlanFileError(f"{where}the plan was made against {plan.host}, not {ws.host}")
-    _check_identity(ws, target_cfg)
-    ws.acquire_lock(target, purpose="apply")
+    _check_identity(ws, cfg.target(target))
+    lock = ApplyLock(ws, target)
+    lock.acquire("apply")
     try:
-        the_plan = _checked_or_new_plan(cfg, target, ws, plan, desired, where, adopt=adopt, progress=progress,
-                                        refresh_acls=refresh_acls, strict_paths=strict_paths)
-        if on_plan:
-            on_plan(the_plan)
-        writes = [a for a in the_plan.actions if a.writes]
-        deletes = the_plan.of(ActionKind.ORPHAN) if prune else []
-        file_work = any(f.writes or (prune and f.action == "orphan") for f in the_plan.files)
-        if prune:  # before the first write: an empty or gutted state/ must not empty the target
-            from ..core.guards import check_file_prune, check_prune
+        with lock.heartbeat():
+            ws.write_gate = lock.check
+            result = _apply_locked(cfg, target, ws, plan, desired, where, prune=prune,
+                                   adopt=adopt, parallelism=parallelism, refresh_acls=refresh_acls,
+                                   strict_paths=strict_paths, allow_empty_state=allow_empty_state,
+                                   allow_mass_delete=allow_mass_delete, confirm=confirm, on_plan=on_plan,
+                                   progress=progress)
+    except BaseException as exc:  # the run's own failure stays the error; a lock left behind is added to it
+        ws.write_gate = None
+        _release_after_failure(lock, exc)
+        raise
+    ws.write_gate = None
+    _release(lock, result)
+    return result
 
-            check_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
-                        max_percent=target_cfg.max_prune_percent)
-            check_file_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
-                             max_percent=target_cfg.max_prune_percent)
-        conflicts = the_plan.of(ActionKind.CONFLICT)
-        if not writes and not deletes and not file_work:
-            write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
-            write_owned(the_plan, ws)
-            return ApplyResult(plan=the_plan, applied=False, conflicts=conflicts, api_calls=ws.stats.total)
-        if confirm is not None and not confirm(the_plan, writes, deletes):
-            raise ApplyCancelled("apply cancelled")
-        started = time.perf_counter()
-        result = execute_plan(the_plan, ws, parallelism=parallelism, prune=prune,
-                              file_data=data_reader(FileStore(cfg.state_dir)))
-        result.elapsed = time.perf_counter() - started
-    finally:
-        ws.release_lock(target)
+
+def _apply_locked(cfg: Config, target: str, ws: Workspace, plan: Plan | None, desired: DesiredState | None,
+                  where: str, *, prune: bool, adopt: bool, parallelism: int, refresh_acls: bool, strict_paths: bool,
+                  allow_empty_state: bool, allow_mass_delete: bool, confirm: Confirm | None,
+                  on_plan: Callable[[Plan], None] | None, progress: Progress) -> ApplyResult:
+    """What run_apply does under the lock: plan (or check the saved plan), guard, confirm, write."""
+    target_cfg = cfg.target(target)
+    the_plan = _checked_or_new_plan(cfg, target, ws, plan, desired, where, adopt=adopt, progress=progress,
+                                    refresh_acls=refresh_acls, strict_paths=strict_paths)
+    if on_plan:
+        on_plan(the_plan)
+    writes = [a for a in the_plan.actions if a.writes]
+    deletes = the_plan.of(ActionKind.ORPHAN) if prune else []
+    file_work = any(f.writes or (prune and f.action == "orphan") for f in the_plan.files)
+    if prune:  # before the first write: an empty or gutted state/ must not empty the target
+        from ..core.guards import check_file_prune, check_prune
+
+        check_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
+                    max_percent=target_cfg.max_prune_percent)
+        check_file_prune(the_plan, allow_empty_state=allow_empty_state, allow_mass_delete=allow_mass_delete,
+                         max_percent=target_cfg.max_prune_percent)
+    conflicts = the_plan.of(ActionKind.CONFLICT)
+    if not writes and not deletes and not file_work:
+        write_index(the_plan, ws)  # ACLs read and found holding: the next plan need not read them
+        write_owned(the_plan, ws)
+        return ApplyResult(plan=the_plan, applied=False, conflicts=conflicts, api_calls=ws.stats.total)
+    if confirm is not None and not confirm(the_plan, writes, deletes):
+        raise ApplyCancelled("apply cancelled")
+    started = time.perf_counter()
+    result = execute_plan(the_plan, ws, parallelism=parallelism, prune=prune,
+                          file_data=data_reader(FileStore(cfg.state_dir)))
+    result.elapsed = time.perf_counter() - started
     result.plan, result.conflicts, result.api_calls = the_plan, conflicts, ws.stats.total
     return result
+
+
+def _unlock_hint(lock: ApplyLock) -> str:
+    record = lock.record
+    if lock.claim_left:  # a claim on our token blocks the takeover an expired lease would allow
+        expiry = " (it does not free itself: a claim was left beside it)"
+    else:
+        expiry = f"; its lease expires by itself at {record.expires_at}" if record and record.expires_at else ""
+    return (f"No other apply can run on '{lock.target}' while it stays{expiry}. To clear it now: "
+            f"bricksync unlock --target {lock.target}")
+
+
+def _release(lock: ApplyLock, result: ApplyResult) -> None:
+    """After the work: release (only if still ours). A failure does not hide what was written: it is
+    raised with the result, for the table to be shown first."""
+    try:
+        released = lock.release()
+    except BricksyncError as exc:
+        did = "wrote its changes" if result.applied else "had nothing to write"
+        raise LockReleaseError(Problem(f"apply to '{lock.target}' {did}, but its lock could not be released: "
+                                       f"{exc.render()}. {_unlock_hint(lock)}"), result) from None
+    if lock.lost is not None:
+        result.lock_lost = lock.lost_problem().message
+    elif not released.released:  # the heartbeat had not noticed: say so, the writes may have overlapped
+        result.lock_lost = (f"the apply lock of '{lock.target}' was not this run's any more at the end: "
+                            f"{released.note}. Another run may have applied meanwhile: run `bricksync apply "
+                            f"--target {lock.target}` again once it is done")
+
+
+def _release_after_failure(lock: ApplyLock, exc: BaseException) -> None:
+    try:
+        lock.release()
+    except BricksyncError as failed:
+        note = f"the target's lock was not released either: {failed.render()}. {_unlock_hint(lock)}"
+        if isinstance(exc, BricksyncError):
+            exc.problems.append(Problem(note))
+        elif isinstance(exc, Interrupted):
+            exc.message += f" Also, {note}"
+        else:
+            log.error("%s", note)
 
 
 def _check_identity(ws: Workspace, target: TargetConfig) -> None:
@@ -344,6 +416,9 @@ def _checked_or_new_plan(cfg: Config, target: str, ws: Workspace, plan: Plan | N
     if plan is not None:
         if live_fingerprint(plan, ws) != plan.fingerprint:
             raise StalePlanError(f"{where}the target changed since this plan was made (stale plan); run plan again")
+        twice = adopted_twice(plan)  # a plan file from elsewhere (or edited): never one job adopted twice
+        if twice:
+            raise BricksyncError(twice)
         return plan
     if desired is None:
         raise BricksyncError("apply needs a saved plan or the state to plan from")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError, Problem
-from ..core.escape import one_line
+from ..core.escape import commit_text
 from ..core.inverse import invert_job, invert_permissions
 from ..core.keys import assign_keys
 from ..core.model import StateDoc, TargetConfig
@@ -33,6 +33,7 @@ from ..edges.config import Config
 from ..edges.state import (
     GitRepo,
     StateStore,
+    adoption_file,
     adoption_path,
     dirty_paths,
     parse_state,
@@ -44,6 +45,7 @@ from ..edges.state import (
 )
 from ..edges.statefiles import FileStore, files_in_use
 from ..edges.workspace import ACL_READERS, Workspace
+from .branchbase import Base, read_base
 
 MESSAGE_JOBS = 200  # jobs listed in a commit message; the rest are counted
 MESSAGE_FIELDS = 20  # fields listed per job
@@ -67,6 +69,7 @@ class CaptureResult:
     refused: list[tuple[str, list[Problem]]] = field(default_factory=list)  # (key or name, reasons)
     unchanged: list[str] = field(default_factory=list)
     adopted: dict[str, int] = field(default_factory=dict)  # import: key -> target job ID
+    base: Base | None = field(default=None, repr=False)  # state/ as the commit will find it
     branch: str | None = None
     commit: str | None = None
     pushed: bool = False
@@ -78,13 +81,12 @@ def default_branch(kind: str, target: str) -> str:
     return f"bricksync/{kind}-{target}-{dt.datetime.now(dt.timezone.utc):%Y-%m-%d}"
 
 
-def _read(cfg: Config, ws: Workspace, store: StateStore) -> tuple[list[StateDoc], list[dict], object]:
+def _read(cfg: Config, target: str, ws: Workspace, store: StateStore, branch: str | None
+          ) -> tuple[Base, list[dict], object]:
     with bulk_data():
-        docs, problems = store.read_all()
-        if problems:
-            raise BricksyncError(problems)
+        base = read_base(store, cfg.state_dir, target, cfg.root, branch)
         live = ws.list_jobs()
-    return docs, live, ws.inventory()
+    return base, live, ws.inventory()
 
 
 def _managed(live: list[dict]) -> dict[str, list[dict]]:
@@ -97,18 +99,20 @@ def _managed(live: list[dict]) -> dict[str, list[dict]]:
 
 
 # long: one pass per key, each refusal named beside the check that makes it
-def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] | None = None) -> CaptureResult:
-    """Managed jobs whose live settings differ from their state file (all, or `keys`), inverted.
-    Reads the target; writes nothing."""
+def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] | None = None, *,
+                  branch: str | None = None) -> CaptureResult:
+    """Managed jobs whose live settings differ from their state file (all, or `keys`), inverted:
+    the files as `branch` (the one the commit goes on) has them. Reads the target; writes nothing."""
     target = cfg.target(target_name)
     store = StateStore(cfg.state_dir)
-    docs, live, inventory = _read(cfg, ws, store)
-    result = CaptureResult("capture", target_name)
+    base, live, inventory = _read(cfg, target_name, ws, store, branch)
+    docs = base.docs
+    result = CaptureResult("capture", target_name, base=base)
     by_key = {d.key: d for d in docs}
     # Only bricksync's own jobs (core/ownership.py): a job that merely carries a key is never captured.
     claimed = claimed_ids(live, ws.read_owned(target_name), ws.bricksync_identity())
     managed = _managed([j for j in live if int(j["job_id"]) not in claimed])
-    job_ids = _adopting(cfg, target_name, live, managed)
+    job_ids = _adopting(base.adoptions, live, managed)
     job_ids.update({k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1})
     job_keys = {v: k for k, v in job_ids.items()}
     wanted = sorted(set(keys)) if keys else sorted(by_key)
@@ -154,7 +158,7 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
             continue
         new = StateDoc(key=key, settings=settings or {}, source_job_id=doc.source_job_id, permissions=perms)
         text = render_state(new, written_by("capture", target_name))
-        new_docs[key] = parse_state(text.encode(), doc.file)
+        new_docs[key] = parse_state(text.encode(), store.display(store.path_for(key)))
         fields = _fields(doc.settings, settings or {}) + (["permissions"] if perms != doc.permissions else [])
         result.captured.append(CapturedJob(key, str((settings or {}).get("name", key)), int(job["job_id"]),
                                            "changed", text, fields))
@@ -176,11 +180,10 @@ def _capture_files(cfg: Config, result: CaptureResult, ws: Workspace, docs: list
     result.refused.extend(refused)
 
 
-def _adopting(cfg: Config, target_name: str, live: list[dict], managed: dict[str, list[dict]]) -> dict[str, int]:
+def _adopting(recorded: dict[str, int], live: list[dict], managed: dict[str, list[dict]]) -> dict[str, int]:
     """key -> ID of the jobs `import` recorded that apply has not adopted yet (plan counts them too)."""
     unmanaged = {int(j["job_id"]) for j in live if not managed_key(j)}
-    return {k: v for k, v in read_adoptions(cfg.state_dir, target_name).items()
-            if k not in managed and v in unmanaged}
+    return {k: v for k, v in recorded.items() if k not in managed and v in unmanaged}
 
 
 def select_unmanaged(live: list[dict], *, all_jobs: bool, pattern: str | None, job_ids: list[int]) -> list[dict]:
@@ -205,22 +208,28 @@ def select_unmanaged(live: list[dict], *, all_jobs: bool, pattern: str | None, j
     return sorted(out, key=lambda j: int(j["job_id"]))
 
 
+# long: keys, inversion, permissions and the refusals of one batch, in the order they depend on each other
 def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool = False,
-                 pattern: str | None = None, job_ids: list[int] | None = None) -> CaptureResult:
-    """Unmanaged target jobs -> new state documents and their adoption record. Writes nothing."""
+                 pattern: str | None = None, job_ids: list[int] | None = None,
+                 branch: str | None = None) -> CaptureResult:
+    """Unmanaged target jobs -> new state documents and their adoption record, against state/ as
+    `branch` (the one the commit goes on) has it. Writes nothing."""
     target = cfg.target(target_name)
     store = StateStore(cfg.state_dir)
-    docs, live, inventory = _read(cfg, ws, store)
-    result = CaptureResult("import", target_name)
+    base, live, inventory = _read(cfg, target_name, ws, store, branch)
+    docs = base.docs
+    result = CaptureResult("import", target_name, base=base)
     chosen = select_unmanaged(live, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids or []))
-    recorded = read_adoptions(cfg.state_dir, target_name)
     by_key = {d.key: d for d in docs}
-    # A job imported before (not applied yet) keeps its key; other keys are new, as export makes them.
-    known = {jid: key for key, jid in recorded.items() if key in by_key}
-    names = [(int(j["job_id"]), str((j.get("settings") or {}).get("name", ""))) for j in chosen]
-    keys = assign_keys(names, known, set(by_key))
     managed = _managed(live)
-    ids = _adopting(cfg, target_name, live, managed)
+    # A job imported before (not applied yet: in either adoption record) keeps its key; other keys
+    # are new, as export makes them, and none is in use: not a state file's (here or on the branch),
+    # not an adoption record's, not a key a target job carries (its file deleted: an orphan the
+    # import would otherwise rewrite with this job's settings).
+    known = {jid: key for jid, key in base.recorded.items() if key not in managed}
+    names = [(int(j["job_id"]), str((j.get("settings") or {}).get("name", ""))) for j in chosen]
+    keys = assign_keys(names, known, base.keys_in_use | set(managed))
+    ids = _adopting(base.adoptions, live, managed)
     ids.update({k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1})
     ids.update({keys[int(j["job_id"])]: int(j["job_id"]) for j in chosen})
     job_keys = {v: k for k, v in ids.items()}
@@ -243,8 +252,11 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
         else:
             inverted[key] = (job, settings or {})
             permissions[key] = perms
-    # A state file not applied yet with the same name would create a second job beside this one.
-    pending = {str(d.settings.get("name", "")).lower(): d for d in docs if d.key not in managed}
+    # A state file not applied yet with the same name would create a second job beside this one
+    # (one recorded for adoption adopts its own job instead).
+    adopting = _adopting(base.adoptions, live, managed)
+    pending = {str(d.settings.get("name", "")).lower(): d for d in docs if d.key not in managed
+               and d.key not in adopting}
     for key in sorted(inverted):
         name = str(inverted[key][1].get("name", "")).lower()
         if name in pending and pending[name].key != key:
@@ -325,17 +337,20 @@ def _in_file(problem: Problem, file: str) -> Problem:
 
 def commit_message(result: CaptureResult) -> str:
     verb = "captured from" if result.kind == "capture" else "imported from"
-    lines = [f"bricksync {result.kind}: {len(result.captured)} job(s) {verb} {result.target}", ""]
+    added = sum(1 for j in result.captured if j.status == "added")
+    lines = [f"bricksync {result.kind}: {len(result.captured)} job(s) {verb} {commit_text(result.target)} "
+             f"({added} added, {len(result.captured) - added} changed)", ""]
     for job in result.captured[:MESSAGE_JOBS]:
-        lines.append(f"- {job.key} ({one_line(job.name)}, {result.target} job {job.job_id}):")
-        lines.extend(f"    {one_line(f)}" for f in job.fields[:MESSAGE_FIELDS])
+        lines.append(f"- {commit_text(job.key)} ({commit_text(job.name)}, {commit_text(result.target)} job "
+                     f"{job.job_id}, {job.status}):")
+        lines.extend(f"    {commit_text(f)}" for f in job.fields[:MESSAGE_FIELDS])
         if len(job.fields) > MESSAGE_FIELDS:
             lines.append(f"    ... and {len(job.fields) - MESSAGE_FIELDS} more fields")
     if len(result.captured) > MESSAGE_JOBS:
         lines.append(f"- ... and {len(result.captured) - MESSAGE_JOBS} more jobs (see the diff)")
     if result.files:
         lines.append(f"Files captured from {result.target} ({len(result.files)}):")
-        lines.extend(f"- state/files/{one_line(f.name)} ({one_line(f.path)})" for f in result.files[:MESSAGE_JOBS])
+        lines.extend(f"- state/files/{commit_text(f.name)} ({commit_text(f.path)})" for f in result.files[:MESSAGE_JOBS])
     if result.adopted:
         lines += ["", f"Apply adopts these {len(result.adopted)} job(s) in place "
                       f"(state/adopt/{adoption_path(Path('.'), result.target).name})."]
@@ -344,10 +359,11 @@ def commit_message(result: CaptureResult) -> str:
 
 def _drop_unchanged(result: CaptureResult, store: StateStore) -> None:
     """Unchanged bytes are nothing to write (a capture of a reformatted file may be), nor is a
-    file whose only change would be the header naming the command."""
+    file whose only change would be the header naming the command. Compared with the files of the
+    branch the commit goes on."""
     still = []
     for job in result.captured:
-        now = store.read_bytes(job.key)
+        now = result.base.read_bytes(store, job.key) if result.base else store.read_bytes(job.key)
         if now is not None and state_body(now) == state_body(job.text.encode()):
             result.unchanged.append(job.key)
         else:
@@ -355,11 +371,26 @@ def _drop_unchanged(result: CaptureResult, store: StateStore) -> None:
     result.captured = still
 
 
+def _refuse_taking_recorded(result: CaptureResult, cfg: Config) -> None:
+    """Never overwrite an adoption entry: a key recorded for another job, or a job recorded under
+    another key, in the record the commit will hold (keys are allocated so that neither happens)."""
+    recorded = result.base.adoptions if result.base else read_adoptions(cfg.state_dir, result.target)
+    owner = {v: k for k, v in recorded.items()}
+    problems = [Problem(f"key '{j.key}' would record job {j.job_id} for adoption, but the record has "
+                        f"'{owner.get(j.job_id, j.key)}': job {recorded.get(j.key, j.job_id)} there; nothing written",
+                        file=adoption_file(cfg.state_dir, result.target), field=f"adopt.{j.key}")
+                for j in result.captured if result.kind == "import"
+                and (recorded.get(j.key, j.job_id) != j.job_id or owner.get(j.job_id, j.key) != j.key)]
+    if problems:
+        raise BricksyncError(problems)
+
+
 def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = None, commit: bool = True,
                  push: bool = False, dry_run: bool = False) -> CaptureResult:
     """Write the files (never one with uncommitted changes), commit them on a branch, push."""
     store = StateStore(cfg.state_dir)
-    branch = branch or default_branch(result.kind, result.target)
+    branch = branch or (result.base.for_branch if result.base else None) or default_branch(result.kind,
+                                                                                              result.target)
     try:
         git: GitRepo | None = GitRepo(cfg.root)
     except BricksyncError:
@@ -367,6 +398,7 @@ def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = Non
             raise
         git = None  # no repository: nothing to commit, nothing can be uncommitted
     _drop_unchanged(result, store)
+    _refuse_taking_recorded(result, cfg)
     adopt_file = adoption_path(cfg.state_dir, result.target)
     if git is not None and result.captured:
         paths = [store.path_for(j.key) for j in result.captured] + ([adopt_file] if result.adopted else [])
@@ -395,6 +427,9 @@ def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = Non
     if git is not None and commit:
         git.switch_to(branch)
         result.branch = branch
+        if result.base is not None and result.base.branch == branch:
+            result.notes.append(f"branch '{branch}' existed (an earlier run): committed on top of it, its files "
+                                "and adoption records kept")
     paths = [store.write(j.key, j.text) for j in result.captured]
     paths += [files.write(f.name, f.data) for f in result.files]
     if result.adopted:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.bulk import bulk_data
 from ..core.errors import BricksyncError, Interrupted, Problem
-from ..core.escape import one_line
+from ..core.escape import commit_text, one_line
 from ..core.normalize import digest, normalize_job
 from ..edges.config import Config
 from ..edges.state import GitRepo, StateStore, blob_id, parse_state
@@ -93,7 +93,8 @@ def commit_message(result: ExportResult) -> str:
     for title, jobs in (("Added", added), ("Changed", changed)):
         if jobs:
             lines.append(f"{title}:")
-            lines.extend(f"- {j.key} ({j.name}, source job {j.job_id})" for j in jobs[:MESSAGE_JOBS])
+            lines.extend(f"- {commit_text(j.key)} ({commit_text(j.name)}, source job {j.job_id})"
+                         for j in jobs[:MESSAGE_JOBS])
             if len(jobs) > MESSAGE_JOBS:
                 lines.append(f"- ... and {len(jobs) - MESSAGE_JOBS} more (see the diff)")
     moved = {s: [f for f in result.files if f.status == s] for s in ("added", "changed")}
@@ -113,7 +114,8 @@ def run_export(cfg: Config, ws: Workspace, *, branch: str | None = None, commit:
     staging = None if dry_run else store.open_staging()
     result: ExportResult | None = None
     try:
-        result = build_export(cfg, ws, store, on_page, desired=desired, staging=staging)
+        result = build_export(cfg, ws, store, on_page, desired=desired, staging=staging,
+                              branch=branch if commit else None)
         return _export(cfg, ws, store, git, branch, result=result, commit=commit, push=push, acknowledge=acknowledge,
                        dry_run=dry_run, ack_parallelism=ack_parallelism, staging=staging)
     except KeyboardInterrupt:

@@ -26,6 +26,7 @@ from ..core.validate import check_across
 from ..edges.config import Config
 from ..edges.state import StateStore
 from ..edges.workspace import ACL_READERS, LISTINGS, Workspace
+from .branchbase import branch_keys
 from .desired import DesiredState, IndexEntry
 from .export_work import EARLY_BATCH, Snapshot, SnapshotContext, SnapshotItem, Snapshotter, SourceJob, read_source_job
 
@@ -68,14 +69,15 @@ class ExportResult:
 
 def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None,
                  desired: DesiredState | None = None, staging: Path | None = None, *,
-                 with_files: bool = True) -> ExportResult:
+                 with_files: bool = True, branch: str | None = None) -> ExportResult:
     """Read and transform everything; write no state file. `desired`: state/ opened (and being
     parsed in worker processes) before the SDK was imported; else it is read here. `staging`:
-    a folder where worker processes write the texts that changed (see StateStore.staging_dir)."""
+    a folder where worker processes write the texts that changed (see StateStore.staging_dir).
+    `branch`: the one the commit goes on; the keys its state files hold are in use too."""
     own = desired is None
     desired = desired or DesiredState(store.dir, workers=0)
     try:
-        result = _build(cfg, ws, store, desired, on_page, staging)
+        result = _build(cfg, ws, store, desired, on_page, staging, branch_keys(cfg.root, store, branch))
         if with_files and cfg.source.files == "referenced" and result.exported:
             from ..edges.statefiles import FileStore
             from ..edges.wsfiles import WorkspaceFiles
@@ -89,12 +91,12 @@ def build_export(cfg: Config, ws: Workspace, store: StateStore, on_page=None,
 
 
 def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState, on_page,
-           staging: Path | None) -> ExportResult:
+           staging: Path | None, on_branch: tuple[dict[int, str], set[str], set[str]]) -> ExportResult:
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="export") as side, \
             ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as acl_pool:
         pipeline = _Pipeline(cfg, ws, store, side.submit(desired.index), side,
-                             acl_pool if cfg.source.permissions == "read" else None, staging)
+                             acl_pool if cfg.source.permissions == "read" else None, staging, on_branch)
         try:
             scanned = 0
             with bulk_data():
@@ -174,9 +176,11 @@ class _Pipeline:
     rendering everything at the end."""
 
     def __init__(self, cfg: Config, ws: Workspace, store: StateStore, index: Future,
-                 side: ThreadPoolExecutor, acl_pool: ThreadPoolExecutor | None, staging: Path | None):
+                 side: ThreadPoolExecutor, acl_pool: ThreadPoolExecutor | None, staging: Path | None,
+                 on_branch: tuple[dict[int, str], set[str], set[str]] = ({}, set(), set())):
         self.cfg, self.ws, self.store, self.index, self.side, self.acl_pool = cfg, ws, store, index, side, acl_pool
         self.staging = str(staging) if staging is not None else None
+        self.on_branch = on_branch  # what the branch the commit goes on holds otherwise than HEAD
         self.jobs: list[SourceJob] = []
         self.waiting: list[SourceJob] = []
         self.listings: dict[str, Future] = {}
@@ -251,9 +255,13 @@ class _Pipeline:
     @functools.cached_property
     def _state(self) -> _StateView:
         entries = self.entries()
-        return _StateView(known={e.source_job_id: e.key for e in entries if e.source_job_id is not None},
-                          taken={e.key for e in entries},
-                          claimable={e.key for e in entries if e.source_job_id is None},
+        # The branch's keys are in use too: a job named like one of its files gets another key (the
+        # branch's file is never overwritten by another job); a job whose file is only there keeps it.
+        known, taken, unowned = self.on_branch
+        here = {e.source_job_id: e.key for e in entries if e.source_job_id is not None}
+        return _StateView(known={**known, **here}, taken={e.key for e in entries} | taken,
+                          claimable=({e.key for e in entries if e.source_job_id is None} | unowned)
+                          - set(here.values()) - set(known.values()),
                           by_file={e.links.file: e for e in entries})
 
     def _keys(self, jobs: list[SourceJob]) -> dict[int, str]:

@@ -19,7 +19,7 @@ from ..core.references import Inventory, path_sites
 from ..core.render import managed_key, render
 from ..core.schema import schema_table
 from ..edges.config import Config
-from ..edges.state import read_adoptions
+from ..edges.state import adoption_file, read_adoptions
 from ..edges.statefiles import FileStore, files_in_use
 from ..edges.workspace import ACL_READERS, Unanswerable, Workspace
 from ..edges.wsfiles import WorkspaceFiles
@@ -121,7 +121,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     del packed
     plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, unchanged=unchanged,
                                 digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name),
-                                claimed=claimed)
+                                adopt_file=adoption_file(cfg.state_dir, target_name), claimed=claimed)
     plan.owned = owned
     if owned_problem:  # jobs bricksync adopted then show as claims: say why
         plan.warnings.append(f"bricksync's record of its jobs could not be read ({owned_problem}): only the jobs "

@@ -90,6 +90,15 @@ class LockedError(ApplyError):
     """Another run holds the target's apply lock."""
 
 
+class LockReleaseError(ApplyError):
+    """Apply did its work, then could not release the target's lock: `.result` is the ApplyResult
+    (what was written); the message says how to clear the lock. The CLI exits 3."""
+
+    def __init__(self, problems: Problem | str | list[Problem], result: object = None):
+        super().__init__(problems)
+        self.result = result
+
+
 class ExportError(BricksyncError):
     """Export found jobs it cannot write (the result is on `.result`)."""
 

@@ -6,6 +6,8 @@ pipeline log (Azure Pipelines runs `##vso[` and `##[` lines as commands), nor cl
 Markdown code fence, nor break a table, nor colour the terminal.
 
 - terminal and logs: control characters as `\\n`, `\\r`, `\\t`, `\\xNN` (so one value is one line),
+  invisible format characters (bidirectional controls: a changed path must not render as an
+  unchanged one) as `\\uNNNN`,
   `##` as `#\\x23` and `::` as `:\\x3a` (no Azure logging command nor GitHub workflow command can
   come from data), rich markup `[` escaped;
 - Markdown: the same, plus Markdown/HTML punctuation escaped in text, code spans and fences
@@ -20,14 +22,54 @@ from collections.abc import Iterable
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _CONTROL = {c: _NAMED.get(chr(c), f"\\x{c:02x}") for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
-_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029", 0xFEFF: "\\ufeff"})
+
+
+# Characters that change how the text around them shows while showing nothing themselves: the
+# bidirectional controls (U+202A-202E embeddings and overrides, U+2066-2069 isolates, U+200E/200F
+# marks, U+061C Arabic letter mark) can make a changed path render as an unchanged one (Trojan
+# Source, CVE-2021-42574); the other format characters (Unicode category Cf: soft hyphen, zero-width
+# spaces and joiners, U+FEFF, the U+E0000 tag block), line and paragraph separators (Zl, Zp: U+2028/
+# 2029 end a line in some renderers), the Hangul fillers (letters that render blank) and lone
+# surrogates (unencodable: printing one would fail) are written as their code, `\\u202e`.
+# Ranges, not a scan of Unicode at import (every command imports this): tests/test_keys_in_use.py
+# checks them against unicodedata.
+INVISIBLE = ("\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u180e\u200b-\u200f"
+             "\u2028-\u202e\u2060-\u206f\u3164\ufeff\uffa0\ufff9-\ufffb\U000110bd\U000110cd"
+             "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e007f"
+             "\ud800-\udfff")
+_INVISIBLE_RE = re.compile(f"[{INVISIBLE}]")
+
+
+def _code(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
 _MD_PUNCT = re.compile(r"([\\`*_{}\[\]<>()#+!|~@])")
 _BACKTICKS = re.compile(r"`+")
 
 
 def one_line(text: object) -> str:
     """Control characters escaped: the value can neither start a new line nor move the cursor."""
-    return str(text).translate(_CONTROL)
+    text = str(text).translate(_CONTROL)
+    return _INVISIBLE_RE.sub(_code, text) if not text.isascii() else text
+
+
+def visible(text: str) -> str:
+    """Text of several lines (a Markdown document) with every invisible character and every control
+    character but the newline written as its code: the lines stay lines, nothing hides."""
+    return "\n".join(one_line(line) for line in text.split("\n"))
+
+
+MAX_COMMIT_VALUE = 120  # characters of one value (a job name, a path) in a commit message line
+
+
+def commit_text(text: object, limit: int = MAX_COMMIT_VALUE) -> str:
+    """A value inside a line of a commit message bricksync writes: one line (a newline in a job name
+    would forge a line of its own, `Signed-off-by:` a trailer), no NUL (git refuses the message: the
+    export would fail at every run), nothing invisible, and bounded (one line per job)."""
+    value = one_line(text)
+    return value if len(value) <= limit else value[:limit - 1] + "…"
 
 
 def no_commands(text: str) -> str:

@@ -249,11 +249,38 @@ def fingerprint(live_jobs: list[dict], digests: dict[int, str] | None = None) ->
     return hashlib.sha256(json.dumps(canon).encode()).hexdigest()
 
 
+def adopted_twice(plan: Plan) -> list[Problem]:
+    """One live job adopted by two keys (an adoption record and `--adopt` by name, or two state files
+    of one name): apply's parallel workers would race to tag it and the next apply finds a conflict.
+    An error naming both keys and the job, before any write (a saved plan is checked again)."""
+    by_job: dict[int, list[Action]] = {}
+    for action in plan.actions:
+        if action.action == "adopt" and action.job_id is not None:
+            by_job.setdefault(action.job_id, []).append(action)
+    return [Problem(f"job {job_id} would be adopted by {len(acts)} keys ({', '.join(a.key for a in acts)}): one "
+                    "job takes one key; remove the other adoptions (state/adopt/, or rename a state file's job for "
+                    "--adopt)", file=acts[1].file, job=acts[1].name)
+            for job_id, acts in sorted(by_job.items()) if len(acts) > 1]
+
+
+def adopted_elsewhere(adopt_ids: dict[str, int], live_by_id: dict[int, dict], file: str | None) -> list[Problem]:
+    """Adoption entries whose job another key manages already (it carries bricksync-key=OTHER):
+    adopting it would take the job from that key's file. An error of the plan, before any write."""
+    out = []
+    for key, job_id in sorted(adopt_ids.items()):
+        owner = managed_key(live_by_id[job_id]) if job_id in live_by_id else None
+        if owner is not None and owner != key:
+            out.append(Problem(f"job {job_id} is recorded for adoption as '{key}', but key '{owner}' manages it "
+                               f"(it carries {KEY_TAG}={owner}): remove this entry (adopting it would take the "
+                               f"job from {owner}'s state file)", file=file, field=f"adopt.{key}"))
+    return out
+
+
 # long: the hot path of plan, one pass over docs and live jobs collecting every problem
 def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inventory: Inventory, *,
                host: str = "", adopt: bool = False, unchanged: list[Unchanged] | None = None,
                digests: dict[int, str] | None = None, schema: Any = None,
-               adopt_ids: dict[str, int] | None = None,
+               adopt_ids: dict[str, int] | None = None, adopt_file: str | None = None,
                claimed: set[int] | None = None) -> tuple[Plan, list[Problem]]:
     """The plan, and every problem that stops it (all of them, not the first). `unchanged`:
     documents the caller already found equal to their live job (no-ops, not rendered again);
@@ -278,6 +305,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             unmanaged_by_name.setdefault(name, []).append(job)
     job_ids = {k: int(jobs[0]["job_id"]) for k, jobs in managed.items() if len(jobs) == 1}
     live_by_id = {int(j["job_id"]): j for j in live}
+    problems += adopted_elsewhere(adopt_ids or {}, live_by_id, adopt_file)
     adopt_ids = {k: v for k, v in (adopt_ids or {}).items() if k not in managed}
     for key, job_id in adopt_ids.items():  # imported jobs: their IDs are known before they are adopted
         if job_id in live_by_id and not managed_key(live_by_id[job_id]):
@@ -321,11 +349,13 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                                 f"carry {KEY_TAG}={doc.key}"]
                 plan.actions.append(action)
                 continue
-            if owner is not None:
+            if owner is not None and owner != doc.key:
+                continue  # a problem already (adopted_elsewhere): the plan stops
+            if owner is not None:  # it carries this key but is no job of bricksync's (a claim)
                 plan.actions.append(Action(doc.key, "conflict", name, job_ids=[int(recorded["job_id"])],
                                            file=doc.file, notes=[
                     f"bricksync import recorded job {recorded['job_id']} for adoption, but it carries "
-                    f"{KEY_TAG}={owner}; left alone. Fix state/adopt/ and plan again."]))
+                    f"{KEY_TAG}={owner} without being bricksync's; left alone. Fix state/adopt/ and plan again."]))
                 continue
             plan.warnings.append(f"'{name}': job {adopt_ids[doc.key]} recorded for adoption no longer exists; "
                                  "it will be created")
@@ -370,7 +400,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
     plan.actions.sort(key=lambda a: (ORDER[a.action], a.key))
     plan.watched = sorted(int(j["job_id"]) for j in watched)
     plan.fingerprint = fingerprint(watched, digests)
-    return plan, problems
+    return plan, problems + adopted_twice(plan)
 
 
 def _queue_spelled_out(settings: dict) -> dict:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import BricksyncError
+from .escape import one_line, visible
 
 MARKER = "<!-- bricksync:plan -->"
 # Azure DevOps refuses longer comments: "A discussion comment cannot be longer than 150000
@@ -65,7 +66,10 @@ def parse_plan_markdown(text: str, file: str) -> PlanSection:
     counts = {k: int(match.group(k) or 0) for k in ("create", "update", "adopt", "orphan", "conflict", "noop")}
     target_match = next((m for m in (TARGET_RE.match(x) for x in lines[1:6]) if m), None)
     target = target_match.group("target") if target_match else file
-    return PlanSection(target=target, headline=match.group("text"), counts=counts, markdown=text.strip())
+    # The plan's Markdown escaped every value already; a file from elsewhere (or an older bricksync)
+    # may not have: nothing invisible reaches the pull request either way (core/escape.py).
+    return PlanSection(target=one_line(target), headline=one_line(match.group("text")), counts=counts,
+                       markdown=visible(text.strip()))
 
 
 @dataclass
@@ -213,11 +217,11 @@ def _link(text: str, url: str | None) -> str:
 
 def _md(text: str) -> str:
     """Plain text inside Markdown: nothing in it can start a link, table cell, tag or emphasis."""
-    return re.sub(r"([\\`*_\[\]<>|#!])", r"\\\1", text)
+    return re.sub(r"([\\`*_\[\]<>|#!])", r"\\\1", one_line(text))
 
 
 def _code(text: str) -> str:
-    return text.replace("`", "'")
+    return one_line(text).replace("`", "'")
 
 
 def _shorten(text: str, limit: int) -> str:

@@ -270,6 +270,7 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
             hint = did_you_mean(target.permissions, MODES)
             problems.append(Problem(f"expected one of {', '.join(MODES)}, got {target.permissions!r}{hint}",
                                     file=file, field=f"targets.{name}.permissions"))
+        problems.extend(_mapped_twice(target, t, raw["targets"][name] or {}, file, env))
         problems.extend(_value_problems(target, file, env))
         for prefix in target.path_rewrites:
             if not prefix.startswith("/"):
@@ -281,6 +282,32 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
     root = project_root(path)
     return Config(path=path, root=root, source=source, state_dir=root / doc.get("state_dir", "state"),
                   targets=targets)
+
+
+def _mapped_twice(target: TargetConfig, t: dict, node: Any, file: str, env: Mapping[str, str]) -> list[Problem]:
+    """A principal `run_as` maps to one name and `principals` to another: one mapping serves both
+    (TargetConfig.principal_mapping), so one entry would silently lose. An error naming both entries
+    (a config key or the pipeline variable that set it)."""
+    prefix = env_prefix(target.name)
+
+    def origin(kind: str, name: str) -> str:
+        configured = (t.get(kind) or {}).get(name)
+        var = prefix + kind.upper()
+        if var in env and configured != getattr(target, kind)[name]:
+            return f"${var} ({name}={getattr(target, kind)[name]})"
+        return f"targets.{target.name}.{kind}.{name} ({getattr(target, kind)[name]})"
+
+    out = []
+    for name in sorted(set(target.run_as) & set(target.principals)):
+        if target.run_as[name] == target.principals[name]:
+            continue
+        node_map = node.get("principals") if isinstance(node, dict) else None
+        out.append(Problem(
+            f"'{name}' is mapped twice, by {origin('run_as', name)} and by {origin('principals', name)}: one mapping "
+            "serves run_as and permissions, so one of them would silently lose; keep one entry (or make both the "
+            "same)", file=file, line=line_of(node_map, name) if node_map is not None else None,
+            field=f"targets.{target.name}.principals.{name}"))
+    return out
 
 
 def load_config(path: str | Path) -> Config:

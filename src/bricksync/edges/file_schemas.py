@@ -113,7 +113,8 @@ CONFIG_DOCS: dict[str, tuple[str, Any]] = {
                                     "(--allow-mass-delete).", 20),
     "targets.*.permissions": ("How job permissions are managed: manage (as state/ says), additive (grants "
                               "added, none revoked) or ignore.", "ignore"),
-    "targets.*.principals": ("Principal mapping for permissions, source -> target (run_as entries serve too).", {}),
+    "targets.*.principals": ("Principal mapping for permissions, source -> target (run_as entries serve too; a "
+                             "name both map must map to the same principal).", {}),
     "targets.*.permissions_add": ("Target principals granted on every managed job.", []),
     "targets.*.identity": ("The identity that applies to this target (its userName; a service principal's "
                            "application ID): the jobs it created and the records in its home folder are "

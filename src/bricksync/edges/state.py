@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import BricksyncError, Problem, did_you_mean
+from ..core.escape import visible
+from ..core.keys import adoption_problems
 from ..core.model import StateDoc
 from ..core.yamlio import MAX_BYTES, dump, line_of, parse, plain
 
@@ -452,14 +454,14 @@ class GitRepo:
             cache[directory] = directory.resolve()
         return cache[directory]
 
-    def committed_blobs(self, directory: Path) -> dict[str, str]:
-        """Path (relative to the repository) -> blob id of every file HEAD has under
+    def committed_blobs(self, directory: Path, rev: str = "HEAD") -> dict[str, str]:
+        """Path (relative to the repository) -> blob id of every file HEAD (or `rev`) has under
         `directory`: one `git ls-tree` for all of them (asking per file re-reads the tree
-        each time, which is quadratic at 10,000 files). Empty when there is no HEAD."""
+        each time, which is quadratic at 10,000 files). Empty when there is no such commit."""
         import git
 
         try:
-            listing = self.repo.git.ls_tree("-r", "-z", "HEAD", "--", self.rel(directory))
+            listing = self.repo.git.ls_tree("-r", "-z", rev, "--", self.rel(directory))
         except git.GitCommandError:
             return {}
         out = {}
@@ -493,6 +495,17 @@ class GitRepo:
     def key_of(self, path: Path) -> str:
         """How committed_blobs() names a file."""
         return self.rel(path).replace(os.sep, "/")
+
+    def has_branch(self, branch: str) -> bool:
+        return branch in [h.name for h in self.repo.heads]
+
+    def blob(self, blob_id: str, file: str = "") -> bytes:
+        """The bytes of one blob (a file as some commit has it), no bigger than a state file may be."""
+        sha = bytes.fromhex(blob_id)
+        size = self.repo.odb.info(sha).size
+        if size > MAX_BYTES:
+            raise BricksyncError(Problem(f"file is {size} bytes; the limit is {MAX_BYTES}", file=file or blob_id))
+        return self.repo.odb.stream(sha).read()
 
     def current_branch(self) -> str | None:
         try:
@@ -550,9 +563,12 @@ class GitRepo:
                 f"branch (a pull request needs one); {push}, then open the pull request into '{self.made_base}'")
 
     def commit(self, paths: list[Path], message: str) -> str:
-        """Commit exactly `paths` (other staged or unstaged work is left as it was)."""
+        """Commit exactly `paths` (other staged or unstaged work is left as it was). Every line of
+        `message` is made safe once more (its values are: core/escape.commit_text): git refuses a
+        NUL, and no control or invisible character reaches a log."""
         import git
 
+        message = visible(message)
         rels = [self.rel(p) for p in paths]
         # Paths go through a file: 10,000 of them do not fit on a command line.
         with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False, encoding="utf-8") as fh:
@@ -567,7 +583,8 @@ class GitRepo:
             # the threshold also makes diffs treat files as binary.
             adder = self.repo.git(c="core.bigFileThreshold=1") if len(rels) >= BULK_CHECKIN_FROM else self.repo.git
             adder.add(f"--pathspec-from-file={spec}")
-            self.repo.git.commit("-F", msg, "--only", f"--pathspec-from-file={spec}")
+            # --cleanup=whitespace: a user's commit.cleanup=strip would drop lines starting with '#'
+            self.repo.git.commit("-F", msg, "--cleanup=whitespace", "--only", f"--pathspec-from-file={spec}")
         except git.GitCommandError as exc:
             raise GitError(f"git commit failed: {(exc.stderr or exc.stdout).strip()}") from None
         finally:
@@ -602,18 +619,30 @@ def adoption_path(state_dir: Path, target: str) -> Path:
     return Path(state_dir) / "adopt" / f"{safe}.yml"
 
 
+def adoption_file(state_dir: Path, target: str) -> str:
+    """The record's path as messages name it."""
+    return _display(adoption_path(state_dir, target))
+
+
 def read_adoptions(state_dir: Path, target: str) -> dict[str, int]:
     """key -> target job ID to adopt; {} when there is no record. Bad content is an error."""
     path = adoption_path(state_dir, target)
     if not os.path.lexists(path):
         return {}
-    file = _display(path)
-    raw = parse(read_state_file(str(path)), file)  # never through a link, bounded, like a state file
+    return parse_adoptions(read_state_file(str(path)), _display(path))  # never through a link, bounded
+
+
+def parse_adoptions(data: bytes, file: str) -> dict[str, int]:
+    """An adoption record's bytes -> key: job ID. Every problem is an error naming the file, the
+    keys and the job ID: a job under two keys would be adopted twice (apply's parallel workers race
+    for it) and `1` and `"1"` are one key read twice (core/validate.py: adoption_problems)."""
+    raw = parse(data, file)
     adopt = raw.get("adopt") if isinstance(raw, dict) else None
     if not isinstance(raw, dict) or set(raw) - {"target", "adopt"} or not isinstance(adopt, dict):
         raise BricksyncError(Problem("expected 'target' and an 'adopt' mapping of key: job ID", file=file))
     problems = [Problem("expected a job ID (an integer)", file=file, field=f"adopt.{k}")
                 for k, v in adopt.items() if not isinstance(v, int) or isinstance(v, bool)]
+    problems += adoption_problems([(str(k), v) for k, v in adopt.items()], file)
     if problems:
         raise BricksyncError(problems)
     return {str(k): int(v) for k, v in adopt.items()}

@@ -3,21 +3,16 @@
 Reads use the SDK's API client (its unified auth and retries) and keep the JSON exactly as
 the service sent it: no field is lost to an SDK version that does not know it, and 10,000
 jobs are not converted to dataclasses and back. Paging, prefetch, the create-without-
-duplicates protocol and the apply lock live here.
+duplicates protocol live here (the apply lock: lock.py).
 """
 
 from __future__ import annotations
 
-import base64
-import getpass
 import json
 import logging
-import os
-import socket
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,14 +30,13 @@ from databricks.sdk.errors import (
     InternalError,
     NotFound,
     PermissionDenied,
-    ResourceAlreadyExists,
     ResourceConflict,
     TooManyRequests,
     Unauthenticated,
 )
 from requests.adapters import HTTPAdapter
 
-from ..core.errors import BricksyncError, LockedError, Problem, WorkspaceError
+from ..core.errors import BricksyncError, Problem, WorkspaceError
 from ..core.model import WorkspaceRef
 from ..core.references import Inventory
 from ..core.traps import parse_policy
@@ -70,7 +64,6 @@ logging.getLogger("databricks.sdk").addFilter(_HostMetadataNotice())
 
 JOBS = "/api/2.2/jobs"
 PAGE_SIZE = 100  # the Jobs API maximum for jobs/list
-LOCK_DIR = "/Shared/.bricksync/locks"
 PERMISSIONS = "/api/2.0/permissions/jobs"
 ACL_READERS = 16  # permission reads in flight at once
 IDEMPOTENT_500_RETRIES = 3
@@ -259,7 +252,9 @@ class Workspace:
         once = cfg.copy()
         once._clock = _NoRetryClock()  # see _NoRetryClock
         self._once = WorkspaceClient(config=once)
-        self.run_id = uuid.uuid4().hex  # marks the apply lock this run writes
+        # Consulted before every write (apply sets it to its lock's check): once the lease is lost, no
+        # new write is sent. The lock's own calls pass ungated=True.
+        self.write_gate: Callable[[], None] | None = None
         self._me: dict | None = None  # SCIM Me, read once (identity())
         self.expected_identity: str | None = None  # targets.<t>.identity (see bricksync_identity)
         self._me_lock = threading.Lock()
@@ -305,11 +300,13 @@ class Workspace:
 
     # --- raw calls ----------------------------------------------------------------------
     def _do(self, method: str, path: str, *, query: dict | None = None, body: dict | None = None,
-            once: bool = False, raw: bool = False) -> dict:
+            once: bool = False, raw: bool = False, ungated: bool = False) -> dict:
         """One API call. The SDK retries 429/503 and connection errors; calls that are safe to
         repeat (everything but jobs/create, which has its own protocol) also get a few retries
         on a plain 500, which the SDK does not retry."""
         client = self._once if once else self.client
+        if method != "GET" and not ungated and self.write_gate is not None:
+            self.write_gate()
         for attempt in range(1, IDEMPOTENT_500_RETRIES + 2):
             started = time.perf_counter()
             self._clock.begin()
@@ -653,55 +650,6 @@ class Workspace:
         """workspace/get-status: True, False (RESOURCE_DOES_NOT_EXIST), or Unanswerable."""
         return self._workspace_answer("/api/2.0/workspace/get-status", path) is not None
 
-    # --- the apply lock -------------------------------------------------------------------
-    def lock_path(self, target: str) -> str:
-        return f"{LOCK_DIR}/{target}.lock"
-
-    def acquire_lock(self, target: str, purpose: str) -> dict:
-        """Create the lock file; the workspace refuses when it exists (import without overwrite),
-        so two applies cannot both hold it. Returns what was written."""
-        holder = {"holder": f"{holder_name()}@{socket.gethostname()}", "host": socket.gethostname(),
-                  "pid": os.getpid(), "purpose": purpose, "run_id": self.run_id,
-                  "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        content = base64.b64encode(json.dumps(holder).encode()).decode()
-        try:
-            self._do("POST", "/api/2.0/workspace/mkdirs", body={"path": LOCK_DIR})
-            self._do("POST", "/api/2.0/workspace/import", body={
-                "path": self.lock_path(target), "format": "AUTO", "content": content, "overwrite": False})
-        except ResourceAlreadyExists:
-            current = self.read_lock(target) or {}
-            if current.get("run_id") == self.run_id:
-                # Our own write: its response was lost (e.g. a 503) and the SDK sent it again.
-                log.info("the lock of %s is already ours (a retried write had been applied)", target)
-                return current
-            if _dead_local_holder(current) and self.release_lock(target):
-                log.warning("took over the lock of %s: its holder %s (pid %s) is no longer running",
-                            target, current.get("holder"), current.get("pid"))
-                return self.acquire_lock(target, purpose)
-            raise LockedError(Problem(
-                f"target '{target}' is locked by {current.get('holder', 'another run')} "
-                f"({current.get('purpose', '?')}, since {current.get('since', '?')}). If that run is "
-                f"dead, clear the lock with: bricksync unlock --target {target}")) from None
-        except DatabricksError as exc:
-            raise _api_error(exc, "acquire the apply lock", None) from None
-        return holder
-
-    def read_lock(self, target: str) -> dict | None:
-        try:
-            data = self._do("GET", "/api/2.0/workspace/export", query={"path": self.lock_path(target)})
-            return json.loads(base64.b64decode(data.get("content", "")) or b"{}")
-        except NotFound:
-            return None
-        except (DatabricksError, ValueError):
-            return {"holder": "unknown"}
-
-    def release_lock(self, target: str) -> bool:
-        try:
-            self._do("POST", "/api/2.0/workspace/delete", body={"path": self.lock_path(target)})
-            return True
-        except NotFound:
-            return False
-
 
 class Unanswerable(Exception):
     """The workspace cannot answer a question (no permission, no such API): not a failure."""
@@ -713,20 +661,6 @@ class Unanswerable(Exception):
 def _no_such_api(err: DatabricksError) -> bool:
     """A 404 about the endpoint (ENDPOINT_NOT_FOUND...), not the documented RESOURCE_DOES_NOT_EXIST of a path."""
     return err.error_code != "RESOURCE_DOES_NOT_EXIST"
-
-
-def holder_name() -> str:
-    """Who runs this, for the lock: the login name (LOGNAME, USER, ... then the password
-    database), else the numeric uid. Containers often run as a uid with no passwd entry,
-    where getpass.getuser() raises; that must not stop an apply."""
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError, ImportError):  # no passwd entry (OSError from Python 3.13), no pwd module
-        name = ""
-    if name:
-        return name
-    getuid = getattr(os, "getuid", None)
-    return f"uid{getuid()}" if getuid else "unknown"
 
 
 _TOKEN_KEY = b'"next_page_token"'
@@ -746,19 +680,6 @@ def peek_page_token(data: bytes) -> str | None:
     if not rest.startswith(b'"') or end < 0 or b"\\" in rest[:end]:
         return None
     return rest[1:end].decode("utf-8", "replace")
-
-
-def _dead_local_holder(lock: dict) -> bool:
-    """A lock taken on this machine by a process that no longer runs (e.g. a killed apply)."""
-    if lock.get("host") != socket.gethostname() or not isinstance(lock.get("pid"), int):
-        return False
-    try:
-        os.kill(lock["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def _outcome_unknown(err: DatabricksError) -> bool:

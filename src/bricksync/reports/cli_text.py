@@ -96,10 +96,26 @@ def print_drift(found: Any, target: str, check_source: bool, console: Any) -> No
     print_awaiting(found.awaiting, check_source, console)
 
 
-def print_unlock(target: str, holder: dict | None) -> None:
-    """`unlock`: whose lock was released (None: there was none)."""
-    if holder is not None:
-        out.print(f"Released the lock of '{term(target)}' (held by {term(holder.get('holder') if holder else '?')}).")
+def print_lock(target: str, record: Any, claims: list[str], now: float) -> None:
+    """`unlock`: who holds the lock (None: nobody) and the claims left beside it."""
+    from ..core.lease import describe
+
+    if record is not None:
+        out.print(f"The apply lock of '{term(target)}' is held by {term(describe(record, now))}.")
+        if record.expiry() is not None and not record.expired(now):
+            out.print("[yellow]Its lease is live: that run may still be applying. Clearing the lock lets another "
+                      "apply start; the running one stops starting writes at its next renewal.[/yellow]")
+    elif not claims:
+        out.print(f"'{term(target)}' is not locked.")
+    for claim in claims:
+        out.print(f"A claim was left behind (by a run that could not finish taking over, renewing or releasing "
+                  f"the lock): {term(claim)}")
+
+
+def print_unlock(target: str, record: Any) -> None:
+    """`unlock`'s outcome: the record removed (None: there was no lock, only claims or nothing)."""
+    if record is not None:
+        out.print(f"Released the lock of '{term(target)}' (held by {term(record.holder)}).")
     else:
         out.print(f"'{term(target)}' was not locked.")
 
@@ -161,6 +177,8 @@ def print_apply(result: Any, target: str) -> int:
     from .report import apply_summary, apply_table, conflicts_line
 
     if not result.applied:
+        if result.lock_lost:  # nothing was written: nothing at risk, but the lock is someone else's now
+            err.print(f"[yellow]warning:[/yellow] {esc(result.lock_lost)}")
         if result.conflicts:  # their changes are not deployed: that is not success
             err.print(conflicts_line(result.conflicts))
             return 1
@@ -170,10 +188,24 @@ def print_apply(result: Any, target: str) -> int:
     out.print(apply_summary(result))
     if result.conflicts:
         err.print(conflicts_line(result.conflicts))
+    if result.lock_lost:
+        err.print(f"[red]error:[/red] {esc(result.lock_lost)}")
     if result.failed:
         out.print(f"Next step: fix what the failures say, then re-run `bricksync apply --target {term(target)}`: it "
                   "re-reads the target and converges (jobs are found by their key, nothing is created twice).")
-    return 1 if result.failed or result.conflicts else 0
+    return 1 if result.failed or result.conflicts or result.lock_lost else 0
+
+
+def print_lock_release_failure(exc: Any, target: str) -> int:
+    """Apply did its work and could not release the lock: the result first (what was written), then the
+    failure and the command that clears the lock. Returns the exit code: 3 (README, Exit codes)."""
+    if exc.result is not None:
+        print_apply(exc.result, target)
+    err.print(f"[red]error:[/red] {esc(exc.render())}")
+    return LOCK_NOT_RELEASED
+
+
+LOCK_NOT_RELEASED = 3
 
 
 def print_comment(posted: Any) -> None:
