@@ -30,7 +30,7 @@ from ..core.normalize import digest, normalize_settings
 from ..core.references import Inventory, path_sites, referenced_kinds
 from ..core.render import override_problems, render
 from ..core.schema import SchemaTable
-from ..core.traps import write_only_values
+from ..core.traps import write_only_digest, write_only_values
 from ..core.validate import DocLinks, validate_doc
 from ..edges.state import StateStore, blob_id, parse_state, read_state_file
 
@@ -47,6 +47,7 @@ class Summary:
     digest: str | None  # of the canonical settings rendered for the target; None: plan it in full
     permissions: list[dict] | None = None  # the file's `permissions:` as written (None: not in the file)
     paths: tuple[tuple[str, str], ...] = ()  # (field, rewritten path), when asked for (drift's preflight)
+    write_only: str | None = None  # traps.write_only_digest of the rendering (with `digest`)
 
     @property
     def key(self) -> str:
@@ -105,8 +106,9 @@ class StateSlice:
             # A `${job:KEY}` needs the target's job IDs, which only the main process has.
             ready = not found and not links.job_edges and target is not None and inventory is not None
             found_paths: list[tuple[str, str]] | None = [] if paths else None
-            out.append(Summary(links, _digest_for(doc, target, inventory, found_paths, schema) if ready else None,
-                               permissions=doc.permissions, paths=tuple(found_paths or ())))
+            digests = _digest_for(doc, target, inventory, found_paths, schema) if ready else (None, None)
+            out.append(Summary(links, digests[0], permissions=doc.permissions, paths=tuple(found_paths or ()),
+                               write_only=digests[1]))
         return out, problems
 
     def index(self) -> tuple[list[IndexEntry], list[Problem]]:
@@ -124,16 +126,19 @@ class StateSlice:
 
 
 def _digest_for(doc: StateDoc, target: Any, inventory: Any,
-                paths: list[tuple[str, str]] | None = None, schema: SchemaTable | None = None) -> str | None:
-    """Digest of the canonical rendering (rendered in place: doc.settings is spent), or None
-    when rendering has problems to report (the main process renders it again and reports).
+                paths: list[tuple[str, str]] | None = None,
+                schema: SchemaTable | None = None) -> tuple[str | None, str | None]:
+    """Digest of the canonical rendering (rendered in place: doc.settings is spent) and of its
+    write-only values (which the canonical form leaves out), or Nones when rendering has problems
+    to report (the main process renders it again and reports).
     `paths`: filled with (field, path) of the rendered workspace paths."""
     settings, problems = render(doc, target, inventory, {}, in_place=True, schema=schema)
     if problems:
-        return None
+        return None, None
     if paths is not None:
         paths.extend((site.location, str(site.value)) for site in path_sites(settings))
-    return digest(normalize_settings(settings, ordered=False, copy=False))  # only hashed
+    unseen = write_only_digest(write_only_values(settings))
+    return digest(normalize_settings(settings, ordered=False, copy=False)), unseen  # only hashed
 
 
 def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:

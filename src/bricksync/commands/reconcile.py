@@ -14,7 +14,7 @@ from ..core.model import TargetConfig
 from ..core.normalize import digest, normalize_job
 from ..core.ownership import claimed_ids
 from ..core.permissions import Identity
-from ..core.plan import ORDER, Plan, Unchanged, build_plan, fingerprint
+from ..core.plan import ORDER, Plan, Unchanged, build_plan, fingerprint, write_only_not_drift
 from ..core.references import Inventory, path_sites
 from ..core.render import managed_key, render
 from ..core.schema import schema_table
@@ -43,17 +43,19 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
 
 def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *,
                 adopt: bool = False, on_page=None, refresh_acls: bool = False, strict_paths: bool = False,
-                all_paths: bool = False) -> Plan:
+                all_paths: bool = False, drift: bool = False) -> Plan:
     """Read the target's jobs a page at a time (digesting each managed one while the next page
     is on its way) while `desired` checks and renders state/ elsewhere; then compare digests
     and plan in full only the jobs that differ. `all_paths`: the path preflight covers the
-    unchanged jobs too (drift), not only the ones to be written."""
+    unchanged jobs too (drift), not only the ones to be written. `drift`: write-only values
+    that differ from what bricksync last sent are said, not shown as changes (nothing reads them)."""
     # Reading every ACL (drift, --refresh-permissions): each managed job's read starts as its
     # page arrives, so the reads overlap the page fetch instead of following it.
     with bulk_data(), ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as acl_pool:
         try:
             plan, unchanged_uses = _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page,
-                                                refresh_acls=refresh_acls, acl_pool=acl_pool, all_paths=all_paths)
+                                                refresh_acls=refresh_acls, acl_pool=acl_pool, all_paths=all_paths,
+                                                drift=drift)
         finally:
             acl_pool.shutdown(wait=True, cancel_futures=True)  # a failed plan stops its reads
     # Do the paths the jobs use exist in the target? (see preflight.py; files the plan writes will)
@@ -65,7 +67,7 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredSt
 # long: plan's pipeline in order (pages, render, preflight, overlapped ACL reads); split, it would hand state along
 def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *, adopt: bool,
                  on_page, refresh_acls: bool, acl_pool: ThreadPoolExecutor,
-                 all_paths: bool = False) -> tuple[Plan, list[PathUse]]:
+                 all_paths: bool = False, drift: bool = False) -> tuple[Plan, list[PathUse]]:
     target = cfg.target(target_name)
     all_paths_asked = every_file = all_paths  # drift: preflight of every job, every managed file's content
     started = time.perf_counter()
@@ -78,7 +80,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     all_paths = all_paths or with_files  # which job uses which file: each document's rendered paths
     early: dict[int, Future] = {}  # job id -> its ACL read, started as its page arrived
     read_early = acls and refresh_acls
-    with ThreadPoolExecutor(max_workers=3 if acls else 1, thread_name_prefix="inventory") as pool:
+    with ThreadPoolExecutor(max_workers=4 if acls else 2, thread_name_prefix="inventory") as pool:
         pending_inventory = pool.submit(_inventory, ws, target, desired)
         # Permissions: who applies (for the lockout check) and the index of ACLs known to hold,
         # each one call, while the pages arrive.
@@ -87,6 +89,8 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         pending_me = pool.submit(ws.me_cached)
         pending_owned = pool.submit(ws.owned_record, target_name)
         pending_index = pool.submit(ws.read_acl_index, target_name) if acls and not refresh_acls else None
+        # what bricksync last sent of the write-only fields (no read shows them): one call
+        pending_sent = pool.submit(ws.read_write_only_index, target_name)
         for page in ws.job_pages():
             for job in page:
                 job_id = int(job["job_id"])
@@ -106,6 +110,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         me = identity if target.permissions == "manage" else None
         owned, owned_problem = pending_owned.result()
         index = pending_index.result() if pending_index else {}
+        sent = pending_sent.result()
     claimed = claimed_ids(live, owned, ws.bricksync_identity())
     if not requested:
         desired.request(schema_table(), target, inventory, paths=all_paths)
@@ -113,7 +118,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     summaries = checked(desired)
     config_problems = target_problems(cfg, target_name, summaries)  # reported with the plan's own, all at once
     loaded = time.perf_counter()
-    unchanged = _unchanged(summaries, [j for j in live if j["job_id"] not in claimed], digests)
+    unchanged = _unchanged(summaries, [j for j in live if j["job_id"] not in claimed], digests, sent)
     docs = desired.docs({s.key for s in summaries} - {u.key for u in unchanged})
     # Every job but the unchanged ones is planned from its whole self.
     outline_only = {u.job_id for u in unchanged}
@@ -121,7 +126,10 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     del packed
     plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, unchanged=unchanged,
                                 digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name),
-                                adopt_file=adoption_file(cfg.state_dir, target_name), claimed=claimed)
+                                adopt_file=adoption_file(cfg.state_dir, target_name), claimed=claimed,
+                                write_only=sent)
+    if drift:
+        write_only_not_drift(plan)
     plan.owned = owned
     if owned_problem:  # jobs bricksync adopted then show as claims: say why
         plan.warnings.append(f"bricksync's record of its jobs could not be read ({owned_problem}): only the jobs "
@@ -196,8 +204,10 @@ def _outline(job: dict) -> dict:
             "settings": {"name": settings.get("name"), "tags": settings.get("tags") or {}}}
 
 
-def _unchanged(summaries: list[Summary], live: list[dict], digests: dict[int, str]) -> list[Unchanged]:
-    """Documents whose one live job has the same digest: no-ops, without sending them here."""
+def _unchanged(summaries: list[Summary], live: list[dict], digests: dict[int, str],
+               sent: dict[str, dict]) -> list[Unchanged]:
+    """Documents whose one live job has the same digest, and whose write-only values are what
+    bricksync last sent (or were never recorded: unknown): no-ops, without sending them here."""
     by_key: dict[str, list[int]] = {}
     for job in live:
         key = managed_key(job)
@@ -206,6 +216,9 @@ def _unchanged(summaries: list[Summary], live: list[dict], digests: dict[int, st
     out = []
     for s in summaries:
         ids = by_key.get(s.key, [])
+        entry = sent.get(str(ids[0])) if len(ids) == 1 else None
+        if entry is not None and entry.get("digest") != s.write_only:
+            continue  # a write-only value changed: planned in full (core/plan.py shows it)
         if s.digest is not None and len(ids) == 1 and digests.get(ids[0]) == s.digest:
             out.append(Unchanged(s.key, s.links.name or s.key, s.links.file, ids[0]))
     return out

@@ -24,8 +24,9 @@ that bite tools promoting jobs between workspaces (issue 24). Pure. Each rule na
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .defaults import WRITE_ONLY_CLUSTER, WRITE_ONLY_TRIGGER
@@ -147,6 +148,29 @@ def unseen_write_only(settings: dict) -> list[str]:
         if spec.get("policy_id") is not None:
             out.extend(f"{where}.{f}" for f in sorted(WRITE_ONLY_CLUSTER) if f not in spec)
     return out
+
+
+def write_only_digest(values: Mapping[str, Any]) -> str:
+    """Digest of a job's write-only values (write_only_values of the settings sent): what the
+    target's write-only index records per job, since the API can never show them (issue 24 point 1).
+    No value at all is a digest too: a state file that drops a condition changes it."""
+    return hashlib.sha256(json.dumps(dict(values), sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def write_only_entry(values: Mapping[str, Any]) -> dict[str, Any]:
+    """One job's entry in the write-only index: the digest compared, and the values shown."""
+    return {"digest": write_only_digest(values), "sent": dict(sorted(values.items()))}
+
+
+def write_only_changes(entry: Mapping[str, Any] | None, values: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(path, value last sent, value to send) of each write-only value that differs from what the
+    index says bricksync last sent. No entry (a job no write of this version touched): unknown,
+    nothing planned; it is recorded at the job's next write."""
+    if not isinstance(entry, Mapping) or entry.get("digest") == write_only_digest(values):
+        return []
+    sent = entry.get("sent") if isinstance(entry.get("sent"), Mapping) else {}
+    paths = sorted(set(sent) | set(values))
+    return [(path, sent.get(path), values.get(path)) for path in paths if sent.get(path) != values.get(path)]
 
 
 # --- 2. values a cluster policy fills ----------------------------------------------------------

@@ -545,6 +545,19 @@ class Workspace:
 
         TrustedStore.for_target(self, target).write("permissions", {"jobs": jobs})
 
+    def read_write_only_index(self, target: str) -> dict[str, dict]:
+        """job id -> {digest, sent} of the write-only values bricksync last sent (core/traps.py:
+        the API never returns them). Kept in the trusted store (edges/trusted.py); empty when none."""
+        from .trusted import TrustedStore
+
+        jobs = TrustedStore.for_target(self, target).read("write_only").data.get("jobs")
+        return {str(k): v for k, v in jobs.items() if isinstance(v, dict)} if isinstance(jobs, dict) else {}
+
+    def write_write_only_index(self, target: str, jobs: dict[str, dict]) -> None:
+        from .trusted import TrustedStore
+
+        TrustedStore.for_target(self, target).write("write_only", {"jobs": dict(sorted(jobs.items()))})
+
     def read_owned(self, target: str) -> dict[str, int]:
         """key -> job id of every job bricksync created or adopted in the target (edges/trusted.py)."""
         return self.owned_record(target)[0]
