@@ -63,6 +63,10 @@ def test_a_change_to_the_condition_alone_is_planned_applied_then_no_op(project: 
     assert "0 to create, 1 to update" in res.output
     md = p.run("plan", "--target", "prod", "--markdown", "-")
     assert LINE in md.output, md.output
+    assert p.run("plan", "--target", "prod", "--json", "plan.json").code == 0
+    doc = json.loads((p.root / "plan.json").read_text())
+    change = next(c for j in doc["jobs"] for c in j["changes"])
+    assert change == {"path": CONDITION, "op": "~", "before": "ALL_UPDATED", "after": "ANY_UPDATED", "write_only": True}
     # drift cannot see it live: said, not drift
     drift = p.run("drift", "--target", "prod", "--fail-on-drift")
     assert drift.code == 0, drift.output
