@@ -14,6 +14,7 @@ from databricks.sdk.errors import PermissionDenied
 from bricksync.commands.apply import updated_sent
 from bricksync.core.plan import Action, Change, Plan, write_only_not_drift
 from bricksync.core.traps import write_only_changes, write_only_digest, write_only_entry, write_only_values
+from bricksync.emulator.faults import FaultRule
 
 from .conftest import Project
 from .test_ownership import HOME, attacker
@@ -104,6 +105,18 @@ def test_no_record_of_a_job_is_unknown_not_an_update_and_is_recorded_at_its_next
     assert p.prod.workspace.jobs.write_only[prod_id] == {CONDITION: "ANY_UPDATED"}
     assert _index(p)[str(prod_id)]["sent"] == {CONDITION: "ANY_UPDATED"}
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+
+
+def test_a_failed_update_is_not_recorded_and_is_planned_again(project: Project) -> None:
+    p = project
+    prod_id, path = _applied_with_condition(p)
+    _set_condition(p, path, "ANY_UPDATED")
+    p.prod.faults.add(FaultRule("POST", "/api/2.[12]/jobs/reset", 400, error_code="INVALID_PARAMETER_VALUE"))
+    assert p.run("apply", "--target", "prod", "--yes").code != 0
+    assert p.prod.workspace.jobs.write_only[prod_id] == {CONDITION: "ALL_UPDATED"}  # not sent
+    assert _index(p)[str(prod_id)]["sent"] == {CONDITION: "ALL_UPDATED"}  # so not recorded
+    res = p.run("plan", "--target", "prod", "--detailed-exitcode")
+    assert res.code == 2 and LINE in " ".join(res.output.split()), res.output
 
 
 def test_another_user_cannot_forge_the_write_only_index(project: Project) -> None:
