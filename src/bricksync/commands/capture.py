@@ -183,18 +183,21 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
                                            "changed", text, fields, notes))
     _drop_invalid(result, new_docs, store)
     if files_in_use(cfg.source.files, cfg.state_dir):
-        _capture_files(cfg, result, ws, docs, target, keys)
+        _capture_files(cfg, result, ws, docs, target, keys, branch)
     return result
 
 
 def _capture_files(cfg: Config, result: CaptureResult, ws: Workspace, docs: list[StateDoc], target: TargetConfig,
-                   keys: list[str] | None) -> None:
-    """Managed notebooks and files edited in the target: their live content into state/files/."""
+                   keys: list[str] | None, branch: str | None) -> None:
+    """Managed notebooks and files edited in the target: their live content into state/files/, compared
+    with state/files/ as `branch` (the one the commit goes on) has it, as the state files are."""
     from ..edges.wsfiles import WorkspaceFiles
-    from .fileflow import capture_files, read_docs
+    from .branchbase import branch_files
+    from .fileflow import capture_files
 
     paths = {d.key: [rewrite_path(str(s.value), target.path_rewrites) for s in path_sites(d.settings)] for d in docs}
-    result.files, refused = capture_files(WorkspaceFiles(ws), read_docs(cfg.state_dir), root=cfg.source.notebook_root,
+    result.files, refused = capture_files(WorkspaceFiles(ws), branch_files(cfg.root, cfg.state_dir, branch),
+                                          root=cfg.source.notebook_root,
                                           target=target, keys=set(keys) if keys else None, paths_by_key=paths)
     result.refused.extend(refused)
 
