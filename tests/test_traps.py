@@ -431,3 +431,101 @@ def test_the_emulator_fills_a_spec_as_its_policy_says() -> None:
     untouched = {"num_workers": 1}
     apply_policy(untouched, "{broken", "c")
     assert untouched == {"num_workers": 1}
+
+
+# --- capture and import: the target is their source (the same rules, the target's policies) -------------
+
+PROD_NB = {"notebook_path": "/Workspace/prod/etl/main"}
+
+
+def _with_stage(p: Project) -> None:
+    """A second target, `stage`, in the test workspace (its own policy: TEST_POLICY)."""
+    cfg = p.root / "config" / "bricksync.yml"
+    cfg.write_text(cfg.read_text() + "  stage:\n    profile: test\n    prune: false\n")
+    _commit(p, "stage target")
+
+
+def _prod_policy_job(p: Project) -> int:
+    w, prod = p.test.client(), p.prod.client()
+    w.cluster_policies.create(name="job-policy", definition=json.dumps(TEST_POLICY))
+    prod.cluster_policies.create(name="job-policy", definition=json.dumps(PROD_POLICY))
+    policy = next(iter(prod.cluster_policies.list())).policy_id
+    spec = {"policy_id": policy, "num_workers": 2, "custom_tags": {"owner": "sales"}, "node_type_id": "Standard_DS3_v2"}
+    job = {"name": "Prod policy ETL", "job_clusters": [{"job_cluster_key": "c", "new_cluster": spec}],
+           "tasks": [{"task_key": "main", "notebook_task": dict(PROD_NB), "job_cluster_key": "c"}]}
+    return _create(prod, job)
+
+
+def test_import_and_capture_leave_the_targets_policy_values_out(project: Project) -> None:
+    p, prod = project, project.prod.client()
+    _with_stage(p)
+    prod_id = _prod_policy_job(p)
+    read = prod.jobs.get(prod_id).as_dict()["settings"]["job_clusters"][0]["new_cluster"]
+    assert read["spark_version"] == "16.4.x-scala2.12" and read["custom_tags"]["team"] == "prod-team"
+    res = p.run("import", "--target", "prod", "--job-id", str(prod_id))
+    assert res.code == 0, res.output
+    out = " ".join(res.output.split())
+    assert "Prod policy ETL: job_clusters[c].new_cluster: left out what policy 'job-policy' fills in 'prod' " \
+           "(cluster_log_conf.path, custom_tags.team, spark_version)" in out, out
+    state = _state(p, "prod-policy-etl.yml")["job_clusters"][0]["new_cluster"]
+    assert "spark_version" not in state and "cluster_log_conf" not in state
+    assert state["custom_tags"] == {"owner": "sales"} and state["policy_id"] == "${policy:job-policy}"
+    assert p.run("apply", "--target", "prod", "--yes").code == 0  # adopts it in place
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+    # another target, whose policy fixes other values, takes the file as it is (its policy fills its own)
+    res = p.run("plan", "--target", "stage")
+    assert res.code == 0 and "fixes it" not in res.output, res.output
+    assert p.run("apply", "--target", "stage", "--yes").code == 0
+    staged = next(j for j in p.test.workspace.jobs.jobs.values() if j["settings"]["name"] == "Prod policy ETL")
+    assert staged["settings"]["job_clusters"][0]["new_cluster"]["custom_tags"] == {"owner": "sales", "team": "test-team"}
+    # a hand edit in prod, captured: the edit comes back, prod's policy values stay out
+    settings = json.loads(json.dumps(_prod(p, "Prod policy ETL")[1]))
+    settings["job_clusters"][0]["new_cluster"]["num_workers"] = 4
+    prod.api_client.do("POST", "/api/2.2/jobs/reset", body={"job_id": prod_id, "new_settings": settings})
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 0 and "fills in 'prod'" in " ".join(res.output.split()), res.output
+    state = _state(p, "prod-policy-etl.yml")["job_clusters"][0]["new_cluster"]
+    assert state["num_workers"] == 4 and state["custom_tags"] == {"owner": "sales"}
+    assert "spark_version" not in state and "cluster_log_conf" not in state
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0  # the capture round-trips
+    assert p.run("plan", "--target", "stage").code == 0
+
+
+def test_capture_keeps_a_policy_value_the_state_file_sets(project: Project) -> None:
+    p, prod = project, project.prod.client()
+    prod_id = _prod_policy_job(p)
+    assert p.run("import", "--target", "prod", "--job-id", str(prod_id)).code == 0
+    path = p.root / "state" / "jobs" / "prod-policy-etl.yml"
+    # the file chose the value the policy fixes (its own choice, kept), and applies the policy's defaults
+    path.write_text(path.read_text().replace("      num_workers: 2\n", "      apply_policy_default_values: true\n"
+                                             "      num_workers: 2\n      spark_version: 16.4.x-scala2.12\n"))
+    _commit(p, "spark_version chosen")
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    settings = json.loads(json.dumps(_prod(p, "Prod policy ETL")[1]))
+    assert settings["job_clusters"][0]["new_cluster"]["autotermination_minutes"] == 20  # prod's default, filled
+    settings["job_clusters"][0]["new_cluster"]["num_workers"] = 5
+    prod.api_client.do("POST", "/api/2.2/jobs/reset", body={"job_id": prod_id, "new_settings": settings})
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 0, res.output
+    state = _state(p, "prod-policy-etl.yml")["job_clusters"][0]["new_cluster"]
+    assert state["spark_version"] == "16.4.x-scala2.12" and state["num_workers"] == 5
+    assert state["apply_policy_default_values"] is True  # write-only: never read back, kept from the file
+    assert "autotermination_minutes" not in state  # the default prod's policy filled
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+
+
+def test_import_of_a_job_a_bundle_deployed_in_the_target(project: Project) -> None:
+    p, prod = project, project.prod.client()
+    prod_id = _create(prod, {"name": "Prod bundle ETL", "deployment": dict(BUNDLE), "edit_mode": "UI_LOCKED",
+                             "tasks": [{"task_key": "main", "notebook_task": dict(PROD_NB)}]})
+    res = p.run("import", "--target", "prod", "--job-id", str(prod_id))
+    assert res.code == 0, res.output
+    assert "Prod bundle ETL: deployed by a bundle in 'prod': deployment and edit_mode left out of state" in \
+        " ".join(res.output.split()), res.output
+    state = _state(p, "prod-bundle-etl.yml")
+    assert "deployment" not in state and "edit_mode" not in state
+    # apply takes the job out of the bundle's hands: the next plan is a no-op, prod's UI unlocked
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
+    _, live = _prod(p, "Prod bundle ETL")
+    assert "deployment" not in live and live.get("edit_mode", "EDITABLE") == "EDITABLE"

@@ -368,20 +368,29 @@ def drop_bundle(settings: dict) -> list[str]:
 # --- at export: the three together, with what the summary says ---------------------------------
 
 def export_fixups(canonical: dict, policies: dict[str, dict[str, dict]], policy_names: dict[str, str],
-                  carried: dict[str, Any] | None = None) -> list[str]:
+                  carried: dict[str, Any] | None = None, *, existing: dict | None = None,
+                  side: str = "the source", command: str = "export") -> list[str]:
     """A source job's canonical settings (IDs not yet named) made fit to promote, in place:
     bundle fields dropped, values the source policies fixed left out, and their defaults too where
     the state file says the policy's defaults apply (`apply_policy_default_values: true`, carried:
-    the target's policy then fills its own). Returns the summary's notes."""
+    the target's policy then fills its own). Returns the summary's notes.
+
+    capture and import call it too, with the target's policies (their source is the target):
+    `existing` is the state file's settings, whose cluster specs keep every value they set (a value
+    the file sets was chosen there, not filled by the policy); `side` and `command` word the notes."""
     carried = carried or {}
+    kept_specs = dict(cluster_specs(existing or {}))
     notes = []
     dropped = drop_bundle(canonical)
     if dropped:
-        notes.append(f"deployed by a bundle in the source: {' and '.join(dropped)} left out of state "
+        notes.append(f"deployed by a bundle in {side}: {' and '.join(dropped)} left out of state "
                      "(a target may still set edit_mode in its overrides)")
     for where, spec in list(cluster_specs(canonical)):
         ident = spec.get("policy_id")
         rules = policies.get(str(ident)) if ident is not None else None
+        if where in kept_specs and rules:
+            rules = {path: rule for path, rule in rules.items()
+                     if (keys := locate(path)) is None or _dig(kept_specs[where], keys) is None}
         if not rules:
             continue
         name = policy_names.get(str(ident), str(ident))
@@ -393,12 +402,12 @@ def export_fixups(canonical: dict, policies: dict[str, dict[str, dict]], policy_
             paths, defaulted = sorted(paths + defaulted), []
         if paths:
             _replace_spec(canonical, where, stripped)
-            notes.append(f"{where}: left out what policy '{name}' fills in the source ({', '.join(paths)}); "
+            notes.append(f"{where}: left out what policy '{name}' fills in {side} ({', '.join(paths)}); "
                          "the target's policy fills its own")
         if defaulted:
-            notes.append(f"{where}: kept {', '.join(defaulted)}, equal to the default of policy '{name}' in the "
-                         "source; with apply_policy_default_values: true on this cluster in the state file, "
-                         "export leaves them to the target's policy")
+            notes.append(f"{where}: kept {', '.join(defaulted)}, equal to the default of policy '{name}' in "
+                         f"{side}; with apply_policy_default_values: true on this cluster in the state file, "
+                         f"{command} leaves them to the target's policy")
     return notes
 
 
