@@ -80,17 +80,15 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     all_paths = all_paths or with_files  # which job uses which file: each document's rendered paths
     early: dict[int, Future] = {}  # job id -> its ACL read, started as its page arrived
     read_early = acls and refresh_acls
-    with ThreadPoolExecutor(max_workers=4 if acls else 2, thread_name_prefix="inventory") as pool:
+    with ThreadPoolExecutor(max_workers=3 if acls else 1, thread_name_prefix="inventory") as pool:
         pending_inventory = pool.submit(_inventory, ws, target, desired)
         # Permissions: who applies (for the lockout check) and the index of ACLs known to hold,
         # each one call, while the pages arrive.
         # Who bricksync is, asked once: it decides which tagged jobs are bricksync's (core/ownership.py)
         # and where its trusted records live (edges/trusted.py).
         pending_me = pool.submit(ws.me_cached)
-        pending_owned = pool.submit(ws.owned_record, target_name)
+        pending_owned = pool.submit(_records, ws, target_name)
         pending_index = pool.submit(ws.read_acl_index, target_name) if acls and not refresh_acls else None
-        # what bricksync last sent of the write-only fields (no read shows them): one call
-        pending_sent = pool.submit(ws.read_write_only_index, target_name)
         for page in ws.job_pages():
             for job in page:
                 job_id = int(job["job_id"])
@@ -108,9 +106,8 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         inventory = pending_inventory.result()
         identity = Identity.from_scim(pending_me.result())
         me = identity if target.permissions == "manage" else None
-        owned, owned_problem = pending_owned.result()
+        (owned, owned_problem), sent = pending_owned.result()
         index = pending_index.result() if pending_index else {}
-        sent = pending_sent.result()
     claimed = claimed_ids(live, owned, ws.bricksync_identity())
     if not requested:
         desired.request(schema_table(), target, inventory, paths=all_paths)
@@ -164,6 +161,14 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                         target=target, uses=paths, adopt=adopt, every=every_file,
                         required=cfg.source.files == "referenced", exempt=FileStore(cfg.state_dir).not_copied())
     return plan, (uses if all_paths_asked else [])
+
+
+def _records(ws: Workspace, target: str) -> tuple[tuple[dict[str, int], str], dict[str, dict]]:
+    """bricksync's trusted records a plan reads: its jobs, and what it last sent of the write-only
+    fields (no read shows them: core/traps.py). One task: the second read is not tried against a
+    workspace the first found unreachable (a plan that cannot connect gives up within its budget)."""
+    owned = ws.owned_record(target)
+    return owned, ws.read_write_only_index(target)
 
 
 def _unchanged_uses(plan: Plan, summaries: list[Summary], docs: list, target: TargetConfig,
