@@ -26,7 +26,7 @@ os.environ["COLUMNS"] = "140"
 from bricksync.cli import cli
 from bricksync.demo import init_repo
 from bricksync.emulator import EmulatorServer
-from bricksync.emulator.seed import config_yaml
+from bricksync.emulator.seed import config_yaml, seed_source, seed_target
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT / "tests" / "data"  # copied into the repo (README there): a fresh clone needs nothing beside it
@@ -191,3 +191,21 @@ def make_project(tmp_path: Path, test: EmulatorServer, prod: EmulatorServer, mon
 def project(tmp_path: Path, test_ws: EmulatorServer, prod_ws: EmulatorServer,
             monkeypatch: pytest.MonkeyPatch) -> Project:
     return make_project(tmp_path, test_ws, prod_ws, monkeypatch)
+
+
+@pytest.fixture
+def exported(project: Project) -> Project:
+    """The seeded test workspace exported and committed on main, prod seeded with its compute."""
+    seed_source(project.test.client())
+    seed_target(project.prod.client())
+    res = project.run("export", "--branch", "main")
+    assert res.code == 0, res.output
+    return project
+
+
+@pytest.fixture
+def applied(exported: Project) -> Project:
+    """`exported`, then applied to prod."""
+    res = exported.run("apply", "--target", "prod", "--yes")
+    assert res.code == 0, res.output
+    return exported

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from bricksync.edges.state import read_adoptions, state_body
-from bricksync.emulator.seed import seed_source, seed_target
 
 from .conftest import Project, make_project
 
@@ -32,16 +31,6 @@ def ids(ws, kind: str) -> dict[str, str]:
 
 def source_requests(p: Project) -> int:
     return sum(p.test.faults.counts().values())
-
-
-@pytest.fixture
-def applied(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    assert project.run("export", "--branch", "main").code == 0
-    res = project.run("apply", "--target", "prod", "--yes")
-    assert res.code == 0, res.output
-    return project
 
 
 def hand_edit(ws, *, root: str, cluster: str) -> None:

@@ -7,11 +7,8 @@ from __future__ import annotations
 import copy
 import json
 
-import pytest
-
 from bricksync.core.keys import assign_keys
 from bricksync.edges.state import parse_state, read_adoptions
-from bricksync.emulator.seed import seed_source, seed_target
 
 from .conftest import Project
 
@@ -43,16 +40,6 @@ def owner_of(p: Project, key: str) -> tuple[str, int | None]:
 
 def flat(text: str) -> str:
     return " ".join(text.split())
-
-
-@pytest.fixture
-def applied(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    assert project.run("export", "--branch", "main").code == 0
-    res = project.run("apply", "--target", "prod", "--yes")
-    assert res.code == 0, res.output
-    return project
 
 
 # --- 25.5: slug-<job id> is checked against the keys in use too -------------------------------------

@@ -10,7 +10,6 @@ import pytest
 
 from bricksync.core.normalize import normalize_settings
 from bricksync.core.yamlio import parse
-from bricksync.emulator.seed import seed_source, seed_target
 
 from .conftest import Project
 
@@ -57,15 +56,6 @@ def test_null_is_absent_at_every_depth_in_normalize() -> None:
     for copy_ in (True, False):
         assert normalize_settings(noisy, copy=copy_) == normalize_settings(plain)
     assert noisy["tasks"][0]["depends_on"][0] == {"task_key": "a", "outcome": None}  # input untouched
-
-
-@pytest.fixture
-def applied(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    assert project.run("export", "--branch", "main").code == 0
-    assert project.run("apply", "--target", "prod", "--yes").code == 0
-    return project
 
 
 def test_live_nulls_plan_as_no_op_and_never_reach_state(applied: Project) -> None:

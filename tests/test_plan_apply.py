@@ -9,7 +9,7 @@ import pytest
 
 from bricksync.core.normalize import normalize_job
 from bricksync.emulator import FaultRule
-from bricksync.emulator.seed import SP_PROD, seed_source, seed_target
+from bricksync.emulator.seed import SP_PROD
 
 from .conftest import Project
 
@@ -23,15 +23,6 @@ def ids(project: Project, kind: str) -> dict[str, str]:
 
     _, name_field = RESOURCES[kind]
     return {r[name_field]: ident for ident, r in project.prod.workspace.resources[kind].items()}
-
-
-@pytest.fixture
-def exported(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    res = project.run("export", "--branch", "main")
-    assert res.code == 0, res.output
-    return project
 
 
 def test_apply_creates_the_expected_rendering_field_by_field(exported: Project) -> None:

@@ -54,15 +54,6 @@ def param(settings: dict, name: str) -> str | None:
     return next((x.get("default") for x in settings.get("parameters") or [] if x["name"] == name), None)
 
 
-@pytest.fixture
-def exported(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    res = project.run("export", "--branch", "main")
-    assert res.code == 0, res.output
-    return project
-
-
 def test_the_catalog_and_the_git_branch_go_to_prod_rewritten_and_come_back_as_in_test(exported: Project) -> None:
     p = exported
     set_config(p, "values: {dev_sales: prod_sales}", "values: {dev_sales: prod_sales, main: release}")

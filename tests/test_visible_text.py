@@ -14,7 +14,7 @@ import pytest
 
 from bricksync.core.escape import INVISIBLE, commit_text, md_text, one_line, term, visible
 from bricksync.edges.config import parse_config
-from bricksync.emulator.seed import SP_PROD, config_yaml, seed_source, seed_target
+from bricksync.emulator.seed import SP_PROD, config_yaml, seed_target
 
 from .conftest import Project
 
@@ -126,16 +126,6 @@ def test_every_invisible_format_character_python_knows_is_escaped() -> None:
         assert ch not in one_line(f"a{ch}b") and ch not in term(ch) and ch not in md_text(ch)
     assert one_line("a\u202eb") == "a\\u202eb" and one_line("\U000e0041") == "\\U000e0041"
     assert one_line("日本 ünï 👍❤️") == "日本 ünï 👍❤️"  # visible text stays as it is
-
-
-@pytest.fixture
-def applied(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    assert project.run("export", "--branch", "main").code == 0
-    res = project.run("apply", "--target", "prod", "--yes")
-    assert res.code == 0, res.output
-    return project
 
 
 def test_a_bidi_path_change_shows_escaped_in_plan_markdown_logs_and_the_pr_comment(
