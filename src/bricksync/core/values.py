@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,31 +228,26 @@ def invert_value(value: str, mapping: dict[str, str], where: str) -> tuple[str |
     return source, None
 
 
-def rewrite_settings(settings: dict, mapping: dict[str, str], where: str) -> list[tuple[str, str]]:
-    """Render every value site in place; [(location, error)] of those capture could not invert."""
-    if not mapping:
-        return []
+def _each_site(settings: dict, step: Callable[[str], tuple[str | None, str | None]]) -> list[tuple[str, str]]:
+    """Set every value site to what `step` gives (None: leave it); [(location, error)] of its errors."""
     errors = []
     for site in value_sites(settings):
-        out, error = render_value(site.value, mapping, where)
+        out, error = step(site.value)
         if error:
             errors.append((site.location, error))
-        site.set(out)
+        if out is not None:
+            site.set(out)
     return errors
+
+
+def rewrite_settings(settings: dict, mapping: dict[str, str], where: str) -> list[tuple[str, str]]:
+    """Render every value site in place; [(location, error)] of those capture could not invert."""
+    return _each_site(settings, lambda v: render_value(v, mapping, where)) if mapping else []
 
 
 def invert_settings(settings: dict, mapping: dict[str, str], where: str) -> list[tuple[str, str]]:
     """Capture's direction, in place; [(location, error)] of the values that cannot be inverted."""
-    if not mapping:
-        return []
-    errors = []
-    for site in value_sites(settings):
-        source, error = invert_value(site.value, mapping, where)
-        if error:
-            errors.append((site.location, error))
-        else:
-            site.set(source)
-    return errors
+    return _each_site(settings, lambda v: invert_value(v, mapping, where)) if mapping else []
 
 
 def covered(location: str, paths: list[str]) -> bool:
