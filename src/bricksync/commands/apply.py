@@ -419,9 +419,27 @@ def _checked_or_new_plan(cfg: Config, target: str, ws: Workspace, plan: Plan | N
         twice = adopted_twice(plan)  # a plan file from elsewhere (or edited): never one job adopted twice
         if twice:
             raise BricksyncError(twice)
+        owned, problem = ws.owned_record(target)
+        if not problem and owned != plan.owned:  # claims and managed jobs were told apart by another record
+            raise StalePlanError(f"{where}bricksync's record of its jobs changed since this plan was made (or the "
+                                 "plan's identity could not read it); run plan again")
+        _refuse_unread_record(problem)
         return plan
     if desired is None:
         raise BricksyncError("apply needs a saved plan or the state to plan from")
     with progress(f"Reading {target} jobs") as advance:
-        return plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
-                           refresh_acls=refresh_acls, strict_paths=strict_paths)
+        fresh = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
+                            refresh_acls=refresh_acls, strict_paths=strict_paths)
+    _refuse_unread_record(fresh.owned_problem)
+    return fresh
+
+
+def _refuse_unread_record(problem: str) -> None:
+    """Apply never writes on a plan made without bricksync's record of its jobs: the jobs it adopted
+    would be claims, each created again (references moved to the copy), and the record rewritten
+    without them. Plan only warns (a read-only identity may lack CAN READ on the folder)."""
+    if problem:
+        raise BricksyncError(Problem(
+            f"bricksync's record of its jobs could not be read ({problem}): apply writes nothing without it (the "
+            "jobs it adopted would be created again). Fix or restore the file, or delete it and adopt those jobs "
+            "again (apply --adopt); README: Where the records live"))

@@ -122,7 +122,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, unchanged=unchanged,
                                 digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name),
                                 adopt_file=adoption_file(cfg.state_dir, target_name), claimed=claimed)
-    plan.owned = owned
+    plan.owned, plan.owned_problem = owned, owned_problem
     if owned_problem:  # jobs bricksync adopted then show as claims: say why
         plan.warnings.append(f"bricksync's record of its jobs could not be read ({owned_problem}): only the jobs "
                              f"{ws.bricksync_identity()} created count as bricksync's. A read-only identity needs CAN "

@@ -1,0 +1,60 @@
+"""Who owns a job, tried as a careless user (issue 25 points 1-2, review round): a record bricksync
+cannot read, a saved plan older than the record, target names that are not one path segment."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from .conftest import Project
+from .test_ownership import HOME, attacker, exported, prod_id_by_key  # noqa: F401  (exported: the fixture)
+
+
+def _adopted(p: Project) -> int:
+    """daily-sales-etl adopted from a job someone else made (its creator is not bricksync)."""
+    attacker(p).api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Daily sales ETL", "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/x"}}]})
+    res = p.run("apply", "--target", "prod", "--yes", "--adopt")
+    assert res.code == 0 and "adopt" in res.output, res.output
+    return prod_id_by_key(p, "daily-sales-etl")
+
+
+def _keyed(p: Project, key: str) -> list[int]:
+    return [j for j, v in p.prod.workspace.jobs.jobs.items() if v["settings"].get("tags", {}).get("bricksync-key") == key]
+
+
+def test_an_unreadable_record_stops_apply_before_it_duplicates_adopted_jobs(exported: Project) -> None:  # noqa: F811
+    p = exported
+    adopted = _adopted(p)
+    # an admin's hand edit leaves the record broken: adopted jobs would look like claims
+    p.prod.client().api_client.do("POST", "/api/2.0/workspace/import", body={
+        "path": f"{HOME}/owned.json", "format": "AUTO", "overwrite": True,
+        "content": base64.b64encode(b'{"version": 1, "data": {"jobs": ').decode()})
+    before = json.dumps(p.prod.workspace.jobs.jobs, sort_keys=True)
+    res = p.run("plan", "--target", "prod")
+    assert res.code == 0 and "could not be read" in res.output, res.output  # plan: a warning
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 1 and f"{HOME}/owned.json" in res.output, res.output
+    assert json.dumps(p.prod.workspace.jobs.jobs, sort_keys=True) == before  # nothing created twice
+    assert _keyed(p, "daily-sales-etl") == [adopted]
+    # and the broken record was not overwritten with a record that forgets the adopted job
+    raw = base64.b64decode(p.prod.workspace.objects[f"{HOME}/owned.json"]["content"])
+    assert raw == b'{"version": 1, "data": {"jobs": '
+
+
+def test_a_saved_plan_older_than_the_record_is_stale(exported: Project) -> None:  # noqa: F811
+    p = exported
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    attacker(p).api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Extra", "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/x"}}]})
+    edit_path = p.root / "state" / "jobs" / "daily-sales-etl.yml"
+    edit_path.write_text(edit_path.read_text().replace("\njob:\n", "\njob:\n  max_concurrent_runs: 4\n", 1))
+    assert p.run("plan", "--target", "prod", "--out", "saved.json").code == 0
+    # meanwhile another apply changes the record (here: an admin's restore of an older copy)
+    record = json.loads(base64.b64decode(p.prod.workspace.objects[f"{HOME}/owned.json"]["content"]))
+    record["data"]["jobs"].pop("daily-sales-etl")
+    p.prod.client().api_client.do("POST", "/api/2.0/workspace/import", body={
+        "path": f"{HOME}/owned.json", "format": "AUTO", "overwrite": True,
+        "content": base64.b64encode(json.dumps(record).encode()).decode()})
+    res = p.run("apply", "--target", "prod", "--yes", "saved.json")
+    assert res.code != 0 and "record of its jobs changed since this plan" in res.output, res.output
