@@ -58,3 +58,19 @@ def test_a_saved_plan_older_than_the_record_is_stale(exported: Project) -> None:
         "content": base64.b64encode(json.dumps(record).encode()).decode()})
     res = p.run("apply", "--target", "prod", "--yes", "saved.json")
     assert res.code != 0 and "record of its jobs changed since this plan" in res.output, res.output
+
+
+def test_a_target_name_is_one_path_segment() -> None:
+    from pathlib import Path
+
+    import pytest
+
+    from bricksync.core.errors import BricksyncError
+    from bricksync.edges.config import parse_config
+
+    assert set(parse_config(b"targets:\n  prod-eu.2: {}\n  Prod_1: {}\n", Path("c.yml"), env={}).targets) == {
+        "prod-eu.2", "Prod_1"}
+    for bad in ("prod/eu", "../prod", "..", ".hidden", "a..b", "prod eu", "pr\u202eod"):
+        with pytest.raises(BricksyncError) as err:
+            parse_config(f"targets:\n  {json.dumps(bad)}: {{}}\n".encode(), Path("c.yml"), env={})
+        assert "target name" in err.value.render() and "c.yml" in err.value.render(), bad

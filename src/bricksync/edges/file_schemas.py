@@ -53,6 +53,7 @@ RULES: dict[str, dict[str, Any]] = {
     "source.notebook_root": {"pattern": "^/"},
     "source.permissions": {"enum": list(SOURCE_PERMISSIONS)},
     "source.files": {"enum": list(FILES_MODES)},
+    "targets": {"propertyNames": {"pattern": "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9_.-]*$"}},  # config.TARGET_NAME
     "targets.*.host": HOST,
     "targets.*.path_rewrites": {"propertyNames": {"pattern": "^/"}},
     "targets.*.permissions": {"enum": list(MODES)},
@@ -86,7 +87,8 @@ CONFIG_DOCS: dict[str, tuple[str, Any]] = {
     "source.budget_policies": ("Budget policy name -> ID in the source's account (account objects no workspace "
                                "API lists).", {}),
     "state_dir": ("Where state files live, relative to the project root.", "state"),
-    "targets": ("The workspaces state/ is applied to, by name (`--target NAME`).", NO_DEFAULT),
+    "targets": ("The workspaces state/ is applied to, by name (`--target NAME`; letters, digits, `-`, `_`, `.`: "
+                "a name is part of workspace paths).", NO_DEFAULT),
     "targets.*": ("One target workspace.", NO_DEFAULT),
     "targets.*.profile": ("A profile of the Databricks config file for this target.", NO_DEFAULT),
     "targets.*.host": ("This target's workspace URL: the guard that refuses any other (or where to connect, "
