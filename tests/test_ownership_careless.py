@@ -74,3 +74,16 @@ def test_a_target_name_is_one_path_segment() -> None:
         with pytest.raises(BricksyncError) as err:
             parse_config(f"targets:\n  {json.dumps(bad)}: {{}}\n".encode(), Path("c.yml"), env={})
         assert "target name" in err.value.render() and "c.yml" in err.value.render(), bad
+
+
+def test_a_record_entry_of_the_wrong_type_is_a_problem_not_a_dropped_job(exported: Project) -> None:  # noqa: F811
+    p = exported
+    adopted = _adopted(p)
+    for wrong in (str(adopted) + "x", True, [adopted], None):
+        doc = {"version": 1, "data": {"jobs": {"daily-sales-etl": wrong}}}
+        p.prod.client().api_client.do("POST", "/api/2.0/workspace/import", body={
+            "path": f"{HOME}/owned.json", "format": "AUTO", "overwrite": True,
+            "content": base64.b64encode(json.dumps(doc).encode()).decode()})
+        res = p.run("apply", "--target", "prod", "--yes")
+        assert res.code == 1 and "not a job ID for daily-sales-etl" in res.output, (wrong, res.output)
+        assert _keyed(p, "daily-sales-etl") == [adopted]
