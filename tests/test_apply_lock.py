@@ -119,10 +119,11 @@ def test_a_record_of_a_bricksync_before_leases_is_held_until_unlocked() -> None:
 
 
 @pytest.mark.parametrize("raw,ok", [("", 600.0), ("30", 30.0), ("1.5", 1.5), ("0.5", None), ("-1", None),
-                                    ("ten", None), ("inf", None), ("nan", None)])
+                                    ("ten", None), ("inf", None), ("nan", None), ("86400", 86400.0),
+                                    ("86401", None), ("1e12", None)])
 def test_the_lease_comes_from_the_environment(raw: str, ok: float | None) -> None:
     if ok is None:
-        with pytest.raises(Exception, match=r"\$BRICKSYNC_LOCK_LEASE must be a number of seconds of at least 1"):
+        with pytest.raises(Exception, match=r"\$BRICKSYNC_LOCK_LEASE must be a number of seconds from 1 to 86400"):
             lease_seconds({"BRICKSYNC_LOCK_LEASE": raw})
     else:
         assert lease_seconds({"BRICKSYNC_LOCK_LEASE": raw}) == ok
