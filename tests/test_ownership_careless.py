@@ -87,3 +87,41 @@ def test_a_record_entry_of_the_wrong_type_is_a_problem_not_a_dropped_job(exporte
         res = p.run("apply", "--target", "prod", "--yes")
         assert res.code == 1 and "not a job ID for daily-sales-etl" in res.output, (wrong, res.output)
         assert _keyed(p, "daily-sales-etl") == [adopted]
+
+
+def test_records_live_in_the_identitys_own_home_folder_never_a_look_alike(exported: Project) -> None:  # noqa: F811
+    from .test_ownership import as_user
+
+    p = exported
+    me, look_alike = "o'brien@example.com", "o_brien@example.com"  # an apostrophe is valid in an e-mail
+    p.prod.users["dapi-obrien"] = me
+    p.prod.workspace.add_user(me)
+    p.prod.workspace.directory.groups["admins"].add(me)
+    as_user(p, "dapi-obrien")
+    p.prod.users["dapi-look-alike"] = look_alike
+    p.prod.workspace.add_user(look_alike)
+    w = p.prod.client(token="dapi-look-alike")
+    fake = int(w.api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Look-alike's job", "tags": {"bricksync-key": "ml-training-git"},
+        "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/x"}}]})["job_id"])
+    home = f"/Users/{look_alike}/.bricksync/prod"  # the look-alike's own home folder: theirs to write
+    w.workspace.mkdirs(home)
+    w.api_client.do("POST", "/api/2.0/workspace/import", body={
+        "path": f"{home}/owned.json", "format": "AUTO", "overwrite": True, "content": base64.b64encode(
+            json.dumps({"version": 1, "data": {"jobs": {"ml-training-git": fake}}}).encode()).decode()})
+    res = p.run("plan", "--target", "prod")
+    assert res.code == 0 and f"job {fake} (created by {look_alike})" in res.output, res.output  # a claim
+    assert "5 to create" in res.output, res.output
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    assert f"/Users/{me}/.bricksync/prod/owned.json" in p.prod.workspace.objects
+
+
+def test_targets_identity_is_spelled_as_the_workspace_spells_it(exported: Project) -> None:  # noqa: F811
+    p = exported
+    text = (p.root / "config" / "bricksync.yml").read_text()
+    host = "    host: " + p.prod.url
+    p.write_config(text.replace(host, host + "\n    identity: BricksYnc@example.com", 1))
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 1 and "spell it as the workspace does" in res.output, res.output
+    assert not p.prod.workspace.objects.get("/Users/BricksYnc@example.com/.bricksync/prod/owned.json")
+    assert not [j for j in p.prod.workspace.jobs.jobs.values() if j["settings"].get("tags", {}).get("bricksync-key")]

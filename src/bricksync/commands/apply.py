@@ -398,12 +398,16 @@ def _release_after_failure(lock: ApplyLock, exc: BaseException) -> None:
 
 def _check_identity(ws: Workspace, target: TargetConfig) -> None:
     """Apply writes jobs and bricksync's records as the identity the config names, or not at all."""
-    if target.identity and ws.identity().lower() != target.identity.lower():
+    # Exactly, case included: the records' folder is /Users/<identity> as spelled (edges/trusted.py), and a
+    # plan judged by the config's spelling must have read the folder apply writes.
+    if target.identity and ws.identity() != target.identity:
+        case = " (spell it as the workspace does: the home folder's path is the name as is)" \
+            if ws.identity().lower() == target.identity.lower() else ""
         raise BricksyncError(Problem(
             f"the credentials for target '{one_line(target.name)}' are {one_line(ws.identity())}, but "
-            f"targets.{one_line(target.name)}.identity says {one_line(target.identity)}: apply writes only as that "
-            "identity (its jobs and its home folder's records are what bricksync trusts). Use its credentials, or "
-            "change the identity in a reviewed commit and adopt the jobs again (README: plan and apply)",
+            f"targets.{one_line(target.name)}.identity says {one_line(target.identity)}{case}: apply writes only as "
+            "that identity (its jobs and its home folder's records are what bricksync trusts). Use its credentials, "
+            "or change the identity in a reviewed commit and adopt the jobs again (README: plan and apply)",
             field=f"targets.{target.name}.identity"))
 
 

@@ -118,7 +118,7 @@ CONFIG_DOCS: dict[str, tuple[str, Any]] = {
     "targets.*.principals": ("Principal mapping for permissions, source -> target (run_as entries serve too; a "
                              "name both map must map to the same principal).", {}),
     "targets.*.permissions_add": ("Target principals granted on every managed job.", []),
-    "targets.*.identity": ("The identity that applies to this target (its userName; a service principal's "
+    "targets.*.identity": ("The identity that applies to this target (its userName, spelled exactly; a service principal's "
                            "application ID): the jobs it created and the records in its home folder are "
                            "bricksync's. Unset: whoever the credentials are; set, apply refuses other credentials.",
                            NO_DEFAULT),
