@@ -7,13 +7,11 @@ from __future__ import annotations
 import copy
 import json
 
-import pytest
-
 from bricksync.core.keys import assign_keys
 from bricksync.edges.state import parse_state, read_adoptions
-from bricksync.emulator.seed import seed_source, seed_target
 
 from .conftest import Project
+from .test_capture import applied  # noqa: F401 - the fixture
 
 TAG = {"PROD_MIGRATION": "true"}
 
@@ -43,16 +41,6 @@ def owner_of(p: Project, key: str) -> tuple[str, int | None]:
 
 def flat(text: str) -> str:
     return " ".join(text.split())
-
-
-@pytest.fixture
-def applied(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    assert project.run("export", "--branch", "main").code == 0
-    res = project.run("apply", "--target", "prod", "--yes")
-    assert res.code == 0, res.output
-    return project
 
 
 # --- 25.5: slug-<job id> is checked against the keys in use too -------------------------------------
@@ -89,7 +77,7 @@ def test_export_of_two_namesakes_never_takes_the_key_of_a_job_named_like_the_suf
     assert p.run("validate").code == 0
 
 
-def test_import_never_takes_a_key_in_use_nor_one_a_prod_job_carries(applied: Project) -> None:
+def test_import_never_takes_a_key_in_use_nor_one_a_prod_job_carries(applied: Project) -> None:  # noqa: F811
     p = applied
     first, second = prod_job(p, "Legacy"), prod_job(p, "Legacy")
     third = prod_job(p, f"Legacy {first}")
@@ -113,7 +101,7 @@ def test_import_never_takes_a_key_in_use_nor_one_a_prod_job_carries(applied: Pro
 
 # --- 25.6: a second run the same day, on a branch that exists ----------------------------------------
 
-def test_import_twice_the_same_day_adds_keys_on_the_existing_branch(applied: Project) -> None:
+def test_import_twice_the_same_day_adds_keys_on_the_existing_branch(applied: Project) -> None:  # noqa: F811
     p = applied
     first = prod_job(p, "Legacy A")
     res = p.run("import", "--target", "prod", "--job-id", str(first))
@@ -148,7 +136,7 @@ def test_import_twice_the_same_day_adds_keys_on_the_existing_branch(applied: Pro
     assert res.code == 2 and "0 to create, 0 to update, 2 to adopt" in res.output, res.output
 
 
-def test_capture_onto_the_import_branch_sees_its_files_and_adoption_record(applied: Project) -> None:
+def test_capture_onto_the_import_branch_sees_its_files_and_adoption_record(applied: Project) -> None:  # noqa: F811
     """A capture after an import, committed on the import's branch from main: the managed job now
     runs the imported one, which only that branch records."""
     p = applied
@@ -170,7 +158,7 @@ def test_capture_onto_the_import_branch_sees_its_files_and_adoption_record(appli
     assert p.run("validate").code == 0
 
 
-def test_a_second_capture_the_same_day_compares_with_the_branch(applied: Project) -> None:
+def test_a_second_capture_the_same_day_compares_with_the_branch(applied: Project) -> None:  # noqa: F811
     """Capture #1 took a prod edit onto the capture branch; the edit was undone in prod. From main
     the job matches its file, but the branch holds the edit: capture #2 writes it back there."""
     p = applied
@@ -205,7 +193,7 @@ def _untouched(p: Project) -> str:
     return json.dumps(p.prod.workspace.jobs.jobs, sort_keys=True, default=str)
 
 
-def test_one_job_under_two_keys_fails_validate_plan_and_apply(applied: Project) -> None:
+def test_one_job_under_two_keys_fails_validate_plan_and_apply(applied: Project) -> None:  # noqa: F811
     p = applied
     legacy = prod_job(p, "Legacy A")
     assert p.run("import", "--target", "prod", "--job-id", str(legacy)).code == 0
@@ -221,7 +209,7 @@ def test_one_job_under_two_keys_fails_validate_plan_and_apply(applied: Project) 
     assert _untouched(p) == before  # nothing adopted, nothing tagged
 
 
-def test_one_key_listed_twice_and_a_job_another_key_manages_are_errors(applied: Project) -> None:
+def test_one_key_listed_twice_and_a_job_another_key_manages_are_errors(applied: Project) -> None:  # noqa: F811
     p = applied
     legacy, other = prod_job(p, "Legacy A"), prod_job(p, "Legacy B")
     _record(p, f'  1: {legacy}\n  "1": {other}\n')  # one key to bricksync, read twice
@@ -272,7 +260,7 @@ def test_export_twice_the_same_day_never_gives_the_branch_files_key_to_another_j
     assert p.run("validate").code == 0
 
 
-def test_a_job_adopted_by_its_record_and_by_name_is_an_error_before_any_write(applied: Project) -> None:
+def test_a_job_adopted_by_its_record_and_by_name_is_an_error_before_any_write(applied: Project) -> None:  # noqa: F811
     """`import` recorded job X as legacy-a; another state file has X's name: `apply --adopt` would
     adopt X twice, in parallel (a race: the second tag wins, the next apply conflicts)."""
     p = applied
@@ -290,7 +278,7 @@ def test_a_job_adopted_by_its_record_and_by_name_is_an_error_before_any_write(ap
     assert _untouched(p) == before
 
 
-def test_a_broken_file_on_the_branch_stops_the_import_before_anything_is_written(applied: Project) -> None:
+def test_a_broken_file_on_the_branch_stops_the_import_before_anything_is_written(applied: Project) -> None:  # noqa: F811
     p = applied
     legacy = prod_job(p, "Legacy A")
     p.repo.git.checkout("-b", "mine")

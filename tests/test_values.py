@@ -12,6 +12,7 @@ import pytest
 from bricksync.emulator.seed import seed_source, seed_target
 
 from .conftest import Project
+from .test_plan_apply import exported  # noqa: F401 - the fixture
 
 ETL = "Daily sales ETL"
 ACCT = "acct.dfs.core.windows.net"
@@ -54,16 +55,7 @@ def param(settings: dict, name: str) -> str | None:
     return next((x.get("default") for x in settings.get("parameters") or [] if x["name"] == name), None)
 
 
-@pytest.fixture
-def exported(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    res = project.run("export", "--branch", "main")
-    assert res.code == 0, res.output
-    return project
-
-
-def test_the_catalog_and_the_git_branch_go_to_prod_rewritten_and_come_back_as_in_test(exported: Project) -> None:
+def test_the_catalog_and_the_git_branch_go_to_prod_rewritten_and_come_back_as_in_test(exported: Project) -> None:  # noqa: F811
     p = exported
     set_config(p, "values: {dev_sales: prod_sales}", "values: {dev_sales: prod_sales, main: release}")
     etl = p.state_files["daily-sales-etl.yml"].decode()
@@ -93,7 +85,7 @@ def test_the_catalog_and_the_git_branch_go_to_prod_rewritten_and_come_back_as_in
     assert res.code == 0, res.output
 
 
-def test_import_reads_prod_values_back_as_test_values(exported: Project) -> None:
+def test_import_reads_prod_values_back_as_test_values(exported: Project) -> None:  # noqa: F811
     p = exported
     set_config(p, "values: {dev_sales: prod_sales}",
                f'values: {{dev_sales: prod_sales, "abfss://raw@{ACCT}/dev": "abfss://raw@{ACCT}/prod"}}')
@@ -111,7 +103,7 @@ def test_import_reads_prod_values_back_as_test_values(exported: Project) -> None
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
 
 
-def test_a_test_value_that_already_holds_the_prod_value_fails_the_plan(exported: Project) -> None:
+def test_a_test_value_that_already_holds_the_prod_value_fails_the_plan(exported: Project) -> None:  # noqa: F811
     p = exported
     path = p.root / "state" / "jobs" / "daily-sales-etl.yml"
     path.write_text(path.read_text().replace("default: dev_sales", "default: prod_sales.archive"))
@@ -125,7 +117,7 @@ def test_a_test_value_that_already_holds_the_prod_value_fails_the_plan(exported:
     assert p.prod.workspace.jobs.jobs == before  # nothing written
 
 
-def test_an_ambiguous_mapping_is_refused_naming_both(exported: Project) -> None:
+def test_an_ambiguous_mapping_is_refused_naming_both(exported: Project) -> None:  # noqa: F811
     p = exported
     set_config(p, "values: {dev_sales: prod_sales}", "values: {dev_sales: prod_sales, qa_sales: prod_sales}")
     for command in (("validate",), ("plan", "--target", "prod"), ("capture", "--target", "prod")):
@@ -135,7 +127,7 @@ def test_an_ambiguous_mapping_is_refused_naming_both(exported: Project) -> None:
         assert "targets.prod.values" in res.output
 
 
-def test_the_pipeline_variable_adds_over_the_file(exported: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_pipeline_variable_adds_over_the_file(exported: Project, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
     p = exported
     assert p.run("apply", "--target", "prod", "--yes").code == 0
     monkeypatch.setenv("BRICKSYNC_PROD_VALUES", "dev_sales=prod_sales_eu")
@@ -144,7 +136,7 @@ def test_the_pipeline_variable_adds_over_the_file(exported: Project, monkeypatch
     assert "~ parameters[catalog].default: prod_sales → prod_sales_eu" in res.output
 
 
-def test_list_item_overrides_in_plan_apply_capture_and_import(exported: Project) -> None:
+def test_list_item_overrides_in_plan_apply_capture_and_import(exported: Project) -> None:  # noqa: F811
     p = exported
     set_config(p, "overrides: {}", """overrides:
       "*":
@@ -193,7 +185,7 @@ def test_list_item_overrides_in_plan_apply_capture_and_import(exported: Project)
     assert "max_retries: 3" in p.state_files["legacy-other.yml"].decode()  # the job's own
 
 
-def test_an_override_naming_a_missing_item_is_an_error_naming_target_and_override(exported: Project) -> None:
+def test_an_override_naming_a_missing_item_is_an_error_naming_target_and_override(exported: Project) -> None:  # noqa: F811
     p = exported
     set_config(p, "overrides: {}", "overrides: {daily-sales-etl: {'tasks[ingst].timeout_seconds': 600}}")
     before = {j: copy.deepcopy(v) for j, v in p.prod.workspace.jobs.jobs.items()}
@@ -214,7 +206,7 @@ def test_the_demo_plan_shows_the_catalog_per_target(project: Project) -> None:
     assert "'Daily sales ETL' parameter catalog: dev_sales in test (and in state/), prod_sales in prod" in res.output
 
 
-def test_a_branch_in_test_and_a_tag_in_prod_is_an_override(exported: Project) -> None:
+def test_a_branch_in_test_and_a_tag_in_prod_is_an_override(exported: Project) -> None:  # noqa: F811
     """The README's case: the field changes, not only its value."""
     p = exported
     set_config(p, "overrides: {}", 'overrides: {"*": {git_source.git_branch: null, git_source.git_tag: v2.3.0}}')

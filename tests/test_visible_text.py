@@ -14,9 +14,10 @@ import pytest
 
 from bricksync.core.escape import INVISIBLE, commit_text, md_text, one_line, term, visible
 from bricksync.edges.config import parse_config
-from bricksync.emulator.seed import SP_PROD, config_yaml, seed_source, seed_target
+from bricksync.emulator.seed import SP_PROD, config_yaml, seed_target
 
 from .conftest import Project
+from .test_capture import applied  # noqa: F401 - the fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE_SP = "0f3c7f1e-8f4e-4a3a-b8a1-2d2f5e9c1a10"  # the seeded config's run_as entry
@@ -128,18 +129,8 @@ def test_every_invisible_format_character_python_knows_is_escaped() -> None:
     assert one_line("日本 ünï 👍❤️") == "日本 ünï 👍❤️"  # visible text stays as it is
 
 
-@pytest.fixture
-def applied(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    assert project.run("export", "--branch", "main").code == 0
-    res = project.run("apply", "--target", "prod", "--yes")
-    assert res.code == 0, res.output
-    return project
-
-
 def test_a_bidi_path_change_shows_escaped_in_plan_markdown_logs_and_the_pr_comment(
-        applied: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+        applied: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:  # noqa: F811
     """A notebook path changed to one that renders like the old one (a right-to-left override
     reversing its end) shows as \\u202e in every human medium; --json keeps the raw path."""
     p = applied
