@@ -125,3 +125,16 @@ def test_targets_identity_is_spelled_as_the_workspace_spells_it(exported: Projec
     assert res.code == 1 and "spell it as the workspace does" in res.output, res.output
     assert not p.prod.workspace.objects.get("/Users/BricksYnc@example.com/.bricksync/prod/owned.json")
     assert not [j for j in p.prod.workspace.jobs.jobs.values() if j["settings"].get("tags", {}).get("bricksync-key")]
+
+
+def test_a_typo_in_targets_identity_is_named_when_every_job_looks_like_a_claim(exported: Project) -> None:  # noqa: F811
+    p = exported
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    res = p.run("plan", "--target", "prod")
+    assert "none of the" not in res.output, res.output
+    text = (p.root / "config" / "bricksync.yml").read_text()
+    host = "    host: " + p.prod.url
+    p.write_config(text.replace(host, host + "\n    identity: bricksync@exmaple.com", 1))
+    res = p.run("plan", "--target", "prod")
+    assert "none of the 5 jobs carrying a bricksync-key is bricksync's" in res.output, res.output
+    assert "targets.prod.identity" in res.output and "/Users/bricksync@exmaple.com" in res.output, res.output

@@ -21,6 +21,7 @@ from ..core.schema import schema_table
 from ..edges.config import Config
 from ..edges.state import adoption_file, read_adoptions
 from ..edges.statefiles import FileStore, files_in_use
+from ..edges.trusted import home_folder
 from ..edges.workspace import ACL_READERS, Unanswerable, Workspace
 from ..edges.wsfiles import WorkspaceFiles
 from .aclplan import apply_acls, to_read, wanted
@@ -123,10 +124,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                                 digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name),
                                 adopt_file=adoption_file(cfg.state_dir, target_name), claimed=claimed)
     plan.owned, plan.owned_problem = owned, owned_problem
-    if owned_problem:  # jobs bricksync adopted then show as claims: say why
-        plan.warnings.append(f"bricksync's record of its jobs could not be read ({owned_problem}): only the jobs "
-                             f"{ws.bricksync_identity()} created count as bricksync's. A read-only identity needs CAN "
-                             "READ on that folder (README: Databricks permissions of the read-only identity)")
+    plan.warnings.extend(_record_warnings(ws, target_name, owned, owned_problem, live, claimed))
     log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
               "full, plan built in %.2fs", target_name, len(live), fetched - started, loaded - fetched, len(docs),
               len(summaries), time.perf_counter() - loaded)
@@ -156,6 +154,23 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                         target=target, uses=paths, adopt=adopt, every=every_file,
                         required=cfg.source.files == "referenced", exempt=FileStore(cfg.state_dir).not_copied())
     return plan, (uses if all_paths_asked else [])
+
+
+def _record_warnings(ws: Workspace, target_name: str, owned: dict[str, int], problem: str, live: list[dict],
+                     claimed: set[int]) -> list[str]:
+    """Why the jobs bricksync adopted (or all of them) show as claims, when the record says nothing."""
+    me = ws.bricksync_identity()
+    if problem:
+        return [f"bricksync's record of its jobs could not be read ({problem}): only the jobs {me} created count "
+                "as bricksync's. A read-only identity needs CAN READ on that folder (README: Databricks "
+                "permissions of the read-only identity)"]
+    tagged = [j for j in live if managed_key(j)]
+    if owned or not tagged or len(claimed) < len(tagged):
+        return []
+    # No record and not one tagged job is this identity's: a first apply under a new identity, or a typo.
+    return [f"none of the {len(tagged)} jobs carrying a bricksync-key is bricksync's: {me} created none of them and "
+            f"has no record of its jobs in {home_folder(me)}. Unless it is new to this target, check who the "
+            f"credentials are or the spelling of targets.{target_name}.identity"]
 
 
 def _unchanged_uses(plan: Plan, summaries: list[Summary], docs: list, target: TargetConfig,
