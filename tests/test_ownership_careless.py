@@ -138,3 +138,21 @@ def test_a_typo_in_targets_identity_is_named_when_every_job_looks_like_a_claim(e
     res = p.run("plan", "--target", "prod")
     assert "none of the 5 jobs carrying a bricksync-key is bricksync's" in res.output, res.output
     assert "targets.prod.identity" in res.output and "/Users/bricksync@exmaple.com" in res.output, res.output
+
+
+def test_an_adopt_is_recorded_before_it_is_sent(exported: Project) -> None:  # noqa: F811
+    from bricksync.emulator import FaultRule
+
+    p = exported
+    theirs = int(attacker(p).api_client.do("POST", "/api/2.2/jobs/create", body={
+        "name": "Daily sales ETL", "tasks": [{"task_key": "t", "notebook_task": {"notebook_path": "/x"}}]})["job_id"])
+    # every workspace write after the lock's own fails: the record cannot be written
+    p.prod.faults.add(FaultRule("POST", "/api/2.0/workspace/import", 400, error_code="INVALID_PARAMETER_VALUE",
+                                count=None, skip=1))
+    res = p.run("apply", "--target", "prod", "--yes", "--adopt")
+    assert res.code == 1 and "not sent" in res.output, res.output
+    # the job was not tagged: no later plan can see it as a claim of its key and create the key again
+    assert "bricksync-key" not in p.prod.workspace.jobs.jobs[theirs]["settings"].get("tags", {})
+    p.prod.faults.rules.clear()
+    res = p.run("apply", "--target", "prod", "--yes", "--adopt")
+    assert res.code == 0 and _keyed(p, "daily-sales-etl") == [theirs], res.output

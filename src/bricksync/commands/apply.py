@@ -210,10 +210,14 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
             done, file_failed = write_files(plan, WorkspaceFiles(ws), file_data, prune=prune)
             for o in done:
                 record(Outcome(o.path, f"file {o.action}", "", None, o.ok, o.detail))
+        unrecorded = record_adopts(plan, ws)  # before an adopt tags a job, the record names it
+        for a in plan.of("adopt") if unrecorded else []:
+            record(Outcome(a.key, "adopt", a.name, a.job_id, False, f"not sent: {unrecorded}"))
         with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
             for layer in create_layers(plan.of("create")):
                 list(pool.map(guarded(create), layer))
-            list(pool.map(guarded(update), [a for a in plan.actions if a.action in ("update", "adopt")]))
+            list(pool.map(guarded(update), [a for a in plan.actions if a.action == "update"
+                                            or (a.action == "adopt" and not unrecorded)]))
             if prune:
                 list(pool.map(guarded(delete), plan.of("orphan")))
     except KeyboardInterrupt:
@@ -255,6 +259,23 @@ def write_index(plan: Plan, ws: Workspace, result: ApplyResult | None = None) ->
         ws.write_acl_index(plan.target, new_index(plan, ok))
     except BricksyncError as exc:  # only costs the next plan some reads
         log.warning("permissions index not written: %s", exc.render())
+
+
+def record_adopts(plan: Plan, ws: Workspace) -> str:
+    """Write the record with the jobs about to be adopted first; why it could not be ("" when it was
+    or there is no adopt). A job adopted before its record write failed would be an untrusted claim
+    of its key, and the next apply would create that key's job a second time."""
+    adopts = {a.key: int(a.job_id) for a in plan.of("adopt") if a.job_id is not None}
+    if not adopts:
+        return ""
+    try:
+        ws.write_owned(plan.target, {**plan.owned, **adopts})
+    except BricksyncError as exc:
+        return f"the record of bricksync's jobs could not be written first ({exc.render()}); adopt again once it can"
+    # What the record now says. An adopt that fails keeps its entry: its answer may have been lost after
+    # the tag was set, and an entry for a job that carries no key is never read (core/ownership.py).
+    plan.owned = {**plan.owned, **adopts}
+    return ""
 
 
 def write_owned(plan: Plan, ws: Workspace, result: ApplyResult | None = None) -> None:
