@@ -355,6 +355,14 @@ def _expected_prod(r: Run, settings: dict, key: str, prod_jobs: dict[str, dict],
         return value
 
     out = rewrite(settings)
+    if isinstance(out.get("deployment"), dict):  # a bundle's fields stay in the source (issue 24.3)
+        del out["deployment"]
+        if out.get("edit_mode") == "UI_LOCKED":
+            del out["edit_mode"]
+    for env in out.get("environments") or []:  # the deprecated spelling arrives as its successor (issue 24.4)
+        spec = env.get("spec") or {}
+        if "client" in spec and spec.get("environment_version") in (None, spec["client"]):
+            spec["environment_version"] = spec.pop("client")
     for site in reference_sites(out):
         if site.kind == "job":
             site.set(prod_jobs[keys[int(site.value)]]["job_id"])
@@ -526,11 +534,14 @@ def test_meaningful_cluster_and_job_values_reach_prod(run: Run) -> None:
                 if field in src:
                     seen.append(field)
                     assert dst.get(field) == src[field], f"{file} {where}.new_cluster.{field}"
-        for field in ("deployment", "edit_mode"):
-            if field in settings and settings[field] != "EDITABLE":
-                seen.append(field)
-                assert live.get(field) == settings[field], f"{file} {field}"
-    assert {"data_security_mode", "enable_elastic_disk", "deployment", "edit_mode"} <= set(seen)
+        # issue 24.3: what belongs to the source's bundle stays out of prod (it was copied before)
+        if "deployment" in settings:
+            seen.append("deployment")
+            assert "deployment" not in live and live.get("edit_mode", "EDITABLE") == "EDITABLE", file
+        elif settings.get("edit_mode", "EDITABLE") != "EDITABLE":
+            seen.append("edit_mode")
+            assert live.get("edit_mode") == settings["edit_mode"], f"{file} edit_mode"
+    assert {"data_security_mode", "enable_elastic_disk", "deployment"} <= set(seen)
 
 
 def test_real_responses_with_every_default_explicit_in_prod_plan_as_no_op(

@@ -57,3 +57,25 @@ def test_prune_deletes_only_managed_files_behind_the_guards(files_project: Proje
     res = p.run("apply", "--target", "prod", "--yes", "--prune")
     assert res.code == 1 and "state/ holds no job" in res.output, res.output
     assert content(p.prod, "/Workspace/prod/lib/util").startswith(PY)
+
+
+def test_a_second_capture_on_the_branch_brings_a_notebook_back(files_project: Project) -> None:
+    """The files step compares with state/files/ as the branch the commit goes on has it (as the
+    state files are): a notebook put back in prod after the first capture is captured back."""
+    p = applied(files_project)
+    path = "/Workspace/prod/sales/common"
+    original = content(p.prod, path)
+    put(p.prod, path, PY + b"x = 2  # hot fix\n# MAGIC %run /Workspace/prod/lib/util\n")
+    assert p.run("capture", "--target", "prod", "--branch", "capture-1").code == 0
+    p.repo.git.checkout("export-1")  # back to work elsewhere; the branch stays
+    put(p.prod, path, original)  # the hot fix undone in prod
+    job = next(j for j in p.prod.workspace.jobs.jobs.values() if j["settings"]["name"] == "Sales ingest")
+    p.prod.client().api_client.do("POST", "/api/2.2/jobs/update",
+                                  body={"job_id": job["job_id"], "new_settings": {"max_concurrent_runs": 3}})
+    res = p.run("capture", "--target", "prod", "--branch", "capture-1")
+    assert res.code == 0, res.output
+    assert p.repo.active_branch.name == "capture-1" and "state/files/sales/common.py" in p.repo.git.show("--stat", "HEAD")
+    assert (p.root / "state" / "files" / "sales" / "common.py").read_bytes() == original
+    assert "max_concurrent_runs: 3" in (p.root / "state" / "jobs" / "sales-ingest.yml").read_text()
+    res = p.run("drift", "--target", "prod", "--no-source", "--fail-on-drift")
+    assert res.code == 0, res.output

@@ -59,8 +59,10 @@ def test_run_as_inverts_through_the_principal_map() -> None:
 
 
 def _job(**settings) -> dict:
+    # `queue` as a job created through API 2.2 has it (a read without it does not queue: issue 24.5)
     return {"job_id": 7, "creator_user_name": "ci@example.com", "settings": {
-        "name": "J", "tags": {"bricksync-key": "j", "managed-by": "bricksync"}, **settings}}
+        "name": "J", "tags": {"bricksync-key": "j", "managed-by": "bricksync"}, "queue": {"enabled": True},
+        **settings}}
 
 
 def test_round_trip_is_the_last_word() -> None:
@@ -107,7 +109,7 @@ def test_plan_adopts_a_recorded_job_by_id_and_never_one_another_key_owns() -> No
 
     t = TargetConfig(name="prod")
     doc = StateDoc(key="legacy", settings={"name": "Legacy", "max_concurrent_runs": 2}, file="state/jobs/legacy.yml")
-    unmanaged = {"job_id": 5, "settings": {"name": "Renamed since", "max_concurrent_runs": 2}}
+    unmanaged = {"job_id": 5, "settings": {"name": "Renamed since", "max_concurrent_runs": 2, "queue": {"enabled": True}}}
     plan, problems = build_plan([doc], [unmanaged], t, Inventory(), adopt_ids={"legacy": 5})
     assert problems == [] and [(a.action, a.job_id) for a in plan.actions] == [("adopt", 5)]
     assert [c.path for c in plan.actions[0].changes] == ["name", "tags"] and 5 in plan.watched

@@ -155,6 +155,7 @@ def test_booleans_and_integers_sent_as_strings_are_taken_and_exported_typed(proj
     # Another emulator keeps the strings as sent: export types them all the same.
     raw = copy.deepcopy(LEGACY_CLI_JOB)
     raw["name"] = "as another emulator holds it"
+    raw["queue"] = {"enabled": True}  # what the 2.2 create above stored (a job without it does not queue)
     p.test.workspace.jobs.jobs[job_id + 1] = {**copy.deepcopy(p.test.workspace.jobs.jobs[job_id]),
                                               "job_id": job_id + 1, "settings": raw}
     res = p.run("export", "--no-ack")

@@ -175,7 +175,7 @@ class Project:
             ws = connect_target(self.config, target)
             # hand-made grants are drift: every ACL is read
             the_plan = plan_target(self.config, target, ws, desired, refresh_acls=True, strict_paths=strict_paths,
-                                   all_paths=True)
+                                   all_paths=True, drift=True)
         from .commands.drift import awaiting_export
 
         return DriftResult(the_plan, awaiting_export(self.config) if check_source else None)

@@ -30,6 +30,7 @@ from ..core.fileplan import FileAction
 from ..core.ownership import new_owned
 from ..core.plan import Action, ActionKind, Plan, adopted_twice
 from ..core.render import KEY_TAG, fill_jobs, pending_jobs
+from ..core.traps import write_only_entry
 from ..edges.lock import ApplyLock
 from ..edges.statefiles import FileStore
 from ..edges.workspace import Workspace
@@ -224,6 +225,7 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
         raise Interrupted(interrupted_apply(plan, result.outcomes, prune=prune), result) from None
     write_index(plan, ws, result)
     write_owned(plan, ws, result)
+    write_sent(plan, ws, result)
     return result
 
 
@@ -276,6 +278,30 @@ def record_adopts(plan: Plan, ws: Workspace) -> str:
     # the tag was set, and an entry for a job that carries no key is never read (core/ownership.py).
     plan.owned = {**plan.owned, **adopts}
     return ""
+
+
+def write_sent(plan: Plan, ws: Workspace, result: ApplyResult) -> None:
+    """Record the write-only values each successful create/update sent (core/traps.py: no read
+    shows them), so the next plan sees a change to them alone. Read again here, under the lock:
+    a saved plan carries only what it sends."""
+    ok = {o.key: o.job_id for o in result.outcomes if o.ok and o.action in ("create", "update", "adopt")}
+    written = {str(ok[a.key]): write_only_entry(a.write_only) for a in plan.actions
+               if a.writes and a.write_only is not None and a.settings is not None and ok.get(a.key) is not None}
+    deleted = {str(o.job_id) for o in result.outcomes if o.ok and o.action == "delete"}
+    if not written and not deleted:
+        return
+    try:
+        old = ws.read_write_only_index(plan.target)
+        ws.write_write_only_index(plan.target, updated_sent(old, written, deleted))
+    except BricksyncError as exc:  # the next change to a write-only value alone goes unseen until it is
+        log.warning("the record of write-only values sent was not written: %s. A change to a trigger's condition "
+                    "or apply_policy_default_values alone is not planned until it is", exc.render())
+
+
+def updated_sent(old: dict[str, dict], written: dict[str, dict], deleted: set[str]) -> dict[str, dict]:
+    """The write-only index after an apply: the jobs written now, the others as they were, the
+    jobs deleted left out."""
+    return {k: v for k, v in {**old, **written}.items() if k not in deleted}
 
 
 def write_owned(plan: Plan, ws: Workspace, result: ApplyResult | None = None) -> None:

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..core.errors import BricksyncError, Problem
+from ..core.files import MAX_IMPORT_BYTES, NOT_COPIED, FileDoc, read_name
 from ..core.model import StateDoc
 from ..edges.state import GitRepo, StateStore, adoption_file, adoption_path, parse_adoptions, parse_state, read_adoptions
+from ..edges.statefiles import FileStore
 
 
 @dataclass
@@ -128,3 +130,34 @@ def _overlay(base: Base, git: GitRepo, store: StateStore, state_dir: Path, targe
     here = {k: v for v, k in base.recorded.items()}
     base.recorded = {v: k for k, v in {**here, **base.adoptions}.items()}
     base.branch = branch
+
+
+def branch_files(root: Path, state_dir: Path, branch: str | None) -> list[FileDoc]:
+    """state/files/ as the commit on `branch` will find it (capture compares live notebooks and
+    files with these): the working tree's (raising its problems), with the branch's version of every
+    file the branch has otherwise than HEAD, when it exists and is not checked out. A file an earlier
+    capture changed there is compared with that version, so a notebook put back in the target is
+    captured back."""
+    store = FileStore(state_dir)
+    docs, problems = store.read_all()
+    if problems:
+        raise BricksyncError(problems)
+    git = _git(root)
+    if git is None or branch is None or not git.has_branch(branch) or git.current_branch() == branch:
+        return docs
+    head = git.committed_blobs(store.dir)
+    there = git.committed_blobs(store.dir, rev=f"refs/heads/{branch}")
+    prefix = git.key_of(store.dir) + "/"
+    by_file = {d.file: d for d in docs}
+    for path in sorted(set(head) | set(there)):
+        name = path[len(prefix):]
+        if head.get(path) == there.get(path) or not path.startswith(prefix) or name == NOT_COPIED \
+                or name.rsplit("/", 1)[-1].startswith(".bricksync-"):
+            continue
+        file = store.display(store.path_of(name))
+        by_file.pop(file, None)
+        if path in there:
+            data = git.blob(there[path], f"{file} (on branch '{branch}')", limit=MAX_IMPORT_BYTES + 1)
+            rel, kind = read_name(name, data)
+            by_file[file] = FileDoc(rel, kind, data, file=file)
+    return [by_file[f] for f in sorted(by_file)]

@@ -26,8 +26,10 @@ from ..core.model import StateDoc, TargetConfig
 from ..core.normalize import normalize_job, normalize_settings
 from ..core.ownership import claimed_ids
 from ..core.plan import field_changes
-from ..core.references import parse_placeholder, path_sites, reference_sites, rewrite_path
+from ..core.references import Inventory, parse_placeholder, path_sites, reference_sites, rewrite_path
 from ..core.render import managed_key, render
+from ..core.schema import coerce_scalars, schema_table
+from ..core.traps import carry_write_only, export_fixups, write_only_values
 from ..core.validate import validate_docs
 from ..edges.config import Config
 from ..edges.state import (
@@ -59,6 +61,7 @@ class CapturedJob:
     status: str  # added | changed
     text: str
     fields: list[str] = field(default_factory=list)  # state fields that change
+    notes: list[str] = field(default_factory=list)  # what was left out of state (issue 24's traps)
 
 
 @dataclass
@@ -98,6 +101,20 @@ def _managed(live: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
+def promotable(job: dict, inventory: Inventory, kind: str, target: str,
+               existing: dict | None = None) -> tuple[dict, list[str]]:
+    """The live job as state may hold it, and what was left out: export's rules (core/traps.py)
+    with the target's policies, since the target is the source here. Its bundle fields and what
+    its cluster policies fixed (their defaults too where the state file applies them) would
+    otherwise go from state into every other target, where another policy refuses them.
+    `existing`: the state file's settings (capture); a value it sets stays."""
+    # as export: the service's types; a top-level copy (the fixups replace what they change)
+    settings = dict(coerce_scalars(job.get("settings") or {}, schema_table()))
+    notes = export_fixups(settings, inventory.policies, inventory.by_id["policy"],
+                          write_only_values(existing or {}), existing=existing, side=f"'{target}'", command=kind)
+    return {**job, "settings": settings}, notes
+
+
 # long: one pass per key, each refusal named beside the check that makes it
 def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] | None = None, *,
                   branch: str | None = None) -> CaptureResult:
@@ -134,7 +151,7 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
                     f"{len(jobs)} target jobs carry this key ({', '.join(str(j['job_id']) for j in jobs)})"
                 result.refused.append((key, [Problem(why, file=doc.file)]))
             continue
-        job = jobs[0]
+        job, notes = promotable(jobs[0], inventory, "capture", target_name, doc.settings)
         name = str(doc.settings.get("name", key))
         rendered, problems = render(doc, target, inventory, job_ids)
         same = not problems and normalize_settings(rendered, ordered=False) == normalize_job(job, ordered=False)
@@ -151,6 +168,8 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
         if not same:
             settings, problems = invert_job(job, key=key, target=target, inventory=inventory, job_keys=job_keys,
                                             job_ids=job_ids, existing=doc.settings)
+            if settings is not None:  # what the file sets that the API never returns stays (traps.py)
+                carry_write_only(settings, write_only_values(doc.settings))
         problems = list(problems if not same else []) + [
             Problem(m, job=name, field="permissions") for m in acl_problems]
         if problems:
@@ -161,21 +180,24 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
         new_docs[key] = parse_state(text.encode(), store.display(store.path_for(key)))
         fields = _fields(doc.settings, settings or {}) + (["permissions"] if perms != doc.permissions else [])
         result.captured.append(CapturedJob(key, str((settings or {}).get("name", key)), int(job["job_id"]),
-                                           "changed", text, fields))
+                                           "changed", text, fields, notes))
     _drop_invalid(result, new_docs, store)
     if files_in_use(cfg.source.files, cfg.state_dir):
-        _capture_files(cfg, result, ws, docs, target, keys)
+        _capture_files(cfg, result, ws, docs, target, keys, branch)
     return result
 
 
 def _capture_files(cfg: Config, result: CaptureResult, ws: Workspace, docs: list[StateDoc], target: TargetConfig,
-                   keys: list[str] | None) -> None:
-    """Managed notebooks and files edited in the target: their live content into state/files/."""
+                   keys: list[str] | None, branch: str | None) -> None:
+    """Managed notebooks and files edited in the target: their live content into state/files/, compared
+    with state/files/ as `branch` (the one the commit goes on) has it, as the state files are."""
     from ..edges.wsfiles import WorkspaceFiles
-    from .fileflow import capture_files, read_docs
+    from .branchbase import branch_files
+    from .fileflow import capture_files
 
     paths = {d.key: [rewrite_path(str(s.value), target.path_rewrites) for s in path_sites(d.settings)] for d in docs}
-    result.files, refused = capture_files(WorkspaceFiles(ws), read_docs(cfg.state_dir), root=cfg.source.notebook_root,
+    result.files, refused = capture_files(WorkspaceFiles(ws), branch_files(cfg.root, cfg.state_dir, branch),
+                                          root=cfg.source.notebook_root,
                                           target=target, keys=set(keys) if keys else None, paths_by_key=paths)
     result.refused.extend(refused)
 
@@ -236,9 +258,11 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
     inverted: dict[str, tuple[dict, dict]] = {}
     acls = _read_acls(ws, [int(j["job_id"]) for j in chosen])  # as export reads the source's
     permissions: dict[str, list[dict] | None] = {}
+    trap_notes: dict[str, list[str]] = {}
     for job in chosen:
         key = keys[int(job["job_id"])]
         name = str((job.get("settings") or {}).get("name", key))
+        job, trap_notes[key] = promotable(job, inventory, "import", target_name)
         settings, problems = invert_job(job, key=key, target=target, inventory=inventory, job_keys=job_keys,
                                         job_ids=ids)
         acl = acls.get(int(job["job_id"]))
@@ -273,7 +297,7 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
         old = by_key.get(key)
         result.captured.append(CapturedJob(key, str(settings.get("name", key)), int(job["job_id"]),
                                            "changed" if old else "added", text,
-                                           _fields(old.settings if old else {}, settings)))
+                                           _fields(old.settings if old else {}, settings), trap_notes[key]))
     _drop_invalid(result, new_docs, store)
     result.adopted = {j.key: j.job_id for j in result.captured}
     return result
@@ -371,6 +395,18 @@ def _drop_unchanged(result: CaptureResult, store: StateStore) -> None:
     result.captured = still
 
 
+TRAP_NOTES = 50  # jobs named in the summary's notes on what was left out (as export's); the rest counted
+
+
+def _trap_notes(result: CaptureResult) -> None:
+    """The summary's lines on what was left out of state, per job written (as export's, issue 24)."""
+    noted = [j for j in result.captured if j.notes]
+    for job in noted[:TRAP_NOTES]:
+        result.notes.extend(f"{job.name}: {note}" for note in job.notes)
+    if len(noted) > TRAP_NOTES:
+        result.notes.append(f"... and {len(noted) - TRAP_NOTES} more job(s) with such notes")
+
+
 def _refuse_taking_recorded(result: CaptureResult, cfg: Config) -> None:
     """Never overwrite an adoption entry: a key recorded for another job, or a job recorded under
     another key, in the record the commit will hold (keys are allocated so that neither happens)."""
@@ -419,6 +455,7 @@ def write_result(cfg: Config, result: CaptureResult, *, branch: str | None = Non
             result.files.remove(f)
             result.refused.append((f.path, [Problem("has uncommitted changes: not overwritten (commit or discard "
                                                     "them, then run again)", file=f.file)]))
+    _trap_notes(result)
     if not result.captured and not result.files:
         return result
     if dry_run:

@@ -19,7 +19,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from ..core.normalize import digest, normalize_settings
 from ..core.references import Inventory, path_sites, referenced_kinds
 from ..core.render import override_problems, render
 from ..core.schema import SchemaTable
+from ..core.traps import write_only_digest, write_only_values
 from ..core.validate import DocLinks, validate_doc
 from ..edges.state import StateStore, blob_id, parse_state, read_state_file
 
@@ -46,6 +47,7 @@ class Summary:
     digest: str | None  # of the canonical settings rendered for the target; None: plan it in full
     permissions: list[dict] | None = None  # the file's `permissions:` as written (None: not in the file)
     paths: tuple[tuple[str, str], ...] = ()  # (field, rewritten path), when asked for (drift's preflight)
+    write_only: str | None = None  # traps.write_only_digest of the rendering (with `digest`)
 
     @property
     def key(self) -> str:
@@ -60,6 +62,7 @@ class IndexEntry:
     source_job_id: int | None
     blob: str  # git blob id of the file's bytes: is a new text the same file?
     permissions: list[dict] | None
+    write_only: dict = field(default_factory=dict)  # what it sets that the API never returns (traps.py)
 
     @property
     def key(self) -> str:
@@ -103,14 +106,15 @@ class StateSlice:
             # A `${job:KEY}` needs the target's job IDs, which only the main process has.
             ready = not found and not links.job_edges and target is not None and inventory is not None
             found_paths: list[tuple[str, str]] | None = [] if paths else None
-            out.append(Summary(links, _digest_for(doc, target, inventory, found_paths, schema) if ready else None,
-                               permissions=doc.permissions, paths=tuple(found_paths or ())))
+            digests = _digest_for(doc, target, inventory, found_paths, schema) if ready else (None, None)
+            out.append(Summary(links, digests[0], permissions=doc.permissions, paths=tuple(found_paths or ()),
+                               write_only=digests[1]))
         return out, problems
 
     def index(self) -> tuple[list[IndexEntry], list[Problem]]:
         """Each readable file's key, source job, blob id and permissions; and what could not be read."""
-        return [IndexEntry(DocLinks.of(doc), doc.source_job_id, blob_id(self.raw[doc.file]), doc.permissions)
-                for doc in self.docs], list(self.problems)
+        return [IndexEntry(DocLinks.of(doc), doc.source_job_id, blob_id(self.raw[doc.file]), doc.permissions,
+                           write_only_values(doc.settings)) for doc in self.docs], list(self.problems)
 
     def kinds(self) -> set[str]:
         """Reference kinds the documents name (`${kind:NAME}`): what the target must list."""
@@ -122,16 +126,19 @@ class StateSlice:
 
 
 def _digest_for(doc: StateDoc, target: Any, inventory: Any,
-                paths: list[tuple[str, str]] | None = None, schema: SchemaTable | None = None) -> str | None:
-    """Digest of the canonical rendering (rendered in place: doc.settings is spent), or None
-    when rendering has problems to report (the main process renders it again and reports).
+                paths: list[tuple[str, str]] | None = None,
+                schema: SchemaTable | None = None) -> tuple[str | None, str | None]:
+    """Digest of the canonical rendering (rendered in place: doc.settings is spent) and of its
+    write-only values (which the canonical form leaves out), or Nones when rendering has problems
+    to report (the main process renders it again and reports).
     `paths`: filled with (field, path) of the rendered workspace paths."""
     settings, problems = render(doc, target, inventory, {}, in_place=True, schema=schema)
     if problems:
-        return None
+        return None, None
     if paths is not None:
         paths.extend((site.location, str(site.value)) for site in path_sites(settings))
-    return digest(normalize_settings(settings, ordered=False, copy=False))  # only hashed
+    unseen = write_only_digest(write_only_values(settings))
+    return digest(normalize_settings(settings, ordered=False, copy=False)), unseen  # only hashed
 
 
 def _serve(conn: Connection, named: list[tuple[str, str]]) -> None:

@@ -132,6 +132,7 @@ def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState,
             result.rejected.append((item.job.name or item.key, snap.problems))
         else:
             checked.append((item, snap, snap.problems + across.get(item.file, [])))
+    _trap_notes(result, [(item, snap) for item, snap, found in checked if not found])
     for item, snap, found in checked:
         if found:
             result.rejected.append((item.job.name or item.key, found))
@@ -140,6 +141,18 @@ def _build(cfg: Config, ws: Workspace, store: StateStore, desired: DesiredState,
                                                status="", text=snap.text or "", tags=item.job.tags,
                                                digest=item.job.digest, staged=snap.staged))
     return result
+
+
+TRAP_NOTES = 50  # jobs named in the export summary's notes on what was left out; the rest counted
+
+
+def _trap_notes(result: ExportResult, done: list[tuple[SnapshotItem, Snapshot]]) -> None:
+    """The summary's lines on what export left out or cannot see, per job (issue 24)."""
+    noted = [(item, snap) for item, snap in done if snap.notes]
+    for item, snap in noted[:TRAP_NOTES]:
+        result.notes.extend(f"{item.job.name or item.key}: {note}" for note in snap.notes)
+    if len(noted) > TRAP_NOTES:
+        result.notes.append(f"... and {len(noted) - TRAP_NOTES} more job(s) with such notes")
 
 
 @dataclass(frozen=True)
@@ -266,13 +279,15 @@ class _Pipeline:
             acl = entry.permissions if entry else None
         return SnapshotItem(key=key, file=file, job=job, permissions=None if isinstance(acl, Problem) else acl,
                             problem=acl.message if isinstance(acl, Problem) else None,
-                            on_disk=entry.blob if entry else None)
+                            on_disk=entry.blob if entry else None, carried=entry.write_only if entry else None)
 
     def _merge(self, kinds: set[str]) -> None:
         for kind in kinds:
             listed = self.listings[kind].result()
             self.inventory.by_id[kind] = listed.by_id[kind]
             self.inventory.by_name[kind] = listed.by_name[kind]
+            if kind == "policy":
+                self.inventory.policies = listed.policies
 
 
 def _read_acl(ws: Workspace, job_id: int) -> list[dict] | Problem:

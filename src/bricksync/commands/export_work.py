@@ -23,6 +23,7 @@ from ..core.normalize import canonical_json, digest_json, normalize_job, normali
 from ..core.references import Inventory, reference_sites
 from ..core.schema import SchemaTable, coerce_scalars
 from ..core.snapshot import snapshot_settings
+from ..core.traps import export_fixups, export_write_only
 from ..core.validate import DocLinks, validate_doc
 from ..edges.state import blob_id, parse_state, render_state, stage_file
 from .desired import background, start_method, worker_count
@@ -68,6 +69,7 @@ class SnapshotItem:
     permissions: list[dict] | None  # direct grants in state form; None: no `permissions:`
     problem: str | None = None  # why the permissions could not be read
     on_disk: str | None = None  # blob id of the file state/ has now (None: no file)
+    carried: dict | None = None  # write-only values the file sets (the API never returns them)
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,7 @@ class Snapshot:
     problems: list[Problem]
     links: DocLinks | None  # for the checks across files
     staged: bool = False  # the text was written to the staging folder
+    notes: tuple[str, ...] = ()  # what export left out or cannot see (issue 24's traps)
 
 
 def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
@@ -84,9 +87,13 @@ def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
     canonical = json.loads(job.canonical)
     typed = coerce_scalars(canonical, ctx.schema)  # "false" where the API has a boolean: the service took it
     canonical = normalize_settings(typed) if typed is not canonical else ordered(canonical)  # ("false": a default)
+    notes = export_fixups(canonical, ctx.inventory.policies, ctx.inventory.by_id["policy"], item.carried)
     settings, problems = snapshot_settings(canonical, name=job.name,
                                            notebook_root=ctx.notebook_root, inventory=ctx.inventory,
                                            job_keys=ctx.job_keys)
+    if settings is not None:
+        notes += export_write_only(settings, item.carried or {})
+        settings = ordered(settings)
     if item.problem is not None:
         problems = [*problems, Problem(item.problem, job=job.name, field="permissions")]
     if problems:
@@ -102,7 +109,7 @@ def snapshot_one(item: SnapshotItem, ctx: SnapshotContext) -> Snapshot:
             stage_file(ctx.staging or "", job.job_id, text)
         except OSError:  # staging only saves time: the main process writes this file itself
             staged = False
-    return Snapshot(item.key, text, problems, DocLinks.of(doc), staged)
+    return Snapshot(item.key, text, problems, DocLinks.of(doc), staged, tuple(notes))
 
 
 def snapshot_many(items: list[SnapshotItem], ctx: SnapshotContext) -> list[Snapshot]:

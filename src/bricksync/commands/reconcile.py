@@ -14,7 +14,7 @@ from ..core.model import TargetConfig
 from ..core.normalize import digest, normalize_job
 from ..core.ownership import claimed_ids
 from ..core.permissions import Identity
-from ..core.plan import ORDER, Plan, Unchanged, build_plan, fingerprint
+from ..core.plan import ORDER, Plan, Unchanged, build_plan, fingerprint, write_only_not_drift
 from ..core.references import Inventory, path_sites
 from ..core.render import managed_key, render
 from ..core.schema import schema_table
@@ -44,17 +44,19 @@ def connect_target(cfg: Config, target_name: str) -> Workspace:
 
 def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *,
                 adopt: bool = False, on_page=None, refresh_acls: bool = False, strict_paths: bool = False,
-                all_paths: bool = False) -> Plan:
+                all_paths: bool = False, drift: bool = False) -> Plan:
     """Read the target's jobs a page at a time (digesting each managed one while the next page
     is on its way) while `desired` checks and renders state/ elsewhere; then compare digests
     and plan in full only the jobs that differ. `all_paths`: the path preflight covers the
-    unchanged jobs too (drift), not only the ones to be written."""
+    unchanged jobs too (drift), not only the ones to be written. `drift`: write-only values
+    that differ from what bricksync last sent are said, not shown as changes (nothing reads them)."""
     # Reading every ACL (drift, --refresh-permissions): each managed job's read starts as its
     # page arrives, so the reads overlap the page fetch instead of following it.
     with bulk_data(), ThreadPoolExecutor(max_workers=ACL_READERS, thread_name_prefix="acl") as acl_pool:
         try:
             plan, unchanged_uses = _plan_target(cfg, target_name, ws, desired, adopt=adopt, on_page=on_page,
-                                                refresh_acls=refresh_acls, acl_pool=acl_pool, all_paths=all_paths)
+                                                refresh_acls=refresh_acls, acl_pool=acl_pool, all_paths=all_paths,
+                                                drift=drift)
         finally:
             acl_pool.shutdown(wait=True, cancel_futures=True)  # a failed plan stops its reads
     # Do the paths the jobs use exist in the target? (see preflight.py; files the plan writes will)
@@ -66,7 +68,7 @@ def plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredSt
 # long: plan's pipeline in order (pages, render, preflight, overlapped ACL reads); split, it would hand state along
 def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredState, *, adopt: bool,
                  on_page, refresh_acls: bool, acl_pool: ThreadPoolExecutor,
-                 all_paths: bool = False) -> tuple[Plan, list[PathUse]]:
+                 all_paths: bool = False, drift: bool = False) -> tuple[Plan, list[PathUse]]:
     target = cfg.target(target_name)
     all_paths_asked = every_file = all_paths  # drift: preflight of every job, every managed file's content
     started = time.perf_counter()
@@ -86,7 +88,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         # Who bricksync is, asked once: it decides which tagged jobs are bricksync's (core/ownership.py)
         # and where its trusted records live (edges/trusted.py).
         pending_me = pool.submit(ws.me_cached)
-        pending_owned = pool.submit(ws.owned_record, target_name)
+        pending_owned = pool.submit(_records, ws, target_name)
         pending_index = pool.submit(ws.read_acl_index, target_name) if acls and not refresh_acls else None
         for page in ws.job_pages():
             for job in page:
@@ -105,7 +107,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
         inventory = pending_inventory.result()
         identity = Identity.from_scim(pending_me.result())
         me = identity if target.permissions == "manage" else None
-        owned, owned_problem = pending_owned.result()
+        (owned, owned_problem), sent = pending_owned.result()
         index = pending_index.result() if pending_index else {}
     claimed = claimed_ids(live, owned, ws.bricksync_identity())
     if not requested:
@@ -114,7 +116,7 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     summaries = checked(desired)
     config_problems = target_problems(cfg, target_name, summaries)  # reported with the plan's own, all at once
     loaded = time.perf_counter()
-    unchanged = _unchanged(summaries, [j for j in live if j["job_id"] not in claimed], digests)
+    unchanged = _unchanged(summaries, [j for j in live if j["job_id"] not in claimed], digests, sent)
     docs = desired.docs({s.key for s in summaries} - {u.key for u in unchanged})
     # Every job but the unchanged ones is planned from its whole self.
     outline_only = {u.job_id for u in unchanged}
@@ -122,7 +124,10 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
     del packed
     plan, problems = build_plan(docs, live, target, inventory, host=ws.host, adopt=adopt, unchanged=unchanged,
                                 digests=digests, adopt_ids=read_adoptions(cfg.state_dir, target_name),
-                                adopt_file=adoption_file(cfg.state_dir, target_name), claimed=claimed)
+                                adopt_file=adoption_file(cfg.state_dir, target_name), claimed=claimed,
+                                write_only=sent)
+    if drift:
+        write_only_not_drift(plan)
     plan.owned, plan.owned_problem = owned, owned_problem
     plan.warnings.extend(_record_warnings(ws, target_name, owned, owned_problem, live, claimed))
     log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
@@ -173,6 +178,14 @@ def _record_warnings(ws: Workspace, target_name: str, owned: dict[str, int], pro
             f"credentials are or the spelling of targets.{target_name}.identity"]
 
 
+def _records(ws: Workspace, target: str) -> tuple[tuple[dict[str, int], str], dict[str, dict]]:
+    """bricksync's trusted records a plan reads: its jobs, and what it last sent of the write-only
+    fields (no read shows them: core/traps.py). One task: the second read is not tried against a
+    workspace the first found unreachable (a plan that cannot connect gives up within its budget)."""
+    owned = ws.owned_record(target)
+    return owned, ws.read_write_only_index(target)
+
+
 def _unchanged_uses(plan: Plan, summaries: list[Summary], docs: list, target: TargetConfig,
                     inventory: Inventory) -> list[PathUse]:
     """Path uses of the jobs the plan leaves alone (written ones come with their settings)."""
@@ -211,8 +224,10 @@ def _outline(job: dict) -> dict:
             "settings": {"name": settings.get("name"), "tags": settings.get("tags") or {}}}
 
 
-def _unchanged(summaries: list[Summary], live: list[dict], digests: dict[int, str]) -> list[Unchanged]:
-    """Documents whose one live job has the same digest: no-ops, without sending them here."""
+def _unchanged(summaries: list[Summary], live: list[dict], digests: dict[int, str],
+               sent: dict[str, dict]) -> list[Unchanged]:
+    """Documents whose one live job has the same digest, and whose write-only values are what
+    bricksync last sent (or were never recorded: unknown): no-ops, without sending them here."""
     by_key: dict[str, list[int]] = {}
     for job in live:
         key = managed_key(job)
@@ -221,6 +236,9 @@ def _unchanged(summaries: list[Summary], live: list[dict], digests: dict[int, st
     out = []
     for s in summaries:
         ids = by_key.get(s.key, [])
+        entry = sent.get(str(ids[0])) if len(ids) == 1 else None
+        if entry is not None and entry.get("digest") != s.write_only:
+            continue  # a write-only value changed: planned in full (core/plan.py shows it)
         if s.digest is not None and len(ids) == 1 and digests.get(ids[0]) == s.digest:
             out.append(Unchanged(s.key, s.links.name or s.key, s.links.file, ids[0]))
     return out

@@ -103,6 +103,9 @@ TASK: dict[str, Any] = {
     "sql_task.file.source": SOURCE,  # SDK SqlTaskFile.source; RAD 26
     "pipeline_task.full_refresh": False,  # CLI-CS; RAD 18, 20
     "dbt_task.schema": "default",  # CLI-RM; SDK DbtTask.schema: "If not provided, the `default` schema is used."
+    # SDK SparkJarTask.run_as_repl: "Deprecated. A value of `false` is no longer supported." (the
+    # service holds true); TF marked it computed "to fix configuration drift" (terraform-provider-databricks#4452)
+    "spark_jar_task.run_as_repl": True,  # see the two lines above
 }
 
 # for_each_task.task: the same defaults (CLI-CS lists them for for_each_task.task separately;
@@ -126,9 +129,15 @@ CLUSTER: dict[str, Any] = {
     "spark_env_vars": {},  # an empty map is no map
 }
 
-# Accepted on write, never returned on read: not comparable, always dropped.
-# (CLI resources.yml "not_returned_by_api"; RAD)
+# Accepted on write, never returned on read: not comparable, always dropped from canonical forms
+# (a state file may still set them: plans send them; traps.py keeps them across re-exports).
+# CLI resources.yml "not_returned_by_api" (databricks/cli#5731); RAD
 WRITE_ONLY_CLUSTER = frozenset({"apply_policy_default_values"})
+# Inside a trigger configuration (`trigger`, and each entry of `triggers`: the same message):
+# "`trigger.table_update.condition` is accepted by the Jobs API on create/update but never returned
+# by GET" (databricks/cli#6315, #6442: both ANY_UPDATED and ALL_UPDATED, verified on AWS;
+# "`triggers[*].table_update.condition` gets the same rule").
+WRITE_ONLY_TRIGGER: tuple[tuple[str, ...], ...] = (("table_update", "condition"),)
 
 # Cluster-spec fields the backend computes when a request leaves them out: databricks/cli
 # bundle/direct/dresources/resources.yml `backend_defaults` (data_security_mode "backend sets

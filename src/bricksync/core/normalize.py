@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from . import defaults as _defaults
+from .traps import without_trigger_write_only
 
 # The server defaults and read-only fields live in one table, with their sources: defaults.py.
 READ_ONLY = _defaults.READ_ONLY
@@ -50,8 +51,41 @@ def _normalize_cluster(cluster: dict) -> dict:
     return cluster
 
 
+# The lists in webhook_notifications come back sorted by destination id: the Terraform provider
+# sorts them before comparing (terraform-provider-databricks jobs/resource_job.go
+# sortWebhookNotifications: on_start, on_failure, on_success, on_duration_warning_threshold_exceeded,
+# on_streaming_backlog_exceeded, job and task level). Sorted here too, any order in state is equal.
+def _sort_webhooks(obj: dict) -> None:
+    hooks = obj.get("webhook_notifications")
+    if not isinstance(hooks, dict):
+        return
+    out = dict(hooks)
+    for event, items in hooks.items():
+        if isinstance(items, list) and all(isinstance(i, dict) for i in items):
+            out[event] = sorted(items, key=lambda i: str(i.get("id", "")))
+    obj["webhook_notifications"] = out
+
+
+# JobEnvironment.spec.client: "Use ``environment_version`` instead" (SDK compute.Environment): the
+# same version under two names (databricks/bundle-examples#109, databricks/cli#3554 moved to
+# environment_version; databricks/cli#5936 reads `client` as a fallback for it). One spelling here.
+def _environments(environments: Any) -> Any:
+    if not isinstance(environments, list):
+        return environments
+    out = []
+    for env in environments:
+        spec = env.get("spec") if isinstance(env, dict) else None
+        if isinstance(spec, dict) and "client" in spec and spec.get("environment_version") in (None, spec["client"]):
+            spec = {k: v for k, v in spec.items() if k != "client"}
+            spec["environment_version"] = env["spec"]["client"]
+            env = {**env, "spec": spec}
+        out.append(env)
+    return out
+
+
 def _normalize_task(task: dict, git: bool, place: str = "task") -> dict:
     task = _defaults.strip_defaults(task, place, git=git)
+    _sort_webhooks(task)
     if isinstance(task.get("depends_on"), list):
         task["depends_on"] = sorted(task["depends_on"], key=lambda d: str(d.get("task_key", "")))
     if isinstance(task.get("new_cluster"), dict):
@@ -124,6 +158,10 @@ def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), order
     for key in READ_ONLY:
         s.pop(key, None)
     s = _defaults.strip_defaults(s, "job")
+    s = without_trigger_write_only(s)  # never returned: never compared (traps.py)
+    _sort_webhooks(s)
+    if "environments" in s:
+        s["environments"] = _environments(s["environments"])
     git = "git_source" in s
     tasks = [_normalize_task(t, git) for t in s.get("tasks") or [] if isinstance(t, dict)]
     if tasks:
@@ -144,10 +182,18 @@ def normalize_settings(settings: dict, *, drop_tags: tuple[str, ...] = (), order
 
 def normalize_job(job: dict, *, drop_tags: tuple[str, ...] = (), ordered: bool = True, copy: bool = True) -> dict:
     """A jobs/get or jobs/list entry -> canonical settings. A `run_as` naming the job's own
-    creator is the service's default (run as owner) and is dropped like any default."""
+    creator is the service's default (run as owner) and is dropped like any default; a job
+    without `queue` does not queue (`queue: {enabled: false}`)."""
     settings = dict(job.get("settings") or {})
     if runs_as_creator(settings.get("run_as"), job.get("creator_user_name")):
         del settings["run_as"]
+    if "queue" not in settings:
+        # A job read without `queue` does not queue: "For jobs created with the 2.0 and 2.1 versions
+        # of the Jobs API, queueing is not enabled by default" (docs: Updating from Jobs API 2.1 to
+        # 2.2), and such jobs come back without the field (real-api-defaults.md RAD 10: one jobs/list
+        # page with `queue` on its newest job only). State's missing `queue` means enabled (the 2.2
+        # default, defaults.JOB), so this one is spelled out.
+        settings["queue"] = {"enabled": False}
     return normalize_settings(settings, drop_tags=drop_tags, ordered=ordered, copy=copy)
 
 

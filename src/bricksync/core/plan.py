@@ -25,6 +25,7 @@ from .ownership import claim_note
 from .references import Inventory
 from .render import KEY_TAG, managed_key, pending_jobs, principal, render
 from .secrets import REDACTED, REDACTED_CHANGED, redact_change
+from .traps import cluster_specs, only_what_state_sets, policy_conflicts, write_only_changes, write_only_values
 
 PLAN_VERSION = 1
 # What names a list's entries in diff paths (`tasks[ingest]`, `parameters[catalog]`: the names
@@ -63,8 +64,13 @@ class Change:
     after: Any = None
     op: str = "~"  # ~ changed, + added, - removed
     default: bool = False  # `after` is the service's default: the field is left out and goes back to it
+    write_only: bool = False  # the API never returns it: `before` is what bricksync last sent (traps.py)
 
     def describe(self) -> str:
+        if self.write_only:
+            after = fmt(self.after) if self.after is not None else "(unset: the service's default)"
+            return (f"~ {self.path}: (not readable from the API; last sent "
+                    f"{fmt(self.before) if self.before is not None else 'nothing'}) → {after}")
         if self.after == REDACTED_CHANGED:
             return f"{self.op} {self.path}: {REDACTED_CHANGED}"
         if self.default:
@@ -95,6 +101,9 @@ class Action:
     acl_replace: bool = False
     acl_digest: str | None = None
     acl_first: bool = False  # the permission call goes before jobs/reset (it takes the job from a foreign owner)
+    # The write-only values `settings` sends (traps.write_only_values): recorded in the target's
+    # write-only index once the write succeeded, so a later change to them alone is planned.
+    write_only: dict | None = None
 
     def __post_init__(self) -> None:
         self.action = ActionKind(self.action)  # ValueError on an unknown kind (a saved plan: "not a plan file")
@@ -282,15 +291,18 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
                host: str = "", adopt: bool = False, unchanged: list[Unchanged] | None = None,
                digests: dict[int, str] | None = None, schema: Any = None,
                adopt_ids: dict[str, int] | None = None, adopt_file: str | None = None,
-               claimed: set[int] | None = None) -> tuple[Plan, list[Problem]]:
+               claimed: set[int] | None = None,
+               write_only: dict[str, dict] | None = None) -> tuple[Plan, list[Problem]]:
     """The plan, and every problem that stops it (all of them, not the first). `unchanged`:
     documents the caller already found equal to their live job (no-ops, not rendered again);
     `digests`: live job id -> digest of its canonical settings, where already computed.
     `adopt_ids`: key -> live job ID recorded by `bricksync import` (state/adopt/<target>.yml):
     that unmanaged job is adopted in place, whatever its name.
     `claimed`: IDs of tagged jobs bricksync neither created nor adopted (core/ownership.py): shown,
-    never updated or deleted, never a conflict; adopted only with `adopt`."""
+    never updated or deleted, never a conflict; adopted only with `adopt`.
+    `write_only`: the target's write-only index (job id -> traps.write_only_entry last sent)."""
     plan = Plan(target=target.name, host=host)
+    sent = write_only or {}
     problems: list[Problem] = []
     managed: dict[str, list[dict]] = {}
     claims: dict[str, list[dict]] = {}
@@ -316,9 +328,11 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
     for doc in sorted(docs, key=lambda d: d.key):
         name = str(doc.settings.get("name", doc.key))
         settings, render_problems = render(doc, target, inventory, job_ids, schema=schema)
+        render_problems = render_problems or _policy_problems(settings, inventory, name, doc.file)
         problems.extend(render_problems)
         if render_problems:
             continue
+        settings = _queue_spelled_out(settings)
         desired = normalize_settings(settings, ordered=False)
         current = managed.get(doc.key, [])
         claim_notes = [claim_note(int(j["job_id"]), doc.key, j.get("creator_user_name"))
@@ -326,7 +340,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
         if not current and adopt and len(claims.get(doc.key, [])) == 1:  # explicit: --adopt
             job = claims[doc.key][0]
             watched.append(job)
-            action = _update(doc, job, settings, desired, "adopt")
+            action = _update(doc, job, settings, desired, "adopt", inventory.policies, sent)
             action.notes = [f"adopts job {job['job_id']}, which carries {KEY_TAG}={doc.key} but was neither "
                             "created nor adopted by bricksync (--adopt): check who owns it"]
             plan.actions.append(action)
@@ -343,7 +357,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             owner = managed_key(recorded) if recorded else None
             if recorded is not None and owner is None:
                 watched.append(recorded)
-                action = _update(doc, recorded, settings, desired, "adopt")
+                action = _update(doc, recorded, settings, desired, "adopt", inventory.policies, sent)
                 action.notes = [f"adopts job {recorded['job_id']} in place (recorded by bricksync import): it will "
                                 f"carry {KEY_TAG}={doc.key}"]
                 plan.actions.append(action)
@@ -363,9 +377,10 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             if adopt and len(namesakes) == 1:
                 job = namesakes[0]
                 watched.append(job)
-                plan.actions.append(_update(doc, job, settings, desired, "adopt"))
+                plan.actions.append(_update(doc, job, settings, desired, "adopt", inventory.policies, sent))
                 continue
-            action = Action(doc.key, "create", name, settings=settings, file=doc.file)
+            action = Action(doc.key, "create", name, settings=settings, file=doc.file,
+                            write_only=write_only_values(settings))
             for dep in pending_jobs(settings):
                 action.notes.append(f"runs ${{job:{dep}}}: its job ID is known after it is created")
             if namesakes:
@@ -378,7 +393,7 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
             action.notes.extend(claim_notes)
             plan.actions.append(action)
             continue
-        action = _update(doc, current[0], settings, desired, "update")
+        action = _update(doc, current[0], settings, desired, "update", inventory.policies, sent)
         action.notes.extend(claim_notes)
         plan.actions.append(action)
     wanted = {d.key for d in docs} | {u.key for u in unchanged}
@@ -402,12 +417,40 @@ def build_plan(docs: list[StateDoc], live: list[dict], target: TargetConfig, inv
     return plan, problems + adopted_twice(plan)
 
 
-def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str) -> Action:
+def _queue_spelled_out(settings: dict) -> dict:
+    """Rendered settings that send `queue` even where state leaves it to the default (enabled):
+    jobs/reset of a job created through API 2.0/2.1 (which does not queue) must not depend on what
+    the service defaults to then ("For jobs created with the 2.0 and 2.1 versions of the Jobs API,
+    queueing is not enabled by default": docs, Updating from Jobs API 2.1 to 2.2)."""
+    return settings if "queue" in settings else {**settings, "queue": {"enabled": True}}
+
+
+def _policy_problems(settings: dict, inventory: Inventory, name: str, file: str | None) -> list[Problem]:
+    """A value state sets that the target's cluster policy fixes otherwise: the service refuses
+    the job (emulator/policies.py), so the plan does first, naming both values."""
+    out = []
+    for where, spec in cluster_specs(settings):
+        rules = inventory.policies.get(str(spec.get("policy_id")))
+        for path, value, fixed in policy_conflicts(spec, rules or {}):
+            policy = inventory.by_id["policy"].get(str(spec.get("policy_id")), str(spec.get("policy_id")))
+            out.append(Problem(f"sets {path} to {value!r}, but the target's policy '{policy}' fixes it to "
+                               f"{fixed!r} (leave it out: the policy fills it)", file=file, job=name,
+                               field=f"{where}.{path}"))
+    return out
+
+
+def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str,
+            policies: dict[str, dict[str, dict]], sent: dict[str, dict]) -> Action:
     name = str(doc.settings.get("name", doc.key))
     job_id = int(job["job_id"])
-    # what the backend computed where state sets nothing is not drift (defaults.ignore_computed)
-    live = ignore_computed(normalize_job(job, ordered=False), desired)
-    if live == desired:
+    # what the backend computed where state sets nothing is not drift (defaults.ignore_computed),
+    # nor what a cluster policy filled (traps.only_what_state_sets)
+    live = only_what_state_sets(ignore_computed(normalize_job(job, ordered=False), desired), desired, policies)
+    # the write-only values no read shows: compared with what bricksync last sent (traps.py)
+    values = write_only_values(settings)
+    unseen = [Change(path, before, after, "~", write_only=True)
+              for path, before, after in write_only_changes(sent.get(str(job_id)), values)]
+    if live == desired and not unseen:
         return Action(doc.key, "no-op", name, job_id=job_id, file=doc.file)
     payload = dict(settings)
     live_run_as = (job.get("settings") or {}).get("run_as")
@@ -415,8 +458,26 @@ def _update(doc: StateDoc, job: dict, settings: dict, desired: dict, kind: str) 
     if "run_as" not in payload and live_run_as and creator and not runs_as_creator(live_run_as, creator):
         # jobs/reset keeps the old run_as when none is sent: send the default (the owner) explicitly.
         payload["run_as"] = principal(str(creator))
-    action = Action(doc.key, kind, name, job_id=job_id, settings=payload, file=doc.file,
-                    changes=field_changes(live, desired))
+    action = Action(doc.key, kind, name, job_id=job_id, settings=payload, file=doc.file, write_only=values,
+                    changes=sorted(field_changes(live, desired) + unseen, key=lambda c: c.path))
     if kind == "adopt":
         action.notes.append(f"adopts unmanaged job {job_id} (same name): it will carry {KEY_TAG}={doc.key}")
     return action
+
+
+def write_only_not_drift(plan: Plan) -> None:
+    """Drift reads what is live, and no read shows a write-only value (traps.py): a state file's
+    value that differs from what bricksync last sent is said, in a warning, never shown as drift.
+    An update that held nothing else is a no-op again (in place)."""
+    for i, a in enumerate(plan.actions):
+        unseen = [c for c in a.changes if c.write_only]
+        if not unseen:
+            continue
+        for c in unseen:
+            plan.warnings.append(f"'{a.name}': {c.path} cannot be seen live (the Jobs API never returns it), so it "
+                                 f"is not drift; state sets {fmt(c.after) if c.after is not None else 'none'}, "
+                                 f"bricksync last sent {fmt(c.before) if c.before is not None else 'none'}: the "
+                                 "next apply sends it")
+        a.changes = [c for c in a.changes if not c.write_only]
+        if a.action == "update" and not a.changes:
+            plan.actions[i] = Action(a.key, "no-op", a.name, job_id=a.job_id, file=a.file, notes=a.notes)

@@ -202,6 +202,9 @@ class Inventory:
 
     by_id: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
     by_name: dict[str, dict[str, list[str]]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    # cluster policy ID -> its definition (attribute path -> rule; traps.parse_policy): what the
+    # policy fixes or fills in a job cluster spec (issue 24.2)
+    policies: dict[str, dict[str, dict]] = field(default_factory=dict)
 
     def add(self, kind: str, ident: Any, name: str) -> None:
         self.by_id[kind][str(ident)] = name

@@ -499,12 +499,13 @@ class GitRepo:
     def has_branch(self, branch: str) -> bool:
         return branch in [h.name for h in self.repo.heads]
 
-    def blob(self, blob_id: str, file: str = "") -> bytes:
-        """The bytes of one blob (a file as some commit has it), no bigger than a state file may be."""
+    def blob(self, blob_id: str, file: str = "", limit: int = MAX_BYTES) -> bytes:
+        """The bytes of one blob (a file as some commit has it), no bigger than a state file may be
+        (or `limit`)."""
         sha = bytes.fromhex(blob_id)
         size = self.repo.odb.info(sha).size
-        if size > MAX_BYTES:
-            raise BricksyncError(Problem(f"file is {size} bytes; the limit is {MAX_BYTES}", file=file or blob_id))
+        if size > limit:
+            raise BricksyncError(Problem(f"file is {size} bytes; the limit is {limit}", file=file or blob_id))
         return self.repo.odb.stream(sha).read()
 
     def current_branch(self) -> str | None:

@@ -9,7 +9,8 @@ access-control/workspace-acl). A service principal's home folder is /Users/<appl
 SCIM userName. The old copies under /Shared/.bricksync (any user could write them) are never read.
 
 Records: `owned` (key -> job id of every job bricksync created or adopted), `permissions` (job id ->
-digest of the ACL last applied and seen holding), `files` (path -> what bricksync wrote there).
+digest of the ACL last applied and seen holding), `files` (path -> what bricksync wrote there),
+`write_only` (job id -> digest and values of the write-only fields last sent: core/traps.py).
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ from ..core.errors import BricksyncError, Problem, WorkspaceError
 from ..core.escape import one_line
 from ..core.model import WorkspaceRef
 from ..core.references import Inventory
+from ..core.traps import parse_policy
 from .limits import Limits
 from .profiles import Profiles, profile_field, profiles_ignored
 
@@ -545,6 +546,19 @@ class Workspace:
 
         TrustedStore.for_target(self, target).write("permissions", {"jobs": jobs})
 
+    def read_write_only_index(self, target: str) -> dict[str, dict]:
+        """job id -> {digest, sent} of the write-only values bricksync last sent (core/traps.py:
+        the API never returns them). Kept in the trusted store (edges/trusted.py); empty when none."""
+        from .trusted import TrustedStore
+
+        jobs = TrustedStore.for_target(self, target).read("write_only").data.get("jobs")
+        return {str(k): v for k, v in jobs.items() if isinstance(v, dict)} if isinstance(jobs, dict) else {}
+
+    def write_write_only_index(self, target: str, jobs: dict[str, dict]) -> None:
+        from .trusted import TrustedStore
+
+        TrustedStore.for_target(self, target).write("write_only", {"jobs": dict(sorted(jobs.items()))})
+
     def read_owned(self, target: str) -> dict[str, int]:
         """key -> job id of every job bricksync created or adopted in the target (edges/trusted.py)."""
         return self.owned_record(target)[0]
@@ -585,14 +599,18 @@ class Workspace:
             results = {kind: pool.submit(self._list_kind, kind) for kind in wanted}
             for kind, future in results.items():
                 try:
-                    for ident, name in future.result():
+                    for ident, name, item in future.result():
                         inv.add(kind, ident, name)
+                        # ListPoliciesResponse.policies are whole Policy objects, `definition` (the JSON
+                        # rules) included (databricks-sdk compute.py): no get per policy
+                        if kind == "policy":
+                            inv.policies[ident] = parse_policy(item.get("definition"))
                 except DatabricksError as exc:
                     raise _api_error(exc, f"list {LISTINGS[kind].noun} (needed: a job references one)",
                                      None) from None
         return inv
 
-    def _list_kind(self, kind: str) -> list[tuple[str, str]]:
+    def _list_kind(self, kind: str) -> list[tuple[str, str, dict]]:
         spec = LISTINGS[kind]
         if spec.paging == "none":
             items = self._do("GET", spec.path).get(spec.items, [])
@@ -602,7 +620,7 @@ class Workspace:
             items = self._paged(spec.path, spec.items, {spec.size_param: spec.size})
         # A trashed query (a deleted alert v2: AlertLifecycleState DELETED) keeps its name, and may
         # share it with its replacement: not a candidate.
-        return [(str(i[spec.id_field]), str(i.get(spec.name_field) or "")) for i in items
+        return [(str(i[spec.id_field]), str(i.get(spec.name_field) or ""), i) for i in items
                 if spec.id_field in i and i.get("lifecycle_state") not in ("TRASHED", "DELETED")]
 
     def _paged(self, path: str, key: str, query: dict) -> list[dict]:

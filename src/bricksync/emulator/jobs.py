@@ -28,7 +28,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from ..core.traps import cluster_specs, without_trigger_write_only, write_only_values
 from .errors import invalid, not_found
+from .policies import apply_policy
 
 PAGE_LIMIT_MAX = 100
 ARRAY_PAGE = 100  # API 2.2: tasks / job_clusters returned per jobs/get page
@@ -83,14 +85,50 @@ def decode_token(token: str) -> dict:
 
 
 def _fill_cluster_defaults(cluster: dict) -> None:
-    # Accepted, never returned (databricks/cli resources.yml "not_returned_by_api"). Nothing is
-    # filled: access mode, elastic disk and cloud attributes vary by workspace and cloud
-    # (real-api-defaults.md), so inventing them would hide what a real workspace does.
+    # Accepted, never returned (databricks/cli resources.yml "not_returned_by_api"; its policy
+    # defaults were applied by apply_policies before). Nothing is filled: access mode, elastic
+    # disk and cloud attributes vary by workspace and cloud (real-api-defaults.md), so inventing
+    # them would hide what a real workspace does.
     cluster.pop("apply_policy_default_values", None)
+
+
+def apply_policies(settings: dict, refs: Referents) -> None:
+    """Each cluster spec naming a policy gets what the policy fixes (and, with
+    apply_policy_default_values, its defaults), as the service stores it (emulator/policies.py)."""
+    if refs.policy is None:
+        return
+    for where, spec in cluster_specs(settings):
+        definition = refs.policy(str(spec["policy_id"])) if spec.get("policy_id") is not None else None
+        if definition is not None:
+            apply_policy(spec, definition, where)
+
+
+def take_write_only(settings: dict) -> dict[str, Any]:
+    """Return what the service takes but never returns (core/defaults.WRITE_ONLY_*: for tests to
+    see what was sent) and remove the triggers' ones (table_update.condition, databricks/cli#6315,
+    #6442) in place; apply_policy_default_values goes in _fill_cluster_defaults, after its use."""
+    taken = write_only_values(settings)
+    settings.update(without_trigger_write_only(settings))
+    return taken
+
+
+def _sort_webhooks(obj: dict) -> None:
+    # Stored sorted by destination id: the Terraform provider sorts them to match what it reads
+    # back (terraform-provider-databricks jobs/resource_job.go sortWebhookNotifications).
+    hooks = obj.get("webhook_notifications")
+    if isinstance(hooks, dict):
+        for event, items in hooks.items():
+            if isinstance(items, list):
+                hooks[event] = sorted(items, key=lambda i: str(i.get("id", "")) if isinstance(i, dict) else "")
 
 
 def _fill_task_defaults(task: dict, has_git_source: bool) -> None:
     # What real jobs/get responses carry on every task (real-api-defaults.md "Task-level").
+    _sort_webhooks(task)
+    if isinstance(task.get("spark_jar_task"), dict):
+        # SDK SparkJarTask.run_as_repl: "A value of `false` is no longer supported" (the service
+        # holds true; terraform-provider-databricks#4452 made it computed to stop the drift)
+        task["spark_jar_task"].setdefault("run_as_repl", True)
     task.setdefault("run_if", "ALL_SUCCESS")
     task.setdefault("timeout_seconds", 0)
     task.setdefault("email_notifications", {})
@@ -111,16 +149,22 @@ def _fill_task_defaults(task: dict, has_git_source: bool) -> None:
         _fill_task_defaults(inner, has_git_source)
 
 
-def fill_defaults(settings: dict) -> dict:
+def fill_defaults(settings: dict, version: str = "2.2") -> dict:
     """What the service stores for the settings it was sent (real-api-defaults.md; the
-    databricks/cli fake server's jobFixUps)."""
+    databricks/cli fake server's jobFixUps). `version`: the Jobs API version of the request."""
+    _sort_webhooks(settings)
     settings.setdefault("name", "Untitled")
     settings.setdefault("email_notifications", {})
     settings.setdefault("webhook_notifications", {})
     settings.setdefault("timeout_seconds", 0)
     settings.setdefault("max_concurrent_runs", 1)
     settings["format"] = "MULTI_TASK"  # "ignored in Create/Update/Reset ... always MULTI_TASK"
-    settings.setdefault("queue", {"enabled": True})
+    if version == "2.2":
+        # "For jobs created with the Jobs API 2.2, queueing is enabled by default ... For jobs
+        # created with the 2.0 and 2.1 versions of the Jobs API, queueing is not enabled by default"
+        # (docs: Updating from Jobs API 2.1 to 2.2); such a job reads back without `queue`
+        # (real-api-defaults.md RAD 10).
+        settings.setdefault("queue", {"enabled": True})
     has_git = "git_source" in settings
     for task in settings.get("tasks", []):
         _fill_task_defaults(task, has_git)
@@ -203,10 +247,12 @@ def _scalar_from_text(value: str, kind: str, where: str) -> bool | int | float:
 
 
 class Referents:
-    """What a job may point at; the service rejects a job whose references do not exist."""
+    """What a job may point at; the service rejects a job whose references do not exist.
+    `policy`: a cluster policy's definition by ID (None: unknown), for what it fills in."""
 
-    def __init__(self, exists: Callable[[str, str], bool]):
+    def __init__(self, exists: Callable[[str, str], bool], policy: Callable[[str], Any] | None = None):
         self.exists = exists
+        self.policy = policy
 
 
 def _validate_cluster(cluster: Any, where: str, refs: Referents) -> None:
@@ -338,6 +384,8 @@ class JobStore:
 
     def __init__(self, id_base: int, user: str, clock_ms: Callable[[], int]):
         self.jobs: dict[int, dict] = {}
+        # job id -> the write-only values its last write sent (never returned; tests look here)
+        self.write_only: dict[int, dict[str, Any]] = {}
         self.next_id = id_base
         self.user = user
         self.clock_ms = clock_ms
@@ -422,14 +470,16 @@ class JobStore:
         return result
 
     # --- writing -------------------------------------------------------------------------
-    def create(self, body: dict, refs: Referents) -> dict:
+    def create(self, body: dict, refs: Referents, version: str = "2.2") -> dict:
         settings = known_fields({k: copy.deepcopy(v) for k, v in body.items() if k not in NON_SETTINGS})
         validate_settings(settings, refs)
+        apply_policies(settings, refs)
         jid = self.next_id
         self.next_id += 1
         self.jobs[jid] = {"job_id": jid, "creator_user_name": self.user, "created_time": self.clock_ms()}
         self._set_run_as(self.jobs[jid], settings)
-        self.jobs[jid]["settings"] = fill_defaults(settings)
+        self.write_only[jid] = take_write_only(settings)
+        self.jobs[jid]["settings"] = fill_defaults(settings, version)
         return {"job_id": jid}
 
     @staticmethod
@@ -441,13 +491,15 @@ class JobStore:
             "creator_user_name"]
         job["run_as_owner"] = job["run_as_user_name"] == job["creator_user_name"]
 
-    def _store(self, job: dict, settings: dict, refs: Referents) -> None:
+    def _store(self, job: dict, settings: dict, refs: Referents, version: str) -> None:
         settings = known_fields(settings)
         validate_settings(settings, refs)
+        apply_policies(settings, refs)
         self._set_run_as(job, settings)
-        job["settings"] = fill_defaults(settings)
+        self.write_only[job["job_id"]] = take_write_only(settings)
+        job["settings"] = fill_defaults(settings, version)
 
-    def reset(self, body: dict, refs: Referents) -> dict:
+    def reset(self, body: dict, refs: Referents, version: str = "2.2") -> dict:
         job = self._require(body.get("job_id"))
         new = body.get("new_settings")
         if not isinstance(new, dict):
@@ -455,10 +507,10 @@ class JobStore:
         settings = copy.deepcopy(new)
         if "run_as" not in settings and "run_as" in job["settings"]:
             settings["run_as"] = copy.deepcopy(job["settings"]["run_as"])  # reset keeps run_as
-        self._store(job, settings, refs)
+        self._store(job, settings, refs, version)
         return {}
 
-    def update(self, body: dict, refs: Referents) -> dict:
+    def update(self, body: dict, refs: Referents, version: str = "2.2") -> dict:
         job = self._require(body.get("job_id"))
         settings = copy.deepcopy(job["settings"])
         for field in body.get("fields_to_remove", []) or []:
@@ -479,10 +531,13 @@ class JobStore:
                 settings[field] = list(merged.values())
             else:
                 settings[field] = copy.deepcopy(value)
-        self._store(job, settings, refs)
+        if "queue" not in settings and "queue" not in (body.get("fields_to_remove") or []):
+            version = "2.1"  # an update keeps a job's queueing as it was (only `queue` changes it)
+        self._store(job, settings, refs, version)
         return {}
 
     def delete(self, body: dict) -> dict:
         job = self._require(body.get("job_id"))
         del self.jobs[job["job_id"]]
+        self.write_only.pop(job["job_id"], None)
         return {}

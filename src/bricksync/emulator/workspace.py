@@ -58,7 +58,11 @@ class EmulatedWorkspace:
         return ident in self.resources[kind]
 
     def referents(self) -> Referents:
-        return Referents(self.exists)
+        def policy(ident: str) -> Any:
+            record = self.resources["policy"].get(ident)
+            return record.get("definition") if record else None
+
+        return Referents(self.exists, policy)
 
     def _new_id(self, kind: str) -> str:
         self._seq += 1
@@ -274,9 +278,9 @@ def _routes() -> list[tuple[str, str, Handler]]:
             offset=q.get("offset"), paged=m["v"] == "2.2")),
         ("GET", f"{J}/get", lambda ws, q, b, m: ws.jobs.get(q.get("job_id"), q.get("page_token"),
                                                             paged=m["v"] == "2.2")),
-        ("POST", f"{J}/create", lambda ws, q, b, m: _create_job(ws, b)),
-        ("POST", f"{J}/reset", lambda ws, q, b, m: ws.jobs.reset(b, ws.referents())),
-        ("POST", f"{J}/update", lambda ws, q, b, m: ws.jobs.update(b, ws.referents())),
+        ("POST", f"{J}/create", lambda ws, q, b, m: _create_job(ws, b, m["v"])),
+        ("POST", f"{J}/reset", lambda ws, q, b, m: ws.jobs.reset(b, ws.referents(), m["v"])),
+        ("POST", f"{J}/update", lambda ws, q, b, m: ws.jobs.update(b, ws.referents(), m["v"])),
         ("POST", f"{J}/delete", lambda ws, q, b, m: _delete_job(ws, b)),
         # clusters
         ("GET", "/api/2.1/clusters/list", lambda ws, q, b, m: _paged(
@@ -339,12 +343,12 @@ def _routes() -> list[tuple[str, str, Handler]]:
     return routes
 
 
-def _create_job(ws: EmulatedWorkspace, body: dict) -> dict:
+def _create_job(ws: EmulatedWorkspace, body: dict, version: str = "2.2") -> dict:
     acl_entries = body.get("access_control_list")
     if acl_entries:  # checked before the job exists: a refused ACL creates nothing
         acl.change({("user_name", ws.user): "IS_OWNER"}, {"access_control_list": acl_entries}, replace=False,
                    caller=ws.user, directory=ws.directory)
-    result = ws.jobs.create(body, ws.referents())
+    result = ws.jobs.create(body, ws.referents(), version)
     if acl_entries:
         ws.set_job_permissions(str(result["job_id"]), {"access_control_list": acl_entries}, replace=False)
     return result

@@ -130,7 +130,8 @@ def _job_json(a: Action) -> dict[str, Any]:
         "key": a.key, "name": a.name, "action": a.action, "job_id": a.job_id,
         "job_ids": a.job_ids or None, "file": a.file, "notes": a.notes,
         "changes": [{"path": c.path, "op": c.op, "before": c.before, "after": c.after,
-                     **({"default": True} if c.default else {})} for c in changes],
+                     **({"default": True} if c.default else {}),
+                     **({"write_only": True} if c.write_only else {})} for c in changes],
     }
 
 
