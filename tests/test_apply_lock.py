@@ -20,7 +20,6 @@ import pytest
 
 from bricksync.core.errors import LockedError, LockReleaseError
 from bricksync.core.lease import LockRecord, describe
-from bricksync.core.render import KEY_TAG
 from bricksync.edges.lock import LOCK_DIR, ApplyLock, LockLost, lease_seconds
 from bricksync.edges.workspace import Workspace
 from bricksync.emulator import FaultRule
@@ -28,6 +27,7 @@ from bricksync.emulator.seed import seed_source, seed_target
 from bricksync.project import Project as Facade
 
 from .conftest import Project
+from .test_faults import managed
 
 LOCK = f"{LOCK_DIR}/prod.lock"
 
@@ -54,15 +54,6 @@ def stored(p: Project) -> LockRecord | None:
 def creates(p: Project) -> int:
     """jobs/create calls since the project was exported (seed_target creates one job)."""
     return sum(1 for r in p.prod.faults.log[p.seeded:] if r.method == "POST" and r.path.endswith("/jobs/create"))
-
-
-def managed(p: Project) -> dict[str, list[int]]:
-    out: dict[str, list[int]] = {}
-    for job in p.prod.workspace.jobs.jobs.values():
-        key = (job["settings"].get("tags") or {}).get(KEY_TAG)
-        if key:
-            out.setdefault(key, []).append(job["job_id"])
-    return out
 
 
 def facade(p: Project) -> Facade:
@@ -119,10 +110,11 @@ def test_a_record_of_a_bricksync_before_leases_is_held_until_unlocked() -> None:
 
 
 @pytest.mark.parametrize("raw,ok", [("", 600.0), ("30", 30.0), ("1.5", 1.5), ("0.5", None), ("-1", None),
-                                    ("ten", None), ("inf", None), ("nan", None)])
+                                    ("ten", None), ("inf", None), ("nan", None), ("86400", 86400.0),
+                                    ("86401", None), ("1e12", None)])
 def test_the_lease_comes_from_the_environment(raw: str, ok: float | None) -> None:
     if ok is None:
-        with pytest.raises(Exception, match=r"\$BRICKSYNC_LOCK_LEASE must be a number of seconds of at least 1"):
+        with pytest.raises(Exception, match=r"\$BRICKSYNC_LOCK_LEASE must be a number of seconds from 1 to 86400"):
             lease_seconds({"BRICKSYNC_LOCK_LEASE": raw})
     else:
         assert lease_seconds({"BRICKSYNC_LOCK_LEASE": raw}) == ok

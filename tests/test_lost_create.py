@@ -12,7 +12,6 @@ from bricksync.core.render import KEY_TAG
 from bricksync.emulator import FaultRule
 
 from .conftest import Project
-from .test_plan_apply import exported  # noqa: F401 - the fixture
 
 
 def _rename_one(p: Project) -> None:
@@ -36,7 +35,7 @@ CASES = {"override-renames-one": _rename_one, "override-renames-all-alike": _ren
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("status", [503, 500])
-def test_lost_create_response_is_found_by_tag_whatever_the_name(exported: Project, case: str,  # noqa: F811
+def test_lost_create_response_is_found_by_tag_whatever_the_name(exported: Project, case: str,
                                                                  status: int) -> None:
     p = exported
     CASES[case](p)

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from .conftest import Project
-from .test_plan_apply import exported  # noqa: F401 - the fixture
 
 
 def _link_to_file(p: Project) -> tuple[str, str]:
@@ -64,7 +63,7 @@ def _entry(path: Path) -> tuple:
 
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("option", ["--json", "--markdown", "--out"])
-def test_report_paths_must_be_regular_files(exported: Project, case: str, option: str) -> None:  # noqa: F811
+def test_report_paths_must_be_regular_files(exported: Project, case: str, option: str) -> None:
     p = exported
     path, why = CASES[case](p)
     full = p.root / path
@@ -81,7 +80,7 @@ def test_report_paths_must_be_regular_files(exported: Project, case: str, option
 
 
 @pytest.mark.parametrize("option", ["--json", "--markdown"])
-def test_drift_report_paths_are_checked_too(exported: Project, option: str) -> None:  # noqa: F811
+def test_drift_report_paths_are_checked_too(exported: Project, option: str) -> None:
     p = exported
     path, _ = _fifo(p)
     res = p.run_process("drift", "--target", "prod", "--no-source", option, path, timeout=60)
@@ -93,7 +92,7 @@ def _cli(p: Project, *args: str, stdin: str | None = None) -> subprocess.Complet
                           text=True, timeout=60, input=stdin, env=os.environ.copy())
 
 
-def test_dash_writes_the_report_alone_to_stdout(exported: Project) -> None:  # noqa: F811
+def test_dash_writes_the_report_alone_to_stdout(exported: Project) -> None:
     p = exported
     proc = _cli(p, "plan", "--target", "prod", "--json", "-", "--markdown", "plan.md")
     assert proc.returncode == 0, proc.stderr
@@ -104,7 +103,7 @@ def test_dash_writes_the_report_alone_to_stdout(exported: Project) -> None:  # n
     assert res.code == 1 and "only one report" in res.output
 
 
-def test_a_plan_through_a_pipe_applies(exported: Project) -> None:  # noqa: F811
+def test_a_plan_through_a_pipe_applies(exported: Project) -> None:
     p = exported
     saved = _cli(p, "plan", "--target", "prod", "--out", "-")
     assert saved.returncode == 0 and json.loads(saved.stdout)["target"] == "prod"
@@ -114,7 +113,7 @@ def test_a_plan_through_a_pipe_applies(exported: Project) -> None:  # noqa: F811
 
 
 @pytest.mark.parametrize("case", ["fifo", "device"])
-def test_a_plan_file_that_is_not_a_regular_file_is_refused(exported: Project, case: str) -> None:  # noqa: F811
+def test_a_plan_file_that_is_not_a_regular_file_is_refused(exported: Project, case: str) -> None:
     p = exported
     path = CASES[case](p)[0]
     run = p.run_process if case == "fifo" else p.run  # a regression would block on the FIFO: a timeout
@@ -122,7 +121,7 @@ def test_a_plan_file_that_is_not_a_regular_file_is_refused(exported: Project, ca
     assert res.code == 1 and "not a regular file" in res.output, res.output
 
 
-def test_reports_still_replace_a_regular_file_atomically(exported: Project) -> None:  # noqa: F811
+def test_reports_still_replace_a_regular_file_atomically(exported: Project) -> None:
     p = exported
     (p.root / "plan.json").write_text("old")
     assert p.run("plan", "--target", "prod", "--json", "plan.json").code == 0

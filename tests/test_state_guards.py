@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import Project
-from .test_plan_apply import exported, prod_jobs  # noqa: F401 - the fixture
+from .test_plan_apply import prod_jobs
 
 JOBS = "state/jobs"
 
@@ -33,7 +33,7 @@ def applied(p: Project) -> Project:
 @pytest.mark.parametrize("command", [["validate"], ["plan", "--target", "prod"],
                                      ["apply", "--target", "prod", "--yes", "--prune"],
                                      ["drift", "--target", "prod", "--no-source"], ["export"]])
-def test_missing_state_dir_is_an_error(exported: Project, command: list[str]) -> None:  # noqa: F811
+def test_missing_state_dir_is_an_error(exported: Project, command: list[str]) -> None:
     p = applied(exported)
     p.write_config(p.root.joinpath("config/bricksync.yml").read_text().replace("state_dir: state",
                                                                                 "state_dir: stat"))
@@ -46,7 +46,7 @@ def test_missing_state_dir_is_an_error(exported: Project, command: list[str]) ->
 
 @pytest.mark.parametrize("name", ["daily-sales-etl.YML", "daily-sales-etl.yaml", "daily-sales-etl.Yml",
                                   "daily-sales-etl.yml.bak", "daily-sales-etl", "README.md"])
-def test_a_file_bricksync_would_not_read_is_an_error_not_an_orphan(exported: Project, name: str) -> None:  # noqa: F811
+def test_a_file_bricksync_would_not_read_is_an_error_not_an_orphan(exported: Project, name: str) -> None:
     p = applied(exported)
     (p.root / JOBS / "daily-sales-etl.yml").rename(p.root / JOBS / name)
     before = world(p)
@@ -62,7 +62,7 @@ def test_a_file_bricksync_would_not_read_is_an_error_not_an_orphan(exported: Pro
 @pytest.mark.parametrize("flags,code", [
     ([], 1), (["--allow-mass-delete"], 1), (["--allow-empty-state"], 1),
     (["--allow-empty-state", "--allow-mass-delete"], 0)])
-def test_empty_state_dir_prunes_only_with_both_flags(exported: Project, flags: list[str],  # noqa: F811
+def test_empty_state_dir_prunes_only_with_both_flags(exported: Project, flags: list[str],
                                                      code: int) -> None:
     p = applied(exported)
     for path in (p.root / JOBS).glob("*.yml"):
@@ -85,7 +85,7 @@ def test_empty_state_dir_prunes_only_with_both_flags(exported: Project, flags: l
     (2, 0, [], 1),                          # ... or lowered to nothing
     (4, 50, [], 1),
 ])
-def test_prune_refuses_to_delete_more_than_a_share(exported: Project, removed: int, percent: int | None,  # noqa: F811
+def test_prune_refuses_to_delete_more_than_a_share(exported: Project, removed: int, percent: int | None,
                                                    flags: list[str], code: int) -> None:
     p = applied(exported)
     if percent is not None:
@@ -103,7 +103,7 @@ def test_prune_refuses_to_delete_more_than_a_share(exported: Project, removed: i
 
 
 @pytest.mark.parametrize("value", ["many", "150", -1, True])
-def test_max_prune_percent_must_be_a_percentage(exported: Project, value: object) -> None:  # noqa: F811
+def test_max_prune_percent_must_be_a_percentage(exported: Project, value: object) -> None:
     p = exported
     p.write_config(p.root.joinpath("config/bricksync.yml").read_text().replace(
         "prune: false", f"prune: false\n    max_prune_percent: {json.dumps(value)}"))
@@ -171,7 +171,7 @@ LINKS = {"file-link-outside": _file_link_outside, "link-to-dev-zero": _link_to_d
 
 
 @pytest.mark.parametrize("case", LINKS)
-def test_links_and_non_regular_files_are_errors_naming_them(exported: Project, case: str) -> None:  # noqa: F811
+def test_links_and_non_regular_files_are_errors_naming_them(exported: Project, case: str) -> None:
     p = applied(exported)
     named = LINKS[case](p)
     before = world(p)
@@ -187,7 +187,7 @@ def test_links_and_non_regular_files_are_errors_naming_them(exported: Project, c
     assert world(p) == before
 
 
-def test_export_never_writes_through_a_link(exported: Project) -> None:  # noqa: F811
+def test_export_never_writes_through_a_link(exported: Project) -> None:
     p = exported
     outside = _outside(p)
     original = outside.read_text()
@@ -217,7 +217,7 @@ def _retag(p: Project, name: str, **changes: object) -> None:
 
 @pytest.mark.parametrize("how", ["unstaged", "staged", "staged-then-edited", "untracked-new-file"])
 @pytest.mark.parametrize("source_changed", [True, False])
-def test_export_refuses_to_overwrite_uncommitted_work(exported: Project, how: str,  # noqa: F811
+def test_export_refuses_to_overwrite_uncommitted_work(exported: Project, how: str,
                                                       source_changed: bool) -> None:
     p = exported
     path = p.root / JOBS / "daily-sales-etl.yml"
@@ -242,7 +242,7 @@ def test_export_refuses_to_overwrite_uncommitted_work(exported: Project, how: st
     assert path.read_bytes() == hand and world(p) == before and p.repo.git.status("--porcelain") == status
 
 
-def test_uncommitted_work_on_a_file_export_leaves_alone_is_no_obstacle(exported: Project) -> None:  # noqa: F811
+def test_uncommitted_work_on_a_file_export_leaves_alone_is_no_obstacle(exported: Project) -> None:
     p = exported
     other = p.root / JOBS / "finance-sql-reporting.yml"
     other.write_text(other.read_text() + "# a note\n")
@@ -256,7 +256,7 @@ def test_uncommitted_work_on_a_file_export_leaves_alone_is_no_obstacle(exported:
 # --- 10: a conflict is not success ------------------------------------------------------------
 
 @pytest.mark.parametrize("also_update", [False, True])
-def test_apply_exits_1_while_a_key_is_in_conflict(exported: Project, also_update: bool) -> None:  # noqa: F811
+def test_apply_exits_1_while_a_key_is_in_conflict(exported: Project, also_update: bool) -> None:
     p = applied(exported)
     etl = prod_jobs(p)["Daily sales ETL"]
     dup = copy.deepcopy(etl["settings"])

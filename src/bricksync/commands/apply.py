@@ -211,10 +211,14 @@ def execute_plan(plan: Plan, ws: Workspace, *, parallelism: int = 8, prune: bool
             done, file_failed = write_files(plan, WorkspaceFiles(ws), file_data, prune=prune)
             for o in done:
                 record(Outcome(o.path, f"file {o.action}", "", None, o.ok, o.detail))
+        unrecorded = record_adopts(plan, ws)  # before an adopt tags a job, the record names it
+        for a in plan.of("adopt") if unrecorded else []:
+            record(Outcome(a.key, "adopt", a.name, a.job_id, False, f"not sent: {unrecorded}"))
         with ThreadPoolExecutor(max_workers=max(1, parallelism), thread_name_prefix="apply") as pool:
             for layer in create_layers(plan.of("create")):
                 list(pool.map(guarded(create), layer))
-            list(pool.map(guarded(update), [a for a in plan.actions if a.action in ("update", "adopt")]))
+            list(pool.map(guarded(update), [a for a in plan.actions if a.action == "update"
+                                            or (a.action == "adopt" and not unrecorded)]))
             if prune:
                 list(pool.map(guarded(delete), plan.of("orphan")))
     except KeyboardInterrupt:
@@ -257,6 +261,23 @@ def write_index(plan: Plan, ws: Workspace, result: ApplyResult | None = None) ->
         ws.write_acl_index(plan.target, new_index(plan, ok))
     except BricksyncError as exc:  # only costs the next plan some reads
         log.warning("permissions index not written: %s", exc.render())
+
+
+def record_adopts(plan: Plan, ws: Workspace) -> str:
+    """Write the record with the jobs about to be adopted first; why it could not be ("" when it was
+    or there is no adopt). A job adopted before its record write failed would be an untrusted claim
+    of its key, and the next apply would create that key's job a second time."""
+    adopts = {a.key: int(a.job_id) for a in plan.of("adopt") if a.job_id is not None}
+    if not adopts:
+        return ""
+    try:
+        ws.write_owned(plan.target, {**plan.owned, **adopts})
+    except BricksyncError as exc:
+        return f"the record of bricksync's jobs could not be written first ({exc.render()}); adopt again once it can"
+    # What the record now says. An adopt that fails keeps its entry: its answer may have been lost after
+    # the tag was set, and an entry for a job that carries no key is never read (core/ownership.py).
+    plan.owned = {**plan.owned, **adopts}
+    return ""
 
 
 def write_sent(plan: Plan, ws: Workspace, result: ApplyResult) -> None:
@@ -424,12 +445,16 @@ def _release_after_failure(lock: ApplyLock, exc: BaseException) -> None:
 
 def _check_identity(ws: Workspace, target: TargetConfig) -> None:
     """Apply writes jobs and bricksync's records as the identity the config names, or not at all."""
-    if target.identity and ws.identity().lower() != target.identity.lower():
+    # Exactly, case included: the records' folder is /Users/<identity> as spelled (edges/trusted.py), and a
+    # plan judged by the config's spelling must have read the folder apply writes.
+    if target.identity and ws.identity() != target.identity:
+        case = " (spell it as the workspace does: the home folder's path is the name as is)" \
+            if ws.identity().lower() == target.identity.lower() else ""
         raise BricksyncError(Problem(
             f"the credentials for target '{one_line(target.name)}' are {one_line(ws.identity())}, but "
-            f"targets.{one_line(target.name)}.identity says {one_line(target.identity)}: apply writes only as that "
-            "identity (its jobs and its home folder's records are what bricksync trusts). Use its credentials, or "
-            "change the identity in a reviewed commit and adopt the jobs again (README: plan and apply)",
+            f"targets.{one_line(target.name)}.identity says {one_line(target.identity)}{case}: apply writes only as "
+            "that identity (its jobs and its home folder's records are what bricksync trusts). Use its credentials, "
+            "or change the identity in a reviewed commit and adopt the jobs again (README: plan and apply)",
             field=f"targets.{target.name}.identity"))
 
 
@@ -445,9 +470,27 @@ def _checked_or_new_plan(cfg: Config, target: str, ws: Workspace, plan: Plan | N
         twice = adopted_twice(plan)  # a plan file from elsewhere (or edited): never one job adopted twice
         if twice:
             raise BricksyncError(twice)
+        owned, problem = ws.owned_record(target)
+        if not problem and owned != plan.owned:  # claims and managed jobs were told apart by another record
+            raise StalePlanError(f"{where}bricksync's record of its jobs changed since this plan was made (or the "
+                                 "plan's identity could not read it); run plan again")
+        _refuse_unread_record(problem)
         return plan
     if desired is None:
         raise BricksyncError("apply needs a saved plan or the state to plan from")
     with progress(f"Reading {target} jobs") as advance:
-        return plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
-                           refresh_acls=refresh_acls, strict_paths=strict_paths)
+        fresh = plan_target(cfg, target, ws, desired, adopt=adopt, on_page=advance,
+                            refresh_acls=refresh_acls, strict_paths=strict_paths)
+    _refuse_unread_record(fresh.owned_problem)
+    return fresh
+
+
+def _refuse_unread_record(problem: str) -> None:
+    """Apply never writes on a plan made without bricksync's record of its jobs: the jobs it adopted
+    would be claims, each created again (references moved to the copy), and the record rewritten
+    without them. Plan only warns (a read-only identity may lack CAN READ on the folder)."""
+    if problem:
+        raise BricksyncError(Problem(
+            f"bricksync's record of its jobs could not be read ({problem}): apply writes nothing without it (the "
+            "jobs it adopted would be created again). Fix or restore the file, or delete it and adopt those jobs "
+            "again (apply --adopt); README: Where the records live"))

@@ -21,6 +21,7 @@ from ..core.schema import schema_table
 from ..edges.config import Config
 from ..edges.state import adoption_file, read_adoptions
 from ..edges.statefiles import FileStore, files_in_use
+from ..edges.trusted import home_folder
 from ..edges.workspace import ACL_READERS, Unanswerable, Workspace
 from ..edges.wsfiles import WorkspaceFiles
 from .aclplan import apply_acls, to_read, wanted
@@ -127,11 +128,8 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                                 write_only=sent)
     if drift:
         write_only_not_drift(plan)
-    plan.owned = owned
-    if owned_problem:  # jobs bricksync adopted then show as claims: say why
-        plan.warnings.append(f"bricksync's record of its jobs could not be read ({owned_problem}): only the jobs "
-                             f"{ws.bricksync_identity()} created count as bricksync's. A read-only identity needs CAN "
-                             "READ on that folder (README: Databricks permissions of the read-only identity)")
+    plan.owned, plan.owned_problem = owned, owned_problem
+    plan.warnings.extend(_record_warnings(ws, target_name, owned, owned_problem, live, claimed))
     log.debug("plan %s: %d live jobs read in %.2fs, state ready %.2fs later, %d of %d documents planned in "
               "full, plan built in %.2fs", target_name, len(live), fetched - started, loaded - fetched, len(docs),
               len(summaries), time.perf_counter() - loaded)
@@ -161,6 +159,23 @@ def _plan_target(cfg: Config, target_name: str, ws: Workspace, desired: DesiredS
                         target=target, uses=paths, adopt=adopt, every=every_file,
                         required=cfg.source.files == "referenced", exempt=FileStore(cfg.state_dir).not_copied())
     return plan, (uses if all_paths_asked else [])
+
+
+def _record_warnings(ws: Workspace, target_name: str, owned: dict[str, int], problem: str, live: list[dict],
+                     claimed: set[int]) -> list[str]:
+    """Why the jobs bricksync adopted (or all of them) show as claims, when the record says nothing."""
+    me = ws.bricksync_identity()
+    if problem:
+        return [f"bricksync's record of its jobs could not be read ({problem}): only the jobs {me} created count "
+                "as bricksync's. A read-only identity needs CAN READ on that folder (README: Databricks "
+                "permissions of the read-only identity)"]
+    tagged = [j for j in live if managed_key(j)]
+    if owned or not tagged or len(claimed) < len(tagged):
+        return []
+    # No record and not one tagged job is this identity's: a first apply under a new identity, or a typo.
+    return [f"none of the {len(tagged)} jobs carrying a bricksync-key is bricksync's: {me} created none of them and "
+            f"has no record of its jobs in {home_folder(me)}. Unless it is new to this target, check who the "
+            f"credentials are or the spelling of targets.{target_name}.identity"]
 
 
 def _records(ws: Workspace, target: str) -> tuple[tuple[dict[str, int], str], dict[str, dict]]:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 LEASE_DEFAULT = 600.0  # seconds; BRICKSYNC_LOCK_LEASE overrides (edges/lock.py reads it)
 LEASE_MIN = 1.0
+LEASE_MAX = 86400.0  # a day: longer is no lease (a killed run's lock would stand for days; past year 9999 no date)
 TOKEN = re.compile(r"[0-9a-f]{32}")  # uuid4().hex: the only token a claim path is built from
 
 

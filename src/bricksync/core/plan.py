@@ -136,6 +136,7 @@ class Plan:
     files: list[FileAction] = field(default_factory=list)  # notebooks and files (fileplan.py), by path
     files_index_dirty: bool = False  # the target's files index should be written after apply
     owned: dict[str, int] = field(default_factory=dict)  # the trusted record read (key -> job id): see ownership.py
+    owned_problem: str = ""  # why that record could not be read ("" when it could, or there is none)
 
     def of(self, kind: str) -> list[Action]:
         return [a for a in self.actions if a.action == kind]
@@ -180,7 +181,8 @@ class Plan:
                    missing_paths=data.get("missing_paths", []),
                    files=[FileAction(**f) for f in data.get("files", [])],
                    files_index_dirty=bool(data.get("files_index_dirty", False)),
-                   owned={str(k): int(v) for k, v in (data.get("owned") or {}).items()})
+                   owned={str(k): int(v) for k, v in (data.get("owned") or {}).items()},
+                   owned_problem=str(data.get("owned_problem") or ""))
 
 
 def fmt(value: Any) -> str:

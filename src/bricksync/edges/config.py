@@ -61,6 +61,10 @@ STR, BOOL, STRMAP, ANYMAP, LIST = "a string", "true or false", "a mapping of str
 PERCENT = "a percentage (a number from 0 to 100)"
 PARALLEL = "a whole number from 1 to 64"  # calls at a time, like apply's --parallelism
 SOURCE_PERMISSIONS = ("read", "keep")  # see SourceConfig.permissions
+# A target's name is one segment of workspace paths (its lock in /Shared/.bricksync/locks, its records
+# under /Users/<identity>/.bricksync) and of state/adopt/: no `/`, no `..`, and no two names that a
+# path-safe spelling would make one (`prod/eu` and `prod_eu` would share their records).
+TARGET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 SCHEMA: dict[str, Any] = {
     "source": {
         "profile": STR, "host": STR, "notebook_root": STR, "acknowledge": BOOL, "ack_parallelism": PARALLEL,
@@ -248,6 +252,10 @@ def parse_config(data: bytes, path: Path, env: Mapping[str, str] | None = None) 
     targets: dict[str, TargetConfig] = {}
     for name, t in (doc.get("targets") or {}).items():
         t = t or {}
+        if not TARGET_NAME.fullmatch(str(name)) or ".." in str(name):
+            problems.append(Problem(f"target name {str(name)!r}: use letters, digits, '-', '_' and '.' (not "
+                                    "first, no '..'): it is part of workspace and state paths", file=file,
+                                    line=line_of(raw["targets"], name), field=f"targets.{name}"))
         compute = {k: dict((t.get("compute") or {}).get(k) or {}) for k in COMPUTE_KINDS}
         target = TargetConfig(
             name=name, profile=t.get("profile"), host=t.get("host"),

@@ -53,6 +53,7 @@ RULES: dict[str, dict[str, Any]] = {
     "source.notebook_root": {"pattern": "^/"},
     "source.permissions": {"enum": list(SOURCE_PERMISSIONS)},
     "source.files": {"enum": list(FILES_MODES)},
+    "targets": {"propertyNames": {"pattern": "^(?!.*\\.\\.)[A-Za-z0-9][A-Za-z0-9_.-]*$"}},  # config.TARGET_NAME
     "targets.*.host": HOST,
     "targets.*.path_rewrites": {"propertyNames": {"pattern": "^/"}},
     "targets.*.permissions": {"enum": list(MODES)},
@@ -86,7 +87,8 @@ CONFIG_DOCS: dict[str, tuple[str, Any]] = {
     "source.budget_policies": ("Budget policy name -> ID in the source's account (account objects no workspace "
                                "API lists).", {}),
     "state_dir": ("Where state files live, relative to the project root.", "state"),
-    "targets": ("The workspaces state/ is applied to, by name (`--target NAME`).", NO_DEFAULT),
+    "targets": ("The workspaces state/ is applied to, by name (`--target NAME`; letters, digits, `-`, `_`, `.`: "
+                "a name is part of workspace paths).", NO_DEFAULT),
     "targets.*": ("One target workspace.", NO_DEFAULT),
     "targets.*.profile": ("A profile of the Databricks config file for this target.", NO_DEFAULT),
     "targets.*.host": ("This target's workspace URL: the guard that refuses any other (or where to connect, "
@@ -116,7 +118,7 @@ CONFIG_DOCS: dict[str, tuple[str, Any]] = {
     "targets.*.principals": ("Principal mapping for permissions, source -> target (run_as entries serve too; a "
                              "name both map must map to the same principal).", {}),
     "targets.*.permissions_add": ("Target principals granted on every managed job.", []),
-    "targets.*.identity": ("The identity that applies to this target (its userName; a service principal's "
+    "targets.*.identity": ("The identity that applies to this target (its userName, spelled exactly; a service principal's "
                            "application ID): the jobs it created and the records in its home folder are "
                            "bricksync's. Unset: whoever the credentials are; set, apply refuses other credentials.",
                            NO_DEFAULT),

@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING
 from databricks.sdk.errors import DatabricksError, NotFound, ResourceAlreadyExists
 
 from ..core.errors import ApplyError, LockedError, Problem, WorkspaceError
-from ..core.lease import LEASE_DEFAULT, LEASE_MIN, TOKEN, LockRecord, describe, renewal_interval
+from ..core.escape import one_line
+from ..core.lease import LEASE_DEFAULT, LEASE_MAX, LEASE_MIN, TOKEN, LockRecord, describe, renewal_interval
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -65,8 +66,9 @@ def lease_seconds(env: Mapping[str, str] | None = None) -> float:
         value = float(raw) if raw else LEASE_DEFAULT
     except ValueError:
         value = -1.0
-    if not value >= LEASE_MIN or value == float("inf"):
-        raise ApplyError(Problem(f"${LEASE_ENV} must be a number of seconds of at least {LEASE_MIN:g}, got {raw!r}"))
+    if not LEASE_MIN <= value <= LEASE_MAX:  # (False for nan)
+        raise ApplyError(Problem(f"${LEASE_ENV} must be a number of seconds from {LEASE_MIN:g} to {LEASE_MAX:g}, "
+                                 f"got {one_line(raw)[:40]!r}"))
     return value
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from databricks.sdk.errors import DatabricksError, NotFound
 
 from ..core.errors import BricksyncError, Problem
+from ..core.escape import one_line
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bricksync.trusted")
 
 VERSION = 1
-_SAFE = re.compile(r"[^A-Za-z0-9._@+-]")  # a target name or identity as one path segment
+_SAFE = re.compile(r"[^A-Za-z0-9._@+-]")  # a target name as one path segment
 
 
 @dataclass
@@ -49,7 +50,13 @@ def segment(name: str) -> str:
 
 
 def home_folder(identity: str) -> str:
-    return f"/Users/{segment(identity)}"
+    """The identity's own home folder, its userName as is: a rewritten spelling (`o'brien` as
+    `o_brien`) may be another user's home folder, theirs to write. A name that is not one path
+    segment has none bricksync could use."""
+    if "/" in identity or not identity.strip(".") or one_line(identity) != identity:
+        raise BricksyncError(Problem(f"the identity {one_line(identity)!r} is not one workspace path segment: "
+                                     "bricksync keeps its records in that identity's home folder"))
+    return f"/Users/{identity}"
 
 
 class TrustedStore:

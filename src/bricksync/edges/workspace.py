@@ -37,6 +37,7 @@ from databricks.sdk.errors import (
 from requests.adapters import HTTPAdapter
 
 from ..core.errors import BricksyncError, Problem, WorkspaceError
+from ..core.escape import one_line
 from ..core.model import WorkspaceRef
 from ..core.references import Inventory
 from ..core.traps import parse_policy
@@ -568,12 +569,17 @@ class Workspace:
 
         store = TrustedStore.for_target(self, target)
         record = store.read("owned")
-        jobs = record.data.get("jobs")
-        problem = f"{store.path('owned')}: {record.problem}" if record.problem else ""
-        if not isinstance(jobs, dict):
-            return {}, problem
-        return {str(k): int(v) for k, v in jobs.items()
-                if isinstance(v, int) or (isinstance(v, str) and v.isdigit())}, problem
+        jobs = record.data.get("jobs") if record.found else {}
+        why = record.problem or ("" if isinstance(jobs, dict) else "no mapping of keys to job IDs")
+        # An entry dropped silently would turn that job into a claim (and a create): a wrong one is a problem.
+        bad = sorted(str(k) for k, v in (jobs.items() if isinstance(jobs, dict) else ())
+                     if isinstance(v, bool) or not isinstance(v, (int, str)) or not str(v).isascii()
+                     or not str(v).isdigit())
+        if bad:
+            why = f"not a job ID for {', '.join(one_line(k)[:80] for k in bad[:3])}" + (" ..." if len(bad) > 3 else "")
+        if why:
+            return {}, f"{store.path('owned')}: {why}"
+        return {str(k): int(v) for k, v in jobs.items()}, ""
 
     def write_owned(self, target: str, jobs: dict[str, int]) -> None:
         from .trusted import TrustedStore
