@@ -357,3 +357,20 @@ def test_manage_mode_takes_the_job_from_a_foreign_owner_before_setting_run_as(
     assert p.prod.workspace.jobs.jobs[ml]["settings"].get("max_concurrent_runs") != 4
     assert p.run("apply", "--target", "prod", "--yes", "--refresh-permissions").code == 0
     assert p.prod.workspace.jobs.jobs[ml]["settings"]["max_concurrent_runs"] == 4
+
+
+def test_settle_hint_of_a_bundle_only_difference_is_apply() -> None:
+    from bricksync.core.plan import Action, Change, Plan
+    from bricksync.core.traps import only_bundle_fields
+    from bricksync.reports.report import settle_hints
+
+    bundle = [Change("deployment", {"kind": "BUNDLE"}, None, "-"), Change("edit_mode", "UI_LOCKED", "EDITABLE")]
+    plan = Plan("prod", "h", actions=[
+        Action("a", "update", "A", job_id=1, settings={}, changes=bundle),
+        Action("b", "update", "B", job_id=2, settings={}, changes=[Change("edit_mode", "UI_LOCKED", "EDITABLE")]),
+        Action("c", "update", "C", job_id=3, settings={}, changes=[*bundle, Change("name", "x", "y")])])
+    assert settle_hints(plan) == [
+        ("a (deployment, edit_mode: fields state never holds)", None, ["bricksync apply --target prod"]),
+        ("b", "bricksync capture --target prod b", ["bricksync apply --target prod"]),  # locked by hand: state holds it
+        ("c", "bricksync capture --target prod c", ["bricksync apply --target prod"])]
+    assert only_bundle_fields(["deployment.kind"]) and not only_bundle_fields([])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ from ..core.plan import field_changes
 from ..core.references import Inventory, parse_placeholder, path_sites, reference_sites, rewrite_path
 from ..core.render import managed_key, render
 from ..core.schema import coerce_scalars, schema_table
-from ..core.traps import carry_write_only, export_fixups, write_only_values
+from ..core.traps import bundle_fields, carry_write_only, export_fixups, write_only_values
 from ..core.validate import validate_docs
 from ..edges.config import Config
 from ..edges.state import (
@@ -163,6 +164,10 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
             perms, acl_problems = invert_permissions(acl, target, doc.permissions)
         if same and not acl_problems and perms == doc.permissions:
             result.unchanged.append(key)
+            if held_out := bundle_fields(jobs[0].get("settings") or {}):  # drift shows them; only apply settles
+                result.notes.append(f"{key}: differs from its state file only in {', '.join(held_out)}, fields "
+                                    f"state never holds (a bundle's): `bricksync apply --target "
+                                    f"{shlex.quote(target_name)}` settles it (it sends the job without them)")
             continue
         settings: dict | None = doc.settings
         if not same:
