@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from .conftest import Project
 from .filesetup import PY, content, files_project_fixture, put  # noqa: F401  (the files_project fixture)
 
@@ -79,3 +81,20 @@ def test_a_second_capture_on_the_branch_brings_a_notebook_back(files_project: Pr
     assert "max_concurrent_runs: 3" in (p.root / "state" / "jobs" / "sales-ingest.yml").read_text()
     res = p.run("drift", "--target", "prod", "--no-source", "--fail-on-drift")
     assert res.code == 0, res.output
+
+
+def test_a_hand_edited_notebook_is_annotated_in_github_actions(files_project: Project,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """GitHub gets the files as Azure does: a collapsed diff and an annotation saying how to settle it."""
+    p = applied(files_project)
+    put(p.prod, "/Workspace/prod/sales/common", PY + b"x = 2  # hot fix\n# MAGIC %run /Workspace/prod/lib/util\n")
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    res = p.run("drift", "--target", "prod", "--no-source")
+    assert res.code == 0, res.output
+    assert "::group::~ /Workspace/prod/sales/common (update)" in res.output
+    group = res.output.split("::group::~ /Workspace/prod/sales/common (update)\n", 1)[1].split("::endgroup::")[0]
+    assert "-x = 2  # hot fix" in group and "+x = 1" in group
+    (note,) = [x for x in res.output.splitlines() if x.startswith("::warning") and "sales/common" in x]
+    assert note.startswith("::warning title=bricksync drift (prod)%3A /Workspace/prod/sales/common::"
+                           "/Workspace/prod/sales/common: edited outside git (would be rewritten); to settle:"), note
+    assert "bricksync apply --target prod" in note

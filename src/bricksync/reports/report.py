@@ -21,7 +21,8 @@ from ..core.escape import log_text, md_code, md_fence, md_html, md_text, term, w
 from ..core.plan import Action, Change, Plan
 from ..core.secrets import strip_userinfo
 from ..core.traps import only_bundle_fields
-from .files_report import export_file_lines, file_rows, files_azure, files_json, files_markdown, print_files
+from .files_report import DRIFT_LABEL as FILE_DRIFT_LABEL
+from .files_report import detail_lines, export_file_lines, file_rows, files_azure, files_json, files_markdown, print_files
 
 if TYPE_CHECKING:
     from ..commands.apply import ApplyResult
@@ -331,6 +332,13 @@ def github_lines(plan: Plan, *, kind: str = "drift") -> list[str]:
         file = a.file if a.file and not a.file.startswith("/") else ""  # annotations take repository paths
         notes.append((level, {"file": file, "title": f"{title}: {a.key}"},
                       f"{a.key} ({a.name}): {label}" + settle.get(("job", a.key), "")))
+    for f in file_rows(plan) if kind != "apply" else []:  # the files as Azure has them (files_azure)
+        lines.append(_workflow_command("group", {}, f"{SYMBOL[f.action]} {f.path} ({f.action})"))
+        lines.extend(log_text(x) for x in detail_lines(f) + [f"# {n}" for n in f.notes])
+        lines.append("::endgroup::")
+        level = "error" if f.action == "conflict" else _LEVEL.get(kind, "notice")
+        label = FILE_DRIFT_LABEL[f.action] if kind == "drift" else f.action
+        notes.append((level, {"title": f"{title}: {f.path}"}, f"{f.path}: {label}" + settle.get(("file", f.path), "")))
     # The jobs first: when the cap cuts, it cuts the plan's warnings (one per missing path) before them.
     notes += [("warning", {"title": title}, w) for w in plan.warnings]
     return lines + _capped(notes)
