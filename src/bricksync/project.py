@@ -215,14 +215,16 @@ class Project:
         """The target's apply lock: `.record` (a LockRecord: holder, purpose, acquired_at, expires_at;
         None when not locked) and `.claims` (takeover claims a crashed run left behind)."""
         from .commands.reconcile import connect_target
-        from .edges.lock import ApplyLock
+        from .edges.lock import ApplyLock, lock_place
 
-        return ApplyLock(connect_target(self.config, target), target, lease=1.0).status()
+        place = lock_place(target, self.config.target(target).identity)  # where apply takes it
+        return ApplyLock(connect_target(self.config, target), target, lease=1.0, place=place).status()
 
     def unlock(self, target: str, *, expected: LockRecord | None = None, check: bool = False) -> LockRecord | None:
         """Clear the target's apply lock (and leftover claims): the record removed, None when unlocked.
         `check=True`: only if the lock still is `expected` (e.g. what `lock()` showed), else LockedError."""
         from .commands.reconcile import connect_target
-        from .edges.lock import ApplyLock
+        from .edges.lock import ApplyLock, lock_place
 
-        return ApplyLock(connect_target(self.config, target), target, lease=1.0).clear(expected, check=check)
+        place = lock_place(target, self.config.target(target).identity)  # where apply takes it
+        return ApplyLock(connect_target(self.config, target), target, lease=1.0, place=place).clear(expected, check=check)
