@@ -17,10 +17,12 @@ import pytest
 from databricks.sdk.errors import PermissionDenied
 from databricks.sdk.service.workspace import ImportFormat
 
+from bricksync.core.errors import LockedError
 from bricksync.core.lease import LockRecord
 from bricksync.edges.lock import LOCK_DIR, ApplyLock, LockPlace, legacy_live, lock_place
 from bricksync.edges.workspace import Workspace
 from bricksync.emulator import FaultRule
+from bricksync.project import Project as Facade
 
 from .conftest import Project
 from .test_faults import managed
@@ -145,6 +147,22 @@ def test_a_live_old_lock_in_shared_is_honoured_and_unlock_clears_it(home: Projec
     assert res.code == 0 and SHARED_LOCK in res.output and "Released the older" in res.output, res.output
     assert SHARED_LOCK not in p.prod.workspace.objects
     assert p.run("apply", "--target", "prod", "--yes").code == 0
+
+
+def test_unlock_removes_nothing_when_the_old_lock_changed_since_it_was_shown(home: Project) -> None:
+    p = home
+    mine = held(p)  # taken before the older run's: a live old lock refuses acquire
+    plant(p, SHARED_LOCK, leased(600))
+    f = Facade(p.root / "config" / "bricksync.yml")
+    shown = f.lock("prod")
+    assert shown.record == mine.record and shown.legacy is not None and shown.legacy_path == SHARED_LOCK
+    plant(p, SHARED_LOCK, leased(600))  # another older run took it since
+    with pytest.raises(LockedError, match=f"in {SHARED_LOCK} changed since it was shown"):
+        f.unlock("prod", expected=mine.record, check=True, expected_legacy=shown.legacy)
+    assert SHARED_LOCK in p.prod.workspace.objects and HOME_LOCK in p.prod.workspace.objects
+    now = f.lock("prod")
+    assert f.unlock("prod", expected=now.record, check=True, expected_legacy=now.legacy) == mine.record
+    assert SHARED_LOCK not in p.prod.workspace.objects and HOME_LOCK not in p.prod.workspace.objects
 
 
 @pytest.mark.parametrize("data", [b"not a lock", None], ids=["junk", "folder"])

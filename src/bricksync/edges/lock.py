@@ -418,19 +418,26 @@ class ApplyLock:
     def status(self) -> LockStatus:
         if self.place.legacy is None:
             return LockStatus(self.read(), self.leftover_claims())
+        return LockStatus(self.read(), self.leftover_claims(), self._legacy_record(), self.place.legacy.path)
+
+    def _legacy_record(self) -> LockRecord | None:
+        assert self.place.legacy is not None
         try:
-            legacy = self._legacy(self.place.legacy).read()
+            return self._legacy(self.place.legacy).read()
         except WorkspaceError as exc:  # not a lock (a folder?): said, and left to whoever put it there
             log.warning("the old apply lock %s could not be read: %s", self.place.legacy.path, exc.render())
-            legacy = None
-        return LockStatus(self.read(), self.leftover_claims(), legacy, self.place.legacy.path)
+            return None
 
-    def clear(self, expected: LockRecord | None = None, *, check: bool = False) -> LockRecord | None:
+    def clear(self, expected: LockRecord | None = None, *, check: bool = False,
+              expected_legacy: LockRecord | None = None) -> LockRecord | None:
         """`bricksync unlock`: delete the lock and every claim left beside it; the record removed (None:
         there was none). `check`: only if the lock still is `expected` (what was shown), else LockedError.
         The record is deleted under its claim, as a taker's deletion is (a takeover under way ends
         first); a live holder's next renewal finds the lock gone and stops its writes. An old /Shared
-        lock (identity set) is cleared too, after ours: an older apply holding it may be why one is asked."""
+        lock (identity set) is cleared too, after ours (`check`: if still `expected_legacy`): an older
+        apply holding it may be why one is asked."""
+        if check and self.place.legacy is not None and self._legacy_record() != expected_legacy:
+            self._changed(self._legacy_record(), self.place.legacy.path)
         removed = self._clear(expected, check=check)
         if self.place.legacy is not None:
             old = self._legacy(self.place.legacy)
@@ -463,10 +470,10 @@ class ApplyLock:
             self._delete(path)
         return current
 
-    def _changed(self, current: LockRecord | None) -> None:
+    def _changed(self, current: LockRecord | None, where: str = "") -> None:
         now = self.clock()
         raise LockedError(Problem(
-            f"the apply lock of '{self.target}' changed since it was shown (now: "
+            f"the apply lock of '{self.target}'{f' in {where}' if where else ''} changed since it was shown (now: "
             f"{describe(current, now) if current else 'not locked'}): nothing removed. Run "
             f"`bricksync unlock --target {self.target}` again to see it"))
 
