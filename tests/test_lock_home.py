@@ -149,6 +149,16 @@ def test_a_live_old_lock_in_shared_is_honoured_and_unlock_clears_it(home: Projec
     assert p.run("apply", "--target", "prod", "--yes").code == 0
 
 
+def test_a_refusal_whose_own_release_fails_says_both(home: Project) -> None:
+    p = home
+    plant(p, SHARED_LOCK, leased(600))
+    p.prod.faults.add(FaultRule("POST", "/api/2.0/workspace/delete", 403, count=1))
+    res = p.run("apply", "--target", "prod", "--yes")
+    assert res.code == 1 and "locked by an older bricksync" in res.output, res.output
+    assert f"this run's own lock {HOME_LOCK} was not released either" in res.output, res.output
+    assert HOME_LOCK in p.prod.workspace.objects  # its lease frees it
+
+
 def test_unlock_removes_nothing_when_the_old_lock_changed_since_it_was_shown(home: Project) -> None:
     p = home
     mine = held(p)  # taken before the older run's: a live old lock refuses acquire

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 
 from databricks.sdk.errors import DatabricksError, NotFound, ResourceAlreadyExists
 
-from ..core.errors import ApplyError, LockedError, Problem, WorkspaceError
+from ..core.errors import ApplyError, BricksyncError, LockedError, Problem, WorkspaceError
 from ..core.escape import one_line
 from ..core.lease import LEASE_DEFAULT, LEASE_MAX, LEASE_MIN, TOKEN, LockRecord, describe, renewal_interval
 from .trusted import target_folder
@@ -251,14 +251,29 @@ class ApplyLock:
         """Hold the target's lock, or raise LockedError naming the holder and its lease."""
         record = self._acquire(purpose)
         if self.place.legacy is not None:  # ours first: two runs of this version never both read the old one
-            self._honour_legacy(self.place.legacy)
+            try:
+                self._honour_legacy(self.place.legacy)
+            except BaseException as exc:  # refused or failed: ours is not left standing
+                self._release_refused(exc)
+                raise
         return record
+
+    def _release_refused(self, exc: BaseException) -> None:
+        try:
+            self.release()
+        except Exception as failed:  # said with the refusal; the lease frees it by itself
+            detail = failed.render() if isinstance(failed, BricksyncError) else type(failed).__name__
+            note = f"this run's own lock {self.path} was not released either: {detail}"
+            if isinstance(exc, BricksyncError):
+                exc.problems.append(Problem(note))
+            else:
+                log.warning("%s", note)
 
     def _legacy(self, place: LockPlace) -> ApplyLock:
         return ApplyLock(self.ws, self.target, lease=self.lease, clock=self.clock, place=place)
 
     def _honour_legacy(self, place: LockPlace) -> None:
-        """A live lock an older bricksync holds in /Shared: refused as held (ours released), since that
+        """A live lock an older bricksync holds in /Shared: refused as held (the caller releases ours), since that
         run may be applying and cannot see ours. Anything else there is said and not held."""
         try:
             old = self._legacy(place).read()
@@ -274,15 +289,9 @@ class ApplyLock:
                         "lock would be); `bricksync unlock --target %s` removes it", place.path,
                         describe(old, now), self.target)
             return
-        problem = Problem(f"target '{self.target}' is locked by an older bricksync in {place.path}: "
-                          f"{describe(old, now)}. That run may be applying. Let it finish (a lease expires by "
-                          f"itself), or clear it with: bricksync unlock --target {self.target}")
-        try:
-            self.release()
-        except WorkspaceError as exc:
-            problem = Problem(f"{problem.message} (this run's own lock {self.path} was not released either: "
-                              f"{exc.render()})")
-        raise LockedError(problem)
+        raise LockedError(Problem(f"target '{self.target}' is locked by an older bricksync in {place.path}: "
+                                  f"{describe(old, now)}. That run may be applying. Let it finish (a lease "
+                                  f"expires by itself), or clear it with: bricksync unlock --target {self.target}"))
 
     def _acquire(self, purpose: str) -> LockRecord:
         try:
