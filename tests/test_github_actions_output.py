@@ -4,6 +4,7 @@ none of it outside Actions, and no Azure logging commands inside."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -84,7 +85,13 @@ def test_drift_in_github_actions(project: Project, monkeypatch: pytest.MonkeyPat
     assert "::group::~ customer-360-scoring (update)" in found
     assert ("::warning file=state/jobs/customer-360-scoring.yml,title=bricksync drift (prod)%3A "
             "customer-360-scoring::customer-360-scoring (Customer 360 scoring): edited outside git (would be "
-            "updated)") in found
+            "updated); to settle: accept `bricksync capture --target prod customer-360-scoring` or revert "
+            "`bricksync apply --target prod`") in found
+    doc = res.output[res.output.index('{\n  "bricksync_report"'):]
+    settle = json.loads(doc[:doc.index("\n}\n") + 3])["settle"]  # the report, on stdout
+    assert settle == [{"kind": "job", "item": "customer-360-scoring", "what": "customer-360-scoring",
+                       "accept": "bricksync capture --target prod customer-360-scoring",
+                       "revert": ["bricksync apply --target prod"]}]
     group = res.output.split("::group::~ customer-360-scoring (update)\n", 1)[1].split("::endgroup::", 1)[0]
     assert "description: x\\r\\n:\\x3aerror:\\x3apwned 100%" in group  # the hand edit, one line, inert
     text = summary.read_text()

@@ -357,3 +357,47 @@ def test_manage_mode_takes_the_job_from_a_foreign_owner_before_setting_run_as(
     assert p.prod.workspace.jobs.jobs[ml]["settings"].get("max_concurrent_runs") != 4
     assert p.run("apply", "--target", "prod", "--yes", "--refresh-permissions").code == 0
     assert p.prod.workspace.jobs.jobs[ml]["settings"]["max_concurrent_runs"] == 4
+
+
+def test_settle_hint_of_a_bundle_only_difference_is_apply() -> None:
+    from bricksync.core.plan import Action, Change, Plan
+    from bricksync.core.traps import only_bundle_fields
+    from bricksync.reports.report import settle_hints
+
+    bundle = [Change("deployment", {"kind": "BUNDLE"}, None, "-"), Change("edit_mode", "UI_LOCKED", "EDITABLE")]
+    plan = Plan("prod", "h", actions=[
+        Action("a", "update", "A", job_id=1, settings={}, changes=bundle),
+        Action("b", "update", "B", job_id=2, settings={}, changes=[Change("edit_mode", "UI_LOCKED", "EDITABLE")]),
+        Action("c", "update", "C", job_id=3, settings={}, changes=[*bundle, Change("name", "x", "y")])])
+    assert settle_hints(plan) == [
+        ("a (deployment, edit_mode: fields state never holds)", None, ["bricksync apply --target prod"]),
+        ("b", "bricksync capture --target prod b", ["bricksync apply --target prod"]),  # locked by hand: state holds it
+        ("c", "bricksync capture --target prod c", ["bricksync apply --target prod"])]
+    assert only_bundle_fields(["deployment.kind"]) and not only_bundle_fields([])
+
+
+def test_import_says_what_a_claimed_job_is_and_what_takes_it(exported: Project) -> None:
+    """A job that only carries a key is no job of bricksync's: import refuses it for what it is, and each
+    way out it names works (apply --adopt into the state file with that key; the tag removed, import)."""
+    p = exported
+    fake = forged_job(p, "daily-sales-etl")  # nothing applied yet: no trusted job has the key
+    res = p.run("import", "--target", "prod", "--job-id", str(fake))
+    text = " ".join(res.output.split())
+    assert res.code == 1 and "already managed" not in text, res.output
+    assert (f"job {fake} carries bricksync-key=daily-sales-etl, but bricksync neither created nor adopted it (an "
+            "untrusted claim): import takes only untagged jobs; to manage it as state/jobs/daily-sales-etl.yml, "
+            "`bricksync apply --target prod --adopt` adopts it") in text, text
+    assert p.run("apply", "--target", "prod", "--yes", "--adopt").code == 0
+    res = p.run("import", "--target", "prod", "--job-id", str(fake))  # adopted: bricksync's own now
+    assert res.code == 1 and "is already managed (key daily-sales-etl): use capture" in res.output, res.output
+    again = forged_job(p, "daily-sales-etl", name="Second claim")
+    res = p.run("import", "--target", "prod", "--job-id", str(again))
+    assert res.code == 1 and "bricksync's own job with that key is another one" in " ".join(res.output.split())
+    stray = forged_job(p, "no-such-key", name="Stray claim")
+    res = p.run("import", "--target", "prod", "--job-id", str(stray))
+    assert res.code == 1 and ("no state file has that key; to import it, remove its bricksync-key tag in 'prod' "
+                              "and import it again") in " ".join(res.output.split()), res.output
+    w = p.prod.client()
+    w.api_client.do("POST", "/api/2.2/jobs/update", body={"job_id": stray, "new_settings": {"tags": {}}})
+    res = p.run("import", "--target", "prod", "--job-id", str(stray))
+    assert res.code == 0 and "stray-claim" in res.output, res.output

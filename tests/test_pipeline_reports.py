@@ -154,6 +154,21 @@ def test_azure_logging_commands_are_well_formed() -> None:
     assert azure_lines(Plan(target="prod", host="h"), kind="drift") == []
 
 
+def test_settle_commands_in_pipeline_messages_are_escaped_and_drift_only() -> None:
+    from bricksync.core.fileplan import FileAction
+
+    plan = Plan("prod", "h", actions=[Action("a", "update", "A", job_id=1, settings={},
+                                             changes=[Change("max_concurrent_runs", 1, 2)])],
+                files=[FileAction("/Workspace/prod/odd;]%x", "update")])
+    issues = [x for x in azure_lines(plan) if x.startswith("##vso[task.logissue")]
+    assert issues == [
+        "##vso[task.logissue type=warning]a (A): edited outside git (would be updated)%3B to settle: accept "
+        "`bricksync capture --target prod a` or revert `bricksync apply --target prod`",
+        "##vso[task.logissue type=warning]/Workspace/prod/odd%3B%5D%AZP25x: edited outside git (would be rewritten)"
+        "%3B to settle: accept `bricksync capture --target prod` or revert `bricksync apply --target prod`"]
+    assert not any("settle" in x for x in azure_lines(plan, kind="plan"))
+
+
 def drifted_project(project: Project) -> Project:
     seed_source(project.test.client())
     seed_target(project.prod.client())
@@ -175,12 +190,19 @@ def test_drift_logging_only_in_azure_pipelines(project: Project, monkeypatch: py
     assert report["summary"]["update"] == 1
     assert report["jobs"][0]["changes"] == [{"path": "timeout_seconds", "op": "~", "before": 60, "after": 0,
                                              "default": True}]
+    assert report["settle"] == [{"kind": "job", "item": "customer-360-scoring", "what": "customer-360-scoring",
+                                 "accept": "bricksync capture --target prod customer-360-scoring",
+                                 "revert": ["bricksync apply --target prod"]}]
+    plan = p.run("plan", "--target", "prod", "--json", "p.json")
+    assert plan.code == 0 and "settle" not in json.loads((p.root / "p.json").read_text())  # drift's alone
     assert "! timeout_seconds: 60 → 0 (default)" in (p.root / "d.md").read_text()
     monkeypatch.setenv("TF_BUILD", "True")
     res = p.run("drift", "--target", "prod", "--markdown", "d.md")
     assert res.code == 0
     assert "##[group]~ customer-360-scoring (update)" in res.output
-    assert "##vso[task.logissue type=warning]customer-360-scoring (Customer 360 scoring): edited outside git" in res.output
+    assert ("##vso[task.logissue type=warning]customer-360-scoring (Customer 360 scoring): edited outside git "
+            "(would be updated)%3B to settle: accept `bricksync capture --target prod customer-360-scoring` or "
+            "revert `bricksync apply --target prod`") in res.output  # `;` escaped, as the agent reads it
     assert f"##vso[task.uploadsummary]{(p.root / 'd.md').resolve()}" in res.output
     assert "##vso[task.complete result=SucceededWithIssues;]" in res.output
     res = p.run("drift", "--target", "prod", "--heal")

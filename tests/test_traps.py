@@ -529,3 +529,31 @@ def test_import_of_a_job_a_bundle_deployed_in_the_target(project: Project) -> No
     assert p.run("plan", "--target", "prod", "--detailed-exitcode").code == 0
     _, live = _prod(p, "Prod bundle ETL")
     assert "deployment" not in live and live.get("edit_mode", "EDITABLE") == "EDITABLE"
+
+
+def test_a_bundle_deployed_over_a_prod_job_settles_by_apply_not_capture(project: Project) -> None:
+    """Drift shows `deployment`/`edit_mode` that capture leaves out: the hint names apply, and capture
+    says why it finds the job unchanged, so drift -> capture -> drift is no loop."""
+    p, prod = project, project.prod.client()
+    prod_id = _create(prod, {"name": "Prod ETL", "tasks": [{"task_key": "main", "notebook_task": dict(PROD_NB)}]})
+    assert p.run("import", "--target", "prod", "--job-id", str(prod_id)).code == 0
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    settings = {**_prod(p, "Prod ETL")[1], "deployment": dict(BUNDLE), "edit_mode": "UI_LOCKED"}
+    prod.api_client.do("POST", "/api/2.2/jobs/reset", body={"job_id": prod_id, "new_settings": settings})
+    res = p.run("drift", "--target", "prod", "--json", "d.json", "--markdown", "d.md")
+    assert "- `prod-etl (deployment, edit_mode: fields state never holds)`: settle `bricksync apply --target prod`" \
+        in (p.root / "d.md").read_text()
+    flat = " ".join(res.output.split())
+    assert "prod-etl (deployment, edit_mode: fields state never holds): settle `bricksync apply --target prod`" \
+        in flat and "capture --target prod prod-etl" not in flat, res.output
+    assert json.loads((p.root / "d.json").read_text())["settle"] == [
+        {"kind": "job", "item": "prod-etl", "what": "prod-etl (deployment, edit_mode: fields state never holds)",
+         "accept": None, "revert": ["bricksync apply --target prod"]}]
+    res = p.run("capture", "--target", "prod")
+    assert res.code == 0 and "1 unchanged" in res.output, res.output
+    assert ("prod-etl: differs from its state file only in deployment, edit_mode, fields state never holds (a "
+            "bundle's): `bricksync apply --target prod` settles it") in " ".join(res.output.split()), res.output
+    assert p.run("apply", "--target", "prod", "--yes").code == 0
+    assert p.run("drift", "--target", "prod", "--fail-on-drift").code == 0
+    assert "deployment" not in _prod(p, "Prod ETL")[1]
+    assert "differs from its state file" not in p.run("capture", "--target", "prod").output

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import shlex
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +31,7 @@ from ..core.plan import field_changes
 from ..core.references import Inventory, parse_placeholder, path_sites, reference_sites, rewrite_path
 from ..core.render import managed_key, render
 from ..core.schema import coerce_scalars, schema_table
-from ..core.traps import carry_write_only, export_fixups, write_only_values
+from ..core.traps import bundle_fields, carry_write_only, export_fixups, write_only_values
 from ..core.validate import validate_docs
 from ..edges.config import Config
 from ..edges.state import (
@@ -163,6 +165,10 @@ def build_capture(cfg: Config, target_name: str, ws: Workspace, keys: list[str] 
             perms, acl_problems = invert_permissions(acl, target, doc.permissions)
         if same and not acl_problems and perms == doc.permissions:
             result.unchanged.append(key)
+            if held_out := bundle_fields(jobs[0].get("settings") or {}):  # drift shows them; only apply settles
+                result.notes.append(f"{key}: differs from its state file only in {', '.join(held_out)}, fields "
+                                    f"state never holds (a bundle's): `bricksync apply --target "
+                                    f"{shlex.quote(target_name)}` settles it (it sends the job without them)")
             continue
         settings: dict | None = doc.settings
         if not same:
@@ -208,15 +214,18 @@ def _adopting(recorded: dict[str, int], live: list[dict], managed: dict[str, lis
     return {k: v for k, v in recorded.items() if k not in managed and v in unmanaged}
 
 
-def select_unmanaged(live: list[dict], *, all_jobs: bool, pattern: str | None, job_ids: list[int]) -> list[dict]:
-    """The unmanaged jobs an import takes. An asked-for ID that is missing or managed is an error."""
+def select_unmanaged(live: list[dict], *, all_jobs: bool, pattern: str | None, job_ids: list[int],
+                     tagged: Callable[[dict], Problem] | None = None) -> list[dict]:
+    """The unmanaged jobs an import takes. An asked-for ID that is missing or tagged is an error
+    (`tagged`: what to say of a tagged one, by whether bricksync trusts it: tagged_problem)."""
     by_id = {int(j["job_id"]): j for j in live}
     problems = []
     for jid in job_ids:
         if jid not in by_id:
             problems.append(Problem(f"job {jid} does not exist in the target"))
         elif managed_key(by_id[jid]):
-            problems.append(Problem(f"job {jid} is already managed (key {managed_key(by_id[jid])}): use capture"))
+            problems.append(tagged(by_id[jid]) if tagged else
+                            Problem(f"job {jid} is already managed (key {managed_key(by_id[jid])}): use capture"))
     if problems:
         raise BricksyncError(problems)
     out = []
@@ -230,6 +239,35 @@ def select_unmanaged(live: list[dict], *, all_jobs: bool, pattern: str | None, j
     return sorted(out, key=lambda j: int(j["job_id"]))
 
 
+def tagged_problem(ws: Workspace, target: str, live: list[dict], docs: list[StateDoc]) -> Callable[[dict], Problem]:
+    """What import says of an asked-for job that carries a key: bricksync's own is capture's; a claim
+    (core/ownership.py) is no job of bricksync's, and import, which takes only untagged jobs, refuses
+    it too: apply --adopt takes it into the state file with its key (only when no trusted job has that
+    key: core/plan.py), or its tag removed it is an ordinary unmanaged job to import."""
+    owned, why = ws.owned_record(target)
+    claimed = claimed_ids(live, owned, ws.bricksync_identity())
+    trusted = {managed_key(j) for j in live if managed_key(j) and int(j["job_id"]) not in claimed}
+    files = {d.key: d.file for d in docs}
+    t = shlex.quote(target)
+
+    def problem(job: dict) -> Problem:
+        jid, key = int(job["job_id"]), str(managed_key(job))
+        if jid not in claimed:
+            return Problem(f"job {jid} is already managed (key {key}): use capture")
+        untag = f"remove its bricksync-key tag in '{target}' and import it again (it then gets a key of its own)"
+        if key in files and key not in trusted:
+            how = (f"to manage it as {files[key]}, `bricksync apply --target {t} --adopt` adopts it (check who owns "
+                   f"it first: apply gives it that file's settings); to import it as it is, {untag}")
+        elif key in trusted:
+            how = f"bricksync's own job with that key is another one; to import this one, {untag}"
+        else:
+            how = f"no state file has that key; to import it, {untag}"
+        unread = f" (the record of bricksync's jobs could not be read: {why})" if why else ""
+        return Problem(f"job {jid} carries bricksync-key={key}, but bricksync neither created nor adopted it "
+                       f"(an untrusted claim){unread}: import takes only untagged jobs; {how}")
+    return problem
+
+
 # long: keys, inversion, permissions and the refusals of one batch, in the order they depend on each other
 def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool = False,
                  pattern: str | None = None, job_ids: list[int] | None = None,
@@ -241,7 +279,11 @@ def build_import(cfg: Config, target_name: str, ws: Workspace, *, all_jobs: bool
     base, live, inventory = _read(cfg, target_name, ws, store, branch)
     docs = base.docs
     result = CaptureResult("import", target_name, base=base)
-    chosen = select_unmanaged(live, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids or []))
+    asked = set(job_ids or [])
+    # Whose a tagged job is costs the record and the identity: read only when one was asked for.
+    tagged = tagged_problem(ws, target_name, live, docs) if any(
+        managed_key(j) and int(j["job_id"]) in asked for j in live) else None
+    chosen = select_unmanaged(live, all_jobs=all_jobs, pattern=pattern, job_ids=list(job_ids or []), tagged=tagged)
     by_key = {d.key: d for d in docs}
     managed = _managed(live)
     # A job imported before (not applied yet: in either adoption record) keeps its key; other keys

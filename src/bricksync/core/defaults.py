@@ -7,7 +7,7 @@ a task, the inner task of a `for_each_task`, a cluster spec (`job_clusters[].new
 an object left empty by dropping its defaulted leaves is dropped when `{}` is its default.
 
 Sources (abbreviated in the comments):
-- RAD: /work/shared/real-api-defaults.md (real jobs/get responses and UI exports, numbered);
+- RAD: docs/real-api-defaults.md (the team's list of real jobs/get responses and UI exports, numbered);
   its evidence is summarised in the README section "Server defaults".
 - SDK: databricks-sdk 0.162 docstrings (generated from the Jobs API 2.2 / Clusters API reference).
 - CLI-CS: databricks/cli bundle/configsync/defaults.go (`serverSideDefaults`).

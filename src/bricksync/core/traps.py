@@ -365,6 +365,21 @@ def drop_bundle(settings: dict) -> list[str]:
     return dropped
 
 
+def bundle_fields(settings: Mapping[str, Any]) -> list[str]:
+    """The fields drop_bundle would remove from these settings (nothing is changed)."""
+    return drop_bundle(dict(settings))
+
+
+def only_bundle_fields(paths: list[str]) -> bool:
+    """Do these plan change paths touch nothing but a bundle's `deployment` (and with it `edit_mode`)?
+    State never holds them (drop_bundle, at export and capture), so capture cannot settle such a
+    difference; apply, which sends the job without them, removes them: jobs/reset "new_settings ...
+    These settings completely replace the old settings" (SDK ResetJobRequest,
+    https://databricks.github.io/sdk-js/api/interfaces/_databricks_sdk-jobs.v2.ResetJobRequest.html)."""
+    top = {p.split(".", 1)[0].split("[", 1)[0] for p in paths}
+    return "deployment" in top and top <= {"deployment", "edit_mode"}
+
+
 # --- at export: the three together, with what the summary says ---------------------------------
 
 def export_fixups(canonical: dict, policies: dict[str, dict[str, dict]], policy_names: dict[str, str],

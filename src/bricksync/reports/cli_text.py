@@ -130,7 +130,7 @@ def print_settle(the_plan: Any, target: str, console: Any = None) -> None:
     """For each drifted job and file, the command that accepts the drift beside the one that reverts
     it (report.settle_hints: a hand-made grant is reverted only by an apply that reads every ACL).
     `console`: where the human-readable output goes (stderr when a report goes to stdout)."""
-    from .report import settle_hints
+    from .report import settle_hints, settle_line
 
     console = console or out
     hints = settle_hints(the_plan)
@@ -138,7 +138,7 @@ def print_settle(the_plan: Any, target: str, console: Any = None) -> None:
         return
     console.print("To settle the drift: accept it into git, or revert the workspace to git:")
     for what, accept, revert in hints[:LIST_ROWS]:
-        console.print(term(f"  {what}: accept `{accept}` · revert `" + "` or `".join(revert) + "`"))
+        console.print(term("  " + settle_line(what, accept, revert, lambda c: f"`{c}`")))
     if len(hints) > LIST_ROWS:
         t = shlex.quote(target)
         console.print(term(f"  ... and {len(hints) - LIST_ROWS} more: `bricksync capture --target {t}` accepts all, "

@@ -101,13 +101,16 @@ DRIFT_LABEL = {"create": "missing in target (would be written)", "update": "edit
                "conflict": "not written by bricksync (conflict)", "no-op": "in sync"}
 
 
-def files_azure(plan: Plan, kind: str, group: Callable[[str], str], escape: Callable[[str], str]) -> list[str]:
-    """Azure DevOps logging commands per file action: a group with its diff, a warning line."""
+def files_azure(plan: Plan, kind: str, group: Callable[[str], str], escape: Callable[[str], str],
+                settle: dict[str, str] | None = None) -> list[str]:
+    """Azure DevOps logging commands per file action: a group with its diff, a warning line
+    (`settle`: path -> how to settle it, appended to the message)."""
     out = []
     for f in file_rows(plan):
         out.append(group(f"{SYMBOL[f.action]} {f.path} ({f.action})"))
         out.extend(detail_lines(f) + [f"# {n}" for n in f.notes])
         out.append("##[endgroup]")
         label = DRIFT_LABEL[f.action] if kind == "drift" else f.action
-        out.append(f"##vso[task.logissue type=warning]{escape(f'{f.path}: {label}')}")
+        message = f"{f.path}: {label}" + (settle or {}).get(f.path, "")
+        out.append(f"##vso[task.logissue type=warning]{escape(message)}")
     return out

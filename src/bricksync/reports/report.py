@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -18,6 +20,7 @@ from ..core.createbody import BodyView, body_changes, body_views, hidden_line
 from ..core.escape import log_text, md_code, md_fence, md_html, md_text, term, workflow_data, workflow_property
 from ..core.plan import Action, Change, Plan
 from ..core.secrets import strip_userinfo
+from ..core.traps import only_bundle_fields
 from .files_report import export_file_lines, file_rows, files_azure, files_json, files_markdown, print_files
 
 if TYPE_CHECKING:
@@ -121,6 +124,9 @@ def report_json(plan: Plan, *, kind: str = "plan", awaiting_export: list[dict] |
     }
     if awaiting_export is not None:
         doc["awaiting_export"] = awaiting_export
+    if kind == "drift":  # added within version 1: readers of the other fields are unaffected
+        doc["settle"] = [{"kind": x.kind, "item": x.item, "what": x.what, "accept": x.accept, "revert": x.revert}
+                         for x in settle_items(plan)]
     return doc
 
 
@@ -177,8 +183,7 @@ def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_expor
     hints = settle_hints(plan) if settle else []
     if hints:
         lines += ["", "#### To settle the drift: accept it into git, or revert the workspace to git", ""]
-        lines += [f"- {md_code(what)}: accept {md_code(accept)} · revert " + " or ".join(map(md_code, revert))
-                  for what, accept, revert in hints[:50]]
+        lines += [f"- {settle_line(md_code(what), accept, revert, md_code)}" for what, accept, revert in hints[:50]]
         if len(hints) > 50:
             lines.append(f"- ... and {len(hints) - 50} more")
         lines.append("")
@@ -187,10 +192,29 @@ def report_markdown(plan: Plan, *, title: str = "bricksync plan", awaiting_expor
     return "\n".join(lines).rstrip() + "\n"
 
 
-def settle_hints(plan: Plan) -> list[tuple[str, str, list[str]]]:
-    """(what drifted, the command that accepts it into git, the one that reverts the workspace to git)
-    per drifted job and file (issue 22.6, 25.3). A plain apply trusts the permissions index, which a
-    grant made by hand leaves unchanged: reverting a permission takes an apply that reads every ACL."""
+@dataclass(frozen=True)
+class Settle:
+    """How one drifted job or file settles: `accept` takes the workspace into git (None: capture cannot,
+    the difference is in fields state never holds), `revert` puts git back into the workspace."""
+    kind: str  # job | file
+    item: str  # the job's key, the file's workspace path
+    what: str
+    accept: str | None
+    revert: list[str]
+
+    def text(self) -> str:
+        """One line, for a pipeline's message about this item."""
+        revert = " or ".join(f"`{r}`" for r in self.revert)
+        if self.accept is None:
+            return f"to settle: {revert} (capture cannot: state never holds these fields)"
+        return f"to settle: accept `{self.accept}` or revert {revert}"
+
+
+def settle_items(plan: Plan) -> list[Settle]:
+    """Per drifted job and file, how to settle it (issue 22.6, 25.3). A plain apply trusts the permissions
+    index, which a grant made by hand leaves unchanged: reverting a permission takes an apply that reads
+    every ACL. A difference only in a bundle's deployment fields is apply's alone: capture drops them
+    (core/traps.py drop_bundle), so suggesting it would loop, drift after drift."""
     t = shlex.quote(plan.target)
     out = []
     for a in plan.of("update"):
@@ -199,12 +223,30 @@ def settle_hints(plan: Plan) -> list[tuple[str, str, list[str]]]:
         revert = [f"bricksync apply --target {t}" + (" --refresh-permissions" if perms else "")]
         if perms and not settings:
             revert.append(f"bricksync drift --target {t} --heal")
+        if only_bundle_fields([c.path for c in a.changes]):
+            fields = ", ".join(sorted({c.path.split(".", 1)[0] for c in a.changes}))
+            out.append(Settle("job", a.key, f"{a.key} ({fields}: fields state never holds)", None, revert))
+            continue
         what = a.key + (" (settings and permissions)" if perms and settings else " (permissions)" if perms else "")
-        out.append((what, f"bricksync capture --target {t} {shlex.quote(a.key)}", revert))
+        out.append(Settle("job", a.key, what, f"bricksync capture --target {t} {shlex.quote(a.key)}", revert))
     for f in plan.files:
         if f.action == "update":
-            out.append((f.path + " (file)", f"bricksync capture --target {t}", [f"bricksync apply --target {t}"]))
+            out.append(Settle("file", f.path, f.path + " (file)", f"bricksync capture --target {t}",
+                              [f"bricksync apply --target {t}"]))
     return out
+
+
+def settle_hints(plan: Plan) -> list[tuple[str, str | None, list[str]]]:
+    """(what drifted, the command that accepts it into git or None, the ones that revert the workspace
+    to git) per drifted job and file: settle_items, as the terminal and Markdown list them."""
+    return [(s.what, s.accept, s.revert) for s in settle_items(plan)]
+
+
+def settle_line(what: str, accept: str | None, revert: list[str], code: Callable[[str], str]) -> str:
+    """One hint as a list item, each command through `code` (the medium's escaping)."""
+    if accept is None:
+        return f"{what}: settle " + " or ".join(map(code, revert)) + " (capture cannot: state never holds them)"
+    return f"{what}: accept {code(accept)} · revert " + " or ".join(map(code, revert))
 
 
 def _diff_line(line: str) -> str:
@@ -226,18 +268,26 @@ def azure_warning_lines(plan: Plan) -> list[str]:
     return [f"##vso[task.logissue type=warning]{_vso_escape(w)}" for w in plan.warnings]
 
 
+def _settle_texts(plan: Plan) -> dict[tuple[str, str], str]:
+    """(kind, key or path) -> "; to settle: ..." for a drifted item's pipeline message."""
+    return {(x.kind, x.item): f"; {x.text()}" for x in settle_items(plan)}
+
+
 def azure_lines(plan: Plan, *, summary_file: str | None = None, kind: str = "drift") -> list[str]:
     """Logging commands for Azure Pipelines. Callers emit them only when TF_BUILD=True."""
     lines: list[str] = azure_warning_lines(plan)
     drifted = [a for a in plan.actions if a.action != "no-op"]
+    settle = _settle_texts(plan) if kind == "drift" else {}
     for a in drifted:
         lines.append(f"##[group]{SYMBOL[a.action]} {log_text(a.key)} ({a.action})")
         lines.extend([log_text(f"# {n}") for n in a.notes] + [log_text(c.describe()) for c in a.changes])
         lines.append("##[endgroup]")
         label = DRIFT_LABEL[a.action] if kind == "drift" else a.action
-        lines.append(f"##vso[task.logissue type=warning]{_vso_escape(f'{a.key} ({a.name}): {label}')}")
+        message = f"{a.key} ({a.name}): {label}" + settle.get(("job", a.key), "")
+        lines.append(f"##vso[task.logissue type=warning]{_vso_escape(message)}")
     lines += [log_text(x) if not x.startswith("##") else x
-              for x in files_azure(plan, kind, lambda t: f"##[group]{log_text(t)}", _vso_escape)]
+              for x in files_azure(plan, kind, lambda t: f"##[group]{log_text(t)}", _vso_escape,
+                                   {path: text for (what, path), text in settle.items() if what == "file"})]
     drifted = drifted or file_rows(plan)
     if summary_file:
         lines.append(f"##vso[task.uploadsummary]{_vso_escape(summary_file)}")
@@ -271,6 +321,7 @@ def github_lines(plan: Plan, *, kind: str = "drift") -> list[str]:
     title = f"bricksync {kind} ({plan.target})"
     notes: list[tuple[str, dict[str, str], str]] = []
     lines: list[str] = []
+    settle = _settle_texts(plan) if kind == "drift" else {}
     for a in [a for a in plan.actions if a.action != "no-op"] if kind != "apply" else []:
         lines.append(_workflow_command("group", {}, f"{SYMBOL[a.action]} {a.key} ({a.action})"))
         lines.extend([log_text(f"# {n}") for n in a.notes] + [log_text(c.describe()) for c in a.changes])
@@ -278,7 +329,8 @@ def github_lines(plan: Plan, *, kind: str = "drift") -> list[str]:
         level = "error" if a.action == "conflict" else _LEVEL.get(kind, "notice")
         label = DRIFT_LABEL[a.action] if kind == "drift" else a.action
         file = a.file if a.file and not a.file.startswith("/") else ""  # annotations take repository paths
-        notes.append((level, {"file": file, "title": f"{title}: {a.key}"}, f"{a.key} ({a.name}): {label}"))
+        notes.append((level, {"file": file, "title": f"{title}: {a.key}"},
+                      f"{a.key} ({a.name}): {label}" + settle.get(("job", a.key), "")))
     # The jobs first: when the cap cuts, it cuts the plan's warnings (one per missing path) before them.
     notes += [("warning", {"title": title}, w) for w in plan.warnings]
     return lines + _capped(notes)
