@@ -204,15 +204,16 @@ def run_unlock(project: Project, target: str, *, yes: bool) -> None:
     import time
 
     status = project.lock(target)
-    print_lock(target, status.record, status.claims, time.time())
-    if status.record is None and not status.claims:
+    print_lock(target, status.record, status.claims, time.time(), status.legacy, status.legacy_path)
+    if status.record is None and not status.claims and status.legacy is None:
         return
     if not yes:
         if not sys.stdin.isatty():
             raise ApplyCancelled("unlock: no terminal to confirm on: pass --yes to clear the lock; it is left as it is")
         if not ask_yes(f"Clear the apply lock of '{target}'?"):
             raise ApplyCancelled("unlock cancelled: the lock is left as it is")
-    print_unlock(target, project.unlock(target, expected=status.record, check=True))
+    removed = project.unlock(target, expected=status.record, check=True, expected_legacy=status.legacy)
+    print_unlock(target, removed, status.legacy)
 
 
 def post_comment(platform: str, plan_files: list[str], plan_exit_code: int | None, *, pending: bool = False) -> None:

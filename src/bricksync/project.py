@@ -213,16 +213,23 @@ class Project:
 
     def lock(self, target: str) -> LockStatus:
         """The target's apply lock: `.record` (a LockRecord: holder, purpose, acquired_at, expires_at;
-        None when not locked) and `.claims` (takeover claims a crashed run left behind)."""
+        None when not locked) and `.claims` (takeover claims a crashed run left behind); with
+        targets.<t>.identity set, `.legacy` (`.legacy_path`): a lock an older bricksync left in /Shared."""
         from .commands.reconcile import connect_target
-        from .edges.lock import ApplyLock
+        from .edges.lock import ApplyLock, lock_place
 
-        return ApplyLock(connect_target(self.config, target), target, lease=1.0).status()
+        place = lock_place(target, self.config.target(target).identity)  # where apply takes it
+        return ApplyLock(connect_target(self.config, target), target, lease=1.0, place=place).status()
 
-    def unlock(self, target: str, *, expected: LockRecord | None = None, check: bool = False) -> LockRecord | None:
+    def unlock(self, target: str, *, expected: LockRecord | None = None, check: bool = False,
+               expected_legacy: LockRecord | None = None) -> LockRecord | None:
         """Clear the target's apply lock (and leftover claims): the record removed, None when unlocked.
-        `check=True`: only if the lock still is `expected` (e.g. what `lock()` showed), else LockedError."""
+        `check=True`: only if the lock still is `expected` (e.g. what `lock()` showed), else LockedError.
+        With targets.<t>.identity set, an older bricksync's /Shared lock is cleared too (`check`: if it
+        still is `expected_legacy`, what `lock().legacy` showed)."""
         from .commands.reconcile import connect_target
-        from .edges.lock import ApplyLock
+        from .edges.lock import ApplyLock, lock_place
 
-        return ApplyLock(connect_target(self.config, target), target, lease=1.0).clear(expected, check=check)
+        place = lock_place(target, self.config.target(target).identity)  # where apply takes it
+        lock = ApplyLock(connect_target(self.config, target), target, lease=1.0, place=place)
+        return lock.clear(expected, check=check, expected_legacy=expected_legacy)

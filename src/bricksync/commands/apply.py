@@ -31,7 +31,7 @@ from ..core.ownership import new_owned
 from ..core.plan import Action, ActionKind, Plan, adopted_twice
 from ..core.render import KEY_TAG, fill_jobs, pending_jobs
 from ..core.traps import write_only_entry
-from ..edges.lock import ApplyLock
+from ..edges.lock import ApplyLock, lock_place
 from ..edges.statefiles import FileStore
 from ..edges.workspace import Workspace
 from ..edges.wsfiles import WorkspaceFiles
@@ -349,7 +349,7 @@ def run_apply(cfg: Config, target: str, *, plan: Plan | None = None, desired: De
     if plan is not None and plan.host != ws.host:
         raise PlanFileError(f"{where}the plan was made against {plan.host}, not {ws.host}")
     _check_identity(ws, cfg.target(target))
-    lock = ApplyLock(ws, target)
+    lock = ApplyLock(ws, target, place=lock_place(target, cfg.target(target).identity))
     lock.acquire("apply")
     try:
         with lock.heartbeat():

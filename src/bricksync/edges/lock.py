@@ -22,6 +22,14 @@ not a failure. The rules built on it:
 
 A run that crashes while holding a claim (a takeover, a few calls long) leaves it behind: that lease
 cannot be taken over until `bricksync unlock` clears the lock and its claims.
+
+Where (lock_place, resolved once from the target's config): with `targets.<t>.identity` set, every
+apply of the target runs as that identity (apply refuses other credentials), so the lock lives in its
+home folder beside the trusted records (edges/trusted.py): "All other users have No Permissions" there,
+so no other user can delete a live lock or plant a forged one. Without it, several identities may
+apply, and the only folder all of them may write is /Shared, where any user can also delete or
+forge the lock. While moving, a live lock an older bricksync left in /Shared is honoured (refused
+as held), since that older run may be applying and does not see the new lock.
 """
 
 from __future__ import annotations
@@ -41,9 +49,10 @@ from typing import TYPE_CHECKING
 
 from databricks.sdk.errors import DatabricksError, NotFound, ResourceAlreadyExists
 
-from ..core.errors import ApplyError, LockedError, Problem, WorkspaceError
+from ..core.errors import ApplyError, BricksyncError, LockedError, Problem, WorkspaceError
 from ..core.escape import one_line
 from ..core.lease import LEASE_DEFAULT, LEASE_MAX, LEASE_MIN, TOKEN, LockRecord, describe, renewal_interval
+from .trusted import target_folder
 
 if TYPE_CHECKING:
     from .workspace import Workspace
@@ -52,7 +61,41 @@ log = logging.getLogger("bricksync.lock")
 
 LOCK_DIR = "/Shared/.bricksync/locks"
 LEASE_ENV = "BRICKSYNC_LOCK_LEASE"
-CLAIM = ".claim-"  # <target>.lock.claim-<token>
+CLAIM = ".claim-"  # <lock file>.claim-<token>
+
+
+@dataclass(frozen=True)
+class LockPlace:
+    """Where a target's lock lives: its folder and file (the claims go beside it). `legacy`: the
+    /Shared lock an older bricksync takes instead, honoured while live (only when moved)."""
+
+    folder: str
+    path: str
+    legacy: LockPlace | None = None
+
+
+def shared_place(target: str) -> LockPlace:
+    return LockPlace(LOCK_DIR, f"{LOCK_DIR}/{target}.lock")
+
+
+def lock_place(target: str, identity: str | None) -> LockPlace:
+    """The target's lock: in `identity`'s home folder when targets.<t>.identity names it (only it
+    and admins may write there), else in /Shared (see the module's docstring for the trade-off)."""
+    if not identity:
+        return shared_place(target)
+    folder = target_folder(identity, target)
+    return LockPlace(folder, f"{folder}/apply.lock", legacy=shared_place(target))
+
+
+def legacy_live(record: LockRecord, now: float) -> bool:
+    """A lock an older bricksync may still be holding: a live lease of at most LEASE_MAX (what any
+    bricksync with leases writes), or a record from before leases (held until unlocked, as it was
+    then). Not one: an expired lease, or bytes no bricksync writes (unreadable, a lease beyond the
+    maximum), which only a forger or a broken run leaves."""
+    if record.version == 1:
+        return True
+    expiry = record.expiry()
+    return bool(record.token) and expiry is not None and now < expiry <= now + LEASE_MAX + 60
 
 
 class LockLost(ApplyError):
@@ -100,6 +143,8 @@ class LockStatus:
 
     record: LockRecord | None
     claims: list[str]
+    legacy: LockRecord | None = None  # a lock an older bricksync left in /Shared (targets.<t>.identity set)
+    legacy_path: str = ""
 
 
 def _err(exc: DatabricksError, action: str) -> WorkspaceError:
@@ -112,8 +157,9 @@ class ApplyLock:
     """One run's hold on one target's lock. `token` is this run's; `record` what it last wrote."""
 
     def __init__(self, ws: Workspace, target: str, *, lease: float | None = None,
-                 clock: Callable[[], float] = time.time):
+                 clock: Callable[[], float] = time.time, place: LockPlace | None = None):
         self.ws, self.target = ws, target
+        self.place = place or shared_place(target)
         self.lease = lease_seconds() if lease is None else lease
         self.clock = clock
         self.token = uuid.uuid4().hex
@@ -124,7 +170,7 @@ class ApplyLock:
 
     @property
     def path(self) -> str:
-        return f"{LOCK_DIR}/{self.target}.lock"
+        return self.place.path
 
     def _claim_path(self, token: str) -> str:
         return f"{self.path}{CLAIM}{token}"
@@ -203,8 +249,53 @@ class ApplyLock:
     # --- acquire ----------------------------------------------------------------------------
     def acquire(self, purpose: str) -> LockRecord:
         """Hold the target's lock, or raise LockedError naming the holder and its lease."""
+        record = self._acquire(purpose)
+        if self.place.legacy is not None:  # ours first: two runs of this version never both read the old one
+            try:
+                self._honour_legacy(self.place.legacy)
+            except BaseException as exc:  # refused or failed: ours is not left standing
+                self._release_refused(exc)
+                raise
+        return record
+
+    def _release_refused(self, exc: BaseException) -> None:
         try:
-            self.ws._do("POST", "/api/2.0/workspace/mkdirs", body={"path": LOCK_DIR}, ungated=True)
+            self.release()
+        except Exception as failed:  # said with the refusal; the lease frees it by itself
+            detail = failed.render() if isinstance(failed, BricksyncError) else type(failed).__name__
+            note = f"this run's own lock {self.path} was not released either: {detail}"
+            if isinstance(exc, BricksyncError):
+                exc.problems.append(Problem(note))
+            else:
+                log.warning("%s", note)
+
+    def _legacy(self, place: LockPlace) -> ApplyLock:
+        return ApplyLock(self.ws, self.target, lease=self.lease, clock=self.clock, place=place)
+
+    def _honour_legacy(self, place: LockPlace) -> None:
+        """A live lock an older bricksync holds in /Shared: refused as held (the caller releases ours), since that
+        run may be applying and cannot see ours. Anything else there is said and not held."""
+        try:
+            old = self._legacy(place).read()
+        except WorkspaceError as exc:  # e.g. a folder planted there: no bricksync wrote that
+            log.warning("the old apply lock %s could not be read (%s): not treated as held", place.path,
+                        exc.render())
+            return
+        if old is None:
+            return
+        now = self.clock()
+        if not legacy_live(old, now):
+            log.warning("an old apply lock is left at %s (%s): not treated as held (an older bricksync's live "
+                        "lock would be); `bricksync unlock --target %s` removes it", place.path,
+                        describe(old, now), self.target)
+            return
+        raise LockedError(Problem(f"target '{self.target}' is locked by an older bricksync in {place.path}: "
+                                  f"{describe(old, now)}. That run may be applying. Let it finish (a lease "
+                                  f"expires by itself), or clear it with: bricksync unlock --target {self.target}"))
+
+    def _acquire(self, purpose: str) -> LockRecord:
+        try:
+            self.ws._do("POST", "/api/2.0/workspace/mkdirs", body={"path": self.place.folder}, ungated=True)
         except DatabricksError as exc:
             raise _err(exc, "create the folder of the apply lock") from None
         for _ in range(4):  # each round ends in a win, a refusal, or a record that changed meanwhile
@@ -334,13 +425,39 @@ class ApplyLock:
 
     # --- unlock (by hand) ----------------------------------------------------------------------
     def status(self) -> LockStatus:
-        return LockStatus(self.read(), self.leftover_claims())
+        if self.place.legacy is None:
+            return LockStatus(self.read(), self.leftover_claims())
+        return LockStatus(self.read(), self.leftover_claims(), self._legacy_record(), self.place.legacy.path)
 
-    def clear(self, expected: LockRecord | None = None, *, check: bool = False) -> LockRecord | None:
+    def _legacy_record(self) -> LockRecord | None:
+        assert self.place.legacy is not None
+        try:
+            return self._legacy(self.place.legacy).read()
+        except WorkspaceError as exc:  # not a lock (a folder?): said, and left to whoever put it there
+            log.warning("the old apply lock %s could not be read: %s", self.place.legacy.path, exc.render())
+            return None
+
+    def clear(self, expected: LockRecord | None = None, *, check: bool = False,
+              expected_legacy: LockRecord | None = None) -> LockRecord | None:
         """`bricksync unlock`: delete the lock and every claim left beside it; the record removed (None:
         there was none). `check`: only if the lock still is `expected` (what was shown), else LockedError.
         The record is deleted under its claim, as a taker's deletion is (a takeover under way ends
-        first); a live holder's next renewal finds the lock gone and stops its writes."""
+        first); a live holder's next renewal finds the lock gone and stops its writes. An old /Shared
+        lock (identity set) is cleared too, after ours (`check`: if still `expected_legacy`): an older
+        apply holding it may be why one is asked."""
+        if check and self.place.legacy is not None and self._legacy_record() != expected_legacy:
+            self._changed(self._legacy_record(), self.place.legacy.path)
+        removed = self._clear(expected, check=check)
+        if self.place.legacy is not None:
+            old = self._legacy(self.place.legacy)
+            try:
+                if old.read() is not None or old.leftover_claims():
+                    old.clear()
+            except WorkspaceError as exc:
+                log.warning("the old apply lock %s was not removed: %s", self.place.legacy.path, exc.render())
+        return removed
+
+    def _clear(self, expected: LockRecord | None, *, check: bool) -> LockRecord | None:
         current = self.read()
         if check and current != expected:
             self._changed(current)
@@ -355,27 +472,27 @@ class ApplyLock:
                 self._unclaim(current.token)
                 if check:
                     self._changed(again)
-                return self.clear()  # by force: whatever it is now
+                return self._clear(None, check=False)  # by force: whatever it is now
         if current is not None:
             self._delete(self.path)
         for path in self.leftover_claims():  # ours included
             self._delete(path)
         return current
 
-    def _changed(self, current: LockRecord | None) -> None:
+    def _changed(self, current: LockRecord | None, where: str = "") -> None:
         now = self.clock()
         raise LockedError(Problem(
-            f"the apply lock of '{self.target}' changed since it was shown (now: "
+            f"the apply lock of '{self.target}'{f' in {where}' if where else ''} changed since it was shown (now: "
             f"{describe(current, now) if current else 'not locked'}): nothing removed. Run "
             f"`bricksync unlock --target {self.target}` again to see it"))
 
     def leftover_claims(self) -> list[str]:
         try:
-            page = self.ws._do("GET", "/api/2.0/workspace/list", query={"path": LOCK_DIR}, ungated=True)
+            page = self.ws._do("GET", "/api/2.0/workspace/list", query={"path": self.place.folder}, ungated=True)
         except NotFound:
             return []
         except DatabricksError as exc:
-            raise _err(exc, f"list {LOCK_DIR}") from None
+            raise _err(exc, f"list {self.place.folder}") from None
         prefix = f"{self.path}{CLAIM}"
         return sorted(str(o["path"]) for o in page.get("objects", []) if str(o.get("path", "")).startswith(prefix)
                       and TOKEN.fullmatch(str(o["path"])[len(prefix):]))

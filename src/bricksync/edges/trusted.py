@@ -59,6 +59,11 @@ def home_folder(identity: str) -> str:
     return f"/Users/{identity}"
 
 
+def target_folder(identity: str, target: str) -> str:
+    """The folder of one target's trusted records (and, with targets.<t>.identity set, its apply lock)."""
+    return f"{home_folder(identity)}/.bricksync/{segment(target)}"
+
+
 class TrustedStore:
     """One target's records under `identity`'s home folder (identity: SCIM Me userName)."""
 
@@ -68,7 +73,7 @@ class TrustedStore:
                                          "userName): bricksync keeps its records in that identity's home folder"))
         self.ws = ws
         self.identity = identity
-        self.folder = f"{home_folder(identity)}/.bricksync/{segment(target)}"
+        self.folder = target_folder(identity, target)
 
     @classmethod
     def for_target(cls, ws: Workspace, target: str) -> TrustedStore:

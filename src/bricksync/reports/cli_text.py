@@ -96,26 +96,32 @@ def print_drift(found: Any, target: str, check_source: bool, console: Any) -> No
     print_awaiting(found.awaiting, check_source, console)
 
 
-def print_lock(target: str, record: Any, claims: list[str], now: float) -> None:
-    """`unlock`: who holds the lock (None: nobody) and the claims left beside it."""
+def print_lock(target: str, record: Any, claims: list[str], now: float, legacy: Any = None,
+               legacy_path: str = "") -> None:
+    """`unlock`: who holds the lock (None: nobody), the claims left beside it, and an old /Shared lock."""
     from ..core.lease import describe
 
+    if legacy is not None:  # cleared with the lock: an older bricksync's apply may hold it
+        out.print(f"An older bricksync's lock of '{term(target)}' is at {term(legacy_path)}, held by "
+                  f"{term(describe(legacy, now))}; it is cleared too.")
     if record is not None:
         out.print(f"The apply lock of '{term(target)}' is held by {term(describe(record, now))}.")
         if record.expiry() is not None and not record.expired(now):
             out.print("[yellow]Its lease is live: that run may still be applying. Clearing the lock lets another "
                       "apply start; the running one stops starting writes at its next renewal.[/yellow]")
-    elif not claims:
+    elif not claims and legacy is None:
         out.print(f"'{term(target)}' is not locked.")
     for claim in claims:
         out.print(f"A claim was left behind (by a run that could not finish taking over, renewing or releasing "
                   f"the lock): {term(claim)}")
 
 
-def print_unlock(target: str, record: Any) -> None:
+def print_unlock(target: str, record: Any, legacy: Any = None) -> None:
     """`unlock`'s outcome: the record removed (None: there was no lock, only claims or nothing)."""
     if record is not None:
         out.print(f"Released the lock of '{term(target)}' (held by {term(record.holder)}).")
+    elif legacy is not None:
+        out.print(f"Released the older bricksync's lock of '{term(target)}' (held by {term(legacy.holder)}).")
     else:
         out.print(f"'{term(target)}' was not locked.")
 
