@@ -23,7 +23,6 @@ from bricksync.core.lease import LockRecord, describe
 from bricksync.edges.lock import LOCK_DIR, ApplyLock, LockLost, lease_seconds
 from bricksync.edges.workspace import Workspace
 from bricksync.emulator import FaultRule
-from bricksync.emulator.seed import seed_source, seed_target
 from bricksync.project import Project as Facade
 
 from .conftest import Project
@@ -33,13 +32,10 @@ LOCK = f"{LOCK_DIR}/prod.lock"
 
 
 @pytest.fixture
-def exported(project: Project) -> Project:
-    seed_source(project.test.client())
-    seed_target(project.prod.client())
-    res = project.run("export")
-    assert res.code == 0, res.output
-    project.seeded = len(project.prod.faults.log)  # type: ignore[attr-defined]
-    return project
+def seeded(exported: Project) -> Project:
+    """`exported`, remembering how many prod requests seeding took (creates are counted after it)."""
+    exported.seeded = len(exported.prod.faults.log)  # type: ignore[attr-defined]
+    return exported
 
 
 def lock_of(p: Project, lease: float | None = None) -> ApplyLock:
@@ -122,8 +118,8 @@ def test_the_lease_comes_from_the_environment(raw: str, ok: float | None) -> Non
 
 # --- acquire: a live lease is never taken over, an expired one is, by one taker only ----------------
 
-def test_two_concurrent_applies_one_applies_and_no_create_is_sent_twice(exported: Project) -> None:
-    p = exported
+def test_two_concurrent_applies_one_applies_and_no_create_is_sent_twice(seeded: Project) -> None:
+    p = seeded
     # Whichever takes the lock is held up in its writes (throttled for 3 s): the other arrives meanwhile.
     p.prod.faults.add(FaultRule("POST", "/api/2.2/jobs/create", 429, retry_after=3, count=1))
     env = {**os.environ, "BRICKSYNC_LOCK_LEASE": "30"}
@@ -140,8 +136,8 @@ def test_two_concurrent_applies_one_applies_and_no_create_is_sent_twice(exported
     assert stored(p) is None  # the winner released its lock
 
 
-def test_racing_takers_of_one_expired_lease_only_one_wins(exported: Project) -> None:
-    p = exported
+def test_racing_takers_of_one_expired_lease_only_one_wins(seeded: Project) -> None:
+    p = seeded
     dead = lock_of(p, lease=1)
     dead.acquire("apply")
     time.sleep(1.1)  # its holder died: no renewal, the lease runs out
@@ -169,8 +165,8 @@ def test_racing_takers_of_one_expired_lease_only_one_wins(exported: Project) -> 
     assert winner.release().released and stored(p) is None
 
 
-def test_a_late_renewal_cannot_overwrite_a_taker_and_a_replaced_run_releases_nothing(exported: Project) -> None:
-    p = exported
+def test_a_late_renewal_cannot_overwrite_a_taker_and_a_replaced_run_releases_nothing(seeded: Project) -> None:
+    p = seeded
     slow = lock_of(p, lease=1)
     slow.acquire("apply")
     time.sleep(1.1)  # its renewals stalled (a suspended VM): the lease expired
@@ -185,9 +181,9 @@ def test_a_late_renewal_cannot_overwrite_a_taker_and_a_replaced_run_releases_not
         slow.check()
 
 
-def test_a_renewal_too_close_to_expiry_gives_the_lease_up_and_releases_as_a_taker(exported: Project) -> None:
+def test_a_renewal_too_close_to_expiry_gives_the_lease_up_and_releases_as_a_taker(seeded: Project) -> None:
     """A taker acts only after expiry; the holder writes nothing in the last sixth of its lease: they never meet."""
-    p = exported
+    p = seeded
     mine = lock_of(p, lease=1.2)
     mine.acquire("apply")
     time.sleep(1.05)  # a stalled heartbeat: 0.15 s left, under a sixth of the lease
@@ -207,8 +203,8 @@ def test_a_renewal_too_close_to_expiry_gives_the_lease_up_and_releases_as_a_take
     FaultRule("POST", "/api/2.0/workspace/import", 503, after=True),  # the lock written, the answer lost
     FaultRule("POST", "/api/2.0/workspace/delete", 0, after=True, drop=True),  # the lock deleted, the answer lost
 ], ids=["create-503", "delete-dropped"])
-def test_a_release_whose_answers_are_lost_still_releases(exported: Project, rule: FaultRule) -> None:
-    p = exported
+def test_a_release_whose_answers_are_lost_still_releases(seeded: Project, rule: FaultRule) -> None:
+    p = seeded
     p.prod.faults.add(rule)
     res = p.run("apply", "--target", "prod", "--yes")
     assert res.code == 0 and rule.fired == 1, res.output
@@ -217,8 +213,8 @@ def test_a_release_whose_answers_are_lost_still_releases(exported: Project, rule
 
 # --- apply with the heartbeat ------------------------------------------------------------------
 
-def test_the_heartbeat_keeps_a_long_apply_alive(exported: Project, monkeypatch: pytest.MonkeyPatch) -> None:
-    p = exported
+def test_the_heartbeat_keeps_a_long_apply_alive(seeded: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = seeded
     monkeypatch.setenv("BRICKSYNC_LOCK_LEASE", "2")
     seen: dict[str, object] = {}
 
@@ -240,8 +236,8 @@ def test_the_heartbeat_keeps_a_long_apply_alive(exported: Project, monkeypatch: 
 
 
 def test_a_run_whose_lock_was_replaced_stops_writing_and_releases_nothing(
-        exported: Project, monkeypatch: pytest.MonkeyPatch, lost: threading.Event) -> None:
-    p = exported
+        seeded: Project, monkeypatch: pytest.MonkeyPatch, lost: threading.Event) -> None:
+    p = seeded
     monkeypatch.setenv("BRICKSYNC_LOCK_LEASE", "1")
     other = lock_of(p, lease=60)
 
@@ -259,9 +255,9 @@ def test_a_run_whose_lock_was_replaced_stops_writing_and_releases_nothing(
     assert stored(p).token == other.token  # the other run's lock is left as it is
 
 
-def test_a_lost_lock_is_an_error_on_the_cli(exported: Project, monkeypatch: pytest.MonkeyPatch,
+def test_a_lost_lock_is_an_error_on_the_cli(seeded: Project, monkeypatch: pytest.MonkeyPatch,
                                             lost: threading.Event) -> None:
-    p = exported
+    p = seeded
     monkeypatch.setenv("BRICKSYNC_LOCK_LEASE", "1")
     # The plan is throttled (429, retried every second) until the heartbeat has seen its lock replaced.
     p.prod.faults.add(FaultRule("GET", "/api/2.2/jobs/list", 429, retry_after=1, count=None))
@@ -288,8 +284,8 @@ def test_a_lost_lock_is_an_error_on_the_cli(exported: Project, monkeypatch: pyte
 
 # --- 25.12: a release that fails after the work is done ---------------------------------------------
 
-def test_a_failed_release_shows_the_result_then_the_error_and_the_command(exported: Project) -> None:
-    p = exported
+def test_a_failed_release_shows_the_result_then_the_error_and_the_command(seeded: Project) -> None:
+    p = seeded
     p.prod.faults.add(FaultRule("POST", "/api/2.0/workspace/delete", 403, count=None))
     res = p.run("apply", "--target", "prod", "--yes")
     assert res.code == 3, res.output
@@ -307,8 +303,8 @@ def test_a_failed_release_shows_the_result_then_the_error_and_the_command(export
     assert p.run("apply", "--target", "prod", "--yes").code == 0
 
 
-def test_the_library_keeps_the_result_of_an_apply_whose_release_failed(exported: Project) -> None:
-    p = exported
+def test_the_library_keeps_the_result_of_an_apply_whose_release_failed(seeded: Project) -> None:
+    p = seeded
     p.prod.faults.add(FaultRule("POST", "/api/2.0/workspace/delete", 500, count=4))  # the lock's delete, retried
     with pytest.raises(LockReleaseError) as caught:
         facade(p).apply(target="prod")
@@ -319,8 +315,8 @@ def test_the_library_keeps_the_result_of_an_apply_whose_release_failed(exported:
     assert not [o for o in p.prod.workspace.objects if ".claim-" in o]
 
 
-def test_a_failed_release_after_a_failed_apply_keeps_the_first_error(exported: Project) -> None:
-    p = exported
+def test_a_failed_release_after_a_failed_apply_keeps_the_first_error(seeded: Project) -> None:
+    p = seeded
     (p.root / "state" / "jobs" / "daily-sales-etl.yml").write_text("name: [unclosed\n")
     p.prod.faults.add(FaultRule("POST", "/api/2.0/workspace/delete", 403, count=None))
     res = p.run("apply", "--target", "prod", "--yes")
@@ -330,8 +326,8 @@ def test_a_failed_release_after_a_failed_apply_keeps_the_first_error(exported: P
 
 # --- unlock ---------------------------------------------------------------------------------
 
-def test_unlock_shows_the_holder_and_asks(exported: Project) -> None:
-    p = exported
+def test_unlock_shows_the_holder_and_asks(seeded: Project) -> None:
+    p = seeded
     held = lock_of(p, lease=300)
     held.acquire("another apply")
     res = p.run("unlock", "--target", "prod")  # no terminal, no --yes: refused, and said so
@@ -344,8 +340,8 @@ def test_unlock_shows_the_holder_and_asks(exported: Project) -> None:
     assert res.code == 0 and "'prod' is not locked." in res.output
 
 
-def test_unlock_removes_nothing_when_the_lock_changed_since_it_was_shown(exported: Project) -> None:
-    p = exported
+def test_unlock_removes_nothing_when_the_lock_changed_since_it_was_shown(seeded: Project) -> None:
+    p = seeded
     first = lock_of(p, lease=300)
     first.acquire("apply")
     shown = facade(p).lock("prod").record
@@ -357,8 +353,8 @@ def test_unlock_removes_nothing_when_the_lock_changed_since_it_was_shown(exporte
     assert stored(p).token == second.token
 
 
-def test_unlock_clears_a_claim_left_by_a_crashed_taker(exported: Project) -> None:
-    p = exported
+def test_unlock_clears_a_claim_left_by_a_crashed_taker(seeded: Project) -> None:
+    p = seeded
     dead = lock_of(p, lease=1)
     dead.acquire("apply")
     time.sleep(1.1)
@@ -386,8 +382,8 @@ def _unlock_on_a_terminal(p: Project, answer: str) -> tuple[int, str]:
     return proc.returncode, out.decode()
 
 
-def test_unlock_on_a_terminal_clears_only_on_yes(exported: Project) -> None:
-    p = exported
+def test_unlock_on_a_terminal_clears_only_on_yes(seeded: Project) -> None:
+    p = seeded
     held = lock_of(p, lease=300)
     held.acquire("apply")
     code, out = _unlock_on_a_terminal(p, "y")
