@@ -342,7 +342,7 @@ def local_work(url: str, project: Path) -> dict[str, float]:
         parsed = time.process_time()
         problems = [p for doc in part.docs for p in validate_doc(doc, schema)]
         checked = time.process_time()
-        desired = {doc.key: _digest_for(doc, target, inventory) for doc in part.docs}
+        desired = {doc.key: _digest_for(doc, target, inventory)[0] for doc in part.docs}  # (digest, write-only)
         live_digests = {managed_key(j): digest(normalize_job(j, ordered=False, copy=False)) for j in live}
         same = sum(1 for key, d in desired.items() if d is not None and live_digests.get(key) == d)
         done = time.process_time()

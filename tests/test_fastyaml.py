@@ -25,7 +25,8 @@ TRICKY = ["", " ", "a b", "a: b", "a:b", "a #b", "a#b", "#a", "- a", "-a", "-1",
           ">", "%x", "@x", "`x`", "?", ":", "a:", "line\nbreak", "tab\there", "trailing ", " leading",
           "é ü ✓", "\u2028sep", "\x85nel", "${cluster:dev-shared}", "{{secrets/s/k}}", "0 0 2 * * ?",
           "/Workspace/dev/x", "s3://bucket/key", "a, b", "a,b", "--- x", "...", "x: y: z"]
-KEYS = ["name", "task_key", "a b", "a-b", "a.b", "x_1", "true", "1", "null", "é", "a:b", "-k", "k ", "ke#y", "'k'"]
+KEYS = ["name", "task_key", "a b", "a-b", "a.b", "x_1", "true", "1", "null", "é", "a:b", "-k", "k ", "ke#y", "'k'",
+        "n", "on", "Y", "it's", "''", "yes: no"]
 
 
 def random_value(rnd: random.Random, depth: int = 0) -> object:
@@ -69,6 +70,15 @@ def test_reads_every_state_file_bricksync_writes() -> None:
     for settings in source_jobs(ids):
         text = render_state(StateDoc(key="k", source_job_id=1, settings=normalize_settings(settings)))
         assert check(text), text
+
+
+def test_keys_quoted_for_yaml_1_1_readers_stay_on_the_fast_path() -> None:
+    """A base_parameters key `n` or `on` is written quoted (a YAML 1.1 reader takes it for a bool):
+    such files are still read line by line, not by the 5x slower careful parser (benchmarks/scale.py)."""
+    settings = {"name": "j", "tasks": [{"task_key": "t", "notebook_task": {
+        "notebook_path": "/Workspace/dev/x", "base_parameters": {"n": "0", "on": "1", "x": "2"}}}]}
+    text = render_state(StateDoc(key="k", source_job_id=1, settings=normalize_settings(settings)))
+    assert "'n': '0'" in text and check(text), text
 
 
 HAND_WRITTEN = [

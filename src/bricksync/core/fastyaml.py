@@ -68,7 +68,9 @@ def ambiguous_plain(value: str) -> bool:
         return False
     return bool(_NUMBER_ANY.match(value) or _TIMESTAMP_ANY.match(value))
 # One line: indentation, an optional "- " item mark, then `key:` / `key: value` or a scalar.
-_LINE_RE = re.compile(r"( *)(- )?(?:([A-Za-z_][A-Za-z0-9_./ -]*):(?: (.*))?|(.*))")
+# A key is plain, or single-quoted as the writer quotes one a YAML 1.1 reader would take for a bool
+# (`'n': x`, `'on': y`: tests/test_yaml_readers.py), which real base_parameters use.
+_LINE_RE = re.compile(r"( *)(- )?(?:([A-Za-z_][A-Za-z0-9_./ -]*|'(?:[^'\n]|'')*'):(?: (.*))?|(.*))")
 
 
 def plain_scalar(value: str) -> Any:
@@ -123,7 +125,11 @@ class _Lines:
                 raise Unusual
             indent, item, key, value, scalar = m.groups()
             if key is not None:
-                if key[-1] == " " or key in _CONSTANTS or (value is not None and (not value or value[0] == " ")):
+                if value is not None and (not value or value[0] == " "):
+                    raise Unusual
+                if key[0] == "'":
+                    key = key[1:-1].replace("''", "'")  # quoted: a string whatever it spells
+                elif key[-1] == " " or key in _CONSTANTS:
                     raise Unusual
                 append((len(indent), item is not None, key, value))
             elif scalar:
