@@ -118,14 +118,19 @@ def test_the_lease_comes_from_the_environment(raw: str, ok: float | None) -> Non
 
 # --- acquire: a live lease is never taken over, an expired one is, by one taker only ----------------
 
-def test_two_concurrent_applies_one_applies_and_no_create_is_sent_twice(seeded: Project) -> None:
-    p = seeded
-    # Whichever takes the lock is held up in its writes (throttled for 3 s): the other arrives meanwhile.
+def two_applies(p: Project) -> list[subprocess.Popen]:
+    """Two CLI applies at once; whichever takes the lock is held up in its writes (throttled for 3 s)
+    while the other arrives."""
     p.prod.faults.add(FaultRule("POST", "/api/2.2/jobs/create", 429, retry_after=3, count=1))
     env = {**os.environ, "BRICKSYNC_LOCK_LEASE": "30"}
-    procs = [subprocess.Popen([sys.executable, "-m", "bricksync.cli", "apply", "--target", "prod", "--yes"],
-                              cwd=p.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              stdin=subprocess.DEVNULL) for _ in range(2)]
+    return [subprocess.Popen([sys.executable, "-m", "bricksync.cli", "apply", "--target", "prod", "--yes"],
+                             cwd=p.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             stdin=subprocess.DEVNULL) for _ in range(2)]
+
+
+def test_two_concurrent_applies_one_applies_and_no_create_is_sent_twice(seeded: Project) -> None:
+    p = seeded
+    procs = two_applies(p)
     results = [(proc.wait(timeout=120), proc.stdout.read()) for proc in procs]  # type: ignore[union-attr]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 1], results

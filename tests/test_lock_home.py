@@ -7,9 +7,6 @@ Against the emulator (home folders private to their owner, as the docs say) with
 from __future__ import annotations
 
 import base64
-import os
-import subprocess
-import sys
 import time
 import uuid
 
@@ -25,6 +22,7 @@ from bricksync.emulator import FaultRule
 from bricksync.project import Project as Facade
 
 from .conftest import Project
+from .test_apply_lock import two_applies
 from .test_faults import managed
 
 IDENTITY = "bricksync@example.com"
@@ -115,11 +113,7 @@ def test_another_user_can_neither_delete_nor_forge_the_lock(home: Project) -> No
 
 def test_two_concurrent_applies_with_identity_one_applies(home: Project) -> None:
     p = home
-    p.prod.faults.add(FaultRule("POST", "/api/2.2/jobs/create", 429, retry_after=3, count=1))
-    env = {**os.environ, "BRICKSYNC_LOCK_LEASE": "30"}
-    procs = [subprocess.Popen([sys.executable, "-m", "bricksync.cli", "apply", "--target", "prod", "--yes"],
-                              cwd=p.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              stdin=subprocess.DEVNULL) for _ in range(2)]
+    procs = two_applies(p)
     seen: set[str] = set()  # where the lock stood while the winner was held up (3 s)
     deadline = time.time() + 120
     while any(proc.poll() is None for proc in procs) and time.time() < deadline:
