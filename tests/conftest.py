@@ -209,3 +209,18 @@ def applied(exported: Project) -> Project:
     res = exported.run("apply", "--target", "prod", "--yes")
     assert res.code == 0, res.output
     return exported
+
+
+def on_a_terminal(root: Path, answer: str, *args: str) -> tuple[int, str]:
+    """(exit code, output) of `bricksync ARGS` run in `root` with its stdin on a pseudo-terminal,
+    answering its question with `answer`."""
+    import pty
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bricksync.cli", *args], cwd=root, stdin=slave,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    os.close(slave)
+    os.write(master, f"{answer}\n".encode())
+    out, _ = proc.communicate(timeout=60)
+    os.close(master)
+    return proc.returncode, out.decode()

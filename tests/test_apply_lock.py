@@ -25,7 +25,7 @@ from bricksync.edges.workspace import Workspace
 from bricksync.emulator import FaultRule
 from bricksync.project import Project as Facade
 
-from .conftest import Project
+from .conftest import Project, on_a_terminal
 from .test_faults import managed
 
 LOCK = f"{LOCK_DIR}/prod.lock"
@@ -375,16 +375,7 @@ def test_unlock_clears_a_claim_left_by_a_crashed_taker(seeded: Project) -> None:
 
 def _unlock_on_a_terminal(p: Project, answer: str) -> tuple[int, str]:
     """`bricksync unlock` with its stdin on a pseudo-terminal, answering the question."""
-    import pty
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "bricksync.cli", "unlock", "--target", "prod"], cwd=p.root,
-                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    os.close(slave)
-    os.write(master, f"{answer}\n".encode())
-    out, _ = proc.communicate(timeout=60)
-    os.close(master)
-    return proc.returncode, out.decode()
+    return on_a_terminal(p.root, answer, "unlock", "--target", "prod")
 
 
 def test_unlock_on_a_terminal_clears_only_on_yes(seeded: Project) -> None:

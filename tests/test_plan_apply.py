@@ -11,7 +11,7 @@ from bricksync.core.normalize import normalize_job
 from bricksync.emulator import FaultRule
 from bricksync.emulator.seed import SP_PROD
 
-from .conftest import Project
+from .conftest import Project, on_a_terminal
 
 
 def prod_jobs(project: Project) -> dict[str, dict]:
@@ -238,19 +238,7 @@ def test_apply_lock_blocks_a_second_apply_and_unlock_clears_it(exported: Project
 
 def _apply_on_a_terminal(project: Project, answer: str) -> tuple[int, str]:
     """`bricksync apply` with its stdin on a pseudo-terminal, answering the confirmation prompt."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "bricksync.cli", "apply", "--target", "prod"],
-                            cwd=project.root, stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    os.close(slave)
-    os.write(master, f"{answer}\n".encode())
-    out, _ = proc.communicate(timeout=60)
-    os.close(master)
-    return proc.returncode, out.decode()
+    return on_a_terminal(project.root, answer, "apply", "--target", "prod")
 
 
 def test_apply_asks_on_a_terminal_and_only_yes_applies(exported: Project) -> None:
