@@ -74,7 +74,7 @@ def test_reads_every_state_file_bricksync_writes() -> None:
 
 def test_keys_quoted_for_yaml_1_1_readers_stay_on_the_fast_path() -> None:
     """A base_parameters key `n` or `on` is written quoted (a YAML 1.1 reader takes it for a bool):
-    such files are still read line by line, not by the 5x slower careful parser (benchmarks/scale.py)."""
+    such files are still read line by line, not by the slower careful parser (benchmarks/scale.py)."""
     settings = {"name": "j", "tasks": [{"task_key": "t", "notebook_task": {
         "notebook_path": "/Workspace/dev/x", "base_parameters": {"n": "0", "on": "1", "x": "2"}}}]}
     text = render_state(StateDoc(key="k", source_job_id=1, settings=normalize_settings(settings)))
